@@ -1,0 +1,107 @@
+"""Who may do what, where. Pure functions over plain data: no database, no Telegram.
+
+Scope is a subtree: a member sees and acts on their own unit and everything below it.
+Every rule returns ``None`` when allowed, or the catalogue key of the reason it is not.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+from storage.members import Member
+from storage.units import Unit
+
+
+class Role(StrEnum):
+    WORKER = "worker"
+    LEAD = "lead"
+    ADMIN = "admin"
+
+
+class Audience(IntEnum):
+    """The least a caller must be to use a command; ordered, so ``>=`` compares them."""
+
+    ANYONE = 0
+    MEMBER = 1
+    LEAD = 2
+    ADMIN = 3
+
+
+_ROLE_AUDIENCE = {
+    Role.WORKER: Audience.MEMBER,
+    Role.LEAD: Audience.LEAD,
+    Role.ADMIN: Audience.ADMIN,
+}
+
+ROLE_ALIASES = {
+    "worker": Role.WORKER,
+    "网格员": Role.WORKER,
+    "lead": Role.LEAD,
+    "负责人": Role.LEAD,
+    "admin": Role.ADMIN,
+    "管理员": Role.ADMIN,
+}
+
+
+def audience_of(member: Member | None) -> Audience:
+    """What a caller counts as: a disabled member counts as nobody."""
+    if member is None or not member.active:
+        return Audience.ANYONE
+    return _ROLE_AUDIENCE[Role(member.role)]
+
+
+def may_use(member: Member | None, needed: Audience) -> bool:
+    return audience_of(member) >= needed
+
+
+def in_scope(actor: Member, unit: Unit) -> bool:
+    return unit.path.startswith(actor.unit_path)
+
+
+def check_invite(actor: Member, unit: Unit, role: Role) -> str | None:
+    """May ``actor`` create an invite into ``unit`` for ``role``?"""
+    actor_audience = audience_of(actor)
+    if actor_audience < Audience.LEAD:
+        return "deny.role"
+    if not in_scope(actor, unit):
+        return "deny.scope"
+    if not unit.active:
+        return "deny.unit_inactive"
+    if actor_audience == Audience.LEAD and role is not Role.WORKER:
+        return "deny.lead_invites_workers"
+    return None
+
+
+def check_manage_member(actor: Member, target: Member) -> str | None:
+    """May ``actor`` disable or enable ``target``? Admins, within scope, never themselves."""
+    if audience_of(actor) < Audience.ADMIN:
+        return "deny.role"
+    if actor.id == target.id:
+        return "deny.self"
+    if not target.unit_path.startswith(actor.unit_path):
+        return "deny.scope"
+    return None
+
+
+def check_view_unit(actor: Member, unit: Unit) -> str | None:
+    """May ``actor`` see the members of ``unit``? Leads and admins, within scope."""
+    if audience_of(actor) < Audience.LEAD:
+        return "deny.role"
+    if not in_scope(actor, unit):
+        return "deny.scope"
+    return None
+
+
+def check_move(inviter: Member | None, current: Member) -> str | None:
+    """May an invite created by ``inviter`` move the existing member ``current``?
+
+    Only when the inviter could manage that member where they are now: a lead of one
+    street cannot pull a worker out of another street by sending them a link.
+    """
+    if not current.active:
+        return "join.disabled"
+    if inviter is None:
+        return None  # created by an operator from the shell, who has every scope
+    if audience_of(inviter) < Audience.LEAD or not current.unit_path.startswith(inviter.unit_path):
+        return "join.move_refused"
+    return None

@@ -1,0 +1,60 @@
+"""Every slash command, once: who may use it and where.
+
+This table is the single policy behind three things that must agree — the guard that
+checks each call, ``/help``, and the command menus given to Telegram. A command with no
+entry here cannot be registered (deny by default).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.access import Audience
+
+
+class Where(StrEnum):
+    PRIVATE = "private"
+    GROUP = "group"
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    audience: Audience
+    where: frozenset[Where]
+
+    @property
+    def description_key(self) -> str:
+        return f"command.{self.name}"
+
+    @property
+    def usage_key(self) -> str:
+        return f"usage.{self.name}"
+
+
+_PRIVATE = frozenset({Where.PRIVATE})
+_ANYWHERE = frozenset({Where.PRIVATE, Where.GROUP})
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("start", Audience.ANYONE, _PRIVATE),
+    CommandSpec("help", Audience.ANYONE, _ANYWHERE),
+    CommandSpec("whoami", Audience.ANYONE, _PRIVATE),
+    CommandSpec("lang", Audience.ANYONE, _PRIVATE),
+    CommandSpec("invite", Audience.LEAD, _PRIVATE),
+    CommandSpec("members", Audience.LEAD, _PRIVATE),
+    CommandSpec("disable", Audience.ADMIN, _PRIVATE),
+    CommandSpec("enable", Audience.ADMIN, _PRIVATE),
+)
+
+_BY_NAME = {spec.name: spec for spec in COMMANDS}
+
+
+def spec(name: str) -> CommandSpec:
+    """The policy of one command; ``KeyError`` for a command nobody declared."""
+    return _BY_NAME[name]
+
+
+def menu(audience: Audience, where: Where) -> list[CommandSpec]:
+    """The commands a caller of ``audience`` may use in a chat of kind ``where``."""
+    return [c for c in COMMANDS if where in c.where and audience >= c.audience]

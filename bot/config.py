@@ -1,0 +1,322 @@
+"""The TOML configuration file, validated by pydantic.
+
+One model per TOML table. Unknown keys are errors (a typo must not be silently ignored),
+relative paths are resolved against the config file's folder, and the bot token may come
+from the environment (``GRIDBOT_TOKEN``) instead of the file.
+
+``load_config`` turns every problem into a ``ConfigError`` whose lines read
+``config.toml: schedule.daily_digest: '25:00' is not a time (HH:MM)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+TOKEN_ENV = "GRIDBOT_TOKEN"
+LANGUAGES = ("zh", "en")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; ``lines`` are ready to print, one per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _parse_hhmm(value: str) -> time:
+    match = re.fullmatch(r"(\d{1,2}):(\d{2})", value.strip()) if isinstance(value, str) else None
+    if not match or int(match[1]) > 23 or int(match[2]) > 59:
+        raise PydanticCustomError("time", "{value} is not a time (HH:MM)", {"value": repr(value)})
+    return time(int(match[1]), int(match[2]))
+
+
+def _check_hhmm(value: str) -> str:
+    _parse_hhmm(value)
+    return value
+
+
+def _check_weekly(value: str) -> str:
+    parts = value.split() if isinstance(value, str) else []
+    if len(parts) != 2 or parts[0].lower() not in WEEKDAYS:
+        raise PydanticCustomError(
+            "weekly",
+            "{value} is not a weekday and time (e.g. 'fri 17:00')",
+            {"value": repr(value)},
+        )
+    _check_hhmm(parts[1])
+    return f"{parts[0].lower()} {parts[1]}"
+
+
+HHMM = Annotated[str, AfterValidator(_check_hhmm)]
+Weekly = Annotated[str, AfterValidator(_check_weekly)]
+
+
+class _Table(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Table):
+    path: Path = Path("data/gridbot.sqlite3")
+    busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
+
+
+class EvidenceConfig(_Table):
+    path: Path = Path("data/evidence")
+
+
+class LocaleConfig(_Table):
+    timezone: str = "Asia/Shanghai"
+    language: Literal["zh", "en"] = "zh"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError(
+                "timezone", "{value} is not a known time zone", {"value": repr(value)}
+            ) from None
+        return value
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class TelegramConfig(_Table):
+    token: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    poll_timeout: int = Field(30, ge=0, le=50)
+    connect_timeout: float = Field(10.0, gt=0)
+    read_timeout: float = Field(10.0, gt=0)
+    max_concurrent_updates: int = Field(64, ge=1, le=4096)
+
+    @field_validator("base_url", "base_file_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise PydanticCustomError(
+                "url", "{value} is not an http(s) URL", {"value": repr(value)}
+            )
+        return value
+
+
+class InviteConfig(_Table):
+    default_uses: int = Field(1, ge=1)
+    default_days: int = Field(7, ge=1)
+    max_uses: int = Field(500, ge=1)
+    max_days: int = Field(90, ge=1)
+    join_timeout_minutes: int = Field(60, ge=1)
+
+    @model_validator(mode="after")
+    def _defaults_within_limits(self) -> InviteConfig:
+        if self.default_uses > self.max_uses:
+            raise ValueError("default_uses is larger than max_uses")
+        if self.default_days > self.max_days:
+            raise ValueError("default_days is larger than max_days")
+        return self
+
+
+class MembersConfig(_Table):
+    page_size: int = Field(20, ge=5, le=50)
+
+
+class ScheduleConfig(_Table):
+    daily_digest: HHMM = "20:00"
+    reminder: HHMM = "17:00"
+    weekly_bulletin: Weekly = "fri 17:00"
+
+
+class StatusConfig(_Table):
+    code: str
+    name: str = Field(min_length=1, max_length=20)
+    name_en: str | None = Field(None, max_length=40)
+    done: bool = False
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return _check_code(value)
+
+
+class CategoryConfig(_Table):
+    code: str
+    name: str = Field(min_length=1, max_length=20)
+    name_en: str | None = Field(None, max_length=40)
+    location_required: bool = False
+    statuses: list[StatusConfig] = Field(min_length=1)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return _check_code(value)
+
+    @field_validator("statuses")
+    @classmethod
+    def _unique_statuses(cls, value: list[StatusConfig]) -> list[StatusConfig]:
+        _check_unique([s.code for s in value], "status code")
+        return value
+
+
+class CampaignConfig(_Table):
+    name: str = Field("自备井封停专项行动", min_length=1, max_length=40)
+    name_en: str | None = None
+    categories: list[CategoryConfig] = Field(min_length=1)
+
+    @field_validator("categories")
+    @classmethod
+    def _unique_categories(cls, value: list[CategoryConfig]) -> list[CategoryConfig]:
+        _check_unique([c.code for c in value], "category code")
+        return value
+
+
+def _check_code(value: str) -> str:
+    if not _CODE_RE.match(value):
+        raise PydanticCustomError(
+            "code",
+            "{value} is not a code (lower-case letters, digits and '_', starting with a letter)",
+            {"value": repr(value)},
+        )
+    return value
+
+
+def _check_unique(codes: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for code in codes:
+        if code in seen:
+            raise PydanticCustomError(
+                "unique", "duplicate {what} {code}", {"what": what, "code": repr(code)}
+            )
+        seen.add(code)
+
+
+def _default_campaign() -> CampaignConfig:
+    return CampaignConfig(
+        categories=[
+            CategoryConfig(
+                code="well",
+                name="自备井",
+                name_en="Self-supplied well",
+                statuses=[
+                    StatusConfig(code="in_use", name="在用", name_en="In use"),
+                    StatusConfig(code="sealed", name="已封停", name_en="Sealed", done=True),
+                    StatusConfig(code="licensed", name="保留(有证)", name_en="Kept (licensed)"),
+                    StatusConfig(code="to_check", name="待核查", name_en="To be checked"),
+                ],
+            )
+        ]
+    )
+
+
+class Config(_Table):
+    database: DatabaseConfig = DatabaseConfig()
+    evidence: EvidenceConfig = EvidenceConfig()
+    locale: LocaleConfig = LocaleConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    invites: InviteConfig = InviteConfig()
+    members: MembersConfig = MembersConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    campaign: CampaignConfig = Field(default_factory=_default_campaign)
+
+    source: Path | None = Field(None, exclude=True)
+
+    def token(self) -> str | None:
+        """The bot token: ``GRIDBOT_TOKEN`` from the environment wins over the file."""
+        env = os.environ.get(TOKEN_ENV, "").strip()
+        if env:
+            return env
+        return self.telegram.token.get_secret_value() if self.telegram.token else None
+
+
+def _resolve(path: Path, base: Path) -> Path:
+    return path if path.is_absolute() else (base / path)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "missing"
+    message = str(error["msg"])
+    if message.startswith("Value error, "):
+        message = message.removeprefix("Value error, ")
+    if kind in {"time", "weekly", "timezone", "url", "code", "unique"}:
+        return message
+    value = error.get("input")
+    if isinstance(value, str | int | float | bool):
+        return f"{value!r}: {message[0].lower()}{message[1:]}"
+    return f"{message[0].lower()}{message[1:]}"
+
+
+def load_config(path: str | os.PathLike[str]) -> Config:
+    """Read, validate and resolve a config file, or raise ``ConfigError``."""
+    source = Path(path)
+    name = source.name if source.name else str(source)
+    try:
+        raw = source.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError([f"{source}: file not found"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot be read ({exc.strerror})"]) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError([f"{name}: not UTF-8 text"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{name}: not valid TOML: {exc}"]) from None
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            where = _location(error["loc"])
+            lines.append(
+                f"{name}: {where}: {_describe(error)}" if where else f"{name}: {_describe(error)}"
+            )
+        raise ConfigError(lines) from None
+    base = source.resolve().parent
+    return config.model_copy(
+        update={
+            "source": source.resolve(),
+            "database": config.database.model_copy(
+                update={"path": _resolve(config.database.path, base)}
+            ),
+            "evidence": config.evidence.model_copy(
+                update={"path": _resolve(config.evidence.path, base)}
+            ),
+        }
+    )

@@ -1,0 +1,24 @@
+"""Typed PTB context: handlers reach the services as ``context.services``."""
+
+from __future__ import annotations
+
+from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
+
+from bot.services import Services
+
+
+class BotData:
+    """``application.bot_data``: set up by ``post_init`` before any update is handled."""
+
+    services: Services
+
+
+class GridContext(CallbackContext[ExtBot[None], dict, dict, BotData]):  # type: ignore[type-arg]
+    @property
+    def services(self) -> Services:
+        return self.bot_data.services
+
+
+CONTEXT_TYPES = ContextTypes(context=GridContext, bot_data=BotData)
+
+GridApplication = Application[ExtBot[None], GridContext, dict, dict, BotData, object]  # type: ignore[type-arg]

@@ -1,0 +1,56 @@
+"""Everything the handlers and jobs use, opened and closed together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.i18n import Catalogue
+from bot.invites import InviteService
+from bot.members import MemberService
+from bot.menus import MenuService
+from bot.org import OrgService
+from storage.db import Database
+
+
+@dataclass
+class Services:
+    config: Config
+    db: Database
+    clock: Clock
+    catalogue: Catalogue
+    org: OrgService
+    members: MemberService
+    invites: InviteService
+    menus: MenuService
+
+    @classmethod
+    async def open(
+        cls, config: Config, *, clock: Clock | None = None, migrate: bool = True
+    ) -> Services:
+        """Open the database (migrating it unless told not to) and build the services."""
+        clock = clock or SystemClock()
+        catalogue = Catalogue.load(config.locale.language)
+        db = await Database.open(
+            config.database.path, busy_timeout_ms=config.database.busy_timeout_ms
+        )
+        try:
+            if migrate:
+                await db.migrate()
+        except BaseException:
+            await db.close()
+            raise
+        return cls(
+            config=config,
+            db=db,
+            clock=clock,
+            catalogue=catalogue,
+            org=OrgService(db, clock),
+            members=MemberService(db, clock, catalogue, config.members.page_size),
+            invites=InviteService(db, clock, config.invites),
+            menus=MenuService(db, clock, catalogue),
+        )
+
+    async def close(self) -> None:
+        await self.db.close()

@@ -1,0 +1,47 @@
+"""Telegram updates in, service calls out. ``register`` wires every handler, in order."""
+
+from __future__ import annotations
+
+from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+
+from bot.context import GridApplication
+from handlers import members, onboarding
+from handlers.buttons import unknown_button
+from handlers.common import guarded_command
+from handlers.errors import on_error
+
+
+def register(app: GridApplication) -> None:
+    """Order matters: PTB runs the first matching handler of a group.
+
+    1. Declared commands, each behind its policy guard (``bot.commands``).
+    2. Inline buttons, by payload kind; anything else is stale or forged.
+    3. Private messages that are not commands (the name while joining, else a pointer).
+    4. Commands nobody declared.
+    """
+    commands = {
+        "start": onboarding.start,
+        "help": onboarding.help_command,
+        "whoami": onboarding.whoami,
+        "lang": onboarding.lang,
+        "invite": members.invite,
+        "members": members.members,
+        "disable": members.disable,
+        "enable": members.enable,
+    }
+    for name, callback in commands.items():
+        app.add_handler(guarded_command(name, callback))
+
+    app.add_handler(CallbackQueryHandler(members.members_page_pressed, pattern=r"^1:mp:"))
+    app.add_handler(CallbackQueryHandler(unknown_button))
+
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
+            onboarding.private_message,
+        )
+    )
+    app.add_handler(
+        MessageHandler(filters.UpdateType.MESSAGE & filters.COMMAND, onboarding.unknown_command)
+    )
+    app.add_error_handler(on_error)

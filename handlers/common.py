@@ -1,0 +1,121 @@
+"""What every handler shares: who is calling, answering in their language, and the guard
+that checks each command against its declared policy before the handler runs."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+from telegram import Update
+from telegram.constants import ChatType
+from telegram.ext import CommandHandler, filters
+
+from bot import commands
+from bot.context import GridContext
+from bot.errors import Refused
+from bot.members import Caller
+from storage.units import Unit
+
+log = logging.getLogger("gridbot.handlers")
+
+GuardedCallback = Callable[[Update, GridContext, Caller], Awaitable[None]]
+
+
+async def caller_of(update: Update, context: GridContext) -> Caller:
+    user = update.effective_user
+    assert user is not None
+    return await context.services.members.caller(user.id, user.language_code)
+
+
+def text(context: GridContext, caller: Caller, key: str, **fields: Any) -> str:
+    """A catalogue string in the caller's language; ``command`` and ``telegram_id`` are
+    always available to templates."""
+    fields.setdefault("telegram_id", caller.telegram_id)
+    fields.setdefault("command", "")
+    return context.services.catalogue.text(caller.language, key, **fields)
+
+
+async def reply(
+    update: Update, context: GridContext, caller: Caller, key: str, **fields: Any
+) -> None:
+    markup = fields.pop("reply_markup", None)
+    chat = update.effective_chat
+    assert chat is not None
+    await context.bot.send_message(
+        chat.id, text(context, caller, key, **fields), reply_markup=markup
+    )
+
+
+async def reply_text(update: Update, context: GridContext, body: str, **kwargs: Any) -> None:
+    chat = update.effective_chat
+    assert chat is not None
+    await context.bot.send_message(chat.id, body, **kwargs)
+
+
+def role_name(context: GridContext, caller: Caller, role: str) -> str:
+    return text(context, caller, f"role.{role}")
+
+
+def unit_path(chain: list[Unit]) -> str:
+    """'卧龙区 / 武侯街道 / 崔庄社区': the chain below the city."""
+    shown = chain[1:] if len(chain) > 1 else chain
+    return " / ".join(unit.name for unit in shown)
+
+
+def local_time(context: GridContext, moment: datetime) -> str:
+    return moment.astimezone(context.services.config.locale.zone).strftime("%Y-%m-%d %H:%M")
+
+
+def guarded_command(name: str, callback: GuardedCallback) -> CommandHandler:
+    """A ``CommandHandler`` for ``name`` that first applies the command's policy.
+
+    The policy comes from ``bot.commands``; a name with no policy there raises
+    ``KeyError`` here, at start-up, so no command can exist without one.
+    """
+    spec = commands.spec(name)
+
+    @functools.wraps(callback)
+    async def guard(update: Update, context: GridContext) -> None:
+        started = time.perf_counter()
+        caller = await caller_of(update, context)
+        chat = update.effective_chat
+        where = (
+            commands.Where.PRIVATE
+            if chat and chat.type == ChatType.PRIVATE
+            else commands.Where.GROUP
+        )
+        try:
+            if where not in spec.where:
+                raise Refused("deny.private_only")
+            if caller.audience < spec.audience:
+                if caller.member is not None and not caller.member.active:
+                    raise Refused("deny.disabled")
+                if caller.member is None:
+                    await reply_text(
+                        update,
+                        context,
+                        text(context, caller, "deny.not_member", command=name)
+                        + "\n\n"
+                        + text(context, caller, "how_to_join.text"),
+                    )
+                    return
+                raise Refused("deny.role")
+            await callback(update, context, caller)
+        except Refused as refusal:
+            await reply(update, context, caller, refusal.key, command=name, **refusal.fields)
+        finally:
+            log.info(
+                "command update=%s chat=%s user=%s command=%s audience=%s ms=%.1f",
+                update.update_id,
+                chat.id if chat else None,
+                caller.telegram_id,
+                name,
+                caller.audience.name.lower(),
+                (time.perf_counter() - started) * 1000,
+            )
+
+    return CommandHandler(name, guard, filters=filters.UpdateType.MESSAGE)

@@ -1,0 +1,162 @@
+"""Leads and admins steering people: /invite, /members (paged), /disable, /enable."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.error import BadRequest
+
+from bot.callbacks import MembersPageButton, decode
+from bot.context import GridContext
+from bot.errors import Refused
+from bot.members import Caller, MembersPage
+from handlers.common import caller_of, local_time, reply, reply_text, role_name, text, unit_path
+from handlers.menus import refresh_menu
+
+
+async def invite(update: Update, context: GridContext, caller: Caller) -> None:
+    """/invite CODE ROLE [uses] [days]: a deep link that joins a unit with a role."""
+    args = context.args or []
+    if not 2 <= len(args) <= 4 or any(not a.isdigit() for a in args[2:]):
+        await reply(update, context, caller, "usage.invite")
+        return
+    uses = int(args[2]) if len(args) > 2 else None
+    days = int(args[3]) if len(args) > 3 else None
+    assert caller.member is not None
+    created = await context.services.invites.create(caller.member, args[0], args[1], uses, days)
+    link = f"https://t.me/{context.bot.username}?start={created.token}"
+    await reply(
+        update,
+        context,
+        caller,
+        "invite.created",
+        link=link,
+        unit_path=unit_path(created.chain),
+        code=created.unit.code,
+        role=role_name(context, caller, created.role.value),
+        uses=created.max_uses,
+        expires=local_time(context, created.expires_at),
+    )
+
+
+async def members(update: Update, context: GridContext, caller: Caller) -> None:
+    """/members [CODE]: who is in a unit's subtree, twenty to a page."""
+    args = context.args or []
+    if len(args) > 1:
+        await reply(update, context, caller, "usage.members")
+        return
+    assert caller.member is not None
+    page = await context.services.members.members_page(caller.member, args[0] if args else None, 0)
+    body, markup = _render_page(context, caller, page)
+    await reply_text(update, context, body, reply_markup=markup)
+
+
+async def members_page_pressed(update: Update, context: GridContext) -> None:
+    """A ◀ ▶ press under a members list: permissions are checked again, then the page."""
+    query = update.callback_query
+    assert query is not None
+    caller = await caller_of(update, context)
+    button = decode(query.data)
+    if button is None:
+        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+        return
+    member = caller.member
+    if member is None or not member.active:
+        await query.answer(text(context, caller, "deny.disabled" if member else "button.stale"))
+        return
+    try:
+        page = await context.services.members.members_page(member, button.unit, button.page)
+    except Refused as refusal:
+        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
+        return
+    body, markup = _render_page(context, caller, page)
+    await query.answer()
+    try:
+        await query.edit_message_text(body, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise
+
+
+def _render_page(
+    context: GridContext, caller: Caller, page: MembersPage
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    if page.total == 0:
+        return text(context, caller, "members.empty", unit=page.unit.name), None
+    lines = [
+        text(
+            context,
+            caller,
+            "members.header",
+            unit=page.unit.name,
+            total=page.total,
+            page=page.page + 1,
+            pages=page.pages,
+        )
+    ]
+    first = page.page * context.services.members.page_size
+    for number, member in enumerate(page.members, start=first + 1):
+        lines.append(
+            text(
+                context,
+                caller,
+                "members.line",
+                number=number,
+                name=member.name,
+                role=role_name(context, caller, member.role),
+                unit=member.unit_name,
+                code=member.unit_code,
+                telegram_id=member.telegram_id,
+                mark="" if member.active else text(context, caller, "members.disabled_mark"),
+            )
+        )
+    buttons = []
+    if page.page > 0:
+        buttons.append(
+            InlineKeyboardButton(
+                text(context, caller, "members.prev"),
+                callback_data=MembersPageButton(unit=page.unit.code, page=page.page - 1).encode(),
+            )
+        )
+    if page.page + 1 < page.pages:
+        buttons.append(
+            InlineKeyboardButton(
+                text(context, caller, "members.next"),
+                callback_data=MembersPageButton(unit=page.unit.code, page=page.page + 1).encode(),
+            )
+        )
+    return "\n".join(lines), InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+async def disable(update: Update, context: GridContext, caller: Caller) -> None:
+    """/disable TELEGRAM_ID: the member can no longer use the bot; nothing is deleted."""
+    await _set_active(update, context, caller, active=False)
+
+
+async def enable(update: Update, context: GridContext, caller: Caller) -> None:
+    """/enable TELEGRAM_ID: undo /disable."""
+    await _set_active(update, context, caller, active=True)
+
+
+async def _set_active(
+    update: Update, context: GridContext, caller: Caller, *, active: bool
+) -> None:
+    args = context.args or []
+    usage = "usage.enable" if active else "usage.disable"
+    if len(args) != 1:
+        await reply(update, context, caller, usage)
+        return
+    if not args[0].lstrip("-").isdigit():
+        await reply(update, context, caller, "member.bad_id")
+        return
+    assert caller.member is not None
+    target = await context.services.members.set_active(caller.member, int(args[0]), active)
+    await reply(
+        update,
+        context,
+        caller,
+        "member.enabled" if active else "member.disabled",
+        name=target.name,
+        unit=target.unit_name,
+        role=role_name(context, caller, target.role),
+    )
+    await refresh_menu(context, target.telegram_id)

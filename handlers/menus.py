@@ -1,0 +1,95 @@
+"""Command menus on Telegram: the public ones at start-up, a private one per lead/admin.
+
+The decisions (which menu, what changed) are ``bot.menus``; this module only makes the
+``setMyCommands`` / ``deleteMyCommands`` calls and reports them done.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScope,
+    BotCommandScopeAllGroupChats,
+    BotCommandScopeAllPrivateChats,
+    BotCommandScopeChat,
+)
+from telegram.error import TelegramError
+
+from bot.access import Audience
+from bot.commands import Where
+from bot.context import GridContext
+from bot.menus import PUBLIC, MenuChange
+from bot.services import Services
+
+log = logging.getLogger("gridbot.menus")
+
+
+def _commands(
+    services: Services, audience: Audience, where: Where, language: str
+) -> list[BotCommand]:
+    return [
+        BotCommand(spec.name, services.catalogue.text(language, spec.description_key))
+        for spec in services.menus.commands(audience, where)
+    ]
+
+
+async def _set_everywhere(
+    bot: Bot, services: Services, scope: BotCommandScope, audience: Audience, where: Where
+) -> None:
+    """One menu per language: the default language without a code (every client), and
+    each other language for clients set to it."""
+    default = services.catalogue.default
+    for language in services.catalogue.messages:
+        await bot.set_my_commands(
+            _commands(services, audience, where, language),
+            scope=scope,
+            language_code=None if language == default else language,
+        )
+
+
+async def set_public_menus(bot: Bot, services: Services) -> None:
+    await _set_everywhere(
+        bot, services, BotCommandScopeAllPrivateChats(), Audience.ANYONE, Where.PRIVATE
+    )
+    await _set_everywhere(
+        bot, services, BotCommandScopeAllGroupChats(), Audience.ANYONE, Where.GROUP
+    )
+
+
+async def apply_change(bot: Bot, services: Services, change: MenuChange) -> None:
+    scope = BotCommandScopeChat(change.chat_id)
+    if change.digest == PUBLIC:
+        default = services.catalogue.default
+        for language in services.catalogue.messages:
+            await bot.delete_my_commands(
+                scope=scope, language_code=None if language == default else language
+            )
+    else:
+        await _set_everywhere(bot, services, scope, change.audience, Where.PRIVATE)
+    await services.menus.record(change)
+
+
+async def sync_member_menus(bot: Bot, services: Services) -> int:
+    """Give every member's private chat the menu of their role; returns how many changed."""
+    changed = 0
+    for change in await services.menus.pending_changes():
+        try:
+            await apply_change(bot, services, change)
+            changed += 1
+        except TelegramError as exc:
+            log.warning("menu.failed chat=%s error=%s", change.chat_id, exc)
+    return changed
+
+
+async def refresh_menu(context: GridContext, telegram_id: int) -> None:
+    """After a join, a move, or a (dis)able: fix that one chat's menu, best effort."""
+    change = await context.services.menus.change_for(telegram_id)
+    if change is None:
+        return
+    try:
+        await apply_change(context.bot, context.services, change)
+    except TelegramError as exc:
+        log.warning("menu.failed chat=%s error=%s", telegram_id, exc)

@@ -1,0 +1,210 @@
+"""Joining and knowing who you are: /start, the name step, /whoami, /help, /lang."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.constants import ChatType
+
+from bot.commands import Where
+from bot.context import GridContext
+from bot.errors import Refused
+from bot.invites import JoinOffer
+from bot.members import Caller
+from bot.names import NAME_MAX, NAME_MIN
+from handlers.common import (
+    caller_of,
+    local_time,
+    reply,
+    reply_text,
+    role_name,
+    text,
+    unit_path,
+)
+from handlers.menus import refresh_menu
+from storage.times import from_text
+
+
+async def start(update: Update, context: GridContext, caller: Caller) -> None:
+    """/start [token]: join with an invite token, or say hello and how to join."""
+    token = context.args[0] if context.args else None
+    if token is None:
+        await _greet(update, context, caller)
+        return
+    try:
+        offer = await context.services.invites.open(caller.telegram_id, token)
+    except Refused as refusal:
+        if refusal.key.startswith("start."):
+            await reply_text(
+                update,
+                context,
+                text(context, caller, refusal.key)
+                + "\n\n"
+                + text(context, caller, "how_to_join.text"),
+            )
+            return
+        raise
+    await _answer_offer(update, context, caller, offer)
+
+
+async def _greet(update: Update, context: GridContext, caller: Caller) -> None:
+    member = caller.member
+    if member is None:
+        await reply_text(
+            update,
+            context,
+            text(context, caller, "start.welcome")
+            + "\n\n"
+            + text(context, caller, "how_to_join.text"),
+        )
+    elif not member.active:
+        await reply(update, context, caller, "deny.disabled")
+    else:
+        chain = await context.services.members.unit_chain(member.unit_id)
+        await reply(
+            update,
+            context,
+            caller,
+            "start.welcome_member",
+            name=member.name,
+            unit_path=unit_path(chain),
+            role=role_name(context, caller, member.role),
+        )
+
+
+async def _answer_offer(
+    update: Update, context: GridContext, caller: Caller, offer: JoinOffer
+) -> None:
+    role = role_name(context, caller, offer.role.value)
+    if offer.moved_from is None:
+        await reply(
+            update,
+            context,
+            caller,
+            "join.ask_name",
+            role=role,
+            unit_path=unit_path(offer.chain),
+            min=NAME_MIN,
+            max=NAME_MAX,
+        )
+        return
+    await reply(
+        update,
+        context,
+        caller,
+        "join.moved",
+        role=role,
+        unit_path=unit_path(offer.chain),
+        old_unit=offer.moved_from.unit_name,
+    )
+    await refresh_menu(context, caller.telegram_id)
+
+
+async def private_message(update: Update, context: GridContext) -> None:
+    """A private message that is not a command: the name while joining, else a pointer."""
+    caller = await caller_of(update, context)
+    message = update.effective_message
+    assert message is not None
+    if caller.member is None and await context.services.invites.has_pending_join(
+        caller.telegram_id
+    ):
+        if not message.text:
+            await reply(update, context, caller, "join.send_text", min=NAME_MIN, max=NAME_MAX)
+            return
+        user = update.effective_user
+        try:
+            joined = await context.services.invites.complete_join(
+                caller.telegram_id, message.text, user.username if user else None
+            )
+        except Refused as refusal:
+            await reply(
+                update, context, caller, refusal.key, min=NAME_MIN, max=NAME_MAX, **refusal.fields
+            )
+            return
+        await reply(
+            update,
+            context,
+            caller,
+            "join.done",
+            name=joined.member.name,
+            unit_path=unit_path(joined.chain),
+            role=role_name(context, caller, joined.member.role),
+        )
+        await refresh_menu(context, caller.telegram_id)
+        return
+    if caller.member is None:
+        await reply_text(
+            update,
+            context,
+            text(context, caller, "whoami.not_member")
+            + "\n\n"
+            + text(context, caller, "how_to_join.text"),
+        )
+    elif not caller.member.active:
+        await reply(update, context, caller, "deny.disabled")
+    else:
+        await reply(update, context, caller, "text.member_idle")
+
+
+async def unknown_command(update: Update, context: GridContext) -> None:
+    """A command nobody declared: say so in private chats, stay quiet in groups."""
+    chat = update.effective_chat
+    if chat is None or chat.type != ChatType.PRIVATE:
+        return
+    caller = await caller_of(update, context)
+    await reply(update, context, caller, "text.unknown_command")
+
+
+async def whoami(update: Update, context: GridContext, caller: Caller) -> None:
+    """/whoami: name, unit, role, status and Telegram id — or how to join."""
+    member = caller.member
+    if member is None:
+        await reply_text(
+            update,
+            context,
+            text(context, caller, "whoami.not_member")
+            + "\n\n"
+            + text(context, caller, "how_to_join.text"),
+        )
+        return
+    chain = await context.services.members.unit_chain(member.unit_id)
+    await reply(
+        update,
+        context,
+        caller,
+        "whoami.member",
+        name=member.name,
+        unit_path=unit_path(chain),
+        code=member.unit_code,
+        role=role_name(context, caller, member.role),
+        status=text(context, caller, "whoami.active" if member.active else "whoami.disabled"),
+        joined=local_time(context, from_text(member.joined_at)),
+    )
+
+
+async def help_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/help: exactly the commands this caller may use here."""
+    chat = update.effective_chat
+    where = Where.PRIVATE if chat and chat.type == ChatType.PRIVATE else Where.GROUP
+    lines = [text(context, caller, "help.header")]
+    for spec in context.services.menus.commands(caller.audience, where):
+        lines.append(
+            text(
+                context,
+                caller,
+                "help.line",
+                command=spec.name,
+                description=text(context, caller, spec.description_key),
+            )
+        )
+    await reply_text(update, context, "\n".join(lines))
+
+
+async def lang(update: Update, context: GridContext, caller: Caller) -> None:
+    """/lang zh|en: answer this person in that language from now on."""
+    if len(context.args or []) != 1:
+        await reply(update, context, caller, "usage.lang")
+        return
+    choice = context.args[0].strip().lower()
+    await context.services.members.set_language(caller.telegram_id, choice)
+    caller = await caller_of(update, context)
+    await reply(update, context, caller, "lang.set")

@@ -1,0 +1,76 @@
+"""Per-person and per-chat state that is not membership: language choice, pending joins,
+and which command menu each chat was last given."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Connection
+
+
+@dataclass(frozen=True)
+class JoinDraft:
+    telegram_id: int
+    invite_id: int
+    created_at: str
+    expires_at: str
+
+
+async def language(conn: Connection, telegram_id: int) -> str | None:
+    async with conn.execute(
+        "SELECT language FROM user_setting WHERE telegram_id = ?", (telegram_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return row["language"] if row else None
+
+
+async def set_language(conn: Connection, telegram_id: int, language: str, now: str) -> None:
+    await conn.execute(
+        "INSERT INTO user_setting (telegram_id, language, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (telegram_id) DO UPDATE SET language = excluded.language, "
+        "updated_at = excluded.updated_at",
+        (telegram_id, language, now),
+    )
+
+
+async def join_draft(conn: Connection, telegram_id: int) -> JoinDraft | None:
+    async with conn.execute(
+        "SELECT telegram_id, invite_id, created_at, expires_at FROM join_draft "
+        "WHERE telegram_id = ?",
+        (telegram_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    return JoinDraft(**dict(row)) if row else None
+
+
+async def put_join_draft(
+    conn: Connection, telegram_id: int, invite_id: int, now: str, expires_at: str
+) -> None:
+    await conn.execute(
+        "INSERT INTO join_draft (telegram_id, invite_id, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?) ON CONFLICT (telegram_id) DO UPDATE SET "
+        "invite_id = excluded.invite_id, created_at = excluded.created_at, "
+        "expires_at = excluded.expires_at",
+        (telegram_id, invite_id, now, expires_at),
+    )
+
+
+async def drop_join_draft(conn: Connection, telegram_id: int) -> None:
+    await conn.execute("DELETE FROM join_draft WHERE telegram_id = ?", (telegram_id,))
+
+
+async def command_digest(conn: Connection, chat_id: int) -> str | None:
+    async with conn.execute(
+        "SELECT digest FROM chat_commands WHERE chat_id = ?", (chat_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return row["digest"] if row else None
+
+
+async def set_command_digest(conn: Connection, chat_id: int, digest: str, now: str) -> None:
+    await conn.execute(
+        "INSERT INTO chat_commands (chat_id, digest, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (chat_id) DO UPDATE SET digest = excluded.digest, "
+        "updated_at = excluded.updated_at",
+        (chat_id, digest, now),
+    )

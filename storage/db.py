@@ -1,0 +1,162 @@
+"""The SQLite database: connections, pragmas, transactions and migrations.
+
+One write connection, guarded by an asyncio lock so that a transaction owns it until it
+ends; one read connection for queries outside transactions (WAL lets it read the last
+commit while a write is under way). Repositories take a connection and never commit:
+services decide where a unit of work begins and ends with ``Database.transaction()``,
+which is ``BEGIN IMMEDIATE`` on the outside and a ``SAVEPOINT`` when nested.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import itertools
+import logging
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiosqlite
+
+from storage.migrations import MIGRATIONS, Migration
+
+log = logging.getLogger(__name__)
+
+Connection = aiosqlite.Connection
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    before: int
+    after: int
+    applied: tuple[str, ...]
+
+
+class Database:
+    """An open gridbot database. Use ``await Database.open(path)`` or ``async with``."""
+
+    def __init__(self, path: Path, writer: Connection, reader: Connection) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._lock = asyncio.Lock()
+        self._savepoints = itertools.count(1)
+        self._active: contextvars.ContextVar[bool] = contextvars.ContextVar(
+            f"gridbot_tx_{id(self)}", default=False
+        )
+
+    @classmethod
+    async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Database:
+        """Open (creating if needed) the database file and set the connection pragmas."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, busy_timeout_ms)
+        await _pragma(writer, "journal_mode=WAL")
+        try:
+            reader = await _connect(path, busy_timeout_ms)
+        except BaseException:
+            await writer.close()
+            raise
+        await _pragma(reader, "query_only=ON")
+        return cls(path, writer, reader)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """A unit of work: commits on success, rolls back on any exception.
+
+        Nested calls in the same task become savepoints, so a service can call another
+        service inside its own transaction and a failure in the inner one rolls back only
+        its own part.
+        """
+        if self._active.get():
+            name = f"sp{next(self._savepoints)}"
+            await self._writer.execute(f"SAVEPOINT {name}")
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute(f"ROLLBACK TO {name}")
+                await self._writer.execute(f"RELEASE {name}")
+                raise
+            await self._writer.execute(f"RELEASE {name}")
+            return
+        async with self._lock:
+            token = self._active.set(True)
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._writer
+                except BaseException:
+                    await self._writer.execute("ROLLBACK")
+                    raise
+                await self._writer.execute("COMMIT")
+            finally:
+                self._active.reset(token)
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[Connection]:
+        """A connection for reads; inside a transaction, the transaction's own connection."""
+        yield self._writer if self._active.get() else self._reader
+
+    async def schema_version(self) -> int:
+        async with self._writer.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> MigrationReport:
+        """Apply every migration newer than the database, each in its own transaction."""
+        before = await self.schema_version()
+        latest = MIGRATIONS[-1].version if MIGRATIONS else 0
+        if before > latest:
+            raise RuntimeError(
+                f"database schema {before} is newer than this gridbot knows ({latest}); "
+                "upgrade gridbot"
+            )
+        applied: list[str] = []
+        for migration in MIGRATIONS:
+            if migration.version <= before:
+                continue
+            async with self.transaction() as conn:
+                await _apply(conn, migration)
+            applied.append(f"{migration.version:04d}_{migration.name}")
+            log.info("db.migrated version=%s name=%s", migration.version, migration.name)
+        return MigrationReport(before, await self.schema_version(), tuple(applied))
+
+
+async def _connect(path: Path, busy_timeout_ms: int) -> Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await _pragma(conn, f"busy_timeout={int(busy_timeout_ms)}")
+    await _pragma(conn, "foreign_keys=ON")
+    await _pragma(conn, "synchronous=FULL")
+    return conn
+
+
+async def _pragma(conn: Connection, pragma: str) -> None:
+    """Run a PRAGMA and read its answer, so no statement is left holding a lock."""
+    async with conn.execute(f"PRAGMA {pragma}") as cursor:
+        await cursor.fetchall()
+
+
+async def _apply(conn: Connection, migration: Migration) -> None:
+    for statement in migration.statements:
+        await conn.execute(statement)
+    await conn.execute(
+        "INSERT INTO schema_migration (version, name, applied_at) "
+        "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+        (migration.version, migration.name),
+    )
+    await conn.execute(f"PRAGMA user_version={int(migration.version)}")

@@ -1,0 +1,146 @@
+"""Repository of members: Telegram users bound to one unit with one role."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from storage.db import Connection
+from storage.units import subtree_bounds
+
+_COLUMNS = (
+    "m.id, m.telegram_id, m.name, m.unit_id, m.role, m.active, m.username, m.joined_at, "
+    "u.code AS unit_code, u.name AS unit_name, u.path AS unit_path"
+)
+_FROM = "FROM member m JOIN org_unit u ON u.id = m.unit_id"
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    telegram_id: int
+    name: str
+    unit_id: int
+    role: str
+    active: bool
+    username: str | None
+    joined_at: str
+    unit_code: str
+    unit_name: str
+    unit_path: str
+
+
+def _member(row: sqlite3.Row) -> Member:
+    return Member(
+        id=row["id"],
+        telegram_id=row["telegram_id"],
+        name=row["name"],
+        unit_id=row["unit_id"],
+        role=row["role"],
+        active=bool(row["active"]),
+        username=row["username"],
+        joined_at=row["joined_at"],
+        unit_code=row["unit_code"],
+        unit_name=row["unit_name"],
+        unit_path=row["unit_path"],
+    )
+
+
+async def by_telegram_id(conn: Connection, telegram_id: int) -> Member | None:
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE m.telegram_id = ?", (telegram_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return _member(row) if row else None
+
+
+async def insert(
+    conn: Connection,
+    *,
+    telegram_id: int,
+    name: str,
+    unit_id: int,
+    role: str,
+    username: str | None,
+    invite_id: int | None,
+    now: str,
+) -> int:
+    cursor = await conn.execute(
+        "INSERT INTO member (telegram_id, name, unit_id, role, active, username, invite_id, "
+        "joined_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
+        (telegram_id, name, unit_id, role, username, invite_id, now, now),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def update_placement(
+    conn: Connection,
+    member_id: int,
+    *,
+    name: str,
+    unit_id: int,
+    role: str,
+    invite_id: int | None,
+    now: str,
+) -> None:
+    await conn.execute(
+        "UPDATE member SET name = ?, unit_id = ?, role = ?, invite_id = ?, updated_at = ? "
+        "WHERE id = ?",
+        (name, unit_id, role, invite_id, now, member_id),
+    )
+
+
+async def set_active(conn: Connection, member_id: int, active: bool, now: str) -> None:
+    await conn.execute(
+        "UPDATE member SET active = ?, updated_at = ? WHERE id = ?",
+        (int(active), now, member_id),
+    )
+
+
+async def count_in_subtree(conn: Connection, unit_path: str) -> int:
+    low, high = subtree_bounds(unit_path)
+    async with conn.execute(
+        f"SELECT count(*) {_FROM} WHERE u.path >= ? AND u.path < ?", (low, high)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+async def page_in_subtree(
+    conn: Connection, unit_path: str, *, offset: int, limit: int
+) -> list[Member]:
+    """Members of a subtree, ordered by unit (tree order), then role, then name."""
+    low, high = subtree_bounds(unit_path)
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE u.path >= ? AND u.path < ? "
+        "ORDER BY u.path, CASE m.role WHEN 'admin' THEN 0 WHEN 'lead' THEN 1 ELSE 2 END, "
+        "m.name, m.id LIMIT ? OFFSET ?",
+        (low, high, limit, offset),
+    ) as cur:
+        return [_member(row) for row in await cur.fetchall()]
+
+
+async def with_roles(conn: Connection, roles: tuple[str, ...]) -> list[Member]:
+    marks = ",".join("?" * len(roles))
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE m.role IN ({marks}) ORDER BY m.id", roles
+    ) as cur:
+        return [_member(row) for row in await cur.fetchall()]
+
+
+async def active_counts_by_unit(conn: Connection, unit_path: str) -> dict[int, int]:
+    """Active members per unit, for every unit of a subtree that has any."""
+    low, high = subtree_bounds(unit_path)
+    async with conn.execute(
+        f"SELECT m.unit_id, count(*) AS n {_FROM} WHERE u.path >= ? AND u.path < ? "
+        "AND m.active = 1 GROUP BY m.unit_id",
+        (low, high),
+    ) as cur:
+        return {row["unit_id"]: row["n"] for row in await cur.fetchall()}
+
+
+async def by_id(conn: Connection, member_id: int) -> Member | None:
+    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.id = ?", (member_id,)) as cur:
+        row = await cur.fetchone()
+    return _member(row) if row else None

@@ -1,0 +1,19 @@
+"""How times are stored: UTC text that sorts as it reads, ``2026-11-23T01:17:00Z``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def to_text(moment: datetime) -> str:
+    """An aware datetime as stored text (UTC, whole seconds)."""
+    if moment.tzinfo is None:
+        raise ValueError("naive datetime: store aware times only")
+    return moment.astimezone(UTC).strftime(_FORMAT)
+
+
+def from_text(text: str) -> datetime:
+    """Stored text back to an aware UTC datetime."""
+    return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)

@@ -1,0 +1,66 @@
+"""Shared fixtures: a config in tmp_path, services on a real SQLite file, the example org."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.access import Role
+from bot.clock import FakeClock
+from bot.config import Config, load_config
+from bot.orgfile import read_org_file
+from bot.services import Services
+from storage.members import Member
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_ORG = ROOT / "examples" / "org.toml"
+TEST_TOKEN = "123456789:AAtest-TOKEN-never-logged_XYZ0123456789"
+
+
+def write_config(folder: Path, extra: str = "") -> Path:
+    """A minimal config in ``folder``; ``extra`` is appended TOML."""
+    path = folder / "config.toml"
+    path.write_text(
+        '[database]\npath = "gridbot.sqlite3"\n[evidence]\npath = "evidence"\n' + extra,
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture
+def config_path(tmp_path: Path) -> Path:
+    return write_config(tmp_path)
+
+
+@pytest.fixture
+def config(config_path: Path) -> Config:
+    return load_config(config_path)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def services(config: Config, clock: FakeClock) -> AsyncIterator[Services]:
+    opened = await Services.open(config, clock=clock)
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+@pytest.fixture
+async def city(services: Services) -> Services:
+    """Services with the example city imported."""
+    await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
+    return services
+
+
+async def add_member(
+    services: Services, telegram_id: int, unit: str, role: Role, name: str
+) -> Member:
+    return await services.members.add_by_operator(telegram_id, unit, role, name)

@@ -1,0 +1,99 @@
+"""Names, the message catalogue, button payloads, the command policy table."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.access import Audience
+from bot.callbacks import MembersPageButton, decode
+from bot.commands import COMMANDS, Where, menu, spec
+from bot.errors import Refused
+from bot.i18n import Catalogue, fields_of
+from bot.names import clean_name
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("张三", "张三"),
+        ("  李  四 ", "李 四"),
+        ("买买提·艾力", "买买提·艾力"),
+        ("Anna Li", "Anna Li"),
+    ],
+)
+def test_good_names(raw, expected):
+    assert clean_name(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ("/start", "join.name_command"),
+        ("王", "join.name_length"),
+        ("王" * 21, "join.name_length"),
+        ("张三123", "join.name_chars"),
+        ("<b>张三</b>", "join.name_chars"),
+        ("···", "join.name_chars"),
+    ],
+)
+def test_bad_names(raw, key):
+    with pytest.raises(Refused) as caught:
+        clean_name(raw)
+    assert caught.value.key == key
+
+
+def test_catalogues_have_the_same_keys_and_fields():
+    catalogue = Catalogue.load()
+    zh, en = catalogue.messages["zh"], catalogue.messages["en"]
+    assert set(zh) == set(en)
+    for key in zh:
+        assert fields_of(zh[key]) == fields_of(en[key]), key
+
+
+def test_every_command_has_a_description_and_every_refusal_a_text():
+    catalogue = Catalogue.load()
+    for command in COMMANDS:
+        assert catalogue.has(command.description_key), command.name
+    for key in ("deny.role", "deny.scope", "deny.self", "deny.unit_inactive", "button.stale"):
+        assert catalogue.has(key)
+
+
+def test_language_resolution():
+    catalogue = Catalogue.load()
+    assert catalogue.resolve_language(None, None) == "zh"
+    assert catalogue.resolve_language(None, "en-US") == "en"
+    assert catalogue.resolve_language(None, "zh-hans") == "zh"
+    assert catalogue.resolve_language(None, "ru") == "zh"
+    assert catalogue.resolve_language("zh", "en") == "zh"
+
+
+def test_button_round_trip_and_forgeries():
+    button = MembersPageButton(unit="WL-WH", page=3)
+    assert decode(button.encode()) == button
+    for forged in [
+        None,
+        "",
+        "1:mp:WL",
+        "2:mp:WL:1",
+        "1:mp:WL:-1",
+        "1:mp:W L:1",
+        "1:xx:WL:1",
+        "1:mp:WL:1:extra",
+        "1:mp:" + "A" * 70 + ":1",
+        "1:mp:WL:１",
+    ]:
+        assert decode(forged) is None, forged
+
+
+def test_menus_follow_the_policy():
+    assert [c.name for c in menu(Audience.ANYONE, Where.PRIVATE)] == [
+        "start",
+        "help",
+        "whoami",
+        "lang",
+    ]
+    assert "invite" in [c.name for c in menu(Audience.LEAD, Where.PRIVATE)]
+    assert "disable" not in [c.name for c in menu(Audience.LEAD, Where.PRIVATE)]
+    assert [c.name for c in menu(Audience.ADMIN, Where.GROUP)] == ["help"]
+    with pytest.raises(KeyError):
+        spec("undeclared")

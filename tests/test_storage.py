@@ -1,0 +1,165 @@
+"""Storage on a real SQLite file: pragmas, migrations, transactions, subtree ranges."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from storage.db import Database
+from storage.migrations import MIGRATIONS
+from storage.units import subtree_bounds
+
+
+async def test_pragmas_and_migrations(tmp_path):
+    async with await Database.open(tmp_path / "a.sqlite3", busy_timeout_ms=1234) as db:
+        report = await db.migrate()
+        assert report.before == 0 and report.after == MIGRATIONS[-1].version
+        assert report.applied == tuple(f"{m.version:04d}_{m.name}" for m in MIGRATIONS)
+        async with db.transaction() as conn:
+            for pragma, expected in [
+                ("journal_mode", "wal"),
+                ("foreign_keys", 1),
+                ("synchronous", 2),
+                ("busy_timeout", 1234),
+            ]:
+                async with conn.execute(f"PRAGMA {pragma}") as cur:
+                    assert (await cur.fetchone())[0] == expected, pragma
+            async with conn.execute("SELECT version, name FROM schema_migration") as cur:
+                assert [tuple(r) for r in await cur.fetchall()] == [
+                    (m.version, m.name) for m in MIGRATIONS
+                ]
+        again = await db.migrate()
+        assert again.applied == () and again.before == again.after
+
+
+async def test_a_failing_migration_leaves_nothing_behind(tmp_path, monkeypatch):
+    from storage import db as db_module
+    from storage.migrations import Migration
+
+    broken = (*MIGRATIONS, Migration(99, "broken", ("CREATE TABLE half (x)", "NOT SQL")))
+    monkeypatch.setattr(db_module, "MIGRATIONS", broken)
+    async with await Database.open(tmp_path / "b.sqlite3") as db:
+        with pytest.raises(sqlite3.OperationalError):
+            await db.migrate()
+        assert await db.schema_version() == MIGRATIONS[-1].version
+        async with (
+            db.read() as conn,
+            conn.execute("SELECT count(*) FROM sqlite_master WHERE name = 'half'") as cur,
+        ):
+            assert (await cur.fetchone())[0] == 0
+
+
+async def test_refuses_a_database_from_the_future(tmp_path):
+    async with await Database.open(tmp_path / "c.sqlite3") as db:
+        await db.migrate()
+        async with db.transaction() as conn:
+            await conn.execute("PRAGMA user_version=999")
+        with pytest.raises(RuntimeError, match="newer than this gridbot"):
+            await db.migrate()
+
+
+async def _count(db: Database) -> int:
+    async with db.read() as conn, conn.execute("SELECT count(*) FROM user_setting") as cur:
+        return (await cur.fetchone())[0]
+
+
+async def test_transactions_commit_roll_back_and_nest_as_savepoints(tmp_path):
+    async with await Database.open(tmp_path / "d.sqlite3") as db:
+        await db.migrate()
+        insert = (
+            "INSERT INTO user_setting (telegram_id, language, updated_at) VALUES (?, 'zh', 'x')"
+        )
+        async with db.transaction() as conn:
+            await conn.execute(insert, (1,))
+        assert await _count(db) == 1
+
+        with pytest.raises(ZeroDivisionError):
+            async with db.transaction() as conn:
+                await conn.execute(insert, (2,))
+                raise ZeroDivisionError
+        assert await _count(db) == 1
+
+        async with db.transaction() as conn:
+            await conn.execute(insert, (3,))
+            with pytest.raises(ValueError):
+                async with db.transaction() as inner:
+                    await inner.execute(insert, (4,))
+                    raise ValueError
+            async with db.transaction() as inner:
+                await inner.execute(insert, (5,))
+        async with (
+            db.read() as conn,
+            conn.execute("SELECT telegram_id FROM user_setting ORDER BY 1") as cur,
+        ):
+            assert [r[0] for r in await cur.fetchall()] == [1, 3, 5]
+
+
+async def test_concurrent_transactions_do_not_interleave(tmp_path):
+    async with await Database.open(tmp_path / "e.sqlite3") as db:
+        await db.migrate()
+
+        async def bump(i: int) -> None:
+            async with db.transaction() as conn:
+                async with conn.execute("SELECT count(*) FROM user_setting") as cur:
+                    seen = (await cur.fetchone())[0]
+                await asyncio.sleep(0)  # let the others try to run inside this transaction
+                await conn.execute(
+                    "INSERT INTO user_setting (telegram_id, language, updated_at) "
+                    "VALUES (?, 'zh', ?)",
+                    (i, str(seen)),
+                )
+
+        await asyncio.gather(*(bump(i) for i in range(20)))
+        async with (
+            db.read() as conn,
+            conn.execute(
+                "SELECT updated_at FROM user_setting ORDER BY CAST(updated_at AS INTEGER)"
+            ) as cur,
+        ):
+            assert [r[0] for r in await cur.fetchall()] == [str(i) for i in range(20)]
+
+
+async def test_reader_sees_only_committed_rows(tmp_path):
+    async with await Database.open(tmp_path / "f.sqlite3") as db:
+        await db.migrate()
+        started, release = asyncio.Event(), asyncio.Event()
+
+        async def writer() -> None:
+            async with db.transaction() as conn:
+                await conn.execute(
+                    "INSERT INTO user_setting (telegram_id, language, updated_at) "
+                    "VALUES (1, 'en', 'x')"
+                )
+                started.set()
+                await release.wait()
+
+        task = asyncio.create_task(writer())
+        await started.wait()
+        assert await _count(db) == 0
+        release.set()
+        await task
+        assert await _count(db) == 1
+
+
+def test_subtree_bounds_do_not_leak_into_sibling_ids():
+    low, high = subtree_bounds("/1/2/")
+    assert low <= "/1/2/" < high
+    assert low <= "/1/2/37/" < high
+    assert not (low <= "/1/20/" < high)
+    assert not (low <= "/1/3/" < high)
+
+
+async def test_subtree_query_uses_the_path_index(tmp_path):
+    async with await Database.open(tmp_path / "g.sqlite3") as db:
+        await db.migrate()
+        async with (
+            db.read() as conn,
+            conn.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM org_unit WHERE path >= ? AND path < ?",
+                ("/1/", "/10"),
+            ) as cur,
+        ):
+            plan = " ".join(str(tuple(r)) for r in await cur.fetchall())
+        assert "org_unit_path" in plan
