@@ -66,7 +66,10 @@ async def members_page_pressed(update: Update, context: GridContext) -> None:
     try:
         page = await context.services.members.members_page(member, button.unit, button.page)
     except Refused as refusal:
-        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
+        await query.answer(
+            text(context, caller, refusal.key, **{"command": "members", **refusal.fields}),
+            show_alert=True,
+        )
         return
     body, markup = _render_page(context, caller, page)
     await query.answer()

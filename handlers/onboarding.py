@@ -116,9 +116,8 @@ async def private_message(update: Update, context: GridContext) -> None:
                 caller.telegram_id, message.text, user.username if user else None
             )
         except Refused as refusal:
-            await reply(
-                update, context, caller, refusal.key, min=NAME_MIN, max=NAME_MAX, **refusal.fields
-            )
+            fields = {"min": NAME_MIN, "max": NAME_MAX, **refusal.fields}
+            await reply(update, context, caller, refusal.key, **fields)
             return
         await reply(
             update,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -13,6 +15,7 @@ from bot.config import Config, load_config
 from bot.orgfile import read_org_file
 from bot.services import Services
 from storage.members import Member
+from tests.fakeapi import BotApiServer, FakeTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ORG = ROOT / "examples" / "org.toml"
@@ -64,3 +67,47 @@ async def add_member(
     services: Services, telegram_id: int, unit: str, role: Role, name: str
 ) -> Member:
     return await services.members.add_by_operator(telegram_id, unit, role, name)
+
+
+@dataclass
+class Harness:
+    """The real gridbot Application polling the test server in this process."""
+
+    server: BotApiServer
+    app: Any
+    services: Services
+    clock: FakeClock
+
+    async def add(self, telegram_id: int, unit: str, role: Role, name: str) -> Member:
+        return await add_member(self.services, telegram_id, unit, role, name)
+
+
+@pytest.fixture
+async def tg(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Harness]:
+    from telegram.request import HTTPXRequest
+
+    from bot.app import ALLOWED_UPDATES, build_application
+
+    server = BotApiServer(TEST_TOKEN)
+    config = load_config(write_config(tmp_path, f'[telegram]\ntoken = "{TEST_TOKEN}"\n'))
+    transport = FakeTransport(server)
+    app = build_application(
+        config,
+        clock=clock,
+        request=HTTPXRequest(httpx_kwargs={"transport": transport}),
+        get_updates_request=HTTPXRequest(httpx_kwargs={"transport": transport}, read_timeout=5),
+    )
+    await app.initialize()
+    await app.post_init(app)  # run_polling() would call it; we start the parts by hand
+    services: Services = app.bot_data.services
+    await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
+    await app.start()
+    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    try:
+        yield Harness(server, app, services, clock)
+    finally:
+        await app.updater.stop()
+        await app.stop()
+        await app.shutdown()
+        await app.post_shutdown(app)
+    assert not server.unknown_calls, [c.method for c in server.unknown_calls]

@@ -1,0 +1,115 @@
+"""`gridbot run` as a separate process against the test server over loopback HTTP.
+
+This is the acceptance path of the foundation: an operator bootstraps an admin from the
+shell, the admin invites a worker, the worker joins and asks who they are — and no log
+line ever contains the bot token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
+from tests.fakeapi import BotApiServer, serve_http
+
+pytestmark = pytest.mark.slow
+
+
+async def _gridbot(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        *args,
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_run_over_loopback_invite_join_whoami_and_no_token_in_logs(tmp_path):
+    env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
+    config = write_config(tmp_path)
+    assert (
+        await _gridbot(
+            "org", "import", str(EXAMPLE_ORG), "--config", str(config), cwd=tmp_path, env=env
+        )
+    )[0] == 0
+    code, _, err = await _gridbot(
+        "admin",
+        "add",
+        "1001",
+        "--unit",
+        "NY",
+        "--role",
+        "admin",
+        "--name",
+        "市管理员",
+        "--config",
+        str(config),
+        cwd=tmp_path,
+        env=env,
+    )
+    assert code == 0, err
+
+    server = BotApiServer(TEST_TOKEN)
+    async with serve_http(server) as url:
+        bot = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bot",
+            "run",
+            "--config",
+            str(config),
+            "--api-url",
+            url,
+            "--log-level",
+            "DEBUG",
+            cwd=tmp_path,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            await server.wait_for(lambda c: c.method == "deleteWebhook", timeout=30)
+            admin = server.user(1001, "管理员")
+            invite = await admin.ask("/invite WL-WH-CZ worker", timeout=15)
+            token = re.search(r"\?start=([A-Za-z0-9_-]+)", invite.text)
+            assert token, invite.text
+
+            worker = server.user(2002, "李四")
+            assert "真实姓名" in (await worker.ask(f"/start {token[1]}", timeout=15)).text
+            assert "加入成功" in (await worker.ask("李四", timeout=15)).text
+            whoami = await worker.ask("/whoami", timeout=15)
+            assert "单位：卧龙区 / 武侯街道 / 崔庄社区（WL-WH-CZ）" in whoami.text
+            assert "角色：网格员" in whoami.text
+            refused = await worker.ask("/invite WL-WH-CZ worker", timeout=15)
+            assert "没有使用 /invite 的权限" in refused.text
+
+            # The Bot API fails twice; PTB logs it (errors carry URLs) and recovers.
+            server.fail_next("getUpdates", 500, times=2)
+            assert "您好，李四" in (await worker.ask("/start", timeout=15)).text
+            await server.wait_for(
+                lambda c: c.method == "getUpdates" and c.status == 500, timeout=15
+            )
+            again = await worker.ask("/whoami", timeout=30)
+            assert "姓名：李四" in again.text
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            out_bytes, err_bytes = await asyncio.wait_for(bot.communicate(), 30)
+    logs = out_bytes.decode() + err_bytes.decode()
+    assert bot.returncode == 0, logs[-3000:]
+    assert "bot.ready" in logs and "command update=" in logs
+    secret = TEST_TOKEN.split(":", 1)[1]
+    assert TEST_TOKEN not in logs and secret not in logs
+    assert not server.unknown_calls
