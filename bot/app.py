@@ -99,10 +99,15 @@ def build_application(
 
 
 def run_polling(config: Config) -> None:
-    """Start long polling and block until SIGINT/SIGTERM."""
+    """Start long polling and block until SIGINT/SIGTERM.
+
+    Network failures while starting are retried for as long as it takes (a bot started
+    before the network is up must come up with it); a token the Bot API rejects is not.
+    """
     application = build_application(config)
     application.run_polling(
         allowed_updates=ALLOWED_UPDATES,
         timeout=config.telegram.poll_timeout,
         drop_pending_updates=False,
+        bootstrap_retries=-1,
     )

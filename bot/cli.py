@@ -20,12 +20,14 @@ import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
+from telegram.error import InvalidToken, TelegramError
+
 from bot.access import Role
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.errors import Refused
 from bot.i18n import Catalogue
-from bot.logs import configure_logging
+from bot.logs import RedactTokenFilter, configure_logging
 from bot.org import OrgService, TreeNode
 from bot.orgfile import OrgFileError, read_org_file
 from bot.services import Services
@@ -108,8 +110,19 @@ def _run(config: Config, args: argparse.Namespace) -> int:
                 )
             }
         )
-    configure_logging(args.log_level, secrets=[config.token() or ""])
-    run_polling(config)
+    token = config.token() or ""
+    configure_logging(args.log_level, secrets=[token])
+    source = config.source.name if config.source else "config"
+    try:
+        run_polling(config)
+    except InvalidToken:
+        raise CliError(
+            [f"{source}: telegram.token: the Bot API server rejected the token"], 2
+        ) from None
+    except TelegramError as exc:
+        raise CliError(
+            [f"the Bot API failed: {RedactTokenFilter([token]).redact(str(exc))}"]
+        ) from None
     return 0
 
 

@@ -110,11 +110,12 @@ async def count_in_subtree(conn: Connection, unit_path: str) -> int:
 async def page_in_subtree(
     conn: Connection, unit_path: str, *, offset: int, limit: int
 ) -> list[Member]:
-    """Members of a subtree, ordered by unit (tree order), then role, then name."""
+    """Members of a subtree in tree order of their units (``sort_order`` is the unit's
+    place in the depth-first org file), then by role, then by name."""
     low, high = subtree_bounds(unit_path)
     async with conn.execute(
         f"SELECT {_COLUMNS} {_FROM} WHERE u.path >= ? AND u.path < ? "
-        "ORDER BY u.path, CASE m.role WHEN 'admin' THEN 0 WHEN 'lead' THEN 1 ELSE 2 END, "
+        "ORDER BY u.sort_order, u.code, CASE m.role WHEN 'admin' THEN 0 WHEN 'lead' THEN 1 ELSE 2 END, "
         "m.name, m.id LIMIT ? OFFSET ?",
         (low, high, limit, offset),
     ) as cur:

@@ -59,6 +59,9 @@ async def test_a_command_while_joining_is_not_taken_as_a_name(tg):
     await worker.ask(f"/start {token}")
     assert "不能以“/”开头" in (await worker.ask("/李四")).text  # not a command to Telegram
     assert "未知命令" in (await worker.ask("/lisi")).text
+    mark = len(tg.server.calls)
+    worker.send_sticker()
+    assert "请用文字发送您的真实姓名" in (await worker.next_reply(mark)).text
     assert await tg.services.invites.has_pending_join(2002)
     assert "加入成功" in (await worker.ask("李四")).text
 
@@ -97,6 +100,14 @@ async def test_non_members_get_a_pointer_not_silence(tg):
     stranger.send_sticker()
     sticker = await stranger.next_reply(mark)
     assert "还不是本机器人的成员" in sticker.text
+    for send in (
+        lambda: stranger.send_location(32.99, 112.53),
+        lambda: stranger.send_document(b"%PDF-1.4", "report.pdf", "application/pdf"),
+        lambda: stranger.send_album([b"one", b"two"])[-1],
+    ):
+        mark = len(tg.server.calls)
+        send()
+        assert "还不是本机器人的成员" in (await stranger.next_reply(mark)).text
     whoami = await stranger.ask("/whoami")
     assert "Telegram ID：4004" in whoami.text
 

@@ -113,3 +113,19 @@ async def test_run_over_loopback_invite_join_whoami_and_no_token_in_logs(tmp_pat
     secret = TEST_TOKEN.split(":", 1)[1]
     assert TEST_TOKEN not in logs and secret not in logs
     assert not server.unknown_calls
+
+
+async def test_a_rejected_token_stops_with_one_line(tmp_path):
+    wrong = "42:not-the-token-the-server-knows-xxxxxxxx"
+    env = {**os.environ, "GRIDBOT_TOKEN": wrong}
+    config = write_config(tmp_path)
+    server = BotApiServer(TEST_TOKEN)
+    async with serve_http(server) as url:
+        code, out, err = await _gridbot(
+            "run", "--config", str(config), "--api-url", url, cwd=tmp_path, env=env
+        )
+    assert code == 2, err
+    assert err.strip().splitlines()[-1] == (
+        "config.toml: telegram.token: the Bot API server rejected the token"
+    )
+    assert wrong not in err + out and wrong.split(":")[1] not in err + out

@@ -473,6 +473,29 @@ class TestUser:
             content["caption"] = caption
         return self.server.push("message", self._message(**content))
 
+    def send_album(self, photos: list[bytes], caption: str | None = None) -> list[Json]:
+        """Photos sent together: one update each, sharing a ``media_group_id``."""
+        group = f"album{next(self._message_ids)}"
+        updates = []
+        for index, data in enumerate(photos):
+            content: Json = {
+                "photo": [self.server.upload(data, width=1280, height=960)],
+                "media_group_id": group,
+            }
+            if caption and index == 0:
+                content["caption"] = caption
+            updates.append(self.server.push("message", self._message(**content)))
+        return updates
+
+    def send_document(self, data: bytes, file_name: str, mime_type: str) -> Json:
+        document = {**self.server.upload(data, "documents"), "file_name": file_name}
+        document["mime_type"] = mime_type
+        return self.server.push("message", self._message(document=document))
+
+    def send_location(self, latitude: float, longitude: float) -> Json:
+        location = {"latitude": latitude, "longitude": longitude}
+        return self.server.push("message", self._message(location=location))
+
     def press(self, call: ApiCall, callback_data: str) -> Json:
         """Press a button under the bot message that ``call`` sent (or edited)."""
         result = call.result if isinstance(call.result, dict) else {}
