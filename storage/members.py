@@ -115,8 +115,9 @@ async def page_in_subtree(
     low, high = subtree_bounds(unit_path)
     async with conn.execute(
         f"SELECT {_COLUMNS} {_FROM} WHERE u.path >= ? AND u.path < ? "
-        "ORDER BY u.sort_order, u.code, CASE m.role WHEN 'admin' THEN 0 WHEN 'lead' THEN 1 ELSE 2 END, "
-        "m.name, m.id LIMIT ? OFFSET ?",
+        "ORDER BY u.sort_order, u.code, "
+        "CASE m.role WHEN 'admin' THEN 0 WHEN 'lead' THEN 1 ELSE 2 END, m.name, m.id "
+        "LIMIT ? OFFSET ?",
         (low, high, limit, offset),
     ) as cur:
         return [_member(row) for row in await cur.fetchall()]
