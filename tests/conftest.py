@@ -15,7 +15,7 @@ from bot.config import Config, load_config
 from bot.orgfile import read_org_file
 from bot.services import Services
 from storage.members import Member
-from tests.fakeapi import BotApiServer, FakeTransport
+from tests.botapi import BotApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ORG = ROOT / "examples" / "org.toml"
@@ -90,7 +90,7 @@ async def tg(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Harness]:
 
     server = BotApiServer(TEST_TOKEN)
     config = load_config(write_config(tmp_path, f'[telegram]\ntoken = "{TEST_TOKEN}"\n'))
-    transport = FakeTransport(server)
+    transport = server.transport()
     app = build_application(
         config,
         clock=clock,

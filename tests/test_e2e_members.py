@@ -12,6 +12,12 @@ async def _fill(tg, count: int, unit: str = "WL-WH-CZ-01") -> None:
         await tg.add(5000 + i, unit, Role.WORKER, f"网格员{NAMES[i % 10]}{NAMES[i // 10]}")
 
 
+async def _press(user, message, data: str):
+    """Press a button (even one the message does not offer) and return the answer."""
+    await user.press(message, data, strict=False)
+    return await user.next_reply(method="answerCallbackQuery")
+
+
 async def _invites(tg) -> int:
     async with tg.services.db.read() as conn, conn.execute("SELECT count(*) FROM invite") as cur:
         return (await cur.fetchone())[0]
@@ -45,23 +51,25 @@ async def test_members_pages_with_buttons_and_rejects_stale_or_forged_presses(tg
     assert "外区网格员" not in first.text
     assert [data for _, data in first.buttons] == ["1:mp:WL:1"]
 
-    answer = await admin.press_and_wait(first, "1:mp:WL:1")
+    answer = await _press(admin, first, "1:mp:WL:1")
     assert answer.params.get("text") is None  # a quiet answer, then the edit
-    edited = await tg.server.wait_for(lambda c: c.method == "editMessageText", after=answer.seq)
+    edited = await admin.next_reply(method="editMessageText")
     assert "第 2/2 页" in edited.text and edited.text.count("\n") == 6
     assert [data for _, data in edited.buttons] == ["1:mp:WL:0"]
 
-    stale = await admin.press_and_wait(first, "1:mp:WL:7")
+    stale = await _press(admin, first, "1:mp:WL:7")
     assert stale.params["text"] == "此按钮已失效，请重新发送命令。"
-    forged = await admin.press_and_wait(first, "1:mp:WL:0;DROP TABLE member")
+    forged = await _press(admin, first, "1:mp:WL:0;DROP TABLE member")
     assert forged.params["text"] == "无法识别此按钮，请重新发送命令。"
-    foreign = await admin.press_and_wait(first, "1:mp:WC:0")
+    foreign = await _press(admin, first, "1:mp:WC:0")
     assert foreign.params["text"] == "抱歉，宛城区 不在您的管辖范围内。"
-    alien = await admin.press_and_wait(first, "something-else-entirely")
+    alien = await _press(admin, first, "something-else-entirely")
     assert alien.params["show_alert"] is True
 
     worker = tg.server.user(5000)
-    pressed = await worker.press_and_wait(first, "1:mp:WL:1")
+    # A worker's client forging a members-page payload under a message of their own chat.
+    own = await worker.ask("/whoami")
+    pressed = await _press(worker, own, "1:mp:WL:1")
     assert pressed.params["text"].startswith("抱歉，您没有使用 /members 的权限")
 
 

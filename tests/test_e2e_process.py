@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.botapi import BotApiServer
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
-from tests.fakeapi import BotApiServer, serve_http
 
 pytestmark = pytest.mark.slow
 
@@ -63,7 +63,7 @@ async def test_run_over_loopback_invite_join_whoami_and_no_token_in_logs(tmp_pat
     assert code == 0, err
 
     server = BotApiServer(TEST_TOKEN)
-    async with serve_http(server) as url:
+    async with server.serve_http() as url:
         bot = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -81,7 +81,7 @@ async def test_run_over_loopback_invite_join_whoami_and_no_token_in_logs(tmp_pat
             stderr=asyncio.subprocess.PIPE,
         )
         try:
-            await server.wait_for(lambda c: c.method == "deleteWebhook", timeout=30)
+            await server.wait_polling(timeout=30)
             admin = server.user(1001, "管理员")
             invite = await admin.ask("/invite WL-WH-CZ worker", timeout=15)
             token = re.search(r"\?start=([A-Za-z0-9_-]+)", invite.text)
@@ -99,9 +99,7 @@ async def test_run_over_loopback_invite_join_whoami_and_no_token_in_logs(tmp_pat
             # The Bot API fails twice; PTB logs it (errors carry URLs) and recovers.
             server.fail_next("getUpdates", 500, times=2)
             assert "您好，李四" in (await worker.ask("/start", timeout=15)).text
-            await server.wait_for(
-                lambda c: c.method == "getUpdates" and c.status == 500, timeout=15
-            )
+            await server.wait_for(method="getUpdates", ok=False, after=0, timeout=15)
             again = await worker.ask("/whoami", timeout=30)
             assert "姓名：李四" in again.text
         finally:
@@ -120,7 +118,7 @@ async def test_a_rejected_token_stops_with_one_line(tmp_path):
     env = {**os.environ, "GRIDBOT_TOKEN": wrong}
     config = write_config(tmp_path)
     server = BotApiServer(TEST_TOKEN)
-    async with serve_http(server) as url:
+    async with server.serve_http() as url:
         code, out, err = await _gridbot(
             "run", "--config", str(config), "--api-url", url, cwd=tmp_path, env=env
         )
