@@ -1,42 +1,78 @@
 """Inline-button payloads: short, versioned, validated.
 
 Telegram gives 64 bytes of ``callback_data`` and sends back whatever the client says, so
-every press is parsed strictly here (a pydantic model per button kind) and anything that
-does not parse is treated as forged. Permissions are checked again by the handler.
+every press is parsed strictly here and anything that does not parse is treated as
+forged. Permissions are checked again by the handler.
+
+A payload is ``VERSION:kind:field:field…``. Each kind is a pydantic model that subclasses
+``Button`` with a unique ``KIND``; its fields are encoded in declaration order, so a
+field value must never contain the separator (patterns below make sure of it).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 VERSION = "1"
 SEPARATOR = ":"
+MAX_BYTES = 64
+UNIT_CODE = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$"
+
+_KINDS: dict[str, type[Button]] = {}
 
 
-class MembersPageButton(BaseModel):
+class Button(BaseModel):
+    """Base of every button payload; subclasses register themselves by ``KIND``."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
+    KIND: ClassVar[str] = ""
 
-    kind: Literal["mp"] = "mp"
-    unit: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
-    page: int = Field(ge=0, le=100_000)
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.KIND:
+            if cls.KIND in _KINDS or SEPARATOR in cls.KIND:
+                raise ValueError(f"button kind {cls.KIND!r} is taken or malformed")
+            _KINDS[cls.KIND] = cls
+
+    @classmethod
+    def pattern(cls) -> str:
+        """The regex a ``CallbackQueryHandler`` uses to route this kind."""
+        return f"^{VERSION}{SEPARATOR}{cls.KIND}{SEPARATOR}"
 
     def encode(self) -> str:
-        return SEPARATOR.join((VERSION, self.kind, self.unit, str(self.page)))
+        values = [str(getattr(self, name)) for name in type(self).model_fields]
+        data = SEPARATOR.join((VERSION, self.KIND, *values))
+        if len(data.encode()) > MAX_BYTES:
+            raise ValueError(f"callback data over {MAX_BYTES} bytes: {data!r}")
+        return data
 
 
-Button = MembersPageButton
+class MembersPageButton(Button):
+    KIND: ClassVar[str] = "mp"
+
+    unit: str = Field(pattern=UNIT_CODE)
+    page: int = Field(ge=0, le=100_000)
 
 
-def decode(data: str | None) -> Button | None:
-    """The button a press stands for, or None for anything stale, foreign or forged."""
-    if not data or len(data.encode()) > 64:
+def decode(data: str | None, expected: type[Button] | None = None) -> Button | None:
+    """The button a press stands for, or None for anything stale, foreign or forged.
+
+    With ``expected``, a payload of any other kind is None too.
+    """
+    if not data or len(data.encode()) > MAX_BYTES:
         return None
     parts = data.split(SEPARATOR)
-    if len(parts) != 4 or parts[0] != VERSION or parts[1] != "mp":
+    if len(parts) < 2 or parts[0] != VERSION:
+        return None
+    model = _KINDS.get(parts[1])
+    if model is None or (expected is not None and model is not expected):
+        return None
+    names = list(model.model_fields)
+    if len(parts) - 2 != len(names):
         return None
     try:
-        return MembersPageButton(unit=parts[2], page=parts[3])  # type: ignore[arg-type]
+        return model.model_validate(dict(zip(names, parts[2:], strict=True)))
     except ValidationError:
         return None

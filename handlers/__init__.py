@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
+from bot.callbacks import MembersPageButton
 from bot.context import GridApplication
 from handlers import members, onboarding
 from handlers.buttons import unknown_button
@@ -32,7 +33,9 @@ def register(app: GridApplication) -> None:
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))
 
-    app.add_handler(CallbackQueryHandler(members.members_page_pressed, pattern=r"^1:mp:"))
+    app.add_handler(
+        CallbackQueryHandler(members.members_page_pressed, pattern=MembersPageButton.pattern())
+    )
     app.add_handler(CallbackQueryHandler(unknown_button))
 
     app.add_handler(

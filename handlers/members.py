@@ -55,7 +55,7 @@ async def members_page_pressed(update: Update, context: GridContext) -> None:
     query = update.callback_query
     assert query is not None
     caller = await caller_of(update, context)
-    button = decode(query.data)
+    button = decode(query.data, MembersPageButton)
     if button is None:
         await query.answer(text(context, caller, "button.forged"), show_alert=True)
         return

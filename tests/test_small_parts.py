@@ -97,3 +97,28 @@ def test_menus_follow_the_policy():
     assert [c.name for c in menu(Audience.ADMIN, Where.GROUP)] == ["help"]
     with pytest.raises(KeyError):
         spec("undeclared")
+
+
+def test_catalogue_merges_area_files_and_refuses_a_key_twice(tmp_path):
+    for language in ("zh", "en"):
+        (tmp_path / f"{language}.toml").write_text('[a]\nx = "1"\n', encoding="utf-8")
+        (tmp_path / f"{language}.area.toml").write_text('[b]\ny = "2"\n', encoding="utf-8")
+    catalogue = Catalogue.load(folder=tmp_path)
+    assert catalogue.text("en", "b.y") == "2"
+    (tmp_path / "zh.other.toml").write_text('[a]\nx = "3"\n', encoding="utf-8")
+    with pytest.raises(ValueError, match=r"a\.x"):
+        Catalogue.load(folder=tmp_path)
+
+
+def test_button_kinds_are_unique_and_stay_within_64_bytes():
+    from typing import ClassVar
+
+    from bot.callbacks import Button
+
+    with pytest.raises(ValueError):
+
+        class Again(Button):
+            KIND: ClassVar[str] = "mp"
+
+    with pytest.raises(ValueError):
+        MembersPageButton(unit="A" * 32, page=1).model_copy(update={"unit": "A" * 70}).encode()

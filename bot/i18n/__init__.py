@@ -1,10 +1,12 @@
 """The message catalogue: every user-facing string, by key, in zh (default) and en.
 
-Catalogues are TOML files beside this module (``zh.toml``, ``en.toml``) with nested
-tables, looked up by dotted key (``deny.scope``) and filled with ``str.format`` fields.
-A missing key in a language falls back to the default language; a key missing from
-both is a bug and raises ``KeyError`` (a test checks both files hold the same keys and
-the same fields).
+Catalogues are TOML files beside this module with nested tables: ``zh.toml`` and
+``en.toml`` for the core, plus one ``<language>.<area>.toml`` per conversation area
+(``zh.reports.toml``, ``en.tips.toml``…) so each area's text sits in its own file. Keys
+are looked up dotted (``deny.scope``) and filled with ``str.format`` fields; a key
+defined in two files of one language is an error. A missing key in a language falls
+back to the default language; a key missing from both is a bug and raises ``KeyError``
+(a test checks both languages hold the same keys and the same fields).
 """
 
 from __future__ import annotations
@@ -41,10 +43,18 @@ class Catalogue:
 
     @classmethod
     def load(cls, default: str = DEFAULT_LANGUAGE, folder: Path = _HERE) -> Catalogue:
-        messages = {}
+        messages: dict[str, dict[str, str]] = {}
         for language in LANGUAGES:
-            with (folder / f"{language}.toml").open("rb") as handle:
-                messages[language] = _flatten(tomllib.load(handle))
+            merged: dict[str, str] = {}
+            files = [folder / f"{language}.toml", *sorted(folder.glob(f"{language}.*.toml"))]
+            for path in files:
+                with path.open("rb") as handle:
+                    table = _flatten(tomllib.load(handle))
+                clash = merged.keys() & table.keys()
+                if clash:
+                    raise ValueError(f"{path.name}: keys defined twice: {sorted(clash)}")
+                merged.update(table)
+            messages[language] = merged
         return cls(messages, default)
 
     def text(self, language: str, key: str, **fields: Any) -> str:
