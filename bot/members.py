@@ -27,6 +27,8 @@ class Caller:
     telegram_id: int
     member: Member | None
     language: str
+    flow: str | None = None
+    """The multi-step conversation (``storage.chats.active_flow``) this person is in."""
 
     @property
     def audience(self) -> access.Audience:
@@ -53,8 +55,9 @@ class MemberService:
         async with self.db.read() as conn:
             member = await member_repo.by_telegram_id(conn, telegram_id)
             chosen = await chat_repo.language(conn, telegram_id)
+            flow = await chat_repo.active_flow(conn, telegram_id)
         return Caller(
-            telegram_id, member, self.catalogue.resolve_language(chosen, telegram_language)
+            telegram_id, member, self.catalogue.resolve_language(chosen, telegram_language), flow
         )
 
     async def set_language(self, telegram_id: int, language: str) -> None:

@@ -11,6 +11,7 @@ from bot.errors import Refused
 from bot.invites import JoinOffer
 from bot.members import Caller
 from bot.names import NAME_MAX, NAME_MIN
+from handlers import flows
 from handlers.common import (
     caller_of,
     local_time,
@@ -100,7 +101,8 @@ async def _answer_offer(
 
 
 async def private_message(update: Update, context: GridContext) -> None:
-    """A private message that is not a command: the name while joining, else a pointer."""
+    """A private message that is not a command: the name while joining, else the step of
+    the conversation the member is in (``handlers.flows``), else a pointer."""
     caller = await caller_of(update, context)
     message = update.effective_message
     assert message is not None
@@ -129,6 +131,12 @@ async def private_message(update: Update, context: GridContext) -> None:
             role=role_name(context, caller, joined.member.role),
         )
         await refresh_menu(context, caller.telegram_id)
+        return
+    if (
+        caller.member is not None
+        and caller.member.active
+        and await flows.dispatch(update, context, caller)
+    ):
         return
     if caller.member is None:
         await reply_text(

@@ -1,5 +1,5 @@
 """Per-person and per-chat state that is not membership: language choice, pending joins,
-and which command menu each chat was last given."""
+the conversation a person is in, and which command menu each chat was last given."""
 
 from __future__ import annotations
 
@@ -73,4 +73,29 @@ async def set_command_digest(conn: Connection, chat_id: int, digest: str, now: s
         "ON CONFLICT (chat_id) DO UPDATE SET digest = excluded.digest, "
         "updated_at = excluded.updated_at",
         (chat_id, digest, now),
+    )
+
+
+async def active_flow(conn: Connection, telegram_id: int) -> str | None:
+    async with conn.execute(
+        "SELECT kind FROM active_flow WHERE telegram_id = ?", (telegram_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return row["kind"] if row else None
+
+
+async def set_active_flow(conn: Connection, telegram_id: int, kind: str, now: str) -> None:
+    """Route this person's next plain messages to the flow ``kind``."""
+    await conn.execute(
+        "INSERT INTO active_flow (telegram_id, kind, updated_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (telegram_id) DO UPDATE SET kind = excluded.kind, "
+        "updated_at = excluded.updated_at",
+        (telegram_id, kind, now),
+    )
+
+
+async def end_active_flow(conn: Connection, telegram_id: int, kind: str) -> None:
+    """Stop routing to ``kind`` — only if it is still the active one."""
+    await conn.execute(
+        "DELETE FROM active_flow WHERE telegram_id = ? AND kind = ?", (telegram_id, kind)
     )

@@ -91,4 +91,17 @@ _FOUNDATION = (
     )""",
 )
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "foundation", _FOUNDATION),)
+# Which multi-step conversation (a report draft, a tip draft…) a person's next plain
+# message belongs to. Each flow keeps its own draft table; this row only routes.
+_ACTIVE_FLOW = (
+    """CREATE TABLE active_flow (
+        telegram_id INTEGER PRIMARY KEY,
+        kind        TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    )""",
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "foundation", _FOUNDATION),
+    Migration(2, "active flow", _ACTIVE_FLOW),
+)
