@@ -11,7 +11,7 @@ field value must never contain the separator (patterns below make sure of it).
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -76,3 +76,50 @@ def decode(data: str | None, expected: type[Button] | None = None) -> Button | N
         return model.model_validate(dict(zip(names, parts[2:], strict=True)))
     except ValidationError:
         return None
+
+
+REPORT_ACTIONS = (
+    "cat",  # choose category #arg
+    "site",  # choose site id arg
+    "new",  # make the searched text a new site
+    "st",  # choose status #arg
+    "pd",  # photos done
+    "pc",  # clear photos
+    "ns",  # no note
+    "ok",  # submit
+    "ed",  # show the steps to go back to
+    "eg",  # go back to step #arg
+    "cx",  # cancel the draft
+)
+
+
+class ReportButton(Button):
+    """A step of the report flow; ``draft`` is the draft it belongs to."""
+
+    KIND: ClassVar[str] = "r"
+
+    draft: int = Field(ge=1, le=2**53)
+    act: Literal[REPORT_ACTIONS]  # type: ignore[valid-type]
+    arg: int = Field(0, ge=0, le=2**53)
+
+
+class ReportPhotosButton(Button):
+    """查看照片 under a site's history: send the photos of one report."""
+
+    KIND: ClassVar[str] = "rp"
+
+    report: int = Field(ge=1, le=2**53)
+
+
+class MyReportsPageButton(Button):
+    KIND: ClassVar[str] = "mr"
+
+    page: int = Field(ge=0, le=100_000)
+
+
+class ScopeReportsPageButton(Button):
+    KIND: ClassVar[str] = "rr"
+
+    unit: str = Field(pattern=UNIT_CODE)
+    period: Literal["today", "week", "all"]
+    page: int = Field(ge=0, le=100_000)

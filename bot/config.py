@@ -181,15 +181,81 @@ class CategoryConfig(_Table):
         return value
 
 
+class CounterConfig(_Table):
+    """A number a status update asks for (走访户数, 宣传场次…)."""
+
+    code: str
+    name: str = Field(min_length=1, max_length=20)
+    name_en: str | None = Field(None, max_length=40)
+
+    @field_validator("code")
+    @classmethod
+    def _code(cls, value: str) -> str:
+        return _check_code(value)
+
+
 class CampaignConfig(_Table):
     name: str = Field("自备井封停专项行动", min_length=1, max_length=40)
     name_en: str | None = None
     categories: list[CategoryConfig] = Field(min_length=1)
+    counters: list[CounterConfig] = Field(default_factory=list, max_length=10)
 
     @field_validator("categories")
     @classmethod
     def _unique_categories(cls, value: list[CategoryConfig]) -> list[CategoryConfig]:
         _check_unique([c.code for c in value], "category code")
+        return value
+
+    @field_validator("counters")
+    @classmethod
+    def _unique_counters(cls, value: list[CounterConfig]) -> list[CounterConfig]:
+        _check_unique([c.code for c in value], "counter code")
+        return value
+
+    def category(self, code: str | None) -> CategoryConfig | None:
+        return next((c for c in self.categories if c.code == code), None)
+
+
+LatLon = tuple[Annotated[float, Field(ge=-90, le=90)], Annotated[float, Field(ge=-180, le=180)]]
+
+
+class AreaConfig(_Table):
+    """Where a unit's reports are expected: a centre and radius, or a polygon."""
+
+    unit: str = Field(min_length=1, max_length=32)
+    centre: LatLon | None = None
+    radius_m: float | None = Field(None, gt=0, le=200_000)
+    polygon: list[LatLon] | None = Field(None, min_length=3, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> AreaConfig:
+        circle = self.centre is not None and self.radius_m is not None
+        if circle == (self.polygon is not None) or (
+            not circle and (self.centre is not None or self.radius_m is not None)
+        ):
+            raise PydanticCustomError(
+                "area", "give either centre and radius_m, or polygon (not both)", {}
+            )
+        return self
+
+
+class ReportsConfig(_Table):
+    # A draft untouched this long is dropped (and the worker told so when they return).
+    draft_hours: int = Field(24, ge=1, le=24 * 30)
+    max_photos: int = Field(10, ge=1, le=10)
+    # Photos of one album arrive as separate updates; answer once they stop coming.
+    album_wait_seconds: float = Field(1.5, ge=0, le=10)
+    recent_sites: int = Field(5, ge=1, le=8)
+    page_size: int = Field(10, ge=5, le=30)
+    # Two photos whose 64-bit difference hashes differ in at most this many bits are
+    # taken for the same picture (resized or re-compressed).
+    similar_photo_bits: int = Field(8, ge=0, le=24)
+    areas: list[AreaConfig] = Field(default_factory=list)
+
+    @field_validator("areas")
+    @classmethod
+    def _unique_areas(cls, value: list[AreaConfig]) -> list[AreaConfig]:
+        _check_unique([a.unit for a in value], "area unit")
         return value
 
 
@@ -240,6 +306,7 @@ class Config(_Table):
     members: MembersConfig = MembersConfig()
     schedule: ScheduleConfig = ScheduleConfig()
     campaign: CampaignConfig = Field(default_factory=_default_campaign)
+    reports: ReportsConfig = ReportsConfig()
 
     source: Path | None = Field(None, exclude=True)
 

@@ -1,7 +1,7 @@
 """Which command menu each chat should have, and which ones changed.
 
-Telegram shows a menu per scope: every private chat gets the public menu; a lead's or
-an admin's private chat gets its own, larger one. This module decides; ``bot.app`` does
+Telegram shows a menu per scope: every private chat gets the public menu; a member's
+private chat gets the larger one of their role. This module decides; ``bot.app`` does
 the ``setMyCommands`` calls and then records them here, so a restart only repeats what
 changed.
 """

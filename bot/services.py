@@ -11,6 +11,9 @@ from bot.invites import InviteService
 from bot.members import MemberService
 from bot.menus import MenuService
 from bot.org import OrgService
+from bot.report_history import ReportHistory
+from bot.reports import ReportService
+from bot.status_updates import StatusUpdateService
 from storage.db import Database
 
 
@@ -24,6 +27,9 @@ class Services:
     members: MemberService
     invites: InviteService
     menus: MenuService
+    reports: ReportService
+    report_history: ReportHistory
+    status_updates: StatusUpdateService
 
     @classmethod
     async def open(
@@ -50,6 +56,9 @@ class Services:
             members=MemberService(db, clock, catalogue, config.members.page_size),
             invites=InviteService(db, clock, config.invites),
             menus=MenuService(db, clock, catalogue),
+            reports=ReportService(db, clock, config),
+            report_history=ReportHistory(db, clock, config),
+            status_updates=StatusUpdateService(db, clock, config),
         )
 
     async def close(self) -> None:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 from telegram.ext import CallbackQueryHandler, MessageHandler, filters
 
-from bot.callbacks import MembersPageButton
+from bot.callbacks import (
+    MembersPageButton,
+    MyReportsPageButton,
+    ReportButton,
+    ReportPhotosButton,
+    ScopeReportsPageButton,
+)
 from bot.context import GridApplication
-from handlers import members, onboarding
+from handlers import flows, members, onboarding, report_views, reports, status_updates
 from handlers.buttons import unknown_button
 from handlers.common import guarded_command
 from handlers.errors import on_error
@@ -29,6 +35,12 @@ def register(app: GridApplication) -> None:
         "members": members.members,
         "disable": members.disable,
         "enable": members.enable,
+        "report": reports.report_command,
+        "update": status_updates.update_command,
+        "cancel": flows.cancel,
+        "myreports": report_views.myreports,
+        "site": report_views.site,
+        "reports": report_views.reports,
     }
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))
@@ -36,6 +48,14 @@ def register(app: GridApplication) -> None:
     app.add_handler(
         CallbackQueryHandler(members.members_page_pressed, pattern=MembersPageButton.pattern())
     )
+    app.add_handler(CallbackQueryHandler(reports.report_pressed, pattern=ReportButton.pattern()))
+    app.add_handler(
+        CallbackQueryHandler(report_views.photos_pressed, pattern=ReportPhotosButton.pattern())
+    )
+    for page_kind in (MyReportsPageButton, ScopeReportsPageButton):
+        app.add_handler(
+            CallbackQueryHandler(report_views.page_pressed, pattern=page_kind.pattern())
+        )
     app.add_handler(CallbackQueryHandler(unknown_button))
 
     app.add_handler(

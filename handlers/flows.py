@@ -50,3 +50,29 @@ async def dispatch(update: Update, context: GridContext, caller: Caller) -> bool
         if await start(update, context, caller):
             return True
     return False
+
+
+_CANCELLERS: dict[str, FlowHandler] = {}
+
+
+def canceller(kind: str) -> Callable[[FlowHandler], FlowHandler]:
+    """Register what /cancel does while the flow ``kind`` is active (True: dropped)."""
+
+    def register(handler: FlowHandler) -> FlowHandler:
+        if kind in _CANCELLERS:
+            raise ValueError(f"canceller for {kind!r} registered twice")
+        _CANCELLERS[kind] = handler
+        return handler
+
+    return register
+
+
+async def cancel(update: Update, context: GridContext, caller: Caller) -> None:
+    """/cancel: drop the draft of the conversation the member is in."""
+    from handlers.common import reply
+
+    handler = _CANCELLERS.get(caller.flow or "")
+    if handler is not None and await handler(update, context, caller):
+        await reply(update, context, caller, f"cancel.done.{caller.flow}")
+        return
+    await reply(update, context, caller, "cancel.nothing")

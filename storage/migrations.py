@@ -101,7 +101,143 @@ _ACTIVE_FLOW = (
     )""",
 )
 
+_REPORTS = (
+    # A photo file in the evidence folder, known by the SHA-256 of its bytes (the file's
+    # name). `phash` is a 64-bit difference hash as 16 hex digits, for near-duplicates;
+    # `taken_at` and the GPS position come from EXIF (photos sent as files keep it).
+    """CREATE TABLE evidence (
+        sha256     TEXT PRIMARY KEY CHECK (length(sha256) = 64),
+        size       INTEGER NOT NULL,
+        format     TEXT NOT NULL,
+        width      INTEGER NOT NULL,
+        height     INTEGER NOT NULL,
+        phash      TEXT NOT NULL,
+        taken_at   TEXT,
+        gps_lat    REAL,
+        gps_lon    REAL,
+        created_at TEXT NOT NULL
+    )""",
+    # The object inspected. `code_key` (case-folded, spaces collapsed) is unique within a
+    # category; `status` and `last_report_id` follow the latest report.
+    """CREATE TABLE site (
+        id             INTEGER PRIMARY KEY,
+        category       TEXT NOT NULL,
+        code           TEXT NOT NULL,
+        code_key       TEXT NOT NULL,
+        unit_id        INTEGER NOT NULL REFERENCES org_unit (id),
+        status         TEXT,
+        last_report_id INTEGER,
+        report_count   INTEGER NOT NULL DEFAULT 0,
+        created_by     INTEGER REFERENCES member (id),
+        created_at     TEXT NOT NULL,
+        updated_at     TEXT NOT NULL,
+        UNIQUE (category, code_key)
+    )""",
+    "CREATE INDEX site_unit ON site (unit_id, category)",
+    # One submission, immutable. `draft_id` is the draft it came from (draft ids are never
+    # reused), so submitting one draft twice makes one report.
+    """CREATE TABLE report (
+        id         INTEGER PRIMARY KEY,
+        draft_id   INTEGER NOT NULL UNIQUE,
+        site_id    INTEGER NOT NULL REFERENCES site (id),
+        category   TEXT NOT NULL,
+        status     TEXT NOT NULL,
+        unit_id    INTEGER NOT NULL REFERENCES org_unit (id),
+        member_id  INTEGER NOT NULL REFERENCES member (id),
+        latitude   REAL,
+        longitude  REAL,
+        note       TEXT,
+        recheck    INTEGER NOT NULL CHECK (recheck IN (0, 1)),
+        flagged    INTEGER NOT NULL DEFAULT 0 CHECK (flagged IN (0, 1)),
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX report_site ON report (site_id, id)",
+    "CREATE INDEX report_member ON report (member_id, id)",
+    "CREATE INDEX report_unit_time ON report (unit_id, created_at)",
+    "CREATE INDEX report_time ON report (created_at)",
+    """CREATE TABLE report_photo (
+        report_id      INTEGER NOT NULL REFERENCES report (id),
+        position       INTEGER NOT NULL,
+        sha256         TEXT NOT NULL REFERENCES evidence (sha256),
+        file_id        TEXT NOT NULL,
+        file_unique_id TEXT NOT NULL,
+        as_file        INTEGER NOT NULL CHECK (as_file IN (0, 1)),
+        PRIMARY KEY (report_id, position)
+    )""",
+    "CREATE INDEX report_photo_sha ON report_photo (sha256)",
+    "CREATE INDEX report_photo_unique ON report_photo (file_unique_id)",
+    # Why a report needs a second look: kind 'duplicate_photo' | 'similar_photo' |
+    # 'location'; `detail` names the earlier report or the distance.
+    """CREATE TABLE report_flag (
+        report_id INTEGER NOT NULL REFERENCES report (id),
+        kind      TEXT NOT NULL
+                  CHECK (kind IN ('duplicate_photo', 'similar_photo', 'location')),
+        detail    TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (report_id, kind, detail)
+    )""",
+    # The report being put together, one per person. AUTOINCREMENT: an id is never
+    # reused, so a button of a dropped draft can never act on a new one.
+    """CREATE TABLE report_draft (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        telegram_id   INTEGER NOT NULL UNIQUE,
+        member_id     INTEGER NOT NULL REFERENCES member (id),
+        category      TEXT,
+        site_id       INTEGER REFERENCES site (id),
+        new_site      TEXT,
+        site_query    TEXT,
+        status        TEXT,
+        photos_done   INTEGER NOT NULL DEFAULT 0,
+        location_done INTEGER NOT NULL DEFAULT 0,
+        latitude      REAL,
+        longitude     REAL,
+        note_done     INTEGER NOT NULL DEFAULT 0,
+        note          TEXT,
+        created_at    TEXT NOT NULL,
+        updated_at    TEXT NOT NULL,
+        expires_at    TEXT NOT NULL
+    )""",
+    # Photos of a draft, keyed by the message that brought them (a repeated update adds
+    # nothing). The file is already in the evidence folder.
+    """CREATE TABLE draft_photo (
+        draft_id       INTEGER NOT NULL REFERENCES report_draft (id) ON DELETE CASCADE,
+        message_id     INTEGER NOT NULL,
+        sha256         TEXT NOT NULL REFERENCES evidence (sha256),
+        file_id        TEXT NOT NULL,
+        file_unique_id TEXT NOT NULL,
+        as_file        INTEGER NOT NULL CHECK (as_file IN (0, 1)),
+        added_at       TEXT NOT NULL,
+        PRIMARY KEY (draft_id, message_id)
+    )""",
+    # 工作动态: free text with the campaign's counters.
+    """CREATE TABLE status_update (
+        id         INTEGER PRIMARY KEY,
+        draft_id   INTEGER NOT NULL UNIQUE,
+        member_id  INTEGER NOT NULL REFERENCES member (id),
+        unit_id    INTEGER NOT NULL REFERENCES org_unit (id),
+        body       TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX status_update_unit_time ON status_update (unit_id, created_at)",
+    "CREATE INDEX status_update_member ON status_update (member_id, id)",
+    """CREATE TABLE status_update_counter (
+        update_id INTEGER NOT NULL REFERENCES status_update (id),
+        counter   TEXT NOT NULL,
+        value     INTEGER NOT NULL CHECK (value >= 0),
+        PRIMARY KEY (update_id, counter)
+    )""",
+    """CREATE TABLE update_draft (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        telegram_id INTEGER NOT NULL UNIQUE,
+        member_id   INTEGER NOT NULL REFERENCES member (id),
+        body        TEXT,
+        counters    TEXT NOT NULL DEFAULT '{}',
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
+    Migration(3, "reports", _REPORTS),
 )

@@ -115,25 +115,11 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
     def commands(reply) -> list[str]:
         return re.findall(r"^/(\w+)", reply.text, flags=re.MULTILINE)
 
-    assert commands(await tg.server.user(1003).ask("/help")) == ["start", "help", "whoami", "lang"]
-    assert commands(await tg.server.user(1002).ask("/help")) == [
-        "start",
-        "help",
-        "whoami",
-        "lang",
-        "invite",
-        "members",
-    ]
-    assert commands(await tg.server.user(1001).ask("/help")) == [
-        "start",
-        "help",
-        "whoami",
-        "lang",
-        "invite",
-        "members",
-        "disable",
-        "enable",
-    ]
+    worker = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"]
+    assert commands(await tg.server.user(1003).ask("/help")) == worker
+    lead = [*worker, "reports", "invite", "members"]
+    assert commands(await tg.server.user(1002).ask("/help")) == lead
+    assert commands(await tg.server.user(1001).ask("/help")) == [*lead, "disable", "enable"]
     assert commands(await tg.server.user(5005).ask("/help")) == ["start", "help", "whoami", "lang"]
 
 
@@ -168,7 +154,8 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     await lead.ask("钱二")
     await server.wait_for(method="setMyCommands")
     await server.wait_for(method="setMyCommands")
-    lead_menu = ["start", "help", "whoami", "lang", "invite", "members"]
+    worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
+    lead_menu = [*worker_menu, "site", "reports", "invite", "members"]
     assert menu("chat", None, 2002) == lead_menu
     assert menu("chat", "en", 2002) == lead_menu
 

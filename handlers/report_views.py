@@ -1,0 +1,256 @@
+"""Looking back: /site CODE (a site's history, with its photos a press away),
+/myreports (one's own, paged) and /reports [CODE] [today|week] (a lead's scope)."""
+
+from __future__ import annotations
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
+from telegram.error import BadRequest
+
+from bot.callbacks import (
+    MyReportsPageButton,
+    ReportPhotosButton,
+    ScopeReportsPageButton,
+    decode,
+)
+from bot.context import GridContext
+from bot.errors import Refused
+from bot.members import Caller
+from bot.report_history import ReportPage
+from handlers.common import caller_of, local_time, reply, reply_text, text
+from handlers.reports import category_name, status_name
+from storage.reports import Report
+from storage.times import from_text
+
+PHOTO_BUTTONS = 8
+
+
+def _flags(context: GridContext, caller: Caller, report: Report) -> str:
+    if not report.flags:
+        return ""
+    names = [text(context, caller, f"report.flag_name.{kind}") for kind in report.flags]
+    return " ⚠" + "、".join(names)
+
+
+def report_line(context: GridContext, caller: Caller, report: Report, with_site: bool) -> str:
+    return text(
+        context,
+        caller,
+        "reports.line_site" if with_site else "reports.line",
+        number=report.number,
+        time=local_time(context, from_text(report.created_at)),
+        category=category_name(context, caller, report.category),
+        site=report.site_code,
+        status=status_name(context, caller, report.category, report.status),
+        reporter=report.member_name,
+        unit=report.unit_name,
+        photos=report.photo_count,
+        recheck=text(context, caller, "reports.recheck_mark") if report.recheck else "",
+        flags=_flags(context, caller, report),
+    )
+
+
+async def site(update: Update, context: GridContext, caller: Caller) -> None:
+    """/site CODE: the history of a site in the caller's scope."""
+    code = " ".join(context.args or [])
+    if not code:
+        await reply(update, context, caller, "usage.site")
+        return
+    assert caller.member is not None
+    found = await context.services.report_history.sites(caller.member, code)
+    if not found:
+        await reply(update, context, caller, "site.unknown", code=code)
+        return
+    for history in found:
+        current = history.site
+        lines = [
+            text(
+                context,
+                caller,
+                "site.header",
+                site=current.code,
+                category=category_name(context, caller, current.category),
+                status=status_name(context, caller, current.category, current.status),
+                unit=current.unit_name,
+                count=current.report_count,
+            )
+        ]
+        lines += [report_line(context, caller, r, with_site=False) for r in history.reports]
+        rows = [
+            [
+                InlineKeyboardButton(
+                    text(
+                        context, caller, "site.photos_button", number=r.number, count=r.photo_count
+                    ),
+                    callback_data=ReportPhotosButton(report=r.id).encode(),
+                )
+            ]
+            for r in history.reports[:PHOTO_BUTTONS]
+        ]
+        await reply_text(update, context, "\n".join(lines), reply_markup=InlineKeyboardMarkup(rows))
+
+
+async def photos_pressed(update: Update, context: GridContext) -> None:
+    """查看照片: the photos of one report, as an album (scope checked again)."""
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None
+    caller = await caller_of(update, context)
+    button = decode(query.data, ReportPhotosButton)
+    if not isinstance(button, ReportPhotosButton) or chat is None:
+        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+        return
+    if caller.member is None or not caller.member.active:
+        await query.answer(
+            text(context, caller, "deny.disabled" if caller.member else "button.stale"),
+            show_alert=True,
+        )
+        return
+    try:
+        report, photos = await context.services.report_history.photos(caller.member, button.report)
+    except Refused as refusal:
+        await query.answer(
+            text(context, caller, refusal.key, **{"command": "site", **refusal.fields}),
+            show_alert=True,
+        )
+        return
+    await query.answer()
+    caption = text(
+        context, caller, "site.photos_caption", number=report.number, site=report.site_code
+    )
+    if len(photos) == 1:
+        await context.bot.send_photo(chat.id, photos[0].file_id, caption=caption)
+        return
+    media = [
+        InputMediaPhoto(photo.file_id, caption=caption if index == 0 else None)
+        for index, photo in enumerate(photos)
+    ]
+    await context.bot.send_media_group(chat.id, media)
+
+
+def _page_markup(page: ReportPage, make: type, **fields: object) -> InlineKeyboardMarkup | None:
+    buttons = []
+    if page.page > 0:
+        buttons.append(
+            InlineKeyboardButton("◀", callback_data=make(page=page.page - 1, **fields).encode())
+        )
+    if page.page + 1 < page.pages:
+        buttons.append(
+            InlineKeyboardButton("▶", callback_data=make(page=page.page + 1, **fields).encode())
+        )
+    return InlineKeyboardMarkup([buttons]) if buttons else None
+
+
+def _render(
+    context: GridContext, caller: Caller, page: ReportPage, header_key: str, **fields: object
+) -> str:
+    if page.total == 0:
+        return text(context, caller, f"{header_key}_empty", **fields)
+    lines = [
+        text(
+            context,
+            caller,
+            header_key,
+            total=page.total,
+            page=page.page + 1,
+            pages=page.pages,
+            **fields,
+        )
+    ]
+    lines += [report_line(context, caller, r, with_site=True) for r in page.reports]
+    return "\n".join(lines)
+
+
+async def myreports(update: Update, context: GridContext, caller: Caller) -> None:
+    """/myreports: the caller's own latest reports."""
+    assert caller.member is not None
+    page = await context.services.report_history.mine(caller.member, 0)
+    await reply_text(
+        update,
+        context,
+        _render(context, caller, page, "reports.mine"),
+        reply_markup=_page_markup(page, MyReportsPageButton),
+    )
+
+
+def _period_name(context: GridContext, caller: Caller, period: str) -> str:
+    return text(context, caller, f"reports.period.{period}")
+
+
+async def reports(update: Update, context: GridContext, caller: Caller) -> None:
+    """/reports [CODE] [today|week]: reports in the caller's scope, flags shown."""
+    args = list(context.args or [])
+    period = "all"
+    if args and args[-1].lower() in ("today", "week", "今天", "本周"):
+        period = {"今天": "today", "本周": "week"}.get(args[-1], args[-1].lower())
+        args.pop()
+    if len(args) > 1:
+        await reply(update, context, caller, "usage.reports")
+        return
+    assert caller.member is not None
+    page = await context.services.report_history.in_scope(
+        caller.member, args[0] if args else None, period, 0
+    )
+    assert page.unit is not None
+    await reply_text(
+        update,
+        context,
+        _render(
+            context,
+            caller,
+            page,
+            "reports.scope",
+            unit=page.unit.name,
+            period=_period_name(context, caller, period),
+        ),
+        reply_markup=_page_markup(page, ScopeReportsPageButton, unit=page.unit.code, period=period),
+    )
+
+
+async def page_pressed(update: Update, context: GridContext) -> None:
+    """◀ ▶ under /myreports or /reports: checked again, then the page edited in place."""
+    query = update.callback_query
+    assert query is not None
+    caller = await caller_of(update, context)
+    button = decode(query.data)
+    member = caller.member
+    if not isinstance(button, MyReportsPageButton | ScopeReportsPageButton):
+        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+        return
+    if member is None or not member.active:
+        await query.answer(
+            text(context, caller, "deny.disabled" if member else "button.stale"), show_alert=True
+        )
+        return
+    try:
+        if isinstance(button, MyReportsPageButton):
+            page = await context.services.report_history.mine(member, button.page)
+            body = _render(context, caller, page, "reports.mine")
+            markup = _page_markup(page, MyReportsPageButton)
+        else:
+            page = await context.services.report_history.in_scope(
+                member, button.unit, button.period, button.page
+            )
+            assert page.unit is not None
+            body = _render(
+                context,
+                caller,
+                page,
+                "reports.scope",
+                unit=page.unit.name,
+                period=_period_name(context, caller, button.period),
+            )
+            markup = _page_markup(
+                page, ScopeReportsPageButton, unit=page.unit.code, period=button.period
+            )
+    except Refused as refusal:
+        await query.answer(
+            text(context, caller, refusal.key, **{"command": "reports", **refusal.fields}),
+            show_alert=True,
+        )
+        return
+    await query.answer()
+    try:
+        await query.edit_message_text(body, reply_markup=markup)
+    except BadRequest as exc:
+        if "not modified" not in str(exc).lower():
+            raise

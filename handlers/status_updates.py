@@ -1,0 +1,89 @@
+"""/update: a status update (工作动态) — a short text, then each configured counter."""
+
+from __future__ import annotations
+
+from telegram import Update
+
+from bot.context import GridContext
+from bot.errors import Refused
+from bot.members import Caller
+from bot.status_updates import BODY_MAX, Posted, UpdateStep
+from handlers import flows
+from handlers.common import reply
+from handlers.reports import localized
+
+
+async def _answer(
+    update: Update, context: GridContext, caller: Caller, result: UpdateStep | Posted
+) -> None:
+    if isinstance(result, Posted):
+        counters = {c.code: localized(caller, c) for c in context.services.config.campaign.counters}
+        figures = "、".join(
+            f"{counters.get(code, code)} {value}" for code, value in result.counters.items()
+        )
+        await reply(
+            update,
+            context,
+            caller,
+            "update.posted_with" if figures else "update.posted",
+            number=result.update_id,
+            figures=figures,
+        )
+    elif result.counter is None:
+        await reply(update, context, caller, "update.ask_body", max=BODY_MAX)
+    else:
+        await reply(
+            update, context, caller, "update.ask_counter", counter=localized(caller, result.counter)
+        )
+
+
+def _refusal_fields(context: GridContext, caller: Caller, refusal: Refused) -> dict[str, object]:
+    fields = dict(refusal.fields)
+    for counter in context.services.config.campaign.counters:
+        if fields.get("counter") == counter.name:
+            fields["counter"] = localized(caller, counter)
+    return fields
+
+
+async def update_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/update [text]: post a status update; asks for the text and counters it lacks."""
+    assert caller.member is not None and update.effective_message is not None
+    body = (update.effective_message.text or "").partition(" ")[2].strip() or None
+    try:
+        result = await context.services.status_updates.begin(caller.member, body)
+    except Refused as refusal:
+        await reply(
+            update, context, caller, refusal.key, **_refusal_fields(context, caller, refusal)
+        )
+        return
+    await _answer(update, context, caller, result)
+
+
+@flows.flow("update")
+async def update_message(update: Update, context: GridContext, caller: Caller) -> bool:
+    """The text, or the next counter, of the status update being written."""
+    message = update.effective_message
+    assert message is not None and caller.member is not None
+    if message.photo or message.document:
+        return False  # a photo starts a report instead
+    step = await context.services.status_updates.current(caller.member)
+    if step is None:
+        return False
+    if message.text is None:
+        await _answer(update, context, caller, step)
+        return True
+    try:
+        result = await context.services.status_updates.answer(caller.member, message.text)
+    except Refused as refusal:
+        await reply(
+            update, context, caller, refusal.key, **_refusal_fields(context, caller, refusal)
+        )
+        return True
+    await _answer(update, context, caller, result)
+    return True
+
+
+@flows.canceller("update")
+async def cancel_update(update: Update, context: GridContext, caller: Caller) -> bool:
+    assert caller.member is not None
+    return await context.services.status_updates.cancel(caller.member)

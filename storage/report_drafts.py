@@ -1,0 +1,143 @@
+"""Repository of report drafts: the report a worker is putting together, step by step."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, fields
+
+from storage.db import Connection
+from storage.reports import Photo
+
+
+@dataclass(frozen=True)
+class Draft:
+    id: int
+    telegram_id: int
+    member_id: int
+    category: str | None
+    site_id: int | None
+    new_site: str | None
+    site_query: str | None
+    status: str | None
+    photos_done: bool
+    location_done: bool
+    latitude: float | None
+    longitude: float | None
+    note_done: bool
+    note: str | None
+    created_at: str
+    updated_at: str
+    expires_at: str
+    photo_count: int
+
+
+# The columns a step may change; anything else is fixed at creation.
+EDITABLE = frozenset(
+    {
+        "category",
+        "site_id",
+        "new_site",
+        "site_query",
+        "status",
+        "photos_done",
+        "location_done",
+        "latitude",
+        "longitude",
+        "note_done",
+        "note",
+    }
+)
+_BOOLS = ("photos_done", "location_done", "note_done")
+
+
+def _draft(row: sqlite3.Row) -> Draft:
+    data = dict(row)
+    for name in _BOOLS:
+        data[name] = bool(data[name])
+    return Draft(**{f.name: data[f.name] for f in fields(Draft)})
+
+
+_SELECT = (
+    "SELECT d.*, (SELECT COUNT(*) FROM draft_photo p WHERE p.draft_id = d.id) AS photo_count "
+    "FROM report_draft d"
+)
+
+
+async def of_person(conn: Connection, telegram_id: int) -> Draft | None:
+    async with conn.execute(f"{_SELECT} WHERE d.telegram_id = ?", (telegram_id,)) as cur:
+        row = await cur.fetchone()
+    return _draft(row) if row else None
+
+
+async def create(
+    conn: Connection, telegram_id: int, member_id: int, category: str | None, now: str, expires: str
+) -> int:
+    cur = await conn.execute(
+        "INSERT INTO report_draft (telegram_id, member_id, category, created_at, updated_at, "
+        "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (telegram_id, member_id, category, now, now, expires),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+async def update(
+    conn: Connection, draft_id: int, now: str, expires: str, **changes: object
+) -> None:
+    unknown = set(changes) - EDITABLE
+    if unknown:
+        raise ValueError(f"not editable: {sorted(unknown)}")
+    assignments = "".join(f"{name} = ?, " for name in changes)
+    await conn.execute(
+        f"UPDATE report_draft SET {assignments}updated_at = ?, expires_at = ? WHERE id = ?",
+        (*[int(v) if isinstance(v, bool) else v for v in changes.values()], now, expires, draft_id),
+    )
+
+
+async def delete(conn: Connection, draft_id: int) -> None:
+    await conn.execute("DELETE FROM draft_photo WHERE draft_id = ?", (draft_id,))
+    await conn.execute("DELETE FROM report_draft WHERE id = ?", (draft_id,))
+
+
+async def add_photo(
+    conn: Connection, draft_id: int, message_id: int, photo: Photo, now: str
+) -> bool:
+    """Attach a photo; False when this message was already attached (a repeated update)."""
+    cur = await conn.execute(
+        "INSERT INTO draft_photo (draft_id, message_id, sha256, file_id, file_unique_id, "
+        "as_file, added_at) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (draft_id, message_id) DO NOTHING",
+        (
+            draft_id,
+            message_id,
+            photo.sha256,
+            photo.file_id,
+            photo.file_unique_id,
+            int(photo.as_file),
+            now,
+        ),
+    )
+    return cur.rowcount == 1
+
+
+async def has_message(conn: Connection, draft_id: int, message_id: int) -> bool:
+    async with conn.execute(
+        "SELECT 1 FROM draft_photo WHERE draft_id = ? AND message_id = ?", (draft_id, message_id)
+    ) as cur:
+        return await cur.fetchone() is not None
+
+
+async def photos(conn: Connection, draft_id: int) -> list[Photo]:
+    async with conn.execute(
+        "SELECT sha256, file_id, file_unique_id, as_file FROM draft_photo WHERE draft_id = ? "
+        "ORDER BY message_id",
+        (draft_id,),
+    ) as cur:
+        return [
+            Photo(r["sha256"], r["file_id"], r["file_unique_id"], bool(r["as_file"]))
+            for r in await cur.fetchall()
+        ]
+
+
+async def clear_photos(conn: Connection, draft_id: int) -> None:
+    await conn.execute("DELETE FROM draft_photo WHERE draft_id = ?", (draft_id,))

@@ -1,0 +1,235 @@
+"""Repository of submitted reports, their photos and their flags."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from storage.db import Connection
+from storage.units import subtree_bounds
+
+_COLUMNS = (
+    "r.id, r.site_id, r.category, r.status, r.unit_id, r.member_id, r.latitude, "
+    "r.longitude, r.note, r.recheck, r.created_at, s.code AS site_code, "
+    "m.name AS member_name, u.code AS unit_code, u.name AS unit_name, "
+    "(SELECT COUNT(*) FROM report_photo p WHERE p.report_id = r.id) AS photo_count, "
+    "(SELECT group_concat(f.kind, ',') FROM report_flag f WHERE f.report_id = r.id) AS flags"
+)
+_FROM = (
+    "FROM report r JOIN site s ON s.id = r.site_id JOIN member m ON m.id = r.member_id "
+    "JOIN org_unit u ON u.id = r.unit_id"
+)
+
+
+@dataclass(frozen=True)
+class Report:
+    id: int
+    site_id: int
+    category: str
+    status: str
+    unit_id: int
+    member_id: int
+    latitude: float | None
+    longitude: float | None
+    note: str | None
+    recheck: bool
+    created_at: str
+    site_code: str
+    member_name: str
+    unit_code: str
+    unit_name: str
+    photo_count: int
+    flags: tuple[str, ...]
+
+    @property
+    def number(self) -> str:
+        return number_of(self.id)
+
+
+@dataclass(frozen=True)
+class NewReport:
+    draft_id: int
+    site_id: int
+    category: str
+    status: str
+    unit_id: int
+    member_id: int
+    latitude: float | None
+    longitude: float | None
+    note: str | None
+    recheck: bool
+    flagged: bool
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Photo:
+    sha256: str
+    file_id: str
+    file_unique_id: str
+    as_file: bool
+
+
+@dataclass(frozen=True)
+class Flag:
+    kind: str
+    detail: str = ""
+
+
+def number_of(report_id: int) -> str:
+    """The number people see and quote: R-000123."""
+    return f"R-{report_id:06d}"
+
+
+def _report(row: sqlite3.Row) -> Report:
+    data = dict(row)
+    data["recheck"] = bool(data["recheck"])
+    data["flags"] = tuple(sorted(set(data["flags"].split(",")))) if data["flags"] else ()
+    return Report(**data)
+
+
+async def insert(
+    conn: Connection, report: NewReport, photos: list[Photo], flags: list[Flag]
+) -> int:
+    cur = await conn.execute(
+        "INSERT INTO report (draft_id, site_id, category, status, unit_id, member_id, "
+        "latitude, longitude, note, recheck, flagged, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            report.draft_id,
+            report.site_id,
+            report.category,
+            report.status,
+            report.unit_id,
+            report.member_id,
+            report.latitude,
+            report.longitude,
+            report.note,
+            int(report.recheck),
+            int(report.flagged),
+            report.created_at,
+        ),
+    )
+    report_id = cur.lastrowid
+    assert report_id is not None
+    await conn.executemany(
+        "INSERT INTO report_photo (report_id, position, sha256, file_id, file_unique_id, "
+        "as_file) VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (report_id, position, p.sha256, p.file_id, p.file_unique_id, int(p.as_file))
+            for position, p in enumerate(photos, start=1)
+        ],
+    )
+    await conn.executemany(
+        "INSERT OR IGNORE INTO report_flag (report_id, kind, detail) VALUES (?, ?, ?)",
+        [(report_id, f.kind, f.detail) for f in flags],
+    )
+    return report_id
+
+
+async def by_id(conn: Connection, report_id: int) -> Report | None:
+    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE r.id = ?", (report_id,)) as cur:
+        row = await cur.fetchone()
+    return _report(row) if row else None
+
+
+async def id_by_draft(conn: Connection, draft_id: int) -> int | None:
+    async with conn.execute("SELECT id FROM report WHERE draft_id = ?", (draft_id,)) as cur:
+        row = await cur.fetchone()
+    return row["id"] if row else None
+
+
+async def photos(conn: Connection, report_id: int) -> list[Photo]:
+    async with conn.execute(
+        "SELECT sha256, file_id, file_unique_id, as_file FROM report_photo "
+        "WHERE report_id = ? ORDER BY position",
+        (report_id,),
+    ) as cur:
+        return [
+            Photo(r["sha256"], r["file_id"], r["file_unique_id"], bool(r["as_file"]))
+            for r in await cur.fetchall()
+        ]
+
+
+async def flags(conn: Connection, report_id: int) -> list[Flag]:
+    async with conn.execute(
+        "SELECT kind, detail FROM report_flag WHERE report_id = ? ORDER BY kind, detail",
+        (report_id,),
+    ) as cur:
+        return [Flag(r["kind"], r["detail"]) for r in await cur.fetchall()]
+
+
+async def first_use(conn: Connection, sha256: str, file_unique_id: str) -> int | None:
+    """The earliest report holding these bytes or this Telegram file, if any."""
+    async with conn.execute(
+        "SELECT MIN(report_id) AS first FROM report_photo WHERE sha256 = ? OR file_unique_id = ?",
+        (sha256, file_unique_id),
+    ) as cur:
+        row = await cur.fetchone()
+    return row["first"] if row else None
+
+
+async def for_site(conn: Connection, site_id: int, limit: int) -> list[Report]:
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE r.site_id = ? ORDER BY r.id DESC LIMIT ?",
+        (site_id, limit),
+    ) as cur:
+        return [_report(row) for row in await cur.fetchall()]
+
+
+async def count_for_member(conn: Connection, member_id: int) -> int:
+    async with conn.execute(
+        "SELECT COUNT(*) AS n FROM report WHERE member_id = ?", (member_id,)
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row["n"])
+
+
+async def page_for_member(
+    conn: Connection, member_id: int, limit: int, offset: int
+) -> list[Report]:
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE r.member_id = ? ORDER BY r.id DESC LIMIT ? OFFSET ?",
+        (member_id, limit, offset),
+    ) as cur:
+        return [_report(row) for row in await cur.fetchall()]
+
+
+def _scope(path: str, since: str | None) -> tuple[str, list[object]]:
+    low, high = subtree_bounds(path)
+    where = "u.path >= ? AND u.path < ?"
+    params: list[object] = [low, high]
+    if since is not None:
+        where += " AND r.created_at >= ?"
+        params.append(since)
+    return where, params
+
+
+async def count_in_subtree(conn: Connection, path: str, since: str | None) -> int:
+    where, params = _scope(path, since)
+    async with conn.execute(
+        f"SELECT COUNT(*) AS n FROM report r JOIN org_unit u ON u.id = r.unit_id WHERE {where}",
+        params,
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row["n"])
+
+
+async def page_in_subtree(
+    conn: Connection, path: str, since: str | None, limit: int, offset: int
+) -> list[Report]:
+    where, params = _scope(path, since)
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE {where} ORDER BY r.id DESC LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    ) as cur:
+        return [_report(row) for row in await cur.fetchall()]
+
+
+async def count_since_for_member(conn: Connection, member_id: int, since: str) -> int:
+    async with conn.execute(
+        "SELECT COUNT(*) AS n FROM report WHERE member_id = ? AND created_at >= ?",
+        (member_id, since),
+    ) as cur:
+        row = await cur.fetchone()
+    return int(row["n"])
