@@ -7,31 +7,11 @@ import re
 
 from bot.access import Role
 from tests.botapi import ApiCall
+from tests.e2e_reports import count_reports, press, send_photos
 from tests.photos import photo, recompressed
 
 WORKER = 3001
 GRID = "WL-WH-CZ-01"
-
-
-async def count_reports(tg) -> int:
-    async with tg.services.db.read() as conn, conn.execute("SELECT COUNT(*) FROM report") as cur:
-        return (await cur.fetchone())[0]
-
-
-async def press(user, message: ApiCall, label: str) -> ApiCall:
-    """Press the button labelled ``label`` and return the bot's next message."""
-    await user.press_label(message, label)
-    return await user.next_reply("sendMessage")
-
-
-async def send_photos(user, datas: list[bytes], album: str | None = None) -> ApiCall:
-    """Send photos (as an album when ``album`` is given); return the settled answer's
-    question (the message after the photo count)."""
-    for data in datas:
-        await user.send_photo(data, media_group_id=album)
-    received = await user.next_reply("sendMessage")
-    assert "已收到照片" in received.text, received.text
-    return await user.next_reply("sendMessage")
 
 
 async def report_new_site(tg, user, site: str, status: str, photos: list[bytes]) -> ApiCall:
