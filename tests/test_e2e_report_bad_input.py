@@ -127,6 +127,7 @@ async def test_the_same_update_delivered_twice_adds_one_photo(tg, worker):
     tg.server.push("message", update["message"], chat_id=worker.chat_id)  # redelivered
     assert "共 1 张" in (await worker.next_reply("sendMessage")).text
     assert await draft_photos(tg) == 1
+    assert await count_reports(tg) == 0
 
 
 async def test_cancel_drops_the_draft(tg, worker):

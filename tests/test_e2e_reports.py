@@ -169,3 +169,20 @@ async def test_two_workers_interleaved_each_get_their_own_report_in_order(tg):
         rows = [tuple(row) for row in await cur.fetchall()]
     assert rows == [("网格员乙", "B-1", "sealed", 3), ("网格员甲", "A-1", "in_use", 3)]
     assert ask_a and ask_b and loc_a and loc_b
+
+
+async def test_a_slow_download_holds_up_its_own_chat_only(tg):
+    await tg.add(WORKER, GRID, Role.WORKER, "网格员甲")
+    await tg.add(WORKER + 1, "WL-WH-CZ-02", Role.WORKER, "网格员乙")
+    a, b = tg.server.user(WORKER), tg.server.user(WORKER + 1)
+    tg.server.delay_next("getFile", 1.5)
+    await a.send_photo(photo(40))
+    await a.send_text("/myreports")  # same chat: must wait for the photo to be stored
+    started = tg.server.mark()
+    whoami = await b.ask("/whoami")  # another chat: answered while A's download hangs
+    assert "网格员乙" in whoami.text
+    a_calls = [c for c in tg.server.calls[started:] if c.chat_id == a.chat_id]
+    assert a_calls == [], "chat A was answered before its slow photo finished"
+    replies = [await a.next_reply("sendMessage") for _ in range(3)]
+    assert "我的上报" in replies[0].text or "还没有上报记录" in replies[0].text
+    assert any("已收到照片，共 1 张" in r.text for r in replies[1:])
