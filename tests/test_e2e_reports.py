@@ -186,3 +186,23 @@ async def test_a_slow_download_holds_up_its_own_chat_only(tg):
     replies = [await a.next_reply("sendMessage") for _ in range(3)]
     assert "我的上报" in replies[0].text or "还没有上报记录" in replies[0].text
     assert any("已收到照片，共 1 张" in r.text for r in replies[1:])
+
+
+async def test_a_photo_with_a_caption_starts_a_report_and_becomes_its_note(tg):
+    await tg.add(WORKER, GRID, Role.WORKER, "网格员甲")
+    worker = tg.server.user(WORKER)
+    await worker.send_photo(photo(60), caption="井盖已焊死")
+    assert "共 1 张" in (await worker.next_reply("sendMessage")).text
+    ask_site = await worker.next_reply("sendMessage")
+    assert "编号" in ask_site.text
+    resumed = await worker.ask_all("/report", 2)
+    assert "继续您未完成的上报" in resumed[0].text and "编号" in resumed[1].text
+    found = await worker.ask("WL-601")
+    ask_status = await press(worker, found, "➕ 新建地点“WL-601”")
+    more = await press(worker, ask_status, "已封停")
+    assert "已有 1 张照片" in more.text
+    ask_location = await press(worker, more, "✅ 照片已齐（1 张）")
+    await worker.send_location(33.0, 112.5)
+    await worker.next_reply("sendMessage")
+    summary = await worker.next_reply("sendMessage")  # no note step: the caption is the note
+    assert "备注：井盖已焊死" in summary.text and ask_location
