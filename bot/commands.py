@@ -34,6 +34,7 @@ class CommandSpec:
 
 
 _PRIVATE = frozenset({Where.PRIVATE})
+_GROUP = frozenset({Where.GROUP})
 _ANYWHERE = frozenset({Where.PRIVATE, Where.GROUP})
 
 COMMANDS: tuple[CommandSpec, ...] = (
@@ -49,6 +50,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("reports", Audience.LEAD, _PRIVATE),
     CommandSpec("invite", Audience.LEAD, _PRIVATE),
     CommandSpec("members", Audience.LEAD, _PRIVATE),
+    CommandSpec("groups", Audience.ADMIN, _PRIVATE),
+    CommandSpec("bindgroup", Audience.ADMIN, _GROUP),
+    CommandSpec("unbindgroup", Audience.ADMIN, _GROUP),
     CommandSpec("disable", Audience.ADMIN, _PRIVATE),
     CommandSpec("enable", Audience.ADMIN, _PRIVATE),
 )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.groups import GroupService
 from bot.i18n import Catalogue
 from bot.invites import InviteService
 from bot.members import MemberService
@@ -30,6 +31,7 @@ class Services:
     reports: ReportService
     report_history: ReportHistory
     status_updates: StatusUpdateService
+    groups: GroupService
 
     @classmethod
     async def open(
@@ -59,6 +61,7 @@ class Services:
             reports=ReportService(db, clock, config),
             report_history=ReportHistory(db, clock, config),
             status_updates=StatusUpdateService(db, clock, config),
+            groups=GroupService(db, clock),
         )
 
     async def close(self) -> None:

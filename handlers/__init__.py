@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram.ext import CallbackQueryHandler, MessageHandler, filters
+from telegram.ext import CallbackQueryHandler, ChatMemberHandler, MessageHandler, filters
 
 from bot.callbacks import (
     MembersPageButton,
@@ -12,7 +12,15 @@ from bot.callbacks import (
     ScopeReportsPageButton,
 )
 from bot.context import GridApplication
-from handlers import flows, members, onboarding, report_views, reports, status_updates
+from handlers import (
+    flows,
+    groups,
+    members,
+    onboarding,
+    report_views,
+    reports,
+    status_updates,
+)
 from handlers.buttons import unknown_button
 from handlers.common import guarded_command
 from handlers.errors import on_error
@@ -23,8 +31,11 @@ def register(app: GridApplication) -> None:
 
     1. Declared commands, each behind its policy guard (``bot.commands``).
     2. Inline buttons, by payload kind; anything else is stale or forged.
-    3. Private messages that are not commands (the name while joining, else a pointer).
-    4. Commands nobody declared.
+    3. The bot's own membership in groups, and groups moving to a supergroup's chat id.
+    4. Private messages that are not commands: the name while joining, the step of the
+       conversation in progress (``handlers.flows``), a photo starting a report, else a
+       pointer.
+    5. Commands nobody declared.
     """
     commands = {
         "start": onboarding.start,
@@ -41,6 +52,9 @@ def register(app: GridApplication) -> None:
         "myreports": report_views.myreports,
         "site": report_views.site,
         "reports": report_views.reports,
+        "bindgroup": groups.bindgroup,
+        "unbindgroup": groups.unbindgroup,
+        "groups": groups.groups,
     }
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))
@@ -58,6 +72,8 @@ def register(app: GridApplication) -> None:
         )
     app.add_handler(CallbackQueryHandler(unknown_button))
 
+    app.add_handler(ChatMemberHandler(groups.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))
+    app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.group_migrated))
     app.add_handler(
         MessageHandler(
             filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,

@@ -90,7 +90,9 @@ def guarded_command(name: str, callback: GuardedCallback) -> CommandHandler:
         )
         try:
             if where not in spec.where:
-                raise Refused("deny.private_only")
+                raise Refused(
+                    "deny.private_only" if where == commands.Where.GROUP else "deny.group_only"
+                )
             if caller.audience < spec.audience:
                 if caller.member is not None and not caller.member.active:
                     raise Refused("deny.disabled")

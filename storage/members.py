@@ -146,3 +146,15 @@ async def by_id(conn: Connection, member_id: int) -> Member | None:
     async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.id = ?", (member_id,)) as cur:
         row = await cur.fetchone()
     return _member(row) if row else None
+
+
+async def active_over(conn: Connection, unit_path: str, roles: tuple[str, ...]) -> list[Member]:
+    """Active members with one of ``roles`` whose scope covers the unit at ``unit_path``
+    (their unit is it or one of its ancestors)."""
+    marks = ",".join("?" * len(roles))
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE m.active = 1 AND m.role IN ({marks}) "
+        "AND substr(?, 1, length(u.path)) = u.path ORDER BY u.path, m.id",
+        (*roles, unit_path),
+    ) as cur:
+        return [_member(row) for row in await cur.fetchall()]

@@ -236,8 +236,27 @@ _REPORTS = (
     )""",
 )
 
+# A group chat bound to a unit: it receives digests ranking that unit's children. The
+# surrogate id stays when Telegram moves the group to a new chat id (a supergroup).
+_GROUPS = (
+    """CREATE TABLE group_chat (
+        id           INTEGER PRIMARY KEY,
+        chat_id      INTEGER NOT NULL UNIQUE,
+        unit_id      INTEGER NOT NULL REFERENCES org_unit (id),
+        title        TEXT NOT NULL,
+        bound_by     INTEGER REFERENCES member (id),
+        bound_at     TEXT NOT NULL,
+        active       INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),
+        ended_at     TEXT,
+        ended_reason TEXT CHECK (ended_reason IN ('unbound', 'removed', 'gone'))
+    )""",
+    "CREATE INDEX group_chat_unit ON group_chat (unit_id, active)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
     Migration(3, "reports", _REPORTS),
+    # 4 is the tips migration.
+    Migration(5, "groups", _GROUPS),
 )

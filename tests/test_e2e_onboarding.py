@@ -119,7 +119,12 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
     assert commands(await tg.server.user(1003).ask("/help")) == worker
     lead = [*worker, "reports", "invite", "members"]
     assert commands(await tg.server.user(1002).ask("/help")) == lead
-    assert commands(await tg.server.user(1001).ask("/help")) == [*lead, "disable", "enable"]
+    assert commands(await tg.server.user(1001).ask("/help")) == [
+        *lead,
+        "groups",
+        "disable",
+        "enable",
+    ]
     assert commands(await tg.server.user(5005).ask("/help")) == ["start", "help", "whoami", "lang"]
 
 
@@ -191,7 +196,11 @@ async def test_group_chats(tg):
     group = tg.server.group(-100500, "卧龙区工作群")
     admin = tg.server.user(1001).in_chat(group)
     assert "请在与我的私聊中使用 /invite" in (await admin.ask("/invite WL worker")).text
-    assert (await admin.ask("/help")).text.splitlines()[1:] == ["/help — 查看可用命令"]
+    assert (await admin.ask("/help")).text.splitlines()[1:] == [
+        "/help — 查看可用命令",
+        "/bindgroup — 将本群绑定到单位（接收下级单位排名）",
+        "/unbindgroup — 解除本群的单位绑定",
+    ]
 
 
 async def test_too_many_requests_is_waited_out(tg):

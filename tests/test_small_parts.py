@@ -94,7 +94,11 @@ def test_menus_follow_the_policy():
     ]
     assert "invite" in [c.name for c in menu(Audience.LEAD, Where.PRIVATE)]
     assert "disable" not in [c.name for c in menu(Audience.LEAD, Where.PRIVATE)]
-    assert [c.name for c in menu(Audience.ADMIN, Where.GROUP)] == ["help"]
+    assert [c.name for c in menu(Audience.ADMIN, Where.GROUP)] == [
+        "help",
+        "bindgroup",
+        "unbindgroup",
+    ]
     with pytest.raises(KeyError):
         spec("undeclared")
 

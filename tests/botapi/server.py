@@ -80,6 +80,8 @@ class BotApiServer:
         self.users: dict[int, Json] = {}
         self.chats: dict[int, Json] = {}
         self.blocked: set[int] = set()
+        self.gone: dict[int, str] = {}  # group chat id -> "kicked" | "left"
+        self.migrated: dict[int, int] = {}  # old group id -> its supergroup's id
         self.webhook: Json = {"url": ""}
         self.my_commands: dict[tuple[str, str], list[Json]] = {}
         self.signal = Signal()
@@ -238,6 +240,39 @@ class BotApiServer:
         self.chats[chat_id] = chat
         return chat
 
+    def remove_bot(self, chat_id: int, by_user_id: int, kicked: bool = True) -> Json:
+        """Someone removes the bot from a group: later sends there answer 403, and a
+        ``my_chat_member`` update says so. Returns the update."""
+        chat = self.chats[chat_id]
+        self.gone[chat_id] = "kicked" if kicked else "left"
+        new: Json = {"user": self.bot, "status": "kicked" if kicked else "left"}
+        if kicked:
+            new["until_date"] = 0
+        change = {
+            "chat": chat,
+            "from": self.users.get(by_user_id) or user_json(by_user_id, "Admin"),
+            "date": self.now(),
+            "old_chat_member": {"user": self.bot, "status": "member"},
+            "new_chat_member": new,
+        }
+        return self.push("my_chat_member", change, chat_id=chat_id)
+
+    def migrate_group(self, chat_id: int, new_chat_id: int, by_user_id: int) -> Json:
+        """A group becomes a supergroup with a new id: sends to the old id answer 400 with
+        ``migrate_to_chat_id``; the old group gets the service message. Returns the update."""
+        old = self.chats[chat_id]
+        self.group(new_chat_id, old["title"])
+        self.migrated[chat_id] = new_chat_id
+        sender = self.users.get(by_user_id) or user_json(by_user_id, "Admin")
+        message = {
+            "message_id": self.next_message_id(chat_id),
+            "date": self.now(),
+            "chat": old,
+            "from": sender,
+            "migrate_to_chat_id": new_chat_id,
+        }
+        return self.push("message", self.store_message(message), chat_id=chat_id)
+
     def block(self, user_id: int, blocked: bool = True) -> None:
         """The user blocks (or unblocks) the bot: sends to them answer 403 Forbidden."""
         (self.blocked.add if blocked else self.blocked.discard)(user_id)
@@ -306,6 +341,14 @@ class BotApiServer:
             raise bad_request("chat not found")
         if chat["id"] in self.blocked:
             raise ApiError(403, "Forbidden: bot was blocked by the user")
+        if chat["id"] in self.gone:
+            raise ApiError(403, f"Forbidden: bot was {self.gone[chat['id']]} from the group chat")
+        if chat["id"] in self.migrated:
+            raise ApiError(
+                400,
+                "Bad Request: group chat was upgraded to a supergroup chat",
+                {"migrate_to_chat_id": self.migrated[chat["id"]]},
+            )
         return chat
 
     def next_message_id(self, chat_id: int) -> int:
