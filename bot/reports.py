@@ -17,6 +17,7 @@ from bot import geo, images
 from bot.clock import Clock
 from bot.config import CategoryConfig, Config
 from bot.errors import Refused
+from bot.evidence import EvidenceStore
 from storage import chats as chat_repo
 from storage import evidence as evidence_repo
 from storage import report_drafts as draft_repo
@@ -24,7 +25,7 @@ from storage import reports as report_repo
 from storage import sites as site_repo
 from storage import units as unit_repo
 from storage.db import Connection, Database
-from storage.evidence import Evidence, EvidenceFiles
+from storage.evidence import EvidenceFiles
 from storage.members import Member
 from storage.report_drafts import Draft
 from storage.reports import Flag, Photo
@@ -145,6 +146,7 @@ class ReportService:
         self.settings = config.reports
         self.campaign = config.campaign
         self.files = EvidenceFiles(config.evidence.path)
+        self.evidence = EvidenceStore(self.files, config.locale.zone)
         self._areas = {area.unit: area for area in self.settings.areas}
         # sha256 -> (phash, first report id) of every submitted photo; loaded on first use.
         self._hashes: dict[str, tuple[str, int]] | None = None
@@ -371,32 +373,11 @@ class ReportService:
         The file is written before the row that points at it, so a crash in between
         leaves at most a file nobody references yet, never a row without its file.
         """
-        zone = self.config.locale.zone
-        try:
-            facts = await asyncio.to_thread(images.inspect, photo.data, zone)
-        except images.NotAnImage as exc:
-            raise Refused(
-                "report.image_too_large" if exc.reason == "too_large" else "report.not_an_image"
-            ) from None
-        await asyncio.to_thread(self.files.write, facts.sha256, photo.data)
+        facts = await self.evidence.keep(photo.data)
         expired = await self._drop_if_expired(member.telegram_id)
         now, expires = self._now()
         async with self.db.transaction() as conn:
-            await evidence_repo.insert(
-                conn,
-                Evidence(
-                    sha256=facts.sha256,
-                    size=facts.size,
-                    format=facts.format,
-                    width=facts.width,
-                    height=facts.height,
-                    phash=facts.phash,
-                    taken_at=to_text(facts.taken_at) if facts.taken_at else None,
-                    gps_lat=facts.gps[0] if facts.gps else None,
-                    gps_lon=facts.gps[1] if facts.gps else None,
-                    created_at=now,
-                ),
-            )
+            await self.evidence.record(conn, facts, now)
             draft = await draft_repo.of_person(conn, member.telegram_id)
             started = draft is None
             if draft is None:
