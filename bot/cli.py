@@ -5,6 +5,8 @@
     gridbot org import FILE --config PATH
     gridbot org show [CODE] --config PATH
     gridbot admin add TELEGRAM_ID --unit CODE --role admin --name NAME --config PATH
+    gridbot tips import FILE.csv --config PATH
+    gridbot tips table [--from DATE] [--to DATE] --config PATH
 
 Problems are printed as plain lines on stderr (no traceback) with exit status 2 for a
 bad config or command line, 1 for anything else that could not be done.
@@ -18,6 +20,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from telegram.error import InvalidToken, TelegramError
@@ -74,6 +77,15 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--unit", required=True, help="unit code")
     add.add_argument("--role", default="admin", choices=[r.value for r in Role])
     add.add_argument("--name", required=True)
+
+    tips = top.add_parser("tips", help="tips (举报线索)").add_subparsers(
+        dest="action", required=True
+    )
+    tips_import = tips.add_parser("import", parents=[common], help="import tips from a CSV file")
+    tips_import.add_argument("file")
+    table = tips.add_parser("table", parents=[common], help="print the official tip table")
+    table.add_argument("--from", dest="start", help="first day (YYYY-MM-DD), local time")
+    table.add_argument("--to", dest="end", help="last day (YYYY-MM-DD), local time; default today")
     return parser
 
 
@@ -240,6 +252,48 @@ async def _admin_add(config: Config, args: argparse.Namespace) -> int:
     return await _with_services(config, work)
 
 
+async def _tips_import(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.tipfile import TipFileError, read_tip_file
+
+    async def work(services: Services) -> int:
+        try:
+            rows = read_tip_file(Path(args.file), await services.tips.units(), config.locale.zone)
+            count = await services.tips.import_rows(rows)
+        except TipFileError as exc:
+            raise CliError([*exc.problems, f"{args.file}: nothing imported"], 2) from None
+        print(f"{args.file}: {count} tips imported")
+        return 0
+
+    return await _with_services(config, work)
+
+
+def _day(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CliError([f"{flag} {text!r} is not a date (YYYY-MM-DD)"], 2) from None
+
+
+async def _tips_table(config: Config, args: argparse.Namespace) -> int:
+    from bot.tiptable import render, tip_table
+
+    zone = config.locale.zone
+    first, last = _day(args.start, "--from"), _day(args.end, "--to")
+
+    async def work(services: Services) -> int:
+        final = last or services.clock.now().astimezone(zone).date()
+        start = datetime.combine(first, time(0), zone) if first else None
+        end = datetime.combine(final + timedelta(days=1), time(0), zone)
+        print(render(await tip_table(services.db, start, end)))
+        return 0
+
+    return await _with_services(config, work)
+
+
 _COMMANDS: dict[
     tuple[str, str], Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]
 ] = {
@@ -247,6 +301,8 @@ _COMMANDS: dict[
     ("org", "import"): _org_import,
     ("org", "show"): _org_show,
     ("admin", "add"): _admin_add,
+    ("tips", "import"): _tips_import,
+    ("tips", "table"): _tips_table,
 }
 
 

@@ -297,6 +297,17 @@ def _default_campaign() -> CampaignConfig:
     )
 
 
+class TipsConfig(_Table):
+    # Default time to close an assigned tip, in hours (/assign may give another).
+    deadline_hours: int = Field(72, ge=1, le=24 * 90)
+    # When true, a closure waits for the assigner: 通过 closes it, 退回 sends it back.
+    verify: bool = False
+    # After the first escalation (to the parent unit), one level further up every so often.
+    escalate_every_hours: int = Field(24, ge=1, le=24 * 30)
+    # How often the deadline check runs.
+    check_every_minutes: int = Field(10, ge=1, le=24 * 60)
+
+
 class Config(_Table):
     database: DatabaseConfig = DatabaseConfig()
     evidence: EvidenceConfig = EvidenceConfig()
@@ -307,6 +318,7 @@ class Config(_Table):
     schedule: ScheduleConfig = ScheduleConfig()
     campaign: CampaignConfig = Field(default_factory=_default_campaign)
     reports: ReportsConfig = ReportsConfig()
+    tips: TipsConfig = TipsConfig()
 
     source: Path | None = Field(None, exclude=True)
 

@@ -15,6 +15,7 @@ from bot.org import OrgService
 from bot.report_history import ReportHistory
 from bot.reports import ReportService
 from bot.status_updates import StatusUpdateService
+from bot.tips import TipService
 from storage.db import Database
 
 
@@ -32,6 +33,7 @@ class Services:
     report_history: ReportHistory
     status_updates: StatusUpdateService
     groups: GroupService
+    tips: TipService
 
     @classmethod
     async def open(
@@ -62,6 +64,7 @@ class Services:
             report_history=ReportHistory(db, clock, config),
             status_updates=StatusUpdateService(db, clock, config),
             groups=GroupService(db, clock),
+            tips=TipService(db, clock, config),
         )
 
     async def close(self) -> None:

@@ -158,3 +158,14 @@ async def active_over(conn: Connection, unit_path: str, roles: tuple[str, ...]) 
         (*roles, unit_path),
     ) as cur:
         return [_member(row) for row in await cur.fetchall()]
+
+
+async def active_in_unit(conn: Connection, unit_id: int, roles: tuple[str, ...]) -> list[Member]:
+    """Active members of exactly this unit with one of ``roles``."""
+    marks = ",".join("?" * len(roles))
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE m.unit_id = ? AND m.active = 1 "
+        f"AND m.role IN ({marks}) ORDER BY m.id",
+        (unit_id, *roles),
+    ) as cur:
+        return [_member(row) for row in await cur.fetchall()]

@@ -236,6 +236,90 @@ _REPORTS = (
     )""",
 )
 
+_TIPS = (
+    # 举报线索. `unit_id` is where the tip is about (or the receiving unit, when only an
+    # address is known); the life cycle is received → assigned (→ verifying) → closed.
+    """CREATE TABLE tip (
+        id               INTEGER PRIMARY KEY,
+        number           TEXT NOT NULL UNIQUE,
+        received_at      TEXT NOT NULL,
+        unit_id          INTEGER NOT NULL REFERENCES org_unit (id),
+        address          TEXT,
+        description      TEXT NOT NULL,
+        source           TEXT NOT NULL CHECK (source IN ('hotline', 'online', 'visit', 'other')),
+        contact          TEXT,
+        state            TEXT NOT NULL
+                         CHECK (state IN ('received', 'assigned', 'verifying', 'closed')),
+        assigned_unit_id INTEGER REFERENCES org_unit (id),
+        assigned_by      INTEGER REFERENCES member (id),
+        assigned_at      TEXT,
+        deadline         TEXT,
+        acknowledged_at  TEXT,
+        acknowledged_by  INTEGER REFERENCES member (id),
+        closed_at        TEXT,
+        closed_by        INTEGER REFERENCES member (id),
+        valid            INTEGER CHECK (valid IN (0, 1)),
+        result           TEXT,
+        returns          INTEGER NOT NULL DEFAULT 0,
+        escalation_level INTEGER NOT NULL DEFAULT 0,
+        escalated_at     TEXT,
+        created_by       INTEGER REFERENCES member (id),
+        created_at       TEXT NOT NULL
+    )""",
+    "CREATE INDEX tip_received ON tip (received_at)",
+    "CREATE INDEX tip_open_deadline ON tip (state, deadline)",
+    "CREATE INDEX tip_assigned_unit ON tip (assigned_unit_id, state)",
+    "CREATE INDEX tip_unit ON tip (unit_id)",
+    # Every step of a tip, never changed or deleted: who, when, from, to, note.
+    """CREATE TABLE tip_event (
+        id         INTEGER PRIMARY KEY,
+        tip_id     INTEGER NOT NULL REFERENCES tip (id),
+        at         TEXT NOT NULL,
+        actor_id   INTEGER REFERENCES member (id),
+        kind       TEXT NOT NULL,
+        from_state TEXT,
+        to_state   TEXT,
+        note       TEXT
+    )""",
+    "CREATE INDEX tip_event_tip ON tip_event (tip_id, id)",
+    """CREATE TABLE tip_photo (
+        tip_id         INTEGER NOT NULL REFERENCES tip (id),
+        event_id       INTEGER REFERENCES tip_event (id),
+        position       INTEGER NOT NULL,
+        sha256         TEXT NOT NULL REFERENCES evidence (sha256),
+        file_id        TEXT NOT NULL,
+        file_unique_id TEXT NOT NULL,
+        PRIMARY KEY (tip_id, event_id, position)
+    )""",
+    # A tip being received or closed, one per person; `data` is the answers so far.
+    """CREATE TABLE tip_draft (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        telegram_id INTEGER NOT NULL UNIQUE,
+        kind        TEXT NOT NULL CHECK (kind IN ('receive', 'close', 'return')),
+        tip_id      INTEGER REFERENCES tip (id),
+        data        TEXT NOT NULL DEFAULT '{}',
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    )""",
+    """CREATE TABLE tip_draft_photo (
+        draft_id       INTEGER NOT NULL REFERENCES tip_draft (id) ON DELETE CASCADE,
+        message_id     INTEGER NOT NULL,
+        sha256         TEXT NOT NULL REFERENCES evidence (sha256),
+        file_id        TEXT NOT NULL,
+        file_unique_id TEXT NOT NULL,
+        PRIMARY KEY (draft_id, message_id)
+    )""",
+    # 有奖举报: a tip closed as valid earns its tipster a reward, settled by an admin.
+    """CREATE TABLE reward (
+        tip_id     INTEGER PRIMARY KEY REFERENCES tip (id),
+        state      TEXT NOT NULL CHECK (state IN ('pending', 'paid', 'declined')),
+        created_at TEXT NOT NULL,
+        settled_by INTEGER REFERENCES member (id),
+        settled_at TEXT,
+        note       TEXT
+    )""",
+)
+
 # A group chat bound to a unit: it receives digests ranking that unit's children. The
 # surrogate id stays when Telegram moves the group to a new chat id (a supergroup).
 _GROUPS = (
@@ -257,6 +341,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
     Migration(3, "reports", _REPORTS),
-    # 4 is the tips migration.
+    Migration(4, "tips", _TIPS),
     Migration(5, "groups", _GROUPS),
 )

@@ -7,18 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.cli_helpers import gridbot
 from tests.conftest import EXAMPLE_ORG, write_config
-
-
-def gridbot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def _snapshot(db: Path) -> bytes:

@@ -1,0 +1,369 @@
+"""Repository of tips (举报线索), their events, photos, drafts and rewards."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, fields
+from typing import Any
+
+from storage.db import Connection
+from storage.reports import Photo
+from storage.units import subtree_bounds
+
+OPEN_STATES = ("received", "assigned", "verifying")
+
+_COLUMNS = (
+    "t.*, u.code AS unit_code, u.name AS unit_name, u.path AS unit_path, "
+    "a.code AS assigned_code, a.name AS assigned_name, a.path AS assigned_path"
+)
+_FROM = (
+    "FROM tip t JOIN org_unit u ON u.id = t.unit_id "
+    "LEFT JOIN org_unit a ON a.id = t.assigned_unit_id"
+)
+
+
+@dataclass(frozen=True)
+class Tip:
+    id: int
+    number: str
+    received_at: str
+    unit_id: int
+    address: str | None
+    description: str
+    source: str
+    contact: str | None
+    state: str
+    assigned_unit_id: int | None
+    assigned_by: int | None
+    assigned_at: str | None
+    deadline: str | None
+    acknowledged_at: str | None
+    acknowledged_by: int | None
+    closed_at: str | None
+    closed_by: int | None
+    valid: bool | None
+    result: str | None
+    returns: int
+    escalation_level: int
+    escalated_at: str | None
+    created_by: int | None
+    created_at: str
+    unit_code: str
+    unit_name: str
+    unit_path: str
+    assigned_code: str | None
+    assigned_name: str | None
+    assigned_path: str | None
+
+    @property
+    def responsible_path(self) -> str:
+        """The unit answerable for the tip: the assigned one, else where it was received."""
+        return self.assigned_path or self.unit_path
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    at: str
+    kind: str
+    from_state: str | None
+    to_state: str | None
+    note: str | None
+    actor_name: str | None
+    photos: int
+
+
+@dataclass(frozen=True)
+class Draft:
+    id: int
+    telegram_id: int
+    kind: str
+    tip_id: int | None
+    data: dict[str, Any]
+    created_at: str
+    expires_at: str
+    photo_count: int
+
+
+@dataclass(frozen=True)
+class Reward:
+    tip_id: int
+    number: str
+    state: str
+    created_at: str
+    settled_at: str | None
+    note: str | None
+    unit_name: str
+
+
+def _tip(row: sqlite3.Row) -> Tip:
+    data = dict(row)
+    if data["valid"] is not None:
+        data["valid"] = bool(data["valid"])
+    return Tip(**{f.name: data[f.name] for f in fields(Tip)})
+
+
+async def next_number(conn: Connection, day: str) -> str:
+    """The next number of a local day ``YYYYMMDD``: T-20261123-001, -002, …"""
+    prefix = f"T-{day}-"
+    async with conn.execute(
+        "SELECT MAX(number) AS last FROM tip WHERE number >= ? AND number < ?",
+        (prefix, prefix + "A"),
+    ) as cur:
+        row = await cur.fetchone()
+    last = row["last"]
+    following = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    return f"{prefix}{following:03d}"
+
+
+async def insert(conn: Connection, **values: Any) -> int:
+    names = ", ".join(values)
+    marks = ", ".join("?" * len(values))
+    cur = await conn.execute(f"INSERT INTO tip ({names}) VALUES ({marks})", tuple(values.values()))
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+async def update(conn: Connection, tip_id: int, expected_state: str | None, **values: Any) -> bool:
+    """Change a tip; with ``expected_state``, only if it is still in that state (so two
+    people acting at once cannot both move it). False when nothing changed."""
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    sql = f"UPDATE tip SET {assignments} WHERE id = ?"
+    params: list[Any] = [*values.values(), tip_id]
+    if expected_state is not None:
+        sql += " AND state = ?"
+        params.append(expected_state)
+    cur = await conn.execute(sql, params)
+    return cur.rowcount == 1
+
+
+async def by_number(conn: Connection, number: str) -> Tip | None:
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE t.number = ?", (number.strip().upper(),)
+    ) as cur:
+        row = await cur.fetchone()
+    return _tip(row) if row else None
+
+
+async def by_id(conn: Connection, tip_id: int) -> Tip | None:
+    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE t.id = ?", (tip_id,)) as cur:
+        row = await cur.fetchone()
+    return _tip(row) if row else None
+
+
+async def numbers_exist(conn: Connection, numbers: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(numbers), 500):
+        chunk = numbers[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        async with conn.execute(f"SELECT number FROM tip WHERE number IN ({marks})", chunk) as cur:
+            found.update(r["number"] for r in await cur.fetchall())
+    return found
+
+
+async def add_event(
+    conn: Connection,
+    tip_id: int,
+    at: str,
+    actor_id: int | None,
+    kind: str,
+    from_state: str | None,
+    to_state: str | None,
+    note: str | None = None,
+) -> int:
+    cur = await conn.execute(
+        "INSERT INTO tip_event (tip_id, at, actor_id, kind, from_state, to_state, note) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (tip_id, at, actor_id, kind, from_state, to_state, note),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+async def events(conn: Connection, tip_id: int) -> list[Event]:
+    async with conn.execute(
+        "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.note, m.name AS actor_name, "
+        "(SELECT COUNT(*) FROM tip_photo p WHERE p.event_id = e.id) AS photos "
+        "FROM tip_event e LEFT JOIN member m ON m.id = e.actor_id WHERE e.tip_id = ? "
+        "ORDER BY e.id",
+        (tip_id,),
+    ) as cur:
+        return [Event(**dict(row)) for row in await cur.fetchall()]
+
+
+async def add_photos(conn: Connection, tip_id: int, event_id: int, photos: list[Photo]) -> None:
+    await conn.executemany(
+        "INSERT INTO tip_photo (tip_id, event_id, position, sha256, file_id, file_unique_id) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [
+            (tip_id, event_id, n, p.sha256, p.file_id, p.file_unique_id)
+            for n, p in enumerate(photos, start=1)
+        ],
+    )
+
+
+async def open_in_subtree(conn: Connection, path: str, limit: int) -> list[Tip]:
+    """Tips not closed whose responsible unit lies in the subtree, oldest deadline first."""
+    low, high = subtree_bounds(path)
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE t.state != 'closed' "
+        "AND coalesce(a.path, u.path) >= ? AND coalesce(a.path, u.path) < ? "
+        "ORDER BY t.deadline IS NULL, t.deadline, t.id LIMIT ?",
+        (low, high, limit),
+    ) as cur:
+        return [_tip(row) for row in await cur.fetchall()]
+
+
+async def overdue(conn: Connection, now: str) -> list[Tip]:
+    """Assigned tips past their deadline (an index range on state and deadline)."""
+    async with conn.execute(
+        f"SELECT {_COLUMNS} {_FROM} WHERE t.state = 'assigned' AND t.deadline < ? ORDER BY t.id",
+        (now,),
+    ) as cur:
+        return [_tip(row) for row in await cur.fetchall()]
+
+
+async def overdue_counts(conn: Connection, now: str) -> dict[int, int]:
+    """Overdue tips per assigned unit id (for rankings)."""
+    async with conn.execute(
+        "SELECT assigned_unit_id AS unit, COUNT(*) AS n FROM tip "
+        "WHERE state = 'assigned' AND deadline < ? GROUP BY assigned_unit_id",
+        (now,),
+    ) as cur:
+        return {r["unit"]: r["n"] for r in await cur.fetchall()}
+
+
+async def cohort(conn: Connection, start: str | None, end: str) -> list[sqlite3.Row]:
+    """Tips received in [start, end), with the path of their responsible unit and whether
+    they were assigned, closed and valid by ``end``."""
+    where = "t.received_at < ?"
+    params: list[Any] = [end, end, end, end]
+    if start is not None:
+        where += " AND t.received_at >= ?"
+        params.append(start)
+    async with conn.execute(
+        "SELECT coalesce(a.path, u.path) AS path, "
+        "(t.assigned_at IS NOT NULL AND t.assigned_at < ?) AS assigned, "
+        "(t.state = 'closed' AND t.closed_at < ?) AS closed, "
+        "(t.state = 'closed' AND t.closed_at < ? AND t.valid IS 1) AS valid "
+        f"{_FROM} WHERE {where}",
+        params,
+    ) as cur:
+        return list(await cur.fetchall())
+
+
+# ---------------------------------------------------------------------- drafts
+
+
+async def draft_of(conn: Connection, telegram_id: int) -> Draft | None:
+    async with conn.execute(
+        "SELECT d.*, (SELECT COUNT(*) FROM tip_draft_photo p WHERE p.draft_id = d.id) "
+        "AS photo_count FROM tip_draft d WHERE d.telegram_id = ?",
+        (telegram_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return None
+    data = dict(row)
+    data["data"] = json.loads(data["data"])
+    return Draft(**data)
+
+
+async def start_draft(
+    conn: Connection,
+    telegram_id: int,
+    kind: str,
+    tip_id: int | None,
+    data: dict[str, Any],
+    now: str,
+    expires: str,
+) -> None:
+    """A new draft for the person, replacing any earlier one (with a new id)."""
+    await drop_draft(conn, telegram_id)
+    await conn.execute(
+        "INSERT INTO tip_draft (telegram_id, kind, tip_id, data, created_at, expires_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (telegram_id, kind, tip_id, json.dumps(data, ensure_ascii=False), now, expires),
+    )
+
+
+async def save_draft(conn: Connection, draft_id: int, data: dict[str, Any], expires: str) -> None:
+    await conn.execute(
+        "UPDATE tip_draft SET data = ?, expires_at = ? WHERE id = ?",
+        (json.dumps(data, ensure_ascii=False), expires, draft_id),
+    )
+
+
+async def drop_draft(conn: Connection, telegram_id: int) -> None:
+    await conn.execute(
+        "DELETE FROM tip_draft_photo WHERE draft_id IN "
+        "(SELECT id FROM tip_draft WHERE telegram_id = ?)",
+        (telegram_id,),
+    )
+    await conn.execute("DELETE FROM tip_draft WHERE telegram_id = ?", (telegram_id,))
+
+
+async def add_draft_photo(conn: Connection, draft_id: int, message_id: int, photo: Photo) -> None:
+    await conn.execute(
+        "INSERT INTO tip_draft_photo (draft_id, message_id, sha256, file_id, file_unique_id) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (draft_id, message_id) DO NOTHING",
+        (draft_id, message_id, photo.sha256, photo.file_id, photo.file_unique_id),
+    )
+
+
+async def draft_photos(conn: Connection, draft_id: int) -> list[Photo]:
+    async with conn.execute(
+        "SELECT sha256, file_id, file_unique_id FROM tip_draft_photo WHERE draft_id = ? "
+        "ORDER BY message_id",
+        (draft_id,),
+    ) as cur:
+        return [
+            Photo(r["sha256"], r["file_id"], r["file_unique_id"], False)
+            for r in await cur.fetchall()
+        ]
+
+
+# ---------------------------------------------------------------------- rewards
+
+
+async def add_reward(conn: Connection, tip_id: int, now: str) -> None:
+    await conn.execute(
+        "INSERT INTO reward (tip_id, state, created_at) VALUES (?, 'pending', ?) "
+        "ON CONFLICT (tip_id) DO NOTHING",
+        (tip_id, now),
+    )
+
+
+async def reward_of(conn: Connection, tip_id: int) -> Reward | None:
+    async with conn.execute(
+        "SELECT r.tip_id, t.number, r.state, r.created_at, r.settled_at, r.note, "
+        "u.name AS unit_name FROM reward r JOIN tip t ON t.id = r.tip_id "
+        "JOIN org_unit u ON u.id = coalesce(t.assigned_unit_id, t.unit_id) WHERE r.tip_id = ?",
+        (tip_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    return Reward(**dict(row)) if row else None
+
+
+async def settle_reward(
+    conn: Connection, tip_id: int, state: str, member_id: int, now: str, note: str | None
+) -> bool:
+    cur = await conn.execute(
+        "UPDATE reward SET state = ?, settled_by = ?, settled_at = ?, note = ? "
+        "WHERE tip_id = ? AND state = 'pending'",
+        (state, member_id, now, note, tip_id),
+    )
+    return cur.rowcount == 1
+
+
+async def pending_rewards(conn: Connection, path: str) -> list[Reward]:
+    low, high = subtree_bounds(path)
+    async with conn.execute(
+        "SELECT r.tip_id, t.number, r.state, r.created_at, r.settled_at, r.note, "
+        "u.name AS unit_name FROM reward r JOIN tip t ON t.id = r.tip_id "
+        "JOIN org_unit u ON u.id = coalesce(t.assigned_unit_id, t.unit_id) "
+        "WHERE r.state = 'pending' AND u.path >= ? AND u.path < ? ORDER BY r.created_at",
+        (low, high),
+    ) as cur:
+        return [Reward(**dict(row)) for row in await cur.fetchall()]

@@ -1,0 +1,157 @@
+"""`gridbot tips import` and `gridbot tips table`, checked against counts computed here
+from the CSV rows themselves."""
+
+from __future__ import annotations
+
+import csv
+import random
+import sqlite3
+from datetime import datetime, timedelta
+
+from tests.cli_helpers import gridbot
+from tests.conftest import EXAMPLE_ORG, write_config
+
+DISTRICTS = {"WL": "卧龙区", "WC": "宛城区", "GX": "高新区", "SF": "城乡一体化示范区"}
+PLACES = {
+    "WL": ["WL-WH-CZ", "WL-WH-CZ-01", "卧龙区/武侯街道/崔庄社区", "WL"],
+    "WC": ["WC-XH-XH", "WC-XH-XH-02", "WC"],
+    "GX": ["GX"],
+    "SF": ["SF"],
+}
+HEADER = (
+    "number,received_at,unit,description,source,assigned_at,assigned_unit,deadline,closed_at,valid"
+)
+
+
+def _rows(seed: int = 7, count: int = 40) -> list[dict[str, str]]:
+    rng = random.Random(seed)
+    start = datetime(2026, 11, 2, 8, 0)
+    rows = []
+    for n in range(1, count + 1):
+        district = rng.choice(list(DISTRICTS))
+        received = start + timedelta(hours=rng.randrange(0, 24 * 14))
+        row = {
+            "number": f"T-IMP-{n:03d}",
+            "received_at": received.isoformat(timespec="minutes"),
+            "unit": district,
+            "description": f"群众反映自备井 {n}",
+            "source": rng.choice(["热线", "网络", "来访", "其他", "hotline"]),
+            "assigned_at": "",
+            "assigned_unit": "",
+            "deadline": "",
+            "closed_at": "",
+            "valid": "",
+            "_district": district,
+        }
+        if rng.random() < 0.85:
+            assigned = received + timedelta(hours=rng.randrange(1, 30))
+            row["assigned_at"] = assigned.isoformat(timespec="minutes")
+            row["assigned_unit"] = rng.choice(PLACES[district])
+            row["deadline"] = (assigned + timedelta(hours=72)).isoformat(timespec="minutes")
+            if rng.random() < 0.75:
+                row["closed_at"] = (assigned + timedelta(hours=rng.randrange(1, 200))).isoformat(
+                    timespec="minutes"
+                )
+                row["valid"] = rng.choice(["1", "0", "1", ""])
+        rows.append(row)
+    return rows
+
+
+def _write(path, rows) -> None:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(HEADER.split(","))
+        for row in rows:
+            writer.writerow([row[c] for c in HEADER.split(",")])
+
+
+def _expected(rows, first: datetime | None, end: datetime) -> list[list[str]]:
+    """The official table, computed from the CSV rows alone."""
+    table = {d: [0, 0, 0, 0] for d in DISTRICTS}
+    for row in rows:
+        received = datetime.fromisoformat(row["received_at"])
+        if received >= end or (first and received < first):
+            continue
+        counts = table[row["_district"]]
+        counts[0] += 1
+        if row["assigned_at"] and datetime.fromisoformat(row["assigned_at"]) < end:
+            counts[1] += 1
+        if row["closed_at"] and datetime.fromisoformat(row["closed_at"]) < end:
+            counts[2] += 1
+            counts[3] += row["valid"] == "1"
+    total = [sum(c[i] for c in table.values()) for i in range(4)]
+
+    def line(name, c):
+        rate = f"{int(c[2] * 100 / c[1])}%" if c[1] else "—"
+        return [name, str(c[0]), str(c[1]), str(c[2]), rate, str(c[3])]
+
+    return [line("合计", total)] + [line(DISTRICTS[d], table[d]) for d in DISTRICTS]
+
+
+def _parse(stdout: str) -> list[list[str]]:
+    lines = stdout.strip().splitlines()
+    assert [c.strip() for c in lines[0].split("|")] == [
+        "区域", "受理(件)", "交办(件)", "办结(件)", "办结率", "有效(件)"
+    ]  # fmt: skip
+    return [[c.strip() for c in line.split("|")] for line in lines[1:]]
+
+
+def test_import_then_table_matches_counts_computed_from_the_csv(tmp_path):
+    config = write_config(tmp_path)
+    assert (
+        gridbot("org", "import", str(EXAMPLE_ORG), "--config", str(config), cwd=tmp_path).returncode
+        == 0
+    )
+    rows = _rows()
+    _write(tmp_path / "tips.csv", rows)
+    done = gridbot("tips", "import", "tips.csv", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "40 tips imported" in done.stdout
+
+    everything = gridbot(
+        "tips", "table", "--to", "2026-12-31", "--config", str(config), cwd=tmp_path
+    )
+    assert everything.returncode == 0, everything.stderr
+    assert _parse(everything.stdout) == _expected(rows, None, datetime(2027, 1, 1))
+    # One week, cut off at its end: later assignments and closures do not count yet.
+    week = gridbot(
+        "tips", "table", "--from", "2026-11-09", "--to", "2026-11-15", "--config", str(config),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert _parse(week.stdout) == _expected(rows, datetime(2026, 11, 9), datetime(2026, 11, 16))
+    assert any(r[4] not in ("—", "100%", "0%") for r in _parse(week.stdout))  # a real rate
+
+    again = gridbot("tips", "import", "tips.csv", "--config", str(config), cwd=tmp_path)
+    assert again.returncode == 2 and "T-IMP-001 exists" in again.stderr
+    with sqlite3.connect(tmp_path / "gridbot.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tip").fetchone()[0] == 40
+        events = conn.execute("SELECT COUNT(*) FROM tip_event").fetchone()[0]
+    assert events == 40 + sum(bool(r["assigned_at"]) for r in rows) + sum(
+        bool(r["closed_at"]) for r in rows
+    )
+
+
+def test_a_bad_csv_names_every_line_and_imports_nothing(tmp_path):
+    config = write_config(tmp_path)
+    gridbot("org", "import", str(EXAMPLE_ORG), "--config", str(config), cwd=tmp_path)
+    rows = _rows(count=6)
+    rows[1]["unit"] = "XX-NOPE"
+    rows[2]["received_at"] = "yesterday"
+    rows[3]["valid"] = "yes"
+    rows[4]["number"] = rows[0]["number"]
+    rows[5]["source"] = "传真"
+    _write(tmp_path / "bad.csv", rows)
+    bad = gridbot("tips", "import", "bad.csv", "--config", str(config), cwd=tmp_path)
+    assert bad.returncode == 2
+    err = bad.stderr
+    for line, what in [
+        (3, "XX-NOPE"),
+        (4, "yesterday"),
+        (5, "'yes'"),
+        (6, "repeats line 2"),
+        (7, "传真"),
+    ]:
+        assert f"bad.csv:{line}: " in err and what in err, (line, err)
+    assert "nothing imported" in err
+    with sqlite3.connect(tmp_path / "gridbot.sqlite3") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM tip").fetchone()[0] == 0
