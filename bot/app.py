@@ -16,6 +16,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 from bot.clock import Clock
 from bot.config import Config, ConfigError
 from bot.context import CONTEXT_TYPES, GridApplication
+from bot.jobs import schedule
 from bot.ordering import ChatOrderedUpdateProcessor
 from bot.services import Services
 from handlers import register
@@ -56,6 +57,7 @@ def build_application(
         application.bot_data.services = services
         await set_public_menus(application.bot, services)
         changed = await sync_member_menus(application.bot, services)
+        schedule(application)
         log.info(
             "bot.ready username=%s db=%s menus_changed=%s",
             application.bot.username,

@@ -123,3 +123,37 @@ class ScopeReportsPageButton(Button):
     unit: str = Field(pattern=UNIT_CODE)
     period: Literal["today", "week", "all"]
     page: int = Field(ge=0, le=100_000)
+
+
+TIP_DRAFT_ACTIONS = (
+    "src",  # source #arg
+    "down",  # browse into unit arg
+    "here",  # the place is unit arg
+    "up",  # browse one level up
+    "pd",  # photos done (or none)
+    "nc",  # no contact
+    "ok",  # submit the tip
+    "cx",  # cancel the draft
+    "cpd",  # closing: photos done
+    "yes",  # closing: valid
+    "no",  # closing: not valid
+)
+
+
+class TipDraftButton(Button):
+    """A step of receiving or closing a tip; ``draft`` is the tip draft's id."""
+
+    KIND: ClassVar[str] = "td"
+
+    draft: int = Field(ge=1, le=2**53)
+    act: Literal[TIP_DRAFT_ACTIONS]  # type: ignore[valid-type]
+    arg: int = Field(0, ge=0, le=2**53)
+
+
+class TipActionButton(Button):
+    """接单 (ack), 通过 (pass) or 退回 (back) on one tip."""
+
+    KIND: ClassVar[str] = "ta"
+
+    tip: int = Field(ge=1, le=2**53)
+    act: Literal["ack", "pass", "back"]

@@ -10,6 +10,8 @@ from bot.callbacks import (
     ReportButton,
     ReportPhotosButton,
     ScopeReportsPageButton,
+    TipActionButton,
+    TipDraftButton,
 )
 from bot.context import GridApplication
 from handlers import (
@@ -20,6 +22,7 @@ from handlers import (
     report_views,
     reports,
     status_updates,
+    tips,
 )
 from handlers.buttons import unknown_button
 from handlers.common import guarded_command
@@ -55,6 +58,12 @@ def register(app: GridApplication) -> None:
         "bindgroup": groups.bindgroup,
         "unbindgroup": groups.unbindgroup,
         "groups": groups.groups,
+        "tip": tips.tip_command,
+        "tips": tips.tips_command,
+        "assign": tips.assign,
+        "close": tips.close_command,
+        "reward": tips.reward,
+        "rewards": tips.rewards,
     }
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))
@@ -70,6 +79,8 @@ def register(app: GridApplication) -> None:
         app.add_handler(
             CallbackQueryHandler(report_views.page_pressed, pattern=page_kind.pattern())
         )
+    app.add_handler(CallbackQueryHandler(tips.draft_pressed, pattern=TipDraftButton.pattern()))
+    app.add_handler(CallbackQueryHandler(tips.action_pressed, pattern=TipActionButton.pattern()))
     app.add_handler(CallbackQueryHandler(unknown_button))
 
     app.add_handler(ChatMemberHandler(groups.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))

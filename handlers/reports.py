@@ -293,41 +293,12 @@ async def take_photo(
     assert chat is not None
     member = _member(caller)
     try:
-        if message.photo:
-            size = message.photo[-1]
-            file_id, unique_id, file_size, as_file = (
-                size.file_id,
-                size.file_unique_id,
-                size.file_size,
-                False,
-            )
-        else:
-            document = message.document
-            assert document is not None
-            if not _is_image_document(message):
-                raise Refused("report.not_an_image")
-            file_id, unique_id, file_size, as_file = (
-                document.file_id,
-                document.file_unique_id,
-                document.file_size,
-                True,
-            )
-        if file_size is not None and file_size > MAX_DOWNLOAD_BYTES:
-            raise Refused("report.file_too_big", mb=MAX_DOWNLOAD_BYTES // (1024 * 1024))
         await context.services.reports.check_room(member, message.message_id)
-        try:
-            telegram_file = await context.bot.get_file(file_id)
-        except BadRequest as exc:
-            if "too big" in str(exc).lower():
-                raise Refused(
-                    "report.file_too_big", mb=MAX_DOWNLOAD_BYTES // (1024 * 1024)
-                ) from None
-            raise
-        data = bytes(await telegram_file.download_as_bytearray())
+        incoming = await fetch_photo(context, message)
         added = await context.services.reports.add_photo(
             member,
             message.message_id,
-            IncomingPhoto(data, file_id, unique_id, as_file),
+            incoming,
             message.caption,
         )
     except Refused as refusal:
@@ -342,6 +313,42 @@ async def take_photo(
 async def _refuse(context: GridContext, chat_id: int, caller: Caller, refusal: Refused) -> None:
     """A refusal mid-flow: say why, and what the draft is still waiting for."""
     await _send(context, chat_id, text(context, caller, refusal.key, **refusal.fields))
+
+
+async def fetch_photo(context: GridContext, message: Message) -> IncomingPhoto:
+    """The largest size of a photo, or an image sent as a file, downloaded with getFile.
+
+    ``Refused`` for a file that is not an image or is over the Bot API's download limit
+    (checked before downloading)."""
+    if message.photo:
+        size = message.photo[-1]
+        file_id, unique_id, file_size, as_file = (
+            size.file_id,
+            size.file_unique_id,
+            size.file_size,
+            False,
+        )
+    else:
+        document = message.document
+        if document is None or not _is_image_document(message):
+            raise Refused("report.not_an_image")
+        file_id, unique_id, file_size, as_file = (
+            document.file_id,
+            document.file_unique_id,
+            document.file_size,
+            True,
+        )
+    limit_mb = MAX_DOWNLOAD_BYTES // (1024 * 1024)
+    if file_size is not None and file_size > MAX_DOWNLOAD_BYTES:
+        raise Refused("report.file_too_big", mb=limit_mb)
+    try:
+        telegram_file = await context.bot.get_file(file_id)
+    except BadRequest as exc:
+        if "too big" in str(exc).lower():
+            raise Refused("report.file_too_big", mb=limit_mb) from None
+        raise
+    data = bytes(await telegram_file.download_as_bytearray())
+    return IncomingPhoto(data, file_id, unique_id, as_file)
 
 
 def schedule_photo_answer(context: GridContext, chat_id: int, caller: Caller) -> None:

@@ -115,13 +115,18 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
     def commands(reply) -> list[str]:
         return re.findall(r"^/(\w+)", reply.text, flags=re.MULTILINE)
 
-    worker = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"]
+    worker = [
+        *["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"],
+        "close",
+    ]
     assert commands(await tg.server.user(1003).ask("/help")) == worker
-    lead = [*worker, "reports", "invite", "members"]
+    lead = [*worker, "reports", "tip", "tips", "assign", "invite", "members"]
     assert commands(await tg.server.user(1002).ask("/help")) == lead
     assert commands(await tg.server.user(1001).ask("/help")) == [
         *lead,
         "groups",
+        "reward",
+        "rewards",
         "disable",
         "enable",
     ]
@@ -160,7 +165,8 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     await server.wait_for(method="setMyCommands")
     await server.wait_for(method="setMyCommands")
     worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
-    lead_menu = [*worker_menu, "site", "reports", "invite", "members"]
+    lead_menu = [*worker_menu, "site", "close", "reports", "tip", "tips", "assign"]
+    lead_menu += ["invite", "members"]
     assert menu("chat", None, 2002) == lead_menu
     assert menu("chat", "en", 2002) == lead_menu
 

@@ -1,0 +1,35 @@
+"""The schedule: periodic work run on PTB's JobQueue through the same services.
+
+The decisions are in the services and recorded in the database (a tip's escalation
+level and time), so a job that runs twice, or late after a restart, does each step once.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram.ext import CallbackContext
+
+from bot.context import GridApplication
+
+log = logging.getLogger("gridbot.jobs")
+
+
+async def tip_deadlines(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    """Escalate overdue tips and send the notices."""
+    from handlers.tips import send_notices
+
+    services = context.bot_data.services
+    notices = await services.tips.escalate()
+    if notices:
+        sent = await send_notices(context, notices)
+        log.info("tips.escalated notices=%s sent=%s", len(notices), sent)
+
+
+def schedule(application: GridApplication) -> None:
+    """Register the periodic jobs (called from ``post_init``)."""
+    queue = application.job_queue
+    assert queue is not None
+    services = application.bot_data.services
+    every = services.config.tips.check_every_minutes * 60
+    queue.run_repeating(tip_deadlines, interval=every, first=5, name="tip-deadlines")

@@ -1,0 +1,553 @@
+"""Tips in chat: /tip (receive, or a tip's timeline), /assign, 接单, /close with a
+verdict, 通过 / 退回, /tips (open ones, or the official table), /reward and /rewards.
+The rules are in ``bot.tips``; this module asks, renders and sends."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import BadRequest, TelegramError
+
+from bot import tiptable
+from bot.callbacks import TipActionButton, TipDraftButton, decode
+from bot.context import GridContext
+from bot.errors import Refused
+from bot.members import Caller
+from bot.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step
+from handlers import flows
+from handlers.common import caller_of, local_time, reply, reply_text, text
+from handlers.reports import fetch_photo
+from storage.members import Member
+from storage.times import from_text
+from storage.tips import Tip
+
+log = logging.getLogger("gridbot.tips")
+
+
+def _member(caller: Caller) -> Member:
+    assert caller.member is not None
+    return caller.member
+
+
+def _draft_button(label: str, draft: int, act: str, arg: int = 0) -> InlineKeyboardButton:
+    data = TipDraftButton(draft=draft, act=act, arg=arg).encode()
+    return InlineKeyboardButton(label, callback_data=data)
+
+
+def _action_button(label: str, tip: int, act: str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=TipActionButton(tip=tip, act=act).encode())
+
+
+def _when(context: GridContext, value: str | None) -> str:
+    return local_time(context, from_text(value)) if value else "—"
+
+
+async def _send(context: GridContext, chat_id: int, body: str, markup: Any = None) -> Message:
+    return await context.bot.send_message(chat_id, body, reply_markup=markup)
+
+
+# ---------------------------------------------------------------------- questions
+
+
+async def ask(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    """Send the question of the step a tip draft is at."""
+    draft, t = step.draft, step.step
+    if t in ("description", "result", "reason"):
+        await _send(context, chat_id, text(context, caller, f"tip.ask.{t}"))
+    elif t == "source":
+        rows = [
+            [_draft_button(text(context, caller, f"tip.source.{s}"), draft.id, "src", i)]
+            for i, s in enumerate(SOURCES)
+        ]
+        await _send(
+            context, chat_id, text(context, caller, "tip.ask.source"), InlineKeyboardMarkup(rows)
+        )
+    elif t == "place":
+        assert step.browse is not None
+        rows = [[_draft_button(f"→ {u.name}", draft.id, "down", u.id)] for u in step.children[:20]]
+        here = text(context, caller, "tip.place_here", unit=step.browse.name)
+        rows.append([_draft_button(here, draft.id, "here", step.browse.id)])
+        if step.can_go_up:
+            rows.append([_draft_button(text(context, caller, "tip.place_up"), draft.id, "up")])
+        body = text(context, caller, "tip.ask.place", unit=step.browse.name)
+        await _send(context, chat_id, body, InlineKeyboardMarkup(rows))
+    elif t == "photos":
+        act = "cpd" if draft.kind == "close" else "pd"
+        label = "tip.photos_done" if draft.photo_count else "tip.photos_none"
+        markup = InlineKeyboardMarkup(
+            [[_draft_button(text(context, caller, label, count=draft.photo_count), draft.id, act)]]
+        )
+        body = text(context, caller, "tip.ask.photos", count=draft.photo_count)
+        await _send(context, chat_id, body, markup)
+    elif t == "contact":
+        markup = InlineKeyboardMarkup(
+            [[_draft_button(text(context, caller, "tip.skip"), draft.id, "nc")]]
+        )
+        await _send(context, chat_id, text(context, caller, "tip.ask.contact"), markup)
+    elif t == "verdict":
+        markup = InlineKeyboardMarkup(
+            [
+                [
+                    _draft_button(text(context, caller, "tip.valid"), draft.id, "yes"),
+                    _draft_button(text(context, caller, "tip.invalid"), draft.id, "no"),
+                ]
+            ]
+        )
+        await _send(context, chat_id, text(context, caller, "tip.ask.verdict"), markup)
+    else:  # confirm
+        data = draft.data
+        place = data.get("address") or "—"
+        lines = [
+            text(context, caller, "tip.summary.title"),
+            text(context, caller, "tip.summary.description", description=data["description"]),
+            text(
+                context,
+                caller,
+                "tip.summary.source",
+                source=text(context, caller, f"tip.source.{data['source']}"),
+            ),
+            text(context, caller, "tip.summary.place", address=place),
+            text(context, caller, "tip.summary.photos", count=draft.photo_count),
+            text(context, caller, "tip.summary.contact", contact=data.get("contact") or "—"),
+        ]
+        markup = InlineKeyboardMarkup(
+            [
+                [
+                    _draft_button(text(context, caller, "report.submit"), draft.id, "ok"),
+                    _draft_button(text(context, caller, "report.cancel"), draft.id, "cx"),
+                ]
+            ]
+        )
+        await _send(context, chat_id, "\n".join(lines), markup)
+
+
+# ---------------------------------------------------------------------- commands
+
+
+async def tip_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/tip: receive a new tip. /tip NUMBER: its timeline."""
+    chat = update.effective_chat
+    assert chat is not None
+    args = context.args or []
+    if len(args) > 1:
+        await reply(update, context, caller, "usage.tip")
+        return
+    if args:
+        await _show_timeline(update, context, caller, args[0])
+        return
+    step = await context.services.tips.begin_receive(_member(caller))
+    await reply(update, context, caller, "tip.started")
+    await ask(context, chat.id, caller, step)
+
+
+async def _show_timeline(update: Update, context: GridContext, caller: Caller, number: str) -> None:
+    found = await context.services.tips.timeline(_member(caller), number)
+    tip = found.tip
+    lines = [
+        text(
+            context,
+            caller,
+            "tip.card",
+            number=tip.number,
+            state=text(context, caller, f"tip.state.{tip.state}"),
+            description=tip.description,
+            source=text(context, caller, f"tip.source.{tip.source}"),
+            unit=tip.unit_name,
+            address=tip.address or "—",
+            assigned=tip.assigned_name or "—",
+            deadline=_when(context, tip.deadline),
+        )
+    ]
+    if context.services.tips.is_overdue(tip):
+        lines.append(text(context, caller, "tip.overdue_mark"))
+    if tip.state in ("closed", "verifying") and tip.valid is not None:
+        lines.append(
+            text(context, caller, "tip.verdict_valid" if tip.valid else "tip.verdict_invalid")
+        )
+    if tip.returns:
+        lines.append(text(context, caller, "tip.returns", count=tip.returns))
+    if found.show_contact and tip.contact:
+        lines.append(text(context, caller, "tip.contact_line", contact=tip.contact))
+    if found.reward:
+        lines.append(
+            text(
+                context,
+                caller,
+                "reward.line",
+                state=text(context, caller, f"reward.state.{found.reward.state}"),
+            )
+        )
+    lines.append(text(context, caller, "tip.timeline", count=len(found.events)))
+    for event in found.events:
+        lines.append(
+            text(
+                context,
+                caller,
+                "tip.event_line",
+                time=_when(context, event.at),
+                what=text(context, caller, f"tip.event.{event.kind}"),
+                who=event.actor_name or text(context, caller, "tip.system"),
+                note=f" — {event.note}" if event.note else "",
+                photos=text(context, caller, "tip.event_photos", count=event.photos)
+                if event.photos
+                else "",
+            )
+        )
+    await reply_text(update, context, "\n".join(lines))
+
+
+async def assign(update: Update, context: GridContext, caller: Caller) -> None:
+    """/assign NUMBER CODE [HOURS]: 交办 to a unit in scope with a deadline."""
+    args = context.args or []
+    if not 2 <= len(args) <= 3 or (len(args) == 3 and not args[2].isdigit()):
+        await reply(update, context, caller, "usage.assign")
+        return
+    hours = int(args[2]) if len(args) == 3 else None
+    outcome = await context.services.tips.assign(_member(caller), args[0], args[1], hours)
+    tip = outcome.tip
+    await reply(
+        update,
+        context,
+        caller,
+        "tip.assigned",
+        number=tip.number,
+        unit=tip.assigned_name,
+        deadline=_when(context, tip.deadline),
+        count=len(outcome.notices),
+    )
+    await send_notices(context, outcome.notices)
+
+
+async def close_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/close NUMBER: 办结 — what was found and done, photos, the verdict."""
+    chat = update.effective_chat
+    args = context.args or []
+    if len(args) != 1 or chat is None:
+        await reply(update, context, caller, "usage.close")
+        return
+    step = await context.services.tips.begin_close(_member(caller), args[0])
+    assert step.tip is not None
+    await reply(update, context, caller, "tip.close_started", number=step.tip.number)
+    await ask(context, chat.id, caller, step)
+
+
+async def tips_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/tips [CODE]: open tips in scope. /tips table [FROM] [TO]: the official table."""
+    args = context.args or []
+    if args and args[0].lower() in ("table", "表"):
+        await _table(update, context, caller, args[1:])
+        return
+    if len(args) > 1:
+        await reply(update, context, caller, "usage.tips")
+        return
+    unit, found = await context.services.tips.open_tips(_member(caller), args[0] if args else None)
+    if not found:
+        await reply(update, context, caller, "tip.none_open", unit=unit.name)
+        return
+    lines = [text(context, caller, "tip.open_header", unit=unit.name, count=len(found))]
+    for tip in found:
+        lines.append(_tip_line(context, caller, tip))
+    await reply_text(update, context, "\n".join(lines))
+
+
+def _tip_line(context: GridContext, caller: Caller, tip: Tip) -> str:
+    overdue = context.services.tips.is_overdue(tip)
+    return text(
+        context,
+        caller,
+        "tip.open_line",
+        number=tip.number,
+        state=text(context, caller, f"tip.state.{tip.state}"),
+        unit=tip.assigned_name or tip.unit_name,
+        deadline=_when(context, tip.deadline),
+        overdue=text(context, caller, "tip.overdue_short") if overdue else "",
+        description=tip.description[:30],
+    )
+
+
+async def _table(update: Update, context: GridContext, caller: Caller, args: list[str]) -> None:
+    zone = context.services.config.locale.zone
+    try:
+        days = [date.fromisoformat(a) for a in args]
+    except ValueError:
+        await reply(update, context, caller, "usage.tips")
+        return
+    if len(days) > 2:
+        await reply(update, context, caller, "usage.tips")
+        return
+    last = days[1] if len(days) == 2 else context.services.clock.now().astimezone(zone).date()
+    start = datetime.combine(days[0], time(0), zone) if days else None
+    end = datetime.combine(last + timedelta(days=1), time(0), zone)
+    rows = await tiptable.tip_table(context.services.db, start, end)
+    period = f"{days[0].isoformat() if days else '…'} – {last.isoformat()}"
+    body = text(context, caller, "tip.table_title", period=period) + "\n" + tiptable.render(rows)
+    await reply_text(update, context, body)
+
+
+async def reward(update: Update, context: GridContext, caller: Caller) -> None:
+    """/reward NUMBER paid|declined [note]: settle a pending reward."""
+    args = context.args or []
+    if len(args) < 2 or args[1] not in ("paid", "declined"):
+        await reply(update, context, caller, "usage.reward")
+        return
+    note = " ".join(args[2:]) or None
+    settled = await context.services.tips.settle(_member(caller), args[0], args[1], note)
+    await reply(
+        update,
+        context,
+        caller,
+        "reward.settled_ok",
+        number=settled.number,
+        state=text(context, caller, f"reward.state.{settled.state}"),
+    )
+
+
+async def rewards(update: Update, context: GridContext, caller: Caller) -> None:
+    """/rewards: pending rewards in scope."""
+    pending = await context.services.tips.pending_rewards(_member(caller))
+    if not pending:
+        await reply(update, context, caller, "reward.none_pending")
+        return
+    lines = [text(context, caller, "reward.pending_header", count=len(pending))]
+    lines += [
+        text(
+            context,
+            caller,
+            "reward.pending_line",
+            number=r.number,
+            unit=r.unit_name,
+            since=_when(context, r.created_at),
+        )
+        for r in pending
+    ]
+    await reply_text(update, context, "\n".join(lines))
+
+
+# ---------------------------------------------------------------------- notices
+
+
+async def send_notices(context: Any, notices: list[Notice]) -> int:
+    """Send each notice in its recipient's language; a failure is logged, not raised."""
+    sent = 0
+    grid: GridContext = context
+    for notice in notices:
+        caller = await grid.services.members.caller(notice.telegram_id, None)
+        markup = None
+        if notice.acknowledge_button:
+            markup = InlineKeyboardMarkup(
+                [[_action_button(text(grid, caller, "tip.ack"), notice.tip_id, "ack")]]
+            )
+        elif notice.verify_buttons:
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        _action_button(text(grid, caller, "tip.pass"), notice.tip_id, "pass"),
+                        _action_button(text(grid, caller, "tip.back"), notice.tip_id, "back"),
+                    ]
+                ]
+            )
+        fields = dict(notice.fields)
+        if "deadline" in fields:
+            fields["deadline"] = _when(grid, fields["deadline"])
+        if "valid" in fields:
+            fields["valid"] = text(grid, caller, "tip.valid" if fields["valid"] else "tip.invalid")
+        try:
+            await grid.bot.send_message(
+                notice.telegram_id, text(grid, caller, notice.key, **fields), reply_markup=markup
+            )
+            sent += 1
+        except TelegramError as exc:
+            log.warning(
+                "tip.notice_failed to=%s tip=%s error=%r", notice.telegram_id, notice.tip_id, exc
+            )
+    return sent
+
+
+# ---------------------------------------------------------------------- messages in a flow
+
+
+async def _flow_message(update: Update, context: GridContext, caller: Caller, flow: str) -> bool:
+    message = update.effective_message
+    chat = update.effective_chat
+    assert message is not None and chat is not None
+    member = _member(caller)
+    tips = context.services.tips
+    step, expired = await tips.current(member, flow)
+    if expired:
+        await _send(context, chat.id, text(context, caller, "tip.expired"))
+        return True
+    if step is None:
+        return False
+    try:
+        if message.photo or message.document:
+            if flow == RETURN:
+                raise Refused(f"tip.expect.{step.step}")
+            incoming = await fetch_photo(context, message)
+            moved = await tips.add_photo(member, flow, message.message_id, incoming)
+            await _send(
+                context,
+                chat.id,
+                text(context, caller, "tip.photo_received", count=moved.draft.photo_count),
+            )
+            if moved.step == "photos":
+                await ask(context, chat.id, caller, moved)
+            return True
+        if message.text is None:
+            raise Refused(f"tip.expect.{step.step}")
+        if flow == RECEIVE:
+            moved = await tips.receive_text(member, message.text)
+        elif flow == CLOSE:
+            moved = await tips.close_text(member, message.text)
+        else:
+            outcome = await tips.send_back(member, message.text)
+            await _send(
+                context, chat.id, text(context, caller, "tip.returned", number=outcome.tip.number)
+            )
+            await send_notices(context, outcome.notices)
+            return True
+    except Refused as refusal:
+        await _send(context, chat.id, text(context, caller, refusal.key, **refusal.fields))
+        return True
+    await ask(context, chat.id, caller, moved)
+    return True
+
+
+@flows.flow(RECEIVE)
+async def receive_message(update: Update, context: GridContext, caller: Caller) -> bool:
+    return await _flow_message(update, context, caller, RECEIVE)
+
+
+@flows.flow(CLOSE)
+async def close_message(update: Update, context: GridContext, caller: Caller) -> bool:
+    return await _flow_message(update, context, caller, CLOSE)
+
+
+@flows.flow(RETURN)
+async def return_message(update: Update, context: GridContext, caller: Caller) -> bool:
+    return await _flow_message(update, context, caller, RETURN)
+
+
+for _flow in (RECEIVE, CLOSE, RETURN):
+
+    async def _cancel(
+        update: Update, context: GridContext, caller: Caller, flow: str = _flow
+    ) -> bool:
+        return await context.services.tips.cancel(_member(caller), flow)
+
+    flows.canceller(_flow)(_cancel)
+
+
+# ---------------------------------------------------------------------- buttons
+
+
+async def _quietly(edit: Any) -> None:
+    try:
+        await edit
+    except BadRequest as exc:
+        log.debug("tip.edit_skipped error=%r", exc)
+
+
+async def _button_member(update: Update, context: GridContext) -> tuple[Caller, Member | None]:
+    query = update.callback_query
+    assert query is not None
+    caller = await caller_of(update, context)
+    member = caller.member
+    if member is None or not member.active:
+        await query.answer(
+            text(context, caller, "deny.disabled" if member else "button.stale"), show_alert=True
+        )
+        return caller, None
+    return caller, member
+
+
+async def draft_pressed(update: Update, context: GridContext) -> None:
+    """A button of a tip draft (receiving or closing)."""
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None
+    button = decode(query.data, TipDraftButton)
+    caller, member = await _button_member(update, context)
+    if member is None or chat is None:
+        return
+    if not isinstance(button, TipDraftButton):
+        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+        return
+    tips = context.services.tips
+    result: Step | Outcome | Tip | None
+    try:
+        if button.act == "ok":
+            result = await tips.submit_receive(member, button.draft)
+        elif button.act == "cx":
+            step, _ = await tips.current(member, RECEIVE)
+            if step is None or step.draft.id != button.draft:
+                raise Refused("tip.stale")
+            await tips.cancel(member, RECEIVE)
+            result = None
+        elif button.act == "cpd":
+            result = await tips.close_photos_done(member, button.draft)
+        elif button.act in ("yes", "no"):
+            result = await tips.close(member, button.draft, button.act == "yes")
+        else:
+            result = await tips.receive_button(member, button.draft, button.act, button.arg)
+    except Refused as refusal:
+        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
+        return
+    await query.answer()
+    await _quietly(query.edit_message_reply_markup(None))
+    if result is None:
+        await _send(context, chat.id, text(context, caller, "tip.cancelled"))
+    elif isinstance(result, Step):
+        await ask(context, chat.id, caller, result)
+    elif isinstance(result, Tip):
+        await _send(context, chat.id, text(context, caller, "tip.received", number=result.number))
+    else:
+        tip = result.tip
+        key = "tip.closed" if tip.state == "closed" else "tip.submitted_for_check"
+        verdict = text(context, caller, "tip.valid" if tip.valid else "tip.invalid")
+        await _send(
+            context, chat.id, text(context, caller, key, number=tip.number, verdict=verdict)
+        )
+        if result.reward_created:
+            await _send(
+                context, chat.id, text(context, caller, "reward.created", number=tip.number)
+            )
+        await send_notices(context, result.notices)
+
+
+async def action_pressed(update: Update, context: GridContext) -> None:
+    """接单, 通过 or 退回 under a notice."""
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None
+    button = decode(query.data, TipActionButton)
+    caller, member = await _button_member(update, context)
+    if member is None or chat is None:
+        return
+    if not isinstance(button, TipActionButton):
+        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+        return
+    tips = context.services.tips
+    try:
+        if button.act == "ack":
+            tip = await tips.acknowledge(member, button.tip)
+            await query.answer(text(context, caller, "tip.acknowledged", number=tip.number))
+            await _quietly(query.edit_message_reply_markup(None))
+            await _send(
+                context, chat.id, text(context, caller, "tip.acknowledged_next", number=tip.number)
+            )
+        elif button.act == "pass":
+            outcome = await tips.approve(member, button.tip)
+            await query.answer()
+            await _quietly(query.edit_message_reply_markup(None))
+            await _send(
+                context, chat.id, text(context, caller, "tip.approved", number=outcome.tip.number)
+            )
+        else:
+            step = await tips.begin_return(member, button.tip)
+            await query.answer()
+            await ask(context, chat.id, caller, step)
+    except Refused as refusal:
+        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
