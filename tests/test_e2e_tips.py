@@ -1,0 +1,136 @@
+"""Tips end to end: receive, assign, acknowledge, close with a photo, timeline, reward;
+escalation of overdue tips with a moved clock."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from bot.access import Role
+from bot.context import GridContext
+from bot.jobs import tip_deadlines
+from tests.e2e_reports import press
+from tests.e2e_tips import ADMIN, LEAD, OTHER, WORKER, add_people, receive
+from tests.photos import photo
+
+
+@pytest.fixture
+async def people(tg):
+    return await add_people(tg)
+
+
+async def test_receive_assign_acknowledge_close_timeline_and_reward(tg, people):
+    admin, lead, worker = people
+    number = await receive(lead)
+    assert number.endswith("-001")
+    assigned = await lead.ask(f"/assign {number} WL-WH-CZ 1")
+    assert f"线索 {number} 已交办给 崔庄社区" in assigned.text and "已通知 1 人" in assigned.text
+    notice = await tg.server.wait_for(method="sendMessage", chat_id=WORKER)
+    assert f"新交办线索 {number}" in notice.text
+
+    await worker.press_label(notice, "✅ 接单")
+    assert "已接单" in (await worker.next_reply("answerCallbackQuery")).params["text"]
+    await worker.next_reply("sendMessage")
+    await worker.press(
+        notice,
+        notice.params["reply_markup"]["inline_keyboard"][0][0]["callback_data"],
+        strict=False,
+    )
+    assert "已有人接单" in (await worker.next_reply("answerCallbackQuery")).params["text"]
+
+    await worker.send_text(f"/close {number}")
+    assert "办结线索" in (await worker.next_reply("sendMessage")).text
+    await worker.next_reply("sendMessage")
+    ask_photos = await worker.ask("已现场核实，井已封填")
+    assert "现场照片" in ask_photos.text
+    await worker.send_photo(photo(90))
+    assert "共 1 张" in (await worker.next_reply("sendMessage")).text
+    more = await worker.next_reply("sendMessage")
+    verdict = await press(worker, more, "✅ 照片已齐（1 张）")
+    closed = await press(worker, verdict, "有效")
+    assert f"线索 {number} 已办结（有效）" in closed.text
+
+    timeline = await lead.ask(f"/tip {number}")
+    events = [line for line in timeline.text.splitlines() if re.match(r"\d{4}-\d\d-\d\d ", line)]
+    assert [e.split()[2] for e in events] == ["受理", "交办", "接单", "办结"]
+    assert "（1 张照片）" in events[3] and "13800000000" not in timeline.text
+    assert "举报奖励：待发放" in timeline.text
+    assert "13800000000" in (await admin.ask(f"/tip {number}")).text  # admins only
+
+    assert number in (await admin.ask("/rewards")).text
+    assert "已记为：已发放" in (await admin.ask(f"/reward {number} paid 现金200元")).text
+    assert "不能重复结算" in (await admin.ask(f"/reward {number} declined")).text
+    assert "没有待结算" in (await admin.ask("/rewards")).text
+    async with tg.services.db.read() as conn, conn.execute("SELECT state, note FROM reward") as cur:
+        assert tuple(await cur.fetchone()) == ("paid", "现金200元")
+
+
+async def test_scope_and_bad_input(tg, people):
+    admin, lead, worker = people
+    number = await receive(lead)
+    assert "不在您的管辖范围内" in (await lead.ask(f"/assign {number} WC-XH 24")).text
+    assert "用法" in (await lead.ask(f"/assign {number}")).text
+    assert "用法" in (await lead.ask(f"/assign {number} WL-WH-CZ soon")).text
+    assert "没有找到" in (await lead.ask("/tip T-20990101-999")).text
+    assert "没有使用 /tip 的权限" in (await worker.ask("/tip")).text
+    other = tg.server.user(OTHER)
+    assert "没有使用 /tip 的权限" in (await other.ask(f"/tip {number}")).text
+    await lead.ask(f"/assign {number} WL-WH-CZ 24")
+    assert "不在您的管辖范围内" in (await other.ask(f"/close {number}")).text
+    assert "没有使用 /reward 的权限" in (await lead.ask(f"/reward {number} paid")).text
+    assert "没有奖励记录" in (await admin.ask(f"/reward {number} paid")).text
+    await worker.press(await worker.ask("/whoami"), "1:ta:1:nope", strict=False)
+    assert "无法识别" in (await worker.next_reply("answerCallbackQuery")).params["text"]
+    # Closing twice: the second /close finds the tip no longer open.
+    await worker.send_text(f"/close {number}")
+    await worker.next_reply("sendMessage")
+    await worker.next_reply("sendMessage")
+    ask_photos = await worker.ask("无此事")
+    verdict = await press(worker, ask_photos, "跳过（无照片）")
+    await press(worker, verdict, "无效")
+    await worker.press(
+        verdict,
+        verdict.params["reply_markup"]["inline_keyboard"][0][1]["callback_data"],
+        strict=False,
+    )
+    assert "已失效" in (await worker.next_reply("answerCallbackQuery")).params["text"]
+    assert "当前状态不能" in (await worker.ask(f"/close {number}")).text
+    async with (
+        tg.services.db.read() as conn,
+        conn.execute("SELECT COUNT(*) FROM tip_event WHERE kind = 'closed'") as cur,
+    ):
+        assert (await cur.fetchone())[0] == 1
+
+
+async def test_overdue_tips_escalate_once_per_level(tg, people):
+    _, lead, _ = people
+    await tg.add(1002, "WL", Role.ADMIN, "区管理员")
+    number = await receive(lead)
+    await lead.ask(f"/assign {number} WL-WH-CZ 1")
+    await tg.server.wait_for(method="sendMessage", chat_id=WORKER)
+    context = GridContext(tg.app)
+
+    def sent_to(chat_id: int) -> list[str]:
+        return [
+            c.text for c in tg.server.calls_to("sendMessage", chat_id=chat_id) if "⏰" in c.text
+        ]
+
+    await tip_deadlines(context)
+    assert sent_to(WORKER) == [] and sent_to(LEAD) == []  # not due yet
+    tg.clock.advance(timedelta(hours=1, minutes=5))
+    await tip_deadlines(context)
+    assert len(sent_to(WORKER)) == 1 and "已超过办理时限" in sent_to(WORKER)[0]
+    assert len(sent_to(LEAD)) == 1 and "第 1 级督办" in sent_to(LEAD)[0]
+    assert sent_to(1002) == []
+    tg.clock.advance(timedelta(hours=2))
+    await tip_deadlines(context)  # the next run: nothing new
+    assert len(sent_to(WORKER)) == 1 and len(sent_to(LEAD)) == 1 and sent_to(1002) == []
+    tg.clock.advance(timedelta(hours=24))
+    await tip_deadlines(context)  # one level further up: the district
+    assert len(sent_to(1002)) == 1 and "第 2 级督办" in sent_to(1002)[0]
+    assert len(sent_to(WORKER)) == 1 and len(sent_to(LEAD)) == 1 and sent_to(ADMIN) == []
+    overdue = await tg.services.tips.overdue_by_unit()
+    assert list(overdue.values()) == [1]
+    assert "⏰超时" in (await lead.ask("/tips")).text

@@ -1,0 +1,52 @@
+"""With tips.verify on, the assigner checks each closure: 退回 with a reason sends it back
+(and is counted), 通过 closes it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e_reports import press
+from tests.e2e_tips import LEAD, WORKER, add_people, receive
+
+
+@pytest.fixture
+def tg_config() -> str:
+    return "[reports]\nalbum_wait_seconds = 0.2\n[tips]\nverify = true\n"
+
+
+@pytest.fixture
+async def people(tg):
+    return await add_people(tg)
+
+
+async def _close(worker, number: str, result: str):
+    await worker.send_text(f"/close {number}")
+    await worker.next_reply("sendMessage")
+    await worker.next_reply("sendMessage")
+    ask_photos = await worker.ask(result)
+    verdict = await press(worker, ask_photos, "跳过（无照片）")
+    return await press(worker, verdict, "有效")
+
+
+async def test_send_back_then_approve(tg, people):
+    _, lead, worker = people
+    number = await receive(lead)
+    await lead.ask(f"/assign {number} WL-WH-CZ 24")
+    await tg.server.wait_for(method="sendMessage", chat_id=WORKER)
+    waiting = await _close(worker, number, "已处理")
+    assert "等待交办人审核" in waiting.text
+    check = await tg.server.wait_for(method="sendMessage", chat_id=LEAD)
+    assert f"线索 {number} 已提交办结" in check.text
+    ask_reason = await press(lead, check, "↩ 退回")
+    assert "退回原因" in ask_reason.text
+    assert f"已退回线索 {number}" in (await lead.ask("照片不清楚，请补充")).text
+    back = await tg.server.wait_for(method="sendMessage", chat_id=WORKER)
+    assert "照片不清楚" in back.text
+
+    await _close(worker, number, "已补充核查")
+    check = await tg.server.wait_for(method="sendMessage", chat_id=LEAD)
+    await lead.press_label(check, "✅ 通过")
+    assert "审核通过" in (await lead.next_reply("sendMessage")).text
+    timeline = await lead.ask(f"/tip {number}")
+    assert "已办结" in timeline.text and "被退回 1 次" in timeline.text
+    assert "举报奖励：待发放" in timeline.text
