@@ -408,7 +408,8 @@ async def report_message(update: Update, context: GridContext, caller: Caller) -
     view, expired = await context.services.reports.current(member)
     if expired:
         hours = context.services.config.reports.draft_hours
-        if message.photo or message.document:
+        if message.photo or message.document:  # the photo starts a new report
+            await _send(context, chat.id, text(context, caller, "report.expired_new", hours=hours))
             await take_photo(update, context, caller, message)
             return True
         await _send(context, chat.id, text(context, caller, "report.expired", hours=hours))

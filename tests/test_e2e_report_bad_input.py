@@ -136,3 +136,12 @@ async def test_cancel_drops_the_draft(tg, worker):
     assert "没有进行中的操作" in (await worker.ask("/cancel")).text
     await worker.press(more, "1:r:1:st:0", strict=False)
     assert "已结束或已过期" in (await worker.next_reply("answerCallbackQuery")).params["text"]
+
+
+async def test_a_photo_after_expiry_says_so_and_starts_a_new_report(tg, worker):
+    await start_at_photos(worker, "WL-310")
+    tg.clock.advance(timedelta(hours=25))
+    await worker.send_photo(photo(3))
+    assert "已作废；已为您开始新的上报" in (await worker.next_reply("sendMessage")).text
+    assert "共 1 张" in (await worker.next_reply("sendMessage")).text
+    assert await draft_photos(tg) == 1 and await count_reports(tg) == 0
