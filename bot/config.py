@@ -308,6 +308,52 @@ class TipsConfig(_Table):
     check_every_minutes: int = Field(10, ge=1, le=24 * 60)
 
 
+RANKING_COLUMNS = (
+    "reports",
+    "coverage",
+    "active",
+    "sites_done",
+    "closure",
+    "valid",
+    "overdue",
+    "flagged",
+)
+
+
+def _default_weights() -> dict[str, float]:
+    return {
+        "reports": 1.0,
+        "coverage": 3.0,
+        "active": 1.0,
+        "sites_done": 2.0,
+        "closure": 2.0,
+        "valid": 0.5,
+        "overdue": -1.0,
+        "flagged": -1.0,
+    }
+
+
+class RankingConfig(_Table):
+    # A rate over fewer cases than this (tips assigned, sites known) scores nothing, so
+    # one tip closed out of one does not top the table.
+    min_cases: int = Field(5, ge=1, le=10_000)
+    # Score = Σ weight × column, each column normalised to 0…1 (counts against the
+    # highest unit, rates as they are). Negative weights penalise.
+    weights: dict[str, float] = Field(default_factory=_default_weights)
+
+    @field_validator("weights")
+    @classmethod
+    def _known_columns(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(RANKING_COLUMNS))
+        if unknown:
+            raise PydanticCustomError(
+                "columns",
+                "unknown ranking column(s) {unknown}; known: {known}",
+                {"unknown": ", ".join(unknown), "known": ", ".join(RANKING_COLUMNS)},
+            )
+        return value
+
+
 class Config(_Table):
     database: DatabaseConfig = DatabaseConfig()
     evidence: EvidenceConfig = EvidenceConfig()
@@ -319,6 +365,7 @@ class Config(_Table):
     campaign: CampaignConfig = Field(default_factory=_default_campaign)
     reports: ReportsConfig = ReportsConfig()
     tips: TipsConfig = TipsConfig()
+    ranking: RankingConfig = RankingConfig()
 
     source: Path | None = Field(None, exclude=True)
 

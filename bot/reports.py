@@ -19,6 +19,7 @@ from bot.config import CategoryConfig, Config
 from bot.errors import Refused
 from bot.evidence import EvidenceStore
 from storage import chats as chat_repo
+from storage import daily as daily_repo
 from storage import evidence as evidence_repo
 from storage import report_drafts as draft_repo
 from storage import reports as report_repo
@@ -498,6 +499,8 @@ class ReportService:
                 flags,
             )
             await site_repo.record_report(conn, site.id, report_id, draft.status, now)
+            day = self.clock.now().astimezone(self.config.locale.zone).date().isoformat()
+            await daily_repo.count_report(conn, site.unit_id, member.id, day, bool(flags))
             await draft_repo.delete(conn, draft.id)
             await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
             hashes = [(p.sha256, await evidence_repo.get(conn, p.sha256)) for p in photos]

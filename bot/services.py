@@ -12,6 +12,7 @@ from bot.invites import InviteService
 from bot.members import MemberService
 from bot.menus import MenuService
 from bot.org import OrgService
+from bot.ranking import RankingService
 from bot.report_history import ReportHistory
 from bot.reports import ReportService
 from bot.status_updates import StatusUpdateService
@@ -34,6 +35,7 @@ class Services:
     status_updates: StatusUpdateService
     groups: GroupService
     tips: TipService
+    ranking: RankingService
 
     @classmethod
     async def open(
@@ -65,6 +67,7 @@ class Services:
             status_updates=StatusUpdateService(db, clock, config),
             groups=GroupService(db, clock),
             tips=TipService(db, clock, config),
+            ranking=RankingService(db, clock, config),
         )
 
     async def close(self) -> None:

@@ -169,3 +169,14 @@ async def active_in_unit(conn: Connection, unit_id: int, roles: tuple[str, ...])
         (unit_id, *roles),
     ) as cur:
         return [_member(row) for row in await cur.fetchall()]
+
+
+async def active_by_path(conn: Connection, unit_path: str) -> list[tuple[str, int]]:
+    """(unit path, active members) for every unit of a subtree that has any."""
+    low, high = subtree_bounds(unit_path)
+    async with conn.execute(
+        f"SELECT u.path, COUNT(*) AS n {_FROM} WHERE m.active = 1 AND u.path >= ? "
+        "AND u.path < ? GROUP BY u.path",
+        (low, high),
+    ) as cur:
+        return [(r[0], r[1]) for r in await cur.fetchall()]

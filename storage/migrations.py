@@ -208,6 +208,22 @@ _REPORTS = (
         added_at       TEXT NOT NULL,
         PRIMARY KEY (draft_id, message_id)
     )""",
+    # Per-day aggregates, kept in the same transaction as each report, so rankings read
+    # a few rows per unit and day instead of scanning the report history. `day` is the
+    # local date (locale.timezone) of the report; `unit_id` is the report's unit.
+    """CREATE TABLE unit_day (
+        unit_id INTEGER NOT NULL REFERENCES org_unit (id),
+        day     TEXT NOT NULL,
+        reports INTEGER NOT NULL DEFAULT 0,
+        flagged INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, unit_id)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE member_day (
+        member_id INTEGER NOT NULL REFERENCES member (id),
+        day       TEXT NOT NULL,
+        reports   INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (day, member_id)
+    ) WITHOUT ROWID""",
     # 工作动态: free text with the campaign's counters.
     """CREATE TABLE status_update (
         id         INTEGER PRIMARY KEY,

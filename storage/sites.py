@@ -112,3 +112,15 @@ async def record_report(
         "updated_at = ? WHERE id = ?",
         (status, report_id, now, site_id),
     )
+
+
+async def status_counts(conn: Connection, path: str) -> list[tuple[str, str, str | None, int]]:
+    """(unit path, category, current status, sites) for the sites of a subtree."""
+    low, high = subtree_bounds(path)
+    async with conn.execute(
+        "SELECT u.path, s.category, s.status, COUNT(*) AS n FROM site s "
+        "JOIN org_unit u ON u.id = s.unit_id WHERE u.path >= ? AND u.path < ? "
+        "GROUP BY s.unit_id, s.category, s.status",
+        (low, high),
+    ) as cur:
+        return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]

@@ -367,3 +367,13 @@ async def pending_rewards(conn: Connection, path: str) -> list[Reward]:
         (low, high),
     ) as cur:
         return [Reward(**dict(row)) for row in await cur.fetchall()]
+
+
+async def overdue_paths(conn: Connection, now: str) -> list[tuple[str, int]]:
+    """(assigned unit path, overdue tips) now."""
+    async with conn.execute(
+        "SELECT a.path, COUNT(*) AS n FROM tip t JOIN org_unit a ON a.id = t.assigned_unit_id "
+        "WHERE t.state = 'assigned' AND t.deadline < ? GROUP BY a.path",
+        (now,),
+    ) as cur:
+        return [(r[0], r[1]) for r in await cur.fetchall()]

@@ -1,0 +1,57 @@
+"""Per-day aggregates of reports (``unit_day``, ``member_day``): written with each report,
+read by rankings and digests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Connection
+
+
+@dataclass(frozen=True)
+class UnitDays:
+    """One unit's totals over a range of days."""
+
+    unit_id: int
+    unit_path: str
+    level: str
+    reports: int
+    flagged: int
+
+
+async def count_report(
+    conn: Connection, unit_id: int, member_id: int, day: str, flagged: bool
+) -> None:
+    await conn.execute(
+        "INSERT INTO unit_day (unit_id, day, reports, flagged) VALUES (?, ?, 1, ?) "
+        "ON CONFLICT (day, unit_id) DO UPDATE SET reports = reports + 1, "
+        "flagged = flagged + excluded.flagged",
+        (unit_id, day, int(flagged)),
+    )
+    await conn.execute(
+        "INSERT INTO member_day (member_id, day, reports) VALUES (?, ?, 1) "
+        "ON CONFLICT (day, member_id) DO UPDATE SET reports = reports + 1",
+        (member_id, day),
+    )
+
+
+async def units_between(conn: Connection, first: str, last: str) -> list[UnitDays]:
+    """Totals per unit for the days first…last (inclusive), with the unit's path."""
+    async with conn.execute(
+        "SELECT d.unit_id, u.path AS unit_path, u.level, SUM(d.reports) AS reports, "
+        "SUM(d.flagged) AS flagged FROM unit_day d JOIN org_unit u ON u.id = d.unit_id "
+        "WHERE d.day >= ? AND d.day <= ? GROUP BY d.unit_id",
+        (first, last),
+    ) as cur:
+        return [UnitDays(**dict(row)) for row in await cur.fetchall()]
+
+
+async def members_between(conn: Connection, first: str, last: str) -> list[tuple[int, str]]:
+    """(member id, the member's unit path) of every member who reported in the range."""
+    async with conn.execute(
+        "SELECT DISTINCT d.member_id, u.path FROM member_day d "
+        "JOIN member m ON m.id = d.member_id JOIN org_unit u ON u.id = m.unit_id "
+        "WHERE d.day >= ? AND d.day <= ?",
+        (first, last),
+    ) as cur:
+        return [(row[0], row[1]) for row in await cur.fetchall()]
