@@ -71,6 +71,12 @@ def test_wrong_type_names_the_value(tmp_path):
             "campaign.categories[0].statuses: duplicate status code 'a'",
         ),
         ("[invites]\ndefault_uses = 9\nmax_uses = 5\n", "invites: default_uses is larger"),
+        ("[ranking.weights]\nspeed = 1\n", "ranking.weights: unknown ranking column(s) speed"),
+        (
+            '[[reports.areas]]\nunit = "WL"\ncentre = [33.0, 112.5]\n',
+            "reports.areas[0]: give either centre and radius_m, or polygon",
+        ),
+        ("[tips]\ndeadline_hours = 0\n", "tips.deadline_hours: "),
     ],
 )
 def test_bad_values(tmp_path, text, expected):
