@@ -206,3 +206,36 @@ async def test_a_photo_with_a_caption_starts_a_report_and_becomes_its_note(tg):
     await worker.next_reply("sendMessage")
     summary = await worker.next_reply("sendMessage")  # no note step: the caption is the note
     assert "备注：井盖已焊死" in summary.text and ask_location
+
+
+async def test_change_a_step_from_the_summary_search_and_clear_photos(tg):
+    await tg.add(WORKER, GRID, Role.WORKER, "网格员甲")
+    worker = tg.server.user(WORKER)
+    await report_new_site(tg, worker, "崔庄村东井", "在用", [photo(70)])
+    # A second report: the typed text finds the existing site.
+    await worker.send_text("/report")
+    await worker.next_reply("sendMessage")
+    await worker.next_reply("sendMessage")
+    found = await worker.ask("村东")
+    assert "找到 1 个包含“村东”的地点" in found.text
+    ask_status = await press(worker, found, "崔庄村东井 · 在用")
+    ask_photos = await press(worker, ask_status, "已封停")
+    more = await send_photos(worker, [photo(71), photo(72)], album="x")
+    again = await press(worker, more, "🗑 清空照片重新上传")
+    assert "请发送 1–10 张" in again.text
+    more = await send_photos(worker, [photo(73)])
+    ask_location = await press(worker, more, "✅ 照片已齐（1 张）")
+    await worker.send_location(33.0, 112.5)
+    await worker.next_reply("sendMessage")
+    summary = await press(worker, await worker.next_reply("sendMessage"), "跳过")
+    assert "状态：已封停" in summary.text and "照片：1 张" in summary.text
+    await worker.press_label(summary, "✏️ 修改")
+    steps = await worker.next_reply("editMessageReplyMarkup")
+    labels = [b["text"] for row in steps.params["reply_markup"]["inline_keyboard"] for b in row]
+    assert labels == ["地点", "状态", "照片", "位置", "备注", "↩ 返回"]
+    ask_status = await press(worker, summary, "状态")
+    summary = await press(worker, ask_status, "在用")  # everything else is done: the card
+    assert "状态：在用" in summary.text and "（回头看）" in summary.text
+    done = await press(worker, summary, "✅ 提交")
+    assert "R-000002" in done.text
+    assert ask_photos and ask_location and more is not None
