@@ -148,6 +148,12 @@ class ScheduleConfig(_Table):
     daily_digest: HHMM = "20:00"
     reminder: HHMM = "17:00"
     weekly_bulletin: Weekly = "fri 17:00"
+    # A scheduled send missed while the bot was down is sent on start if it is at most
+    # this late; later than that it is skipped and the admins are told.
+    catch_up_hours: int = Field(3, ge=0, le=48)
+
+    def daily_time(self) -> time:
+        return _parse_hhmm(self.daily_digest)
 
 
 class StatusConfig(_Table):

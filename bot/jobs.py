@@ -26,6 +26,13 @@ async def tip_deadlines(context: CallbackContext) -> None:  # type: ignore[type-
         log.info("tips.escalated notices=%s sent=%s", len(notices), sent)
 
 
+async def daily_digests(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    """Send the daily digest to every bound group that is due one (each exactly once)."""
+    from handlers.digests import send_daily_digests
+
+    await send_daily_digests(context)
+
+
 def schedule(application: GridApplication) -> None:
     """Register the periodic jobs (called from ``post_init``)."""
     queue = application.job_queue
@@ -33,3 +40,6 @@ def schedule(application: GridApplication) -> None:
     services = application.bot_data.services
     every = services.config.tips.check_every_minutes * 60
     queue.run_repeating(tip_deadlines, interval=every, first=5, name="tip-deadlines")
+    # Checked every minute and once right after start, so a digest missed while the bot
+    # was down is caught up (or reported as skipped) at once.
+    queue.run_repeating(daily_digests, interval=60, first=1, name="daily-digests")

@@ -81,7 +81,7 @@ class RankRow:
     overdue: int = 0
     score: float = 0.0
     rank: int = 0
-    move: int | None = None  # places gained since the previous period; None: new
+    move: int | None = None  # places gained since the previous period; None: no data then
 
     def rate(self, column: str) -> tuple[int, int]:
         """(numerator, denominator) of a rate column."""
@@ -143,7 +143,8 @@ class RankingService:
         their movement against the period before."""
         current = await self._figures(parent_code, period)
         before = await self._figures(parent_code, period.previous())
-        earlier = {row.unit.id: row.rank for row in before.rows if row.reports or row.tips_received}
+        active_before = any(row.reports or row.tips_received for row in before.rows)
+        earlier = {row.unit.id: row.rank for row in before.rows} if active_before else {}
         rows = [
             replace(row, move=(earlier[row.unit.id] - row.rank) if row.unit.id in earlier else None)
             for row in current.rows

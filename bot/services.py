@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.digest import DigestService
 from bot.groups import GroupService
 from bot.i18n import Catalogue
 from bot.invites import InviteService
@@ -36,6 +37,7 @@ class Services:
     groups: GroupService
     tips: TipService
     ranking: RankingService
+    digests: DigestService
 
     @classmethod
     async def open(
@@ -68,6 +70,7 @@ class Services:
             groups=GroupService(db, clock),
             tips=TipService(db, clock, config),
             ranking=RankingService(db, clock, config),
+            digests=DigestService(db, clock, config),
         )
 
     async def close(self) -> None:

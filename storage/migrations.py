@@ -353,10 +353,27 @@ _GROUPS = (
     "CREATE INDEX group_chat_unit ON group_chat (unit_id, active)",
 )
 
+# Every scheduled send to a group, claimed before it is sent: (group, kind, period) is
+# unique, so a digest is never sent twice, and a missed one is found on start.
+_DIGESTS = (
+    """CREATE TABLE digest_send (
+        id       INTEGER PRIMARY KEY,
+        group_id INTEGER NOT NULL REFERENCES group_chat (id),
+        kind     TEXT NOT NULL CHECK (kind IN ('daily', 'weekly')),
+        period   TEXT NOT NULL,
+        state    TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'skipped', 'failed')),
+        due_at   TEXT NOT NULL,
+        done_at  TEXT,
+        detail   TEXT,
+        UNIQUE (group_id, kind, period)
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
     Migration(3, "reports", _REPORTS),
     Migration(4, "tips", _TIPS),
     Migration(5, "groups", _GROUPS),
+    Migration(6, "digests", _DIGESTS),
 )

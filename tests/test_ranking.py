@@ -60,7 +60,7 @@ async def test_figures_match_plain_sql_and_silent_units_are_named(city, clock):
     a = await add_member(city, 1, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
     b = await add_member(city, 2, "WL-WH-CZ-02", Role.WORKER, "网格员乙")
     c = await add_member(city, 3, "WC-XH-XH-01", Role.WORKER, "网格员丙")
-    await submit(city, a, "A-1", status=1)  # 已封停: done
+    await submit(city, a, "A-1", status=1, seed=1000)  # 已封停: done
     await submit(city, a, "A-2")
     await submit(city, b, "B-1")
     await submit(city, c, "C-1", seed=1000)  # the same photo as A-1: flagged
@@ -101,7 +101,8 @@ async def test_streets_of_one_district_and_movement(city, clock):
     today = await ranking.rank_children("WL", Period.of("day", ranking.today()))
     rows = {row.unit.code: row for row in today.rows}
     assert today.rows[0].unit.code == "WL-QY"
-    assert rows["WL-QY"].move is None  # no report the day before: new in the table
+    before = {row.unit.code: row.rank for row in yesterday.rows}
+    assert before["WL-QY"] > 1 and rows["WL-QY"].move == before["WL-QY"] - 1
     # First yesterday; today it ties at zero with two streets of lower code: fourth.
     assert (rows["WL-WH"].rank, rows["WL-WH"].move) == (4, -3)
 

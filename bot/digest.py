@@ -1,0 +1,195 @@
+"""The daily digest: when it is due, for which groups, claimed exactly once; and its
+text. Telegram-free.
+
+A send is claimed (a ``digest_send`` row, unique per group, kind and period) before it
+is sent, so neither a second run nor a restart sends it twice. The schedule comes from
+the database, not from the job queue's memory: every run looks at the latest due time,
+so a digest due while the bot was down is found on start — sent if it is at most
+``schedule.catch_up_hours`` late, else recorded as skipped and reported to the admins.
+"""
+
+from __future__ import annotations
+
+import html
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from bot.access import Role
+from bot.clock import Clock
+from bot.config import Config
+from bot.ranking import Period, Ranking
+from storage import digests as digest_repo
+from storage import groups as group_repo
+from storage import members as member_repo
+from storage.db import Database
+from storage.groups import Group
+from storage.members import Member
+from storage.times import from_text, to_text
+
+# Telegram allows 4096 characters in a message; leave room for the markup.
+MESSAGE_LIMIT = 3800
+_COLUMNS = ("rank", "unit", "score", "reports", "coverage", "closure", "overdue", "move")
+
+
+@dataclass(frozen=True)
+class DueDigest:
+    group: Group
+    kind: str
+    period: Period
+    due_at: datetime
+
+    @property
+    def key(self) -> str:
+        return self.period.first.isoformat()
+
+
+@dataclass(frozen=True)
+class Plan:
+    send: list[DueDigest] = field(default_factory=list)
+    skipped: list[DueDigest] = field(default_factory=list)
+
+
+class DigestService:
+    def __init__(self, db: Database, clock: Clock, config: Config) -> None:
+        self.db = db
+        self.clock = clock
+        self.zone = config.locale.zone
+        self.schedule = config.schedule
+
+    def latest_daily_due(self) -> datetime:
+        """The most recent daily digest time at or before now."""
+        local = self.clock.now().astimezone(self.zone)
+        due = datetime.combine(local.date(), self.schedule.daily_time(), self.zone)
+        return due if due <= local else due - timedelta(days=1)
+
+    async def plan_daily(self) -> Plan:
+        """Claim the daily digest of every bound group that has not had it yet."""
+        now = self.clock.now()
+        due = self.latest_daily_due()
+        period = Period.of("day", due.date())
+        late = now - due > timedelta(hours=self.schedule.catch_up_hours)
+        plan = Plan()
+        async with self.db.transaction() as conn:
+            for group in await group_repo.active(conn):
+                if from_text(group.bound_at) > due:
+                    continue  # bound after this digest was due
+                claimed = await digest_repo.claim(
+                    conn,
+                    group.id,
+                    "daily",
+                    period.first.isoformat(),
+                    to_text(due),
+                    "skipped" if late else "sending",
+                )
+                if claimed:
+                    (plan.skipped if late else plan.send).append(
+                        DueDigest(group, "daily", period, due)
+                    )
+        return plan
+
+    async def finish(self, digest: DueDigest, state: str, detail: str | None = None) -> None:
+        async with self.db.transaction() as conn:
+            await digest_repo.finish(
+                conn,
+                digest.group.id,
+                digest.kind,
+                digest.key,
+                state,
+                to_text(self.clock.now()),
+                detail,
+            )
+
+    async def admins_over(self, group: Group) -> list[Member]:
+        async with self.db.read() as conn:
+            return await member_repo.active_over(conn, group.unit_path, (Role.ADMIN.value,))
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    space = " " * max(0, width - _width(text))
+    return space + text if right else text + space
+
+
+def _percent(numerator: int, denominator: int) -> str:
+    return f"{numerator * 100 // denominator}%" if denominator else "—"
+
+
+def _move(move: int | None) -> str:
+    if move is None:
+        return "–"
+    if move > 0:
+        return f"↑{move}"
+    if move < 0:
+        return f"↓{-move}"
+    return "–"
+
+
+def table_lines(ranking: Ranking, headers: tuple[str, ...]) -> list[str]:
+    """The ranking as aligned monospace lines: a header line, then one line per unit."""
+    rows = [
+        (
+            str(row.rank),
+            row.unit.name,
+            f"{row.score:.2f}",
+            str(row.reports),
+            _percent(row.grids_covered, row.grids),
+            _percent(row.tips_closed, row.tips_assigned),
+            str(row.overdue),
+            _move(row.move),
+        )
+        for row in ranking.rows
+    ]
+    lines = [headers, *rows]
+    widths = [max(_width(line[i]) for line in lines) for i in range(len(headers))]
+    return [
+        " ".join(_pad(cell, widths[i], right=i not in (1,)) for i, cell in enumerate(line))
+        for line in lines
+    ]
+
+
+def render_daily(ranking: Ranking, text: Callable[..., str]) -> list[str]:
+    """The digest as HTML messages, each under Telegram's limit, the table split only
+    between rows (the header repeated on every part)."""
+    title = text(
+        "digest.title",
+        unit=html.escape(ranking.parent.name),
+        children=text(f"digest.children.{ranking.parent.level}"),
+        day=ranking.period.first.isoformat(),
+    )
+    headers = tuple(text(f"digest.column.{c}") for c in _COLUMNS)
+    lines = table_lines(ranking, headers)
+    tail = []
+    if ranking.silent:
+        names = "、".join(html.escape(u.name) for u in ranking.silent)
+        tail.append(text("digest.silent", units=names))
+    overdue = [row for row in ranking.rows if row.overdue]
+    if overdue:
+        items = "、".join(f"{html.escape(r.unit.name)} {r.overdue}" for r in overdue)
+        tail.append(text("digest.overdue", items=items))
+    messages: list[str] = []
+    header, body = html.escape(lines[0]), [html.escape(line) for line in lines[1:]]
+    current: list[str] = []
+    for line in body:
+        candidate = [*current, line]
+        size = len(title) + len(header) + sum(len(x) + 1 for x in candidate) + 32
+        if current and size > MESSAGE_LIMIT:
+            messages.append(_message(title, header, current))
+            current = [line]
+        else:
+            current = candidate
+    messages.append(_message(title, header, current))
+    for extra in tail:
+        if len(messages[-1]) + len(extra) + 2 > MESSAGE_LIMIT:
+            messages.append(extra)
+        else:
+            messages[-1] += "\n\n" + extra
+    return messages
+
+
+def _message(title: str, header: str, lines: list[str]) -> str:
+    return f"{title}\n<pre>{header}\n" + "\n".join(lines) + "</pre>"

@@ -1,0 +1,92 @@
+"""Sending scheduled digests to bound groups: the ranking, as text split cleanly; a
+group that is gone is unbound and its admins told; a group upgraded to a supergroup is
+followed to its new chat id."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from telegram.constants import ParseMode
+from telegram.error import ChatMigrated, Forbidden, TelegramError
+
+from bot.digest import DueDigest, render_daily
+from bot.services import Services
+from storage.groups import Group
+
+log = logging.getLogger("gridbot.digests")
+
+
+def _text(services: Services, language: str | None = None) -> Any:
+    catalogue = services.catalogue
+    chosen = language or catalogue.default
+
+    def text(key: str, **fields: Any) -> str:
+        return catalogue.text(chosen, key, **fields)
+
+    return text
+
+
+async def _tell_admins(bot: Any, services: Services, group: Group, key: str, **fields: Any) -> None:
+    for admin in await services.digests.admins_over(group):
+        caller = await services.members.caller(admin.telegram_id, None)
+        body = services.catalogue.text(
+            caller.language, key, title=group.title, unit=group.unit_name, **fields
+        )
+        try:
+            await bot.send_message(admin.telegram_id, body)
+        except TelegramError as exc:
+            log.warning("digest.notice_failed admin=%s error=%r", admin.telegram_id, exc)
+
+
+async def deliver(bot: Any, services: Services, group: Group, messages: list[str]) -> bool:
+    """Send the messages to the group; False (and the group unbound, admins told) when
+    the chat is gone. A 429 is waited out by the rate limiter, not here."""
+    chat_id = group.chat_id
+    index = 0
+    while index < len(messages):
+        try:
+            await bot.send_message(chat_id, messages[index], parse_mode=ParseMode.HTML)
+            index += 1
+        except ChatMigrated as moved:
+            await services.groups.moved(chat_id, moved.new_chat_id)
+            chat_id = moved.new_chat_id
+        except Forbidden as exc:
+            await services.groups.ended(group.chat_id, "gone")
+            await _tell_admins(bot, services, group, "digest.gone_notice", reason=str(exc))
+            return False
+    return True
+
+
+async def send_daily_digests(context: Any) -> int:
+    """The daily digest job: claim what is due, send it, record the outcome."""
+    services: Services = context.bot_data.services
+    plan = await services.digests.plan_daily()
+    for skipped in plan.skipped:
+        log.warning("digest.skipped group=%s day=%s", skipped.group.chat_id, skipped.key)
+        await _tell_admins(
+            context.bot,
+            services,
+            skipped.group,
+            "digest.skipped_notice",
+            day=skipped.key,
+            hours=services.config.schedule.catch_up_hours,
+        )
+    sent = 0
+    for due in plan.send:
+        sent += await _send_one(context.bot, services, due)
+    return sent
+
+
+async def _send_one(bot: Any, services: Services, due: DueDigest) -> int:
+    try:
+        ranking = await services.ranking.rank_children(due.group.unit_code, due.period)
+        messages = render_daily(ranking, _text(services))
+        delivered = await deliver(bot, services, due.group, messages)
+    except TelegramError as exc:
+        log.error("digest.failed group=%s day=%s error=%r", due.group.chat_id, due.key, exc)
+        await services.digests.finish(due, "failed", repr(exc))
+        return 0
+    await services.digests.finish(due, "sent" if delivered else "failed")
+    log.info("digest.sent group=%s day=%s parts=%s", due.group.chat_id, due.key, len(messages))
+    return int(delivered)

@@ -1,0 +1,51 @@
+"""Repository of scheduled sends to groups (``digest_send``)."""
+
+from __future__ import annotations
+
+from storage.db import Connection
+
+
+async def claim(
+    conn: Connection, group_id: int, kind: str, period: str, due_at: str, state: str
+) -> bool:
+    """Record a send of (group, kind, period) in ``state``; False if one exists already."""
+    cur = await conn.execute(
+        "INSERT INTO digest_send (group_id, kind, period, state, due_at) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (group_id, kind, period) DO NOTHING",
+        (group_id, kind, period, state, due_at),
+    )
+    return cur.rowcount == 1
+
+
+async def finish(
+    conn: Connection,
+    group_id: int,
+    kind: str,
+    period: str,
+    state: str,
+    now: str,
+    detail: str | None = None,
+) -> None:
+    await conn.execute(
+        "UPDATE digest_send SET state = ?, done_at = ?, detail = ? "
+        "WHERE group_id = ? AND kind = ? AND period = ?",
+        (state, now, detail, group_id, kind, period),
+    )
+
+
+async def state_of(conn: Connection, group_id: int, kind: str, period: str) -> str | None:
+    async with conn.execute(
+        "SELECT state FROM digest_send WHERE group_id = ? AND kind = ? AND period = ?",
+        (group_id, kind, period),
+    ) as cur:
+        row = await cur.fetchone()
+    return row["state"] if row else None
+
+
+async def stale_sending(conn: Connection, before: str) -> list[tuple[int, str, str]]:
+    """Sends claimed before ``before`` and never finished (the bot died mid-send)."""
+    async with conn.execute(
+        "SELECT group_id, kind, period FROM digest_send WHERE state = 'sending' AND due_at < ?",
+        (before,),
+    ) as cur:
+        return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
