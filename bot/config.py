@@ -155,6 +155,9 @@ class ScheduleConfig(_Table):
     def daily_time(self) -> time:
         return _parse_hhmm(self.daily_digest)
 
+    def reminder_time(self) -> time:
+        return _parse_hhmm(self.reminder)
+
 
 class StatusConfig(_Table):
     code: str

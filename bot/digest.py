@@ -14,7 +14,7 @@ import html
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 
 from bot.access import Role
 from bot.clock import Clock
@@ -100,6 +100,26 @@ class DigestService:
                 to_text(self.clock.now()),
                 detail,
             )
+
+    async def plan_reminders(self) -> list[Member]:
+        """Today's reminder, once it is due (and not past the catch-up window): the
+        active workers who have submitted nothing today, each claimed once."""
+        now = self.clock.now()
+        local = now.astimezone(self.zone)
+        due = datetime.combine(local.date(), self.schedule.reminder_time(), self.zone)
+        if local < due or now - due > timedelta(hours=self.schedule.catch_up_hours):
+            return []
+        start = datetime.combine(local.date(), time(0), self.zone)
+        async with self.db.transaction() as conn:
+            ids = await digest_repo.claim_reminders(
+                conn,
+                local.date().isoformat(),
+                to_text(start),
+                to_text(start + timedelta(days=1)),
+                to_text(now),
+            )
+            found = [await member_repo.by_id(conn, member_id) for member_id in ids]
+        return [member for member in found if member is not None]
 
     async def admins_over(self, group: Group) -> list[Member]:
         async with self.db.read() as conn:

@@ -33,6 +33,13 @@ async def daily_digests(context: CallbackContext) -> None:  # type: ignore[type-
     await send_daily_digests(context)
 
 
+async def reminders(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    """Remind the workers who have submitted nothing today (each once a day)."""
+    from handlers.digests import send_reminders
+
+    await send_reminders(context)
+
+
 def schedule(application: GridApplication) -> None:
     """Register the periodic jobs (called from ``post_init``)."""
     queue = application.job_queue
@@ -43,3 +50,4 @@ def schedule(application: GridApplication) -> None:
     # Checked every minute and once right after start, so a digest missed while the bot
     # was down is caught up (or reported as skipped) at once.
     queue.run_repeating(daily_digests, interval=60, first=1, name="daily-digests")
+    queue.run_repeating(reminders, interval=60, first=2, name="reminders")

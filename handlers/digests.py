@@ -90,3 +90,20 @@ async def _send_one(bot: Any, services: Services, due: DueDigest) -> int:
     await services.digests.finish(due, "sent" if delivered else "failed")
     log.info("digest.sent group=%s day=%s parts=%s", due.group.chat_id, due.key, len(messages))
     return int(delivered)
+
+
+async def send_reminders(context: Any) -> int:
+    """The reminder job: one private nudge to each worker with nothing submitted today."""
+    services: Services = context.bot_data.services
+    sent = 0
+    for member in await services.digests.plan_reminders():
+        caller = await services.members.caller(member.telegram_id, None)
+        body = services.catalogue.text(caller.language, "reminder.text", name=member.name)
+        try:
+            await context.bot.send_message(member.telegram_id, body)
+            sent += 1
+        except TelegramError as exc:
+            log.warning("reminder.failed member=%s error=%r", member.id, exc)
+    if sent:
+        log.info("reminders.sent count=%s", sent)
+    return sent

@@ -367,6 +367,13 @@ _DIGESTS = (
         detail   TEXT,
         UNIQUE (group_id, kind, period)
     )""",
+    # One reminder per worker and day, claimed before it is sent.
+    """CREATE TABLE reminder_sent (
+        member_id INTEGER NOT NULL REFERENCES member (id),
+        day       TEXT NOT NULL,
+        sent_at   TEXT NOT NULL,
+        PRIMARY KEY (day, member_id)
+    ) WITHOUT ROWID""",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

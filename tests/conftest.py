@@ -106,6 +106,8 @@ async def tg(tmp_path: Path, clock: FakeClock, tg_config: str) -> AsyncIterator[
     )
     await app.initialize()
     await app.post_init(app)  # run_polling() would call it; we start the parts by hand
+    for job in app.job_queue.jobs():  # tests run the periodic jobs themselves, on the
+        job.schedule_removal()  # FakeClock, never behind the test's back
     services: Services = app.bot_data.services
     await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
     await app.start()

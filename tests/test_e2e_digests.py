@@ -96,3 +96,25 @@ async def test_a_group_the_bot_was_removed_from_is_unbound_and_admins_told(city_
     notice = await tg.server.wait_for(method="sendMessage", chat_id=1001)
     assert "已无法接收消息" in notice.text
     assert await tg.services.groups.active_groups() == []
+
+
+async def test_reminders_reach_exactly_the_workers_who_submitted_nothing_once(tg):
+    from handlers.digests import send_reminders
+
+    await tg.add(1001, "NY", Role.ADMIN, "市管理员")
+    reporter = await tg.add(3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
+    await tg.add(3002, "WL-WH-CZ-02", Role.WORKER, "网格员乙")
+    tg.server.user(3002)  # has a private chat with the bot, as every member who joined
+    await tg.add(3003, "WC-XH-XH-01", Role.WORKER, "网格员丙")
+    await tg.add(3004, "WC-XH-XH-02", Role.WORKER, "网格员丁")
+    await tg.add(2001, "WL-WH", Role.LEAD, "街道负责人")
+    await submit(tg.services, reporter, "A-1")
+    assert "工作动态已记录" in (await tg.server.user(3003).ask("/update 入户宣传")).text
+    await tg.server.user(1001).ask("/disable 3004")
+    context = GridContext(tg.app)
+    assert await send_reminders(context) == 0  # 09:00: not yet
+    tg.clock.advance(timedelta(hours=8, minutes=1))  # 17:01
+    assert await send_reminders(context) == 1
+    assert await send_reminders(context) == 0
+    reminded = [c.chat_id for c in tg.server.calls_to("sendMessage") if "还没有上报" in c.text]
+    assert reminded == [3002]
