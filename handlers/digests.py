@@ -4,12 +4,14 @@ followed to its new chat id."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
 from telegram.constants import ParseMode
 from telegram.error import ChatMigrated, Forbidden, TelegramError
 
+from bot.chart import score_chart
 from bot.digest import DueDigest, render_daily
 from bot.services import Services
 from storage.groups import Group
@@ -39,14 +41,26 @@ async def _tell_admins(bot: Any, services: Services, group: Group, key: str, **f
             log.warning("digest.notice_failed admin=%s error=%r", admin.telegram_id, exc)
 
 
-async def deliver(bot: Any, services: Services, group: Group, messages: list[str]) -> bool:
-    """Send the messages to the group; False (and the group unbound, admins told) when
-    the chat is gone. A 429 is waited out by the rate limiter, not here."""
+async def deliver(
+    bot: Any,
+    services: Services,
+    group: Group,
+    messages: list[str],
+    chart: bytes | None = None,
+    caption: str | None = None,
+) -> bool:
+    """Send the messages (then the chart) to the group; False (and the group unbound,
+    admins told) when the chat is gone. A 429 is waited out by the rate limiter."""
     chat_id = group.chat_id
+    parts: list[str | bytes] = [*messages, *([chart] if chart is not None else [])]
     index = 0
-    while index < len(messages):
+    while index < len(parts):
+        part = parts[index]
         try:
-            await bot.send_message(chat_id, messages[index], parse_mode=ParseMode.HTML)
+            if isinstance(part, bytes):
+                await bot.send_photo(chat_id, part, caption=caption)
+            else:
+                await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
             index += 1
         except ChatMigrated as moved:
             await services.groups.moved(chat_id, moved.new_chat_id)
@@ -81,8 +95,16 @@ async def send_daily_digests(context: Any) -> int:
 async def _send_one(bot: Any, services: Services, due: DueDigest) -> int:
     try:
         ranking = await services.ranking.rank_children(due.group.unit_code, due.period)
-        messages = render_daily(ranking, _text(services))
-        delivered = await deliver(bot, services, due.group, messages)
+        text = _text(services)
+        messages = render_daily(ranking, text)
+        caption = text(
+            "digest.chart_title",
+            unit=ranking.parent.name,
+            children=text(f"digest.children.{ranking.parent.level}"),
+            day=due.key,
+        )
+        chart = await asyncio.to_thread(score_chart, ranking, caption, text("digest.column.score"))
+        delivered = await deliver(bot, services, due.group, messages, chart, caption)
     except TelegramError as exc:
         log.error("digest.failed group=%s day=%s error=%r", due.group.chat_id, due.key, exc)
         await services.digests.finish(due, "failed", repr(exc))

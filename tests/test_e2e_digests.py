@@ -118,3 +118,13 @@ async def test_reminders_reach_exactly_the_workers_who_submitted_nothing_once(tg
     assert await send_reminders(context) == 0
     reminded = [c.chat_id for c in tg.server.calls_to("sendMessage") if "还没有上报" in c.text]
     assert reminded == [3002]
+
+
+async def test_the_chart_is_sent_with_the_text(city_group):
+    tg = city_group
+    tg.clock.advance(timedelta(hours=11, minutes=1))
+    assert await send_daily_digests(GridContext(tg.app)) == 1
+    (chart,) = [c for c in tg.server.calls_to("sendPhoto", chat_id=CITY_GROUP) if c.ok]
+    assert chart.params["caption"] == "南阳市 各区得分 · 2026-11-23"
+    photo = chart.message["photo"][-1]["file_id"]
+    assert tg.server.file_bytes(photo).startswith(b"\x89PNG")
