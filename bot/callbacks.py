@@ -157,3 +157,13 @@ class TipActionButton(Button):
 
     tip: int = Field(ge=1, le=2**53)
     act: Literal["ack", "pass", "back"]
+
+
+class BriefButton(Button):
+    """发布 / 取消 under a bulletin preview: the unit and the last day of its period."""
+
+    KIND: ClassVar[str] = "bf"
+
+    unit: str = Field(pattern=UNIT_CODE)
+    last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
+    act: Literal["pub", "cx"]

@@ -55,6 +55,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("invite", Audience.LEAD, _PRIVATE),
     CommandSpec("members", Audience.LEAD, _PRIVATE),
     CommandSpec("groups", Audience.ADMIN, _PRIVATE),
+    CommandSpec("brief", Audience.ADMIN, _PRIVATE),
     CommandSpec("reward", Audience.ADMIN, _PRIVATE),
     CommandSpec("rewards", Audience.ADMIN, _PRIVATE),
     CommandSpec("bindgroup", Audience.ADMIN, _GROUP),

@@ -11,7 +11,6 @@ so a digest due while the bot was down is found on start — sent if it is at mo
 from __future__ import annotations
 
 import html
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
@@ -20,6 +19,7 @@ from bot.access import Role
 from bot.clock import Clock
 from bot.config import Config
 from bot.ranking import Period, Ranking
+from bot.tiptable import text_width
 from storage import digests as digest_repo
 from storage import groups as group_repo
 from storage import members as member_repo
@@ -126,16 +126,12 @@ class DigestService:
             return await member_repo.active_over(conn, group.unit_path, (Role.ADMIN.value,))
 
 
-def _width(text: str) -> int:
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def _pad(text: str, width: int, right: bool) -> str:
-    space = " " * max(0, width - _width(text))
+    space = " " * max(0, width - text_width(text))
     return space + text if right else text + space
 
 
-def _percent(numerator: int, denominator: int) -> str:
+def percent(numerator: int, denominator: int) -> str:
     return f"{numerator * 100 // denominator}%" if denominator else "—"
 
 
@@ -157,15 +153,15 @@ def table_lines(ranking: Ranking, headers: tuple[str, ...]) -> list[str]:
             row.unit.name,
             f"{row.score:.2f}",
             str(row.reports),
-            _percent(row.grids_covered, row.grids),
-            _percent(row.tips_closed, row.tips_assigned),
+            percent(row.grids_covered, row.grids),
+            percent(row.tips_closed, row.tips_assigned),
             str(row.overdue),
             _move(row.move),
         )
         for row in ranking.rows
     ]
     lines = [headers, *rows]
-    widths = [max(_width(line[i]) for line in lines) for i in range(len(headers))]
+    widths = [max(text_width(line[i]) for line in lines) for i in range(len(headers))]
     return [
         " ".join(_pad(cell, widths[i], right=i not in (1,)) for i, cell in enumerate(line))
         for line in lines

@@ -40,6 +40,13 @@ async def reminders(context: CallbackContext) -> None:  # type: ignore[type-arg]
     await send_reminders(context)
 
 
+async def weekly_bulletins(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    """Send the weekly bulletin to every bound group that is due one (each once)."""
+    from handlers.bulletins import send_weekly_bulletins
+
+    await send_weekly_bulletins(context)
+
+
 def schedule(application: GridApplication) -> None:
     """Register the periodic jobs (called from ``post_init``)."""
     queue = application.job_queue
@@ -51,3 +58,4 @@ def schedule(application: GridApplication) -> None:
     # was down is caught up (or reported as skipped) at once.
     queue.run_repeating(daily_digests, interval=60, first=1, name="daily-digests")
     queue.run_repeating(reminders, interval=60, first=2, name="reminders")
+    queue.run_repeating(weekly_bulletins, interval=60, first=3, name="weekly-bulletins")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.bulletin import BulletinService
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.digest import DigestService
@@ -38,6 +39,7 @@ class Services:
     tips: TipService
     ranking: RankingService
     digests: DigestService
+    bulletins: BulletinService
 
     @classmethod
     async def open(
@@ -55,6 +57,7 @@ class Services:
         except BaseException:
             await db.close()
             raise
+        ranking = RankingService(db, clock, config)
         return cls(
             config=config,
             db=db,
@@ -69,8 +72,9 @@ class Services:
             status_updates=StatusUpdateService(db, clock, config),
             groups=GroupService(db, clock),
             tips=TipService(db, clock, config),
-            ranking=RankingService(db, clock, config),
+            ranking=ranking,
             digests=DigestService(db, clock, config),
+            bulletins=BulletinService(db, clock, config, ranking),
         )
 
     async def close(self) -> None:

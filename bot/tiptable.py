@@ -49,12 +49,21 @@ class TableRow:
         )
 
 
-async def tip_table(db: Database, start: datetime | None, end: datetime) -> list[TableRow]:
-    """The table for tips received in [start, end) (from the beginning when no start)."""
+async def tip_table(
+    db: Database, start: datetime | None, end: datetime, parent_code: str | None = None
+) -> list[TableRow]:
+    """The table for tips received in [start, end) (from the beginning when no start),
+    one row per district — or per child of ``parent_code`` (a district's streets)."""
     async with db.read() as conn:
-        root = await unit_repo.root(conn)
+        root = (
+            await unit_repo.get_by_code(conn, parent_code)
+            if parent_code
+            else await unit_repo.root(conn)
+        )
         districts = await unit_repo.children(conn, root.id) if root else []
         rows = await tip_repo.cohort(conn, to_text(start) if start else None, to_text(end))
+        if root is not None:
+            rows = [row for row in rows if row["path"].startswith(root.path)]
     counts = {d.path: [0, 0, 0, 0] for d in districts}
     total = [0, 0, 0, 0]
     for row in rows:
@@ -71,19 +80,20 @@ async def tip_table(db: Database, start: datetime | None, end: datetime) -> list
     return table
 
 
-def _width(text: str) -> int:
+def text_width(text: str) -> int:
+    """Columns a string takes in a monospace font (CJK characters take two)."""
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def render(rows: list[TableRow]) -> str:
     """A monospace table (CJK characters count as two columns)."""
     lines = [HEADERS, *(row.cells() for row in rows)]
-    widths = [max(_width(line[i]) for line in lines) for i in range(len(HEADERS))]
+    widths = [max(text_width(line[i]) for line in lines) for i in range(len(HEADERS))]
 
     def fmt(cells: tuple[str, ...]) -> str:
         parts = []
         for i, cell in enumerate(cells):
-            pad = " " * (widths[i] - _width(cell))
+            pad = " " * (widths[i] - text_width(cell))
             parts.append(cell + pad if i == 0 else pad + cell)
         return " | ".join(parts)
 

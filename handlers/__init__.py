@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram.ext import CallbackQueryHandler, ChatMemberHandler, MessageHandler, filters
 
 from bot.callbacks import (
+    BriefButton,
     MembersPageButton,
     MyReportsPageButton,
     ReportButton,
@@ -15,6 +16,7 @@ from bot.callbacks import (
 )
 from bot.context import GridApplication
 from handlers import (
+    bulletins,
     flows,
     groups,
     members,
@@ -64,6 +66,7 @@ def register(app: GridApplication) -> None:
         "close": tips.close_command,
         "reward": tips.reward,
         "rewards": tips.rewards,
+        "brief": bulletins.brief,
     }
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))
@@ -81,6 +84,7 @@ def register(app: GridApplication) -> None:
         )
     app.add_handler(CallbackQueryHandler(tips.draft_pressed, pattern=TipDraftButton.pattern()))
     app.add_handler(CallbackQueryHandler(tips.action_pressed, pattern=TipActionButton.pattern()))
+    app.add_handler(CallbackQueryHandler(bulletins.brief_pressed, pattern=BriefButton.pattern()))
     app.add_handler(CallbackQueryHandler(unknown_button))
 
     app.add_handler(ChatMemberHandler(groups.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))

@@ -125,6 +125,7 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
     assert commands(await tg.server.user(1001).ask("/help")) == [
         *lead,
         "groups",
+        "brief",
         "reward",
         "rewards",
         "disable",

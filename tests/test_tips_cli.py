@@ -23,9 +23,10 @@ HEADER = (
 )
 
 
-def _rows(seed: int = 7, count: int = 40) -> list[dict[str, str]]:
+def _rows(
+    seed: int = 7, count: int = 40, start: datetime = datetime(2026, 11, 2, 8, 0)
+) -> list[dict[str, str]]:
     rng = random.Random(seed)
-    start = datetime(2026, 11, 2, 8, 0)
     rows = []
     for n in range(1, count + 1):
         district = rng.choice(list(DISTRICTS))
