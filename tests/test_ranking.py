@@ -8,12 +8,12 @@ from datetime import date, timedelta
 import pytest
 
 from bot.access import Role
-from bot.ranking import Period, RankingService, RankRow
+from bot.ranking import Period, Ranking, RankingService, RankRow
 from bot.reports import IncomingPhoto
 from tests.conftest import add_member
 from tests.photos import photo
 
-SEED = iter(range(1000, 10_000))
+SEED = iter(range(5000, 100_000))  # explicit seeds below 5000 never collide
 
 
 async def submit(services, member, site: str, status: int = 0, seed: int | None = None):
@@ -130,3 +130,41 @@ def test_periods():
     )
     with pytest.raises(ValueError):
         Period.of("year", day)
+
+
+def test_a_long_table_is_split_between_rows_with_the_header_on_every_part():
+    from bot.digest import MESSAGE_LIMIT, render_daily
+    from bot.i18n import Catalogue
+    from storage.units import Unit
+
+    catalogue = Catalogue.load()
+    parent = Unit(1, "NY", "南阳市", "city", None, "/1/", 0, True)
+    rows = [
+        RankRow(
+            Unit(
+                i + 2,
+                f"U{i:03d}",
+                f"第{i:03d}号超长名称的社区居民委员会",
+                "district",
+                1,
+                f"/1/{i + 2}/",
+                i,
+                True,
+            ),
+            reports=i,
+            score=300 - i,
+            rank=i + 1,
+        )
+        for i in range(300)
+    ]
+    ranking = Ranking(parent, Period.of("day", date(2026, 11, 23)), rows)
+    messages = render_daily(ranking, lambda key, **f: catalogue.text("zh", key, **f))
+    assert len(messages) > 3
+    seen = []
+    for message in messages:
+        assert len(message) <= 4096
+        body = message.split("<pre>", 1)[1].split("</pre>", 1)[0].splitlines()
+        assert body[0].split()[:2] == ["名次", "单位"]
+        seen += [line.split()[1] for line in body[1:]]
+    assert seen == [row.unit.name for row in rows]  # every row once, whole, in order
+    assert MESSAGE_LIMIT < 4096
