@@ -64,11 +64,19 @@ class BulletinService:
         return due if due <= local else due - timedelta(days=7)
 
     async def build(self, parent_code: str | None, last: date) -> Bulletin:
+        return (await self.build_many([parent_code], last))[parent_code]
+
+    async def build_many(
+        self, parent_codes: list[str | None], last: date
+    ) -> dict[str | None, Bulletin]:
+        """Bulletins of several units for one period, the figures read once."""
         period = period_ending(last)
         start, end = period.bounds(self.zone)
-        tips = await tip_table(self.db, start, end, parent_code)
-        ranking = await self.ranking.rank_children(parent_code, period)
-        return Bulletin(period, tips, ranking)
+        rankings = await self.ranking.rank_many(parent_codes, period)
+        return {
+            code: Bulletin(period, await tip_table(self.db, start, end, code), rankings[code])
+            for code in parent_codes
+        }
 
     async def plan(self, groups_in: str | None = None, last: date | None = None) -> Plan:
         """Claim the bulletin of every bound group (within the subtree at ``groups_in``)

@@ -113,12 +113,54 @@ class Ranking:
         return [row.unit for row in self.rows if row.reports == 0]
 
 
-def _child_of(path: str, depth: int, children: dict[str, Unit]) -> Unit | None:
-    """The child (at ``depth`` segments) whose subtree holds ``path``."""
-    parts = path.strip("/").split("/")
-    if len(parts) < depth:
-        return None
-    return children.get("/" + "/".join(parts[:depth]) + "/")
+@dataclass(frozen=True)
+class _State:
+    units: list[Unit]
+    members: list[tuple[str, int]]
+    sites: list[tuple[str, str, str | None, int]]
+    overdue: list[tuple[str, int]]
+
+
+class _Snapshot:
+    """A period's figures summed per unit path, for the whole city."""
+
+    def __init__(self, units: list[Unit]) -> None:
+        self.units = units
+        self.by_code = {u.code: u for u in units}
+        self.by_path: dict[str, dict[str, int]] = {}
+        self.children: dict[int, list[Unit]] = {}
+        for unit in sorted(units, key=lambda u: (u.sort_order, u.code)):
+            if unit.parent_id is not None and unit.active:
+                self.children.setdefault(unit.parent_id, []).append(unit)
+        self._totals: dict[str, dict[str, int]] | None = None
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Each unit's figures summed over its whole subtree (computed once)."""
+        if self._totals is None:
+            rolled: dict[str, dict[str, int]] = {}
+            for path, values in self.by_path.items():
+                parts = path.strip("/").split("/")
+                for depth in range(1, len(parts) + 1):
+                    slot = rolled.setdefault("/" + "/".join(parts[:depth]) + "/", {})
+                    for name, value in values.items():
+                        slot[name] = slot.get(name, 0) + value
+            self._totals = rolled
+        return self._totals
+
+    def add(self, path: str, **values: int) -> None:
+        slot = self.by_path.setdefault(path, {})
+        for name, value in values.items():
+            slot[name] = slot.get(name, 0) + value
+
+    def unit(self, code: str | None) -> Unit:
+        found = (
+            self.by_code.get(code)
+            if code
+            else next((u for u in self.units if u.parent_id is None), None)
+        )
+        if found is None:
+            raise Refused("unit.unknown", code=code or "")
+        return found
 
 
 class RankingService:
@@ -141,47 +183,56 @@ class RankingService:
     async def rank_children(self, parent_code: str | None, period: Period) -> Ranking:
         """The children of a unit (the city when no code), ranked over ``period``, with
         their movement against the period before."""
-        current = await self._figures(parent_code, period)
-        before = await self._figures(parent_code, period.previous())
-        active_before = any(row.reports or row.tips_received for row in before.rows)
-        earlier = {row.unit.id: row.rank for row in before.rows} if active_before else {}
-        rows = [
-            replace(row, move=(earlier[row.unit.id] - row.rank) if row.unit.id in earlier else None)
-            for row in current.rows
-        ]
-        return Ranking(current.parent, period, rows)
+        return (await self.rank_many([parent_code], period))[parent_code]
 
-    async def _figures(self, parent_code: str | None, period: Period) -> Ranking:
+    async def rank_many(
+        self, parent_codes: list[str | None], period: Period
+    ) -> dict[str | None, Ranking]:
+        """Rankings for several parents over one period (every group's digest of a day):
+        the figures are read once for the whole city, then attributed to each parent's
+        children."""
+        state = await self._current_state()
+        current = await self._snapshot(period, state)
+        before = await self._snapshot(period.previous(), state)
+        rankings: dict[str | None, Ranking] = {}
+        for code in parent_codes:
+            parent = current.unit(code)
+            now_rows = self._rows(parent, current)
+            before_rows = self._rows(parent, before)
+            active_before = any(row.reports or row.tips_received for row in before_rows)
+            earlier = {row.unit.id: row.rank for row in before_rows} if active_before else {}
+            rows = [
+                replace(
+                    row,
+                    move=(earlier[row.unit.id] - row.rank) if row.unit.id in earlier else None,
+                )
+                for row in now_rows
+            ]
+            rankings[code] = Ranking(parent, period, rows)
+        return rankings
+
+    async def _current_state(self) -> _State:
+        """What does not depend on the period: the tree, members, sites, overdue tips."""
+        async with self.db.read() as conn:
+            units = await unit_repo.all_units(conn)
+            root = await unit_repo.root(conn)
+            members = await member_repo.active_by_path(conn, root.path) if root else []
+            sites = await site_repo.status_counts(conn, root.path) if root else []
+            overdue = await tip_repo.overdue_paths(conn, to_text(self.clock.now()))
+        return _State(units, members, sites, overdue)
+
+    async def _snapshot(self, period: Period, state: _State) -> _Snapshot:
+        """Every figure of the period, summed per unit (by path), for the whole city."""
         first, last = period.first.isoformat(), period.last.isoformat()
         start, end = period.bounds(self.zone)
         async with self.db.read() as conn:
-            parent = (
-                await unit_repo.get_by_code(conn, parent_code)
-                if parent_code
-                else await unit_repo.root(conn)
-            )
-            if parent is None:
-                raise Refused("unit.unknown", code=parent_code or "")
-            kids = [u for u in await unit_repo.children(conn, parent.id) if u.active]
-            subtree = await unit_repo.subtree(conn, parent)
             days = await daily_repo.units_between(conn, first, last)
             reporters = await daily_repo.members_between(conn, first, last)
-            members = await member_repo.active_by_path(conn, parent.path)
-            sites = await site_repo.status_counts(conn, parent.path)
             tips = await tip_repo.cohort(conn, to_text(start), to_text(end))
-            overdue = await tip_repo.overdue_paths(conn, to_text(self.clock.now()))
-        depth = len(parent.path.strip("/").split("/")) + 1
-        by_path = {kid.path: kid for kid in kids}
-        figures: dict[int, dict[str, int]] = {kid.id: {} for kid in kids}
-
-        def add(path: str, **values: int) -> None:
-            kid = _child_of(path, depth, by_path)
-            if kid is not None:
-                slot = figures[kid.id]
-                for name, value in values.items():
-                    slot[name] = slot.get(name, 0) + value
-
-        for unit in subtree:
+        units, members, sites, overdue = state.units, state.members, state.sites, state.overdue
+        snapshot = _Snapshot(units)
+        add = snapshot.add
+        for unit in units:
             if unit.level == "grid" and unit.active:
                 add(unit.path, grids=1)
         for row in days:
@@ -204,8 +255,12 @@ class RankingService:
             )
         for path, count in overdue:
             add(path, overdue=count)
-        rows = [RankRow(kid, **figures[kid.id]) for kid in kids]
-        return Ranking(parent, period, self._score(rows))
+        return snapshot
+
+    def _rows(self, parent: Unit, snapshot: _Snapshot) -> list[RankRow]:
+        kids = snapshot.children.get(parent.id, [])
+        totals = snapshot.totals()
+        return self._score([RankRow(kid, **totals.get(kid.path, {})) for kid in kids])
 
     def _score(self, rows: list[RankRow]) -> list[RankRow]:
         weights = self.settings.weights

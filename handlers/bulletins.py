@@ -45,15 +45,17 @@ async def _send_plan(bot: Any, services: Services, plan: Plan) -> int:
             hours=services.config.schedule.catch_up_hours,
         )
     sent = 0
-    for due in plan.send:
-        sent += await _send_one(bot, services, due)
+    if plan.send:
+        codes: list[str | None] = [due.group.unit_code for due in plan.send]
+        built = await services.bulletins.build_many(codes, plan.send[0].period.last)
+        for due in plan.send:
+            sent += await _send_one(bot, services, due, built[due.group.unit_code])
     return sent
 
 
-async def _send_one(bot: Any, services: Services, due: DueDigest) -> int:
+async def _send_one(bot: Any, services: Services, due: DueDigest, bulletin: Bulletin) -> int:
     say = _text(services)
     try:
-        bulletin = await services.bulletins.build(due.group.unit_code, due.period.last)
         messages = render_bulletin(bulletin, say)
         delivered = await deliver(bot, services, due.group, messages)
         if delivered:

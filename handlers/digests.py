@@ -13,6 +13,7 @@ from telegram.error import ChatMigrated, Forbidden, TelegramError
 
 from bot.chart import score_chart
 from bot.digest import DueDigest, render_daily
+from bot.ranking import Ranking
 from bot.services import Services
 from storage.groups import Group
 
@@ -87,14 +88,16 @@ async def send_daily_digests(context: Any) -> int:
             hours=services.config.schedule.catch_up_hours,
         )
     sent = 0
-    for due in plan.send:
-        sent += await _send_one(context.bot, services, due)
+    if plan.send:  # all due digests share one day: read its figures once
+        codes: list[str | None] = [due.group.unit_code for due in plan.send]
+        rankings = await services.ranking.rank_many(codes, plan.send[0].period)
+        for due in plan.send:
+            sent += await _send_one(context.bot, services, due, rankings[due.group.unit_code])
     return sent
 
 
-async def _send_one(bot: Any, services: Services, due: DueDigest) -> int:
+async def _send_one(bot: Any, services: Services, due: DueDigest, ranking: Ranking) -> int:
     try:
-        ranking = await services.ranking.rank_children(due.group.unit_code, due.period)
         text = _text(services)
         messages = render_daily(ranking, text)
         caption = text(
