@@ -89,14 +89,16 @@ def tg_config() -> str:
     return "[reports]\nalbum_wait_seconds = 0.2\n"
 
 
-@pytest.fixture
-async def tg(tmp_path: Path, clock: FakeClock, tg_config: str) -> AsyncIterator[Harness]:
+async def start_app(
+    config: Config, server: BotApiServer, clock: FakeClock, keep_jobs: bool = False
+):
+    """The real Application polling ``server`` in this process, started as run_polling
+    would. Without ``keep_jobs`` the periodic jobs are removed: tests run them on the
+    FakeClock themselves, never behind the test's back."""
     from telegram.request import HTTPXRequest
 
     from bot.app import ALLOWED_UPDATES, build_application
 
-    server = BotApiServer(TEST_TOKEN)
-    config = load_config(write_config(tmp_path, f'[telegram]\ntoken = "{TEST_TOKEN}"\n{tg_config}'))
     transport = server.transport()
     app = build_application(
         config,
@@ -105,18 +107,31 @@ async def tg(tmp_path: Path, clock: FakeClock, tg_config: str) -> AsyncIterator[
         get_updates_request=HTTPXRequest(httpx_kwargs={"transport": transport}, read_timeout=5),
     )
     await app.initialize()
-    await app.post_init(app)  # run_polling() would call it; we start the parts by hand
-    for job in app.job_queue.jobs():  # tests run the periodic jobs themselves, on the
-        job.schedule_removal()  # FakeClock, never behind the test's back
-    services: Services = app.bot_data.services
-    await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
+    await app.post_init(app)
+    if not keep_jobs:
+        for job in app.job_queue.jobs():
+            job.schedule_removal()
     await app.start()
     await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    return app
+
+
+async def stop_app(app: Any) -> None:
+    await app.updater.stop()
+    await app.stop()
+    await app.shutdown()
+    await app.post_shutdown(app)
+
+
+@pytest.fixture
+async def tg(tmp_path: Path, clock: FakeClock, tg_config: str) -> AsyncIterator[Harness]:
+    server = BotApiServer(TEST_TOKEN)
+    config = load_config(write_config(tmp_path, f'[telegram]\ntoken = "{TEST_TOKEN}"\n{tg_config}'))
+    app = await start_app(config, server, clock)
+    services: Services = app.bot_data.services
+    await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
     try:
         yield Harness(server, app, services, clock)
     finally:
-        await app.updater.stop()
-        await app.stop()
-        await app.shutdown()
-        await app.post_shutdown(app)
+        await stop_app(app)
     assert not server.unknown_calls, [c.method for c in server.unknown_calls]

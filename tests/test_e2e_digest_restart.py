@@ -1,0 +1,59 @@
+"""The bot is down at digest time. Started two hours later, it sends the digest once, on
+start, by itself; started again, nothing more; down past the catch-up window, the digest
+is skipped and the admins told."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from bot.access import Role
+from bot.config import load_config
+from bot.orgfile import read_org_file
+from tests.botapi import BotApiServer
+from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, add_member, start_app, stop_app, write_config
+from tests.test_ranking import submit
+
+GROUP = -100999
+
+
+def _digests(server: BotApiServer) -> list[str]:
+    return [
+        c.text for c in server.calls_to("sendMessage", chat_id=GROUP) if c.ok and "📊" in c.text
+    ]
+
+
+async def test_caught_up_on_start_once_and_skipped_when_too_late(tmp_path, clock):
+    server = BotApiServer(TEST_TOKEN)
+    config = load_config(write_config(tmp_path, f'[telegram]\ntoken = "{TEST_TOKEN}"\n'))
+    app = await start_app(config, server, clock)
+    services = app.bot_data.services
+    await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
+    await add_member(services, 1001, "NY", Role.ADMIN, "市管理员")
+    admin = server.user(1001).in_chat(server.group(GROUP, "南阳市网格工作群"))
+    assert "已绑定" in (await admin.ask("/bindgroup NY")).text
+    worker = await add_member(services, 3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
+    await submit(services, worker, "A-1")
+    await stop_app(app)  # down before 20:00
+
+    clock.set(datetime(2026, 11, 23, 14, 0, tzinfo=UTC))  # 22:00 in Shanghai
+    app = await start_app(config, server, clock, keep_jobs=True)
+    await server.wait_for(lambda c: c.ok and "📊" in (c.text or ""), chat_id=GROUP, timeout=15)
+    await stop_app(app)
+    assert len(_digests(server)) == 1
+
+    app = await start_app(config, server, clock, keep_jobs=True)  # started again
+    await asyncio.sleep(3)  # the start-up run of every job is due within 3 s
+    await stop_app(app)
+    assert len(_digests(server)) == 1
+
+    clock.set(
+        datetime(2026, 11, 24, 16, 30, tzinfo=UTC)
+    )  # 00:30 on the 25th in Shanghai: the 24th is 4.5 h late
+    app = await start_app(config, server, clock, keep_jobs=True)
+    notice = await server.wait_for(
+        lambda c: c.ok and "未发送到工作群" in (c.text or ""), chat_id=1001, timeout=15
+    )
+    await stop_app(app)
+    assert "2026-11-24" in notice.text and len(_digests(server)) == 1
+    assert not server.unknown_calls
