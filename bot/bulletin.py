@@ -171,7 +171,8 @@ def workbook(bulletin: Bulletin, text: Callable[..., str]) -> bytes:
     tips.title = text("bulletin.sheet.tips")
     tips.append(list(HEADERS))
     for row in bulletin.tips:
-        rate = row.closed / row.assigned if row.assigned else None
+        # The truncated percentage, so that the sheet shows what the printed table shows.
+        rate = None if row.percent is None else row.percent / 100
         tips.append([row.area, row.received, row.assigned, row.closed, rate, row.valid])
     for cell in tips["E"][1:]:
         cell.number_format = "0%"

@@ -3,8 +3,8 @@
 Counted over the tips *received* in the period, each as it stood at the period's end:
 received, assigned by then, closed by then, and closed as valid by then. A tip belongs
 to the district that holds its responsible unit (the assigned one, else the one it was
-received for). The closure rate is closed ÷ assigned, truncated to a whole percent
-(46 of 49 is 93%), and "—" when nothing was assigned. A ``合计`` row comes first, then one
+received for). The closure rate is closed ÷ received, truncated to a whole percent
+(46 of 49 is 93%), and "—" when nothing was received. A ``合计`` row comes first, then one
 row per district in the tree's order. Telegram-free: the weekly bulletin reuses it.
 """
 
@@ -32,11 +32,16 @@ class TableRow:
     valid: int
 
     @property
+    def percent(self) -> int | None:
+        """办结率 = 办结 ÷ 受理 in whole percent, truncated (never rounded up); None when
+        nothing was received."""
+        if self.received == 0:
+            return None
+        return self.closed * 100 // self.received
+
+    @property
     def rate(self) -> str:
-        """办结率, truncated (never rounded up) to a whole percent."""
-        if self.assigned == 0:
-            return "—"
-        return f"{self.closed * 100 // self.assigned}%"
+        return "—" if self.percent is None else f"{self.percent}%"
 
     def cells(self) -> tuple[str, ...]:
         return (

@@ -8,6 +8,7 @@ import random
 import sqlite3
 from datetime import datetime, timedelta
 
+from bot.tiptable import TableRow
 from tests.cli_helpers import gridbot
 from tests.conftest import EXAMPLE_ORG, write_config
 
@@ -83,7 +84,7 @@ def _expected(rows, first: datetime | None, end: datetime) -> list[list[str]]:
     total = [sum(c[i] for c in table.values()) for i in range(4)]
 
     def line(name, c):
-        rate = f"{int(c[2] * 100 / c[1])}%" if c[1] else "—"
+        rate = f"{c[2] * 100 // c[0]}%" if c[0] else "—"  # 办结 ÷ 受理, truncated
         return [name, str(c[0]), str(c[1]), str(c[2]), rate, str(c[3])]
 
     return [line("合计", total)] + [line(DISTRICTS[d], table[d]) for d in DISTRICTS]
@@ -95,6 +96,13 @@ def _parse(stdout: str) -> list[list[str]]:
         "区域", "受理(件)", "交办(件)", "办结(件)", "办结率", "有效(件)"
     ]  # fmt: skip
     return [[c.strip() for c in line.split("|")] for line in lines[1:]]
+
+
+def test_closure_rate_is_closed_over_received_truncated():
+    assert TableRow("卧龙区", 49, 49, 46, 30).rate == "93%"  # 93.88 is not rounded up
+    assert TableRow("卧龙区", 50, 49, 46, 30).rate == "92%"  # received, not assigned
+    assert TableRow("卧龙区", 3, 0, 0, 0).rate == "0%"
+    assert TableRow("卧龙区", 0, 0, 0, 0).rate == "—"
 
 
 def test_import_then_table_matches_counts_computed_from_the_csv(tmp_path):
@@ -113,7 +121,8 @@ def test_import_then_table_matches_counts_computed_from_the_csv(tmp_path):
         "tips", "table", "--to", "2026-12-31", "--config", str(config), cwd=tmp_path
     )
     assert everything.returncode == 0, everything.stderr
-    assert _parse(everything.stdout) == _expected(rows, None, datetime(2027, 1, 1))
+    expected = _expected(rows, None, datetime(2027, 1, 1))
+    assert _parse(everything.stdout) == expected
     # One week, cut off at its end: later assignments and closures do not count yet.
     week = gridbot(
         "tips", "table", "--from", "2026-11-09", "--to", "2026-11-15", "--config", str(config),
