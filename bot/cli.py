@@ -6,7 +6,7 @@
     gridbot org show [CODE] --config PATH
     gridbot admin add TELEGRAM_ID --unit CODE --role admin --name NAME --config PATH
     gridbot tips import FILE.csv --config PATH
-    gridbot tips table [--from DATE] [--to DATE] --config PATH
+    gridbot tips table [--from DATE] [--to DATE] [--format text|md|csv|tsv] --config PATH
 
 Problems are printed as plain lines on stderr (no traceback) with exit status 2 for a
 bad config or command line, 1 for anything else that could not be done.
@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     table = tips.add_parser("table", parents=[common], help="print the official tip table")
     table.add_argument("--from", dest="start", help="first day (YYYY-MM-DD), local time")
     table.add_argument("--to", dest="end", help="last day (YYYY-MM-DD), local time; default today")
+    table.add_argument(
+        "--format",
+        choices=["text", "md", "csv", "tsv"],
+        default="text",
+        help="aligned plain text (default), a Markdown table, CSV or TSV",
+    )
     return parser
 
 
@@ -279,7 +285,7 @@ def _day(text: str | None, flag: str) -> date | None:
 
 
 async def _tips_table(config: Config, args: argparse.Namespace) -> int:
-    from bot.tiptable import render, tip_table
+    from bot.tiptable import FORMATS, tip_table
 
     zone = config.locale.zone
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
@@ -288,7 +294,7 @@ async def _tips_table(config: Config, args: argparse.Namespace) -> int:
         final = last or services.clock.now().astimezone(zone).date()
         start = datetime.combine(first, time(0), zone) if first else None
         end = datetime.combine(final + timedelta(days=1), time(0), zone)
-        print(render(await tip_table(services.db, start, end)))
+        print(FORMATS[args.format](await tip_table(services.db, start, end)))
         return 0
 
     return await _with_services(config, work)

@@ -10,7 +10,10 @@ row per district in the tree's order. Telegram-free: the weekly bulletin reuses 
 
 from __future__ import annotations
 
+import csv
+import io
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -103,3 +106,25 @@ def render(rows: list[TableRow]) -> str:
         return " | ".join(parts)
 
     return "\n".join(fmt(line) for line in lines)
+
+
+def render_markdown(rows: list[TableRow]) -> str:
+    """A Markdown table: numbers and rates right-aligned."""
+    lines = [HEADERS, ("---", *("---:" for _ in HEADERS[1:])), *(row.cells() for row in rows)]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def _delimited(rows: list[TableRow], delimiter: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(HEADERS)
+    writer.writerows(row.cells() for row in rows)
+    return out.getvalue().rstrip("\n")
+
+
+FORMATS: dict[str, Callable[[list[TableRow]], str]] = {
+    "text": render,
+    "md": render_markdown,
+    "csv": lambda rows: _delimited(rows, ","),
+    "tsv": lambda rows: _delimited(rows, "\t"),
+}

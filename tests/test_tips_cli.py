@@ -123,6 +123,21 @@ def test_import_then_table_matches_counts_computed_from_the_csv(tmp_path):
     assert everything.returncode == 0, everything.stderr
     expected = _expected(rows, None, datetime(2027, 1, 1))
     assert _parse(everything.stdout) == expected
+    header = ["区域", "受理(件)", "交办(件)", "办结(件)", "办结率", "有效(件)"]
+    for fmt, parse in [
+        ("csv", lambda out: list(csv.reader(out.splitlines()))),
+        ("tsv", lambda out: list(csv.reader(out.splitlines(), delimiter="\t"))),
+        ("md", lambda out: [[c.strip() for c in ln[1:-1].split("|")] for ln in out.splitlines()]),
+    ]:  # fmt: skip
+        shown = gridbot(
+            "tips", "table", "--to", "2026-12-31", "--format", fmt, "--config", str(config),
+            cwd=tmp_path,
+        )  # fmt: skip
+        assert shown.returncode == 0, shown.stderr
+        table = parse(shown.stdout)
+        if fmt == "md":
+            assert table.pop(1) == ["---", "---:", "---:", "---:", "---:", "---:"]
+        assert table == [header, *expected], fmt
     # One week, cut off at its end: later assignments and closures do not count yet.
     week = gridbot(
         "tips", "table", "--from", "2026-11-09", "--to", "2026-11-15", "--config", str(config),
