@@ -311,7 +311,8 @@ class TipService:
     # ------------------------------------------------------------------ assigning
 
     async def assign(self, actor: Member, number: str, code: str, hours: int | None) -> Outcome:
-        hours = hours or self.settings.deadline_hours
+        if hours is None:
+            hours = self.settings.deadline_hours
         if not 1 <= hours <= 24 * 90:
             raise Refused("tip.bad_hours")
         now_dt, now, _ = self._times()

@@ -73,6 +73,7 @@ async def test_scope_and_bad_input(tg, people):
     assert "不在您的管辖范围内" in (await lead.ask(f"/assign {number} WC-XH 24")).text
     assert "用法" in (await lead.ask(f"/assign {number}")).text
     assert "用法" in (await lead.ask(f"/assign {number} WL-WH-CZ soon")).text
+    assert "办理时限应为" in (await lead.ask(f"/assign {number} WL-WH-CZ 0")).text  # due now
     assert "没有找到" in (await lead.ask("/tip T-20990101-999")).text
     assert "没有使用 /tip 的权限" in (await worker.ask("/tip")).text
     other = tg.server.user(OTHER)
