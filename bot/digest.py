@@ -116,6 +116,7 @@ class DigestService:
                 local.date().isoformat(),
                 to_text(start),
                 to_text(start + timedelta(days=1)),
+                to_text(due),
                 to_text(now),
             )
             found = [await member_repo.by_id(conn, member_id) for member_id in ids]

@@ -51,17 +51,19 @@ async def stale_sending(conn: Connection, before: str) -> list[tuple[int, str, s
         return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
 
 
-async def claim_reminders(conn: Connection, day: str, start: str, end: str, now: str) -> list[int]:
-    """Claim today's reminder for every active worker who has submitted nothing (no
-    report, no status update) between ``start`` and ``end`` and has not been reminded;
-    returns their member ids."""
+async def claim_reminders(
+    conn: Connection, day: str, start: str, end: str, due: str, now: str
+) -> list[int]:
+    """Claim today's reminder for every active worker who had joined by ``due``, has
+    submitted nothing (no report, no status update) between ``start`` and ``end`` and
+    has not been reminded; returns their member ids."""
     async with conn.execute(
-        "SELECT m.id FROM member m WHERE m.active = 1 AND m.role = 'worker' "
+        "SELECT m.id FROM member m WHERE m.active = 1 AND m.role = 'worker' AND m.joined_at <= ? "
         "AND NOT EXISTS (SELECT 1 FROM member_day d WHERE d.day = ? AND d.member_id = m.id) "
         "AND NOT EXISTS (SELECT 1 FROM status_update u WHERE u.member_id = m.id "
         "AND u.created_at >= ? AND u.created_at < ?) "
         "AND NOT EXISTS (SELECT 1 FROM reminder_sent r WHERE r.day = ? AND r.member_id = m.id)",
-        (day, start, end, day),
+        (due, day, start, end, day),
     ) as cur:
         ids = [row[0] for row in await cur.fetchall()]
     await conn.executemany(

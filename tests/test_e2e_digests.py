@@ -116,6 +116,10 @@ async def test_reminders_reach_exactly_the_workers_who_submitted_nothing_once(tg
     tg.clock.advance(timedelta(hours=8, minutes=1))  # 17:01
     assert await send_reminders(context) == 1
     assert await send_reminders(context) == 0
+    tg.clock.advance(timedelta(minutes=5))
+    await tg.add(3005, "WL-WH-CZ-01", Role.WORKER, "网格员戊")  # joins after 17:00
+    tg.server.user(3005)
+    assert await send_reminders(context) == 0
     reminded = [c.chat_id for c in tg.server.calls_to("sendMessage") if "还没有上报" in c.text]
     assert reminded == [3002]
 
