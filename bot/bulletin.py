@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 
 from openpyxl import Workbook
 
+from bot import audit
 from bot.clock import Clock
 from bot.config import WEEKDAYS, Config
 from bot.digest import DueDigest, Plan, percent
@@ -25,6 +26,7 @@ from bot.tiptable import HEADERS, TableRow, render, text_width, tip_table
 from storage import digests as digest_repo
 from storage import groups as group_repo
 from storage.db import Database
+from storage.members import Member
 from storage.times import from_text, to_text
 
 MESSAGE_LIMIT = 3800
@@ -78,9 +80,15 @@ class BulletinService:
             for code in parent_codes
         }
 
-    async def plan(self, groups_in: str | None = None, last: date | None = None) -> Plan:
+    async def plan(
+        self,
+        groups_in: str | None = None,
+        last: date | None = None,
+        publisher: Member | None = None,
+    ) -> Plan:
         """Claim the bulletin of every bound group (within the subtree at ``groups_in``)
-        that has not had it: the scheduled one (``last`` None) or a published one."""
+        that has not had it: the scheduled one (``last`` None) or one an admin
+        (``publisher``) publishes, which is audited."""
         now = self.clock.now()
         if last is None:
             due = self.latest_due()
@@ -105,6 +113,16 @@ class BulletinService:
                     (plan.skipped if late else plan.send).append(
                         DueDigest(group, "weekly", period, due)
                     )
+            if publisher is not None and plan.send:
+                await audit.record(
+                    conn,
+                    self.clock,
+                    "bulletin.published",
+                    actor=publisher,
+                    target=f"{period.first.isoformat()} — {period.last.isoformat()}",
+                    unit_id=publisher.unit_id,
+                    groups=len(plan.send),
+                )
         return plan
 
 

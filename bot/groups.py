@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot import access
+from bot import access, audit
 from bot.access import Role
 from bot.clock import Clock
 from bot.errors import Refused
@@ -62,6 +62,14 @@ class GroupService:
             await group_repo.bind(conn, chat_id, unit.id, title[:128], actor.id, now)
             group = await group_repo.by_chat(conn, chat_id)
             assert group is not None
+            await audit.record(
+                conn,
+                self.clock,
+                "group.bound",
+                actor=actor,
+                target=f"{group.title} ({chat_id})",
+                unit_id=unit.id,
+            )
             changed = (
                 before.unit_name if before and before.active and before.unit_id != unit.id else None
             )
@@ -82,6 +90,14 @@ class GroupService:
             if not access.in_scope(actor, await self._unit(conn, group.unit_id)):
                 raise Refused("deny.scope", unit=group.unit_name)
             await group_repo.end(conn, chat_id, "unbound", now)
+            await audit.record(
+                conn,
+                self.clock,
+                "group.unbound",
+                actor=actor,
+                target=f"{group.title} ({chat_id})",
+                unit_id=group.unit_id,
+            )
             return group
 
     async def listed(self, actor: Member) -> list[Group]:

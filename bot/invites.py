@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot import access
+from bot import access, audit
 from bot.access import ROLE_ALIASES, Role
 from bot.clock import Clock
 from bot.config import InviteConfig
@@ -101,7 +101,7 @@ class InviteService:
             reason = access.check_invite(actor, unit, role)
             if reason:
                 raise Refused(reason, unit=unit.name)
-            await invite_repo.insert(
+            invite_id = await invite_repo.insert(
                 conn,
                 token_hash=hash_token(token),
                 unit_id=unit.id,
@@ -110,6 +110,17 @@ class InviteService:
                 expires_at=to_text(expires_at),
                 created_by=actor.id,
                 now=to_text(now),
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "invite.created",
+                actor=actor,
+                target=f"invite #{invite_id}",
+                unit_id=unit.id,
+                role=role.value,
+                uses=uses,
+                days=days,
             )
             chain = await unit_repo.ancestors(conn, unit)
         return CreatedInvite(token, unit, chain, role, uses, expires_at)
@@ -153,6 +164,24 @@ class InviteService:
                 role=role.value,
                 invite_id=invite.id,
                 now=to_text(now),
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "invite.used",
+                actor=current,
+                target=f"invite #{invite.id}",
+                unit_id=unit.id,
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "member.moved",
+                actor=inviter,
+                target=f"{current.name} ({current.telegram_id})",
+                unit_id=unit.id,
+                by_invite=invite.id,
+                **{"from": current.unit_code, "to": unit.code, "role": role.value},
             )
             return JoinOffer(unit, chain, role, moved_from=current)
 
@@ -201,6 +230,15 @@ class InviteService:
                     now=to_text(now),
                 )
                 await chat_repo.drop_join_draft(conn, telegram_id)
+                await audit.record(
+                    conn,
+                    self.clock,
+                    "invite.used",
+                    actor=await member_repo.by_telegram_id(conn, telegram_id),
+                    target=f"invite #{invite.id}",
+                    unit_id=unit.id,
+                    role=invite.role,
+                )
         # The draft is dropped whatever the outcome; say why outside the transaction so
         # that the drop is committed rather than rolled back with the refusal.
         if problem is not None:

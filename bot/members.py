@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot import access
+from bot import access, audit
 from bot.access import Role
 from bot.clock import Clock
 from bot.errors import Refused
@@ -112,7 +112,17 @@ class MemberService:
                 if not current.active:
                     await member_repo.set_active(conn, current.id, True, now)
             member = await member_repo.by_telegram_id(conn, telegram_id)
-        assert member is not None
+            assert member is not None
+            await audit.record(
+                conn,
+                self.clock,
+                "member.added" if current is None else "member.moved",
+                actor=None,
+                target=f"{member.name} ({telegram_id})",
+                unit_id=unit.id,
+                role=role.value,
+                **({"from": current.unit_code} if current is not None else {}),
+            )
         return member
 
     async def set_active(self, actor: Member, telegram_id: int, active: bool) -> Member:
@@ -130,6 +140,14 @@ class MemberService:
                     name=target.name,
                 )
             await member_repo.set_active(conn, target.id, active, to_text(self.clock.now()))
+            await audit.record(
+                conn,
+                self.clock,
+                "member.enabled" if active else "member.disabled",
+                actor=actor,
+                target=f"{target.name} ({target.telegram_id})",
+                unit_id=target.unit_id,
+            )
             updated = await member_repo.by_telegram_id(conn, telegram_id)
         assert updated is not None
         return updated

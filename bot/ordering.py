@@ -3,16 +3,29 @@
 PTB's choice is all-or-nothing (``concurrent_updates`` on or off). A report being drafted
 needs its photos and buttons handled in the order the person sent them, but one slow
 chat must not hold up the city, so this processor keeps one lock per chat.
+
+It is also where every update begins and ends: it sets the audit origin (the chat and
+update the handlers act for, ``bot.audit.ORIGIN``) and writes the update's log line —
+ids, what kind of update, the command or button kind, and how long it took; never
+what the person wrote.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
+import time
 from collections.abc import Awaitable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
+
+from bot.audit import ORIGIN, Origin
+
+log = logging.getLogger("gridbot.updates")
+_WORD = re.compile(r"^[a-z_]{1,32}$")
 
 
 def chat_key(update: object) -> int | None:
@@ -26,6 +39,42 @@ def chat_key(update: object) -> int | None:
     return None
 
 
+def describe(update: object) -> dict[str, Any]:
+    """The log fields of an update: ids and kinds only, no content."""
+    if not isinstance(update, Update):
+        return {"kind": type(update).__name__}
+    fields: dict[str, Any] = {
+        "update_id": update.update_id,
+        "chat_id": update.effective_chat.id if update.effective_chat else None,
+        "user_id": update.effective_user.id if update.effective_user else None,
+    }
+    message = update.message or update.edited_message
+    if update.callback_query is not None:
+        parts = (update.callback_query.data or "").split(":")
+        fields["kind"] = "button"
+        fields["command"] = parts[1] if len(parts) > 1 and _WORD.match(parts[1]) else "?"
+    elif message is not None:
+        text = message.text or ""
+        if text.startswith("/"):
+            fields["kind"] = "command"
+            name = text.split(maxsplit=1)[0].split("@", 1)[0]
+            fields["command"] = name if _WORD.match(name[1:]) else "/?"
+        else:
+            fields["kind"] = "edited" if update.edited_message else _content_kind(message)
+    elif update.my_chat_member is not None:
+        fields["kind"] = "membership"
+    else:
+        fields["kind"] = "other"
+    return fields
+
+
+def _content_kind(message: Any) -> str:
+    for kind in ("photo", "document", "location", "sticker", "voice", "video", "contact"):
+        if getattr(message, kind, None):
+            return kind
+    return "text" if message.text else "service"
+
+
 class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     def __init__(self, max_concurrent_updates: int) -> None:
         super().__init__(max_concurrent_updates)
@@ -33,6 +82,17 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         self._waiting: dict[int, int] = {}
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        fields = describe(update)
+        origin = ORIGIN.set(Origin("chat", fields.get("chat_id"), fields.get("update_id")))
+        started = time.perf_counter()
+        try:
+            await self._in_order(update, coroutine)
+        finally:
+            ORIGIN.reset(origin)
+            fields["ms"] = round((time.perf_counter() - started) * 1000, 1)
+            log.info("update", extra={"fields": fields})
+
+    async def _in_order(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = chat_key(update)
         if key is None:
             await coroutine

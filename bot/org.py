@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from bot import audit
 from bot.clock import Clock
 from bot.orgfile import OrgFileError, OrgProblem, UnitRow
 from storage import members as member_repo
@@ -118,6 +120,19 @@ class OrgService:
                     result.deactivated.append(unit)
             if tree_changed:
                 await _rebuild_paths(conn)
+            if result.added or result.renamed or result.moved or result.deactivated:
+                await audit.record(
+                    conn,
+                    self.clock,
+                    "org.imported",
+                    actor=None,
+                    target=Path(source).name,
+                    unit_id=None,
+                    added=len(result.added),
+                    renamed=len(result.renamed),
+                    moved=len(result.moved),
+                    deactivated=len(result.deactivated),
+                )
         return result
 
     async def unit(self, code: str) -> Unit | None:

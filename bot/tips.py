@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot import access
+from bot import access, audit
 from bot.access import Role
 from bot.clock import Clock
 from bot.config import Config
@@ -299,6 +299,15 @@ class TipService:
             event = await tip_repo.add_event(
                 conn, tip_id, now, actor.id, "received", None, "received"
             )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.received",
+                actor=actor,
+                target=number,
+                unit_id=data["unit_id"],
+                source=data["source"],
+            )
             await tip_repo.add_photos(
                 conn, tip_id, event, await tip_repo.draft_photos(conn, draft.id)
             )
@@ -355,6 +364,15 @@ class TipService:
                 tip.state,
                 "assigned",
                 f"{unit.code} {hours}h",
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.assigned",
+                actor=actor,
+                target=tip.number,
+                unit_id=unit.id,
+                hours=hours,
             )
             tip = await tip_repo.by_id(conn, tip.id)
             assert tip is not None
@@ -457,6 +475,16 @@ class TipService:
                 to_state,
                 f"{verdict}: {draft.data['result']}",
             )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.closed",
+                actor=member,
+                target=tip.number,
+                unit_id=tip.assigned_unit_id,
+                valid=valid,
+                state=to_state,
+            )
             await tip_repo.add_photos(
                 conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
             )
@@ -502,6 +530,14 @@ class TipService:
             await tip_repo.add_event(
                 conn, tip.id, now, actor.id, "closed", "verifying", "closed", "approved"
             )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.approved",
+                actor=actor,
+                target=tip.number,
+                unit_id=tip.assigned_unit_id,
+            )
             if tip.valid:
                 await tip_repo.add_reward(conn, tip.id, now)
             fresh = await tip_repo.by_id(conn, tip.id)
@@ -543,6 +579,14 @@ class TipService:
             )
             await tip_repo.add_event(
                 conn, tip.id, now, actor.id, "returned", "verifying", "assigned", reason
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.returned",
+                actor=actor,
+                target=tip.number,
+                unit_id=tip.assigned_unit_id,
             )
             await tip_repo.drop_draft(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, RETURN)
@@ -613,6 +657,14 @@ class TipService:
                 raise Refused("reward.settled", number=tip.number, state=reward.state)
             await tip_repo.add_event(
                 conn, tip.id, now, actor.id, f"reward_{outcome}", None, None, note
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                f"reward.{outcome}",
+                actor=actor,
+                target=tip.number,
+                unit_id=tip.assigned_unit_id or tip.unit_id,
             )
             settled = await tip_repo.reward_of(conn, tip.id)
             assert settled is not None
@@ -725,6 +777,16 @@ class TipService:
                     )
                     if row.valid:
                         await tip_repo.add_reward(conn, tip_id, to_text(row.closed_at))
+            if rows:
+                await audit.record(
+                    conn,
+                    self.clock,
+                    "tips.imported",
+                    actor=None,
+                    target=f"{rows[0].number} … {rows[-1].number}",
+                    unit_id=None,
+                    count=len(rows),
+                )
         return len(rows)
 
     async def units(self) -> list[Unit]:

@@ -143,7 +143,7 @@ async def brief_pressed(update: Update, context: GridContext) -> None:
         await context.bot.send_message(chat.id, text(context, caller, "bulletin.cancelled"))
         return
     last = date(button.last // 10000, button.last // 100 % 100, button.last % 100)
-    plan = await context.services.bulletins.plan(member.unit_path, last)
+    plan = await context.services.bulletins.plan(member.unit_path, last, publisher=member)
     sent = await _send_plan(context.bot, context.services, plan)
     key = "bulletin.published" if plan.send else "bulletin.already"
     await context.bot.send_message(chat.id, text(context, caller, key, count=sent))

@@ -110,7 +110,7 @@ def guarded_command(name: str, callback: GuardedCallback) -> CommandHandler:
         except Refused as refusal:
             await reply(update, context, caller, refusal.key, command=name, **refusal.fields)
         finally:
-            log.info(
+            log.debug(
                 "command update=%s chat=%s user=%s command=%s audience=%s ms=%.1f",
                 update.update_id,
                 chat.id if chat else None,

@@ -376,6 +376,28 @@ _DIGESTS = (
     ) WITHOUT ROWID""",
 )
 
+# Who did what, where from: one row per admin or lead action (and operator commands),
+# written in the same transaction as the action itself. Never changed or deleted.
+# `unit_id` is the unit the action concerns, for scope; `chat_id` is the chat the
+# command came from (NULL from the shell or a job); `source` is 'chat', 'cli' or 'job'.
+_AUDIT = (
+    """CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          TEXT NOT NULL,
+        source      TEXT NOT NULL CHECK (source IN ('chat', 'cli', 'job')),
+        actor_id    INTEGER REFERENCES member (id),
+        actor_name  TEXT NOT NULL,
+        telegram_id INTEGER,
+        chat_id     INTEGER,
+        action      TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        unit_id     INTEGER REFERENCES org_unit (id),
+        detail      TEXT
+    )""",
+    "CREATE INDEX audit_at ON audit (at)",
+    "CREATE INDEX audit_unit ON audit (unit_id, id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -383,4 +405,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "tips", _TIPS),
     Migration(5, "groups", _GROUPS),
     Migration(6, "digests", _DIGESTS),
+    Migration(7, "audit", _AUDIT),
 )

@@ -1,0 +1,89 @@
+"""Repository of the audit log: append and read, never update or delete."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+
+from storage.db import Connection
+from storage.units import subtree_bounds
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    at: str
+    source: str
+    actor_id: int | None
+    actor_name: str
+    telegram_id: int | None
+    chat_id: int | None
+    action: str
+    target: str
+    unit_id: int | None
+    detail: str | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: int
+    at: str
+    source: str
+    actor_name: str
+    telegram_id: int | None
+    chat_id: int | None
+    action: str
+    target: str
+    unit_code: str | None
+    unit_name: str | None
+    detail: str | None
+
+
+_SELECT = (
+    "SELECT a.id, a.at, a.source, a.actor_name, a.telegram_id, a.chat_id, a.action, "
+    "a.target, u.code AS unit_code, u.name AS unit_name, a.detail "
+    "FROM audit a LEFT JOIN org_unit u ON u.id = a.unit_id"
+)
+
+
+def _entry(row: sqlite3.Row) -> Entry:
+    return Entry(*tuple(row))  # the columns of _SELECT, in the order of Entry's fields
+
+
+async def insert(conn: Connection, entry: NewEntry) -> int:
+    cursor = await conn.execute(
+        "INSERT INTO audit (at, source, actor_id, actor_name, telegram_id, chat_id, action, "
+        "target, unit_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.at,
+            entry.source,
+            entry.actor_id,
+            entry.actor_name,
+            entry.telegram_id,
+            entry.chat_id,
+            entry.action,
+            entry.target,
+            entry.unit_id,
+            entry.detail,
+        ),
+    )
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
+async def latest_in_subtree(conn: Connection, path: str, limit: int) -> list[Entry]:
+    """The newest ``limit`` entries about units in the subtree at ``path``, newest first.
+    Entries about no unit (operator commands on the whole database) belong to the root."""
+    low, high = subtree_bounds(path)
+    async with conn.execute(
+        f"{_SELECT} WHERE (u.path >= ? AND u.path < ?) "
+        "OR (a.unit_id IS NULL AND ? = (SELECT min(path) FROM org_unit WHERE parent_id IS NULL)) "
+        "ORDER BY a.id DESC LIMIT ?",
+        (low, high, path, limit),
+    ) as cur:
+        return [_entry(row) for row in await cur.fetchall()]
+
+
+async def since(conn: Connection, at: str) -> list[Entry]:
+    """Every entry at or after ``at``, oldest first."""
+    async with conn.execute(f"{_SELECT} WHERE a.at >= ? ORDER BY a.id", (at,)) as cur:
+        return [_entry(row) for row in await cur.fetchall()]
