@@ -317,6 +317,14 @@ class TipsConfig(_Table):
     check_every_minutes: int = Field(10, ge=1, le=24 * 60)
 
 
+class ExportsConfig(_Table):
+    # Largest file sent to a chat. The Bot API takes uploads of up to 50 MB (a self-hosted
+    # Bot API server, up to 2000 MB); a larger export is split into parts.
+    max_file_mb: float = Field(49, gt=0, le=2000)
+    # /audit shows this many entries unless told otherwise (at most 100).
+    audit_lines: int = Field(20, ge=1, le=100)
+
+
 RANKING_COLUMNS = (
     "reports",
     "coverage",
@@ -375,6 +383,7 @@ class Config(_Table):
     reports: ReportsConfig = ReportsConfig()
     tips: TipsConfig = TipsConfig()
     ranking: RankingConfig = RankingConfig()
+    exports: ExportsConfig = ExportsConfig()
 
     source: Path | None = Field(None, exclude=True)
 

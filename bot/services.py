@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.audit import AuditService
 from bot.bulletin import BulletinService
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.digest import DigestService
+from bot.exports import ExportService
 from bot.groups import GroupService
 from bot.i18n import Catalogue
 from bot.invites import InviteService
@@ -40,6 +42,8 @@ class Services:
     ranking: RankingService
     digests: DigestService
     bulletins: BulletinService
+    audit: AuditService
+    exports: ExportService
 
     @classmethod
     async def open(
@@ -58,6 +62,7 @@ class Services:
             await db.close()
             raise
         ranking = RankingService(db, clock, config)
+        audit = AuditService(db, clock)
         return cls(
             config=config,
             db=db,
@@ -75,6 +80,8 @@ class Services:
             ranking=ranking,
             digests=DigestService(db, clock, config),
             bulletins=BulletinService(db, clock, config, ranking),
+            audit=audit,
+            exports=ExportService(config, catalogue, audit, clock),
         )
 
     async def close(self) -> None:

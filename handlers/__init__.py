@@ -17,6 +17,7 @@ from bot.callbacks import (
 from bot.context import GridApplication
 from handlers import (
     bulletins,
+    exports,
     flows,
     groups,
     members,
@@ -67,6 +68,8 @@ def register(app: GridApplication) -> None:
         "reward": tips.reward,
         "rewards": tips.rewards,
         "brief": bulletins.brief,
+        "export": exports.export,
+        "audit": exports.audit,
     }
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))

@@ -16,7 +16,9 @@ from tests.photos import photo
 SEED = iter(range(5000, 100_000))  # explicit seeds below 5000 never collide
 
 
-async def submit(services, member, site: str, status: int = 0, seed: int | None = None):
+async def submit(
+    services, member, site: str, status: int = 0, seed: int | None = None, note: str | None = None
+):
     reports = services.reports
     draft = (await reports.open(member)).view.draft.id
     await reports.new_site(member, draft, site)
@@ -25,7 +27,7 @@ async def submit(services, member, site: str, status: int = 0, seed: int | None 
     await reports.add_photo(member, n, IncomingPhoto(photo(n), f"f{n}", f"u{n}", False), None)
     await reports.photos_done(member, draft)
     await reports.set_location(member, draft, 33.0, 112.5)
-    await reports.set_note(member, draft, None)
+    await reports.set_note(member, draft, note)
     return await reports.submit(member, draft)
 
 

@@ -211,6 +211,8 @@ def resolve_file(server: BotApiServer, params: Params, value: Any, kind: str) ->
     """The stored file a send refers to: an upload, a known file_id, or an HTTP URL."""
     upload = value if isinstance(value, Upload) else params.upload(value)
     if upload is not None:
+        if len(upload.data) > server.upload_limit:
+            raise ApiError(413, "Request Entity Too Large")
         return server.add_file(upload.data, kind, upload.file_name, upload.mime_type)
     if isinstance(value, str) and value in server.files:
         return server.files[value]

@@ -83,6 +83,8 @@ class BotApiServer:
         self.gone: dict[int, str] = {}  # group chat id -> "kicked" | "left"
         self.migrated: dict[int, int] = {}  # old group id -> its supergroup's id
         self.webhook: Json = {"url": ""}
+        # The largest multipart upload accepted, as api.telegram.org's 50 MB.
+        self.upload_limit = 50 * 1024 * 1024
         self.my_commands: dict[tuple[str, str], list[Json]] = {}
         self.signal = Signal()
         self._pending: list[Json] = []

@@ -1,0 +1,128 @@
+"""The rows behind exports, read in batches by id (keyset paging) on a plain, read-only
+``sqlite3`` connection: exports run in a worker thread and may take a minute over a
+city's history, so they neither hold the bot's connections nor one long cursor.
+
+Every query takes the scope (a unit path: rows about units in that subtree), an
+optional time range (UTC text, ``start`` inclusive, ``end`` exclusive), the last id
+already read and a batch size, and returns ``sqlite3.Row`` objects ordered by id.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from storage.units import subtree_bounds
+
+KINDS = ("reports", "tips", "members", "updates")
+
+_REPORTS = """
+SELECT r.id, r.created_at AS at, r.unit_id, m.name AS member, m.telegram_id, r.category,
+       s.code AS site, r.status, r.recheck, r.latitude, r.longitude, r.note,
+       (SELECT group_concat(kind, ' ') FROM report_flag f WHERE f.report_id = r.id) AS flags,
+       (SELECT group_concat(sha256, ' ') FROM
+            (SELECT sha256 FROM report_photo p WHERE p.report_id = r.id ORDER BY position)
+       ) AS photos
+FROM report r
+JOIN org_unit u ON u.id = r.unit_id
+JOIN member m ON m.id = r.member_id
+JOIN site s ON s.id = r.site_id
+WHERE u.path >= :low AND u.path < :high AND r.created_at >= :start AND r.created_at < :end
+  AND r.id > :after
+ORDER BY r.id LIMIT :limit
+"""
+
+_TIPS = """
+SELECT t.id, t.number, t.received_at AS at, t.source, t.unit_id, t.address, t.description,
+       t.assigned_unit_id, t.assigned_at, t.deadline, t.acknowledged_at, t.state,
+       t.closed_at, t.valid, t.result, t.returns, t.escalation_level, w.state AS reward
+FROM tip t
+JOIN org_unit u ON u.id = t.unit_id
+LEFT JOIN org_unit a ON a.id = t.assigned_unit_id
+LEFT JOIN reward w ON w.tip_id = t.id
+WHERE ((u.path >= :low AND u.path < :high) OR (a.path >= :low AND a.path < :high))
+  AND t.received_at >= :start AND t.received_at < :end AND t.id > :after
+ORDER BY t.id LIMIT :limit
+"""
+
+_MEMBERS = """
+SELECT m.id, m.telegram_id, m.name, m.username, m.role, m.active, m.unit_id,
+       m.joined_at AS at, m.updated_at,
+       (SELECT count(*) FROM report r WHERE r.member_id = m.id) AS reports,
+       (SELECT max(r.created_at) FROM report r WHERE r.member_id = m.id) AS last_report
+FROM member m
+JOIN org_unit u ON u.id = m.unit_id
+WHERE u.path >= :low AND u.path < :high AND m.joined_at >= :start AND m.joined_at < :end
+  AND m.id > :after
+ORDER BY m.id LIMIT :limit
+"""
+
+_UPDATES = """
+SELECT s.id, s.created_at AS at, s.unit_id, m.name AS member, m.telegram_id, s.body,
+       (SELECT group_concat(counter || '=' || value, ' ') FROM status_update_counter c
+        WHERE c.update_id = s.id) AS counters
+FROM status_update s
+JOIN org_unit u ON u.id = s.unit_id
+JOIN member m ON m.id = s.member_id
+WHERE u.path >= :low AND u.path < :high AND s.created_at >= :start AND s.created_at < :end
+  AND s.id > :after
+ORDER BY s.id LIMIT :limit
+"""
+
+_QUERIES = {"reports": _REPORTS, "tips": _TIPS, "members": _MEMBERS, "updates": _UPDATES}
+_COUNTS = {
+    "reports": "SELECT count(*) FROM report r JOIN org_unit u ON u.id = r.unit_id "
+    "WHERE u.path >= :low AND u.path < :high AND r.created_at >= :start AND r.created_at < :end",
+    "tips": "SELECT count(*) FROM tip t JOIN org_unit u ON u.id = t.unit_id "
+    "LEFT JOIN org_unit a ON a.id = t.assigned_unit_id "
+    "WHERE ((u.path >= :low AND u.path < :high) OR (a.path >= :low AND a.path < :high)) "
+    "AND t.received_at >= :start AND t.received_at < :end",
+    "members": "SELECT count(*) FROM member m JOIN org_unit u ON u.id = m.unit_id "
+    "WHERE u.path >= :low AND u.path < :high AND m.joined_at >= :start AND m.joined_at < :end",
+    "updates": "SELECT count(*) FROM status_update s JOIN org_unit u ON u.id = s.unit_id "
+    "WHERE u.path >= :low AND u.path < :high AND s.created_at >= :start AND s.created_at < :end",
+}
+
+# Bounds that include every stored time ('YYYY-MM-DDTHH:MM:SSZ').
+_EARLIEST = "0000"
+_LATEST = "9999"
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A read-only connection of its own (the file must exist)."""
+    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def _params(path: str, start: str | None, end: str | None) -> dict[str, object]:
+    low, high = subtree_bounds(path)
+    return {"low": low, "high": high, "start": start or _EARLIEST, "end": end or _LATEST}
+
+
+def count(
+    conn: sqlite3.Connection, kind: str, path: str, start: str | None, end: str | None
+) -> int:
+    return int(conn.execute(_COUNTS[kind], _params(path, start, end)).fetchone()[0])
+
+
+def batch(
+    conn: sqlite3.Connection,
+    kind: str,
+    path: str,
+    start: str | None,
+    end: str | None,
+    after: int,
+    limit: int,
+) -> list[sqlite3.Row]:
+    params = {**_params(path, start, end), "after": after, "limit": limit}
+    return conn.execute(_QUERIES[kind], params).fetchall()
+
+
+def units(conn: sqlite3.Connection) -> dict[int, tuple[str, str, str, str]]:
+    """Every unit: id → (code, name, level, path)."""
+    return {
+        row[0]: (row[1], row[2], row[3], row[4])
+        for row in conn.execute("SELECT id, code, name, level, path FROM org_unit")
+    }
