@@ -127,8 +127,17 @@ class AuditService:
         async with self.db.read() as conn:
             return await audit_repo.since(conn, to_text(moment))
 
-    async def record(self, action: str, *, actor: Member | None, target: str, **detail: Any):
-        """An action that has no transaction of its own (an export, a publication)."""
+    async def record(
+        self,
+        action: str,
+        *,
+        actor: Member | None,
+        target: str,
+        unit_id: int | None = None,
+        **detail: Any,
+    ) -> None:
+        """An action that has no transaction of its own (an export). The unit is the
+        actor's unless given."""
         async with self.db.transaction() as conn:
             await record(
                 conn,
@@ -136,6 +145,6 @@ class AuditService:
                 action,
                 actor=actor,
                 target=target,
-                unit_id=actor.unit_id if actor else None,
+                unit_id=unit_id if unit_id is not None else (actor.unit_id if actor else None),
                 **detail,
             )

@@ -1,12 +1,16 @@
 """The operator's command: ``gridbot`` (also ``python -m bot``).
 
-    gridbot run --config PATH [--api-url URL]
+    gridbot run --config PATH [--api-url URL] [--log-format text|json]
     gridbot db migrate --config PATH
     gridbot org import FILE --config PATH
     gridbot org show [CODE] --config PATH
     gridbot admin add TELEGRAM_ID --unit CODE --role admin --name NAME --config PATH
     gridbot tips import FILE.csv --config PATH
     gridbot tips table [--from DATE] [--to DATE] [--format text|md|csv|tsv] --config PATH
+    gridbot export KIND [--from DATE] [--to DATE] [--format xlsx|csv] [--out PATH] --config PATH
+    gridbot audit [--since DATE] [--format text|jsonl] --config PATH
+    gridbot backup DIR --config PATH
+    gridbot check [--quick] [--backup DIR] --config PATH
 
 Problems are printed as plain lines on stderr (no traceback) with exit status 2 for a
 bad config or command line, 1 for anything else that could not be done.
@@ -26,10 +30,14 @@ from typing import Any
 from telegram.error import InvalidToken, TelegramError
 
 from bot.access import Role
+from bot.audit import ORIGIN, shell_origin
 from bot.clock import SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.errors import Refused
+from bot.exports import FORMATS as EXPORT_FORMATS
+from bot.exports import KINDS as EXPORT_KINDS
 from bot.i18n import Catalogue
+from bot.logs import FORMATS as LOG_FORMATS
 from bot.logs import RedactTokenFilter, configure_logging
 from bot.org import OrgService, TreeNode
 from bot.orgfile import OrgFileError, read_org_file
@@ -61,6 +69,12 @@ def _parser() -> argparse.ArgumentParser:
     run = top.add_parser("run", parents=[common], help="start the bot (long polling)")
     run.add_argument("--api-url", help="Bot API server root, e.g. http://127.0.0.1:8081")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    run.add_argument(
+        "--log-format",
+        default="text",
+        choices=sorted(LOG_FORMATS),
+        help="one line per event as text (default) or as a JSON object",
+    )
 
     db = top.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("migrate", parents=[common], help="create or upgrade the database")
@@ -92,16 +106,53 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="aligned plain text (default), a Markdown table, CSV or TSV",
     )
+
+    export = top.add_parser("export", parents=[common], help="write a table of records")
+    export.add_argument("kind", choices=EXPORT_KINDS)
+    export.add_argument("--from", dest="start", help="first day (YYYY-MM-DD), local time")
+    export.add_argument("--to", dest="end", help="last day (YYYY-MM-DD), local time")
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="xlsx")
+    export.add_argument("--out", help="file to write (default: gridbot-KIND-UNIT.FORMAT here)")
+    export.add_argument("--unit", help="only this unit's subtree (default: the whole city)")
+    export.add_argument("--max-mb", type=float, help="split into files of at most this size")
+    export.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar on stderr (default: when stderr is a terminal)",
+    )
+
+    audit = top.add_parser("audit", parents=[common], help="print the audit log")
+    audit.add_argument("--since", help="first day (YYYY-MM-DD), local time; default: 7 days ago")
+    audit.add_argument("--format", choices=["text", "jsonl"], default="text")
+
+    backup = top.add_parser(
+        "backup", parents=[common], help="copy the database and new evidence files into DIR"
+    )
+    backup.add_argument("dir")
+
+    check = top.add_parser(
+        "check", parents=[common], help="verify the database and every evidence file"
+    )
+    check.add_argument("--quick", action="store_true", help="compare sizes, not SHA-256s")
+    check.add_argument(
+        "--backup", metavar="DIR", help="check the newest backup in DIR instead (no config needed)"
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    ORIGIN.set(shell_origin())  # audit entries written from here come from the shell
     try:
+        if args.command == "check" and args.backup:
+            return _check_backup(args)
         config = load_config(args.config)
         if args.command == "run":
             return _run(config, args)
-        handler = _COMMANDS[(args.command, args.action)]
+        if args.command in ("backup", "check"):
+            return _MAINTENANCE[args.command](config, args)
+        handler = _COMMANDS[(args.command, getattr(args, "action", None))]
         return asyncio.run(handler(config, args))
     except ConfigError as exc:
         for line in exc.lines:
@@ -129,7 +180,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             }
         )
     token = config.token() or ""
-    configure_logging(args.log_level, secrets=[token])
+    configure_logging(args.log_level, secrets=[token], format=args.log_format)
     source = config.source.name if config.source else "config"
     try:
         run_polling(config)
@@ -300,8 +351,220 @@ async def _tips_table(config: Config, args: argparse.Namespace) -> int:
     return await _with_services(config, work)
 
 
+class ProgressBar:
+    """``label [#####-----]  42%  420/1000`` redrawn in place on stderr, at most ten
+    times a second."""
+
+    WIDTH = 30
+
+    def __init__(self, label: str, enabled: bool) -> None:
+        self.label = label
+        self.enabled = enabled
+        self.best = 0
+        self.drawn_at = 0.0
+
+    def __call__(self, done: int, total: int) -> None:
+        import time as clock
+
+        self.best = max(self.best, done)  # a part written again must not move it back
+        now = clock.monotonic()
+        if not self.enabled or (now - self.drawn_at < 0.1 and self.best < total):
+            return
+        self.drawn_at = now
+        share = self.best / total if total else 1.0
+        filled = round(share * self.WIDTH)
+        bar = "#" * filled + "-" * (self.WIDTH - filled)
+        sys.stderr.write(f"\r{self.label} [{bar}] {share:4.0%}  {self.best}/{total}")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.drawn_at:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+def _progress_wanted(flag: bool | None) -> bool:
+    return sys.stderr.isatty() if flag is None else flag
+
+
+def _span(
+    config: Config, first: date | None, last: date | None
+) -> tuple[datetime | None, datetime | None]:
+    zone = config.locale.zone
+    start = datetime.combine(first, time(0), zone) if first else None
+    end = datetime.combine(last + timedelta(days=1), time(0), zone) if last else None
+    return start, end
+
+
+async def _export(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.exports import Exporter, ExportRequest
+
+    first, last = _day(args.start, "--from"), _day(args.end, "--to")
+    if first and last and first > last:
+        raise CliError(["--from must not be later than --to"], 2)
+    if args.max_mb is not None and args.max_mb <= 0:
+        raise CliError(["--max-mb must be more than 0"], 2)
+
+    async def work(services: Services) -> int:
+        unit = await services.org.unit(args.unit) if args.unit else await services.org.root()
+        if unit is None:
+            if args.unit:
+                raise CliError([f"no unit with the code {args.unit!r}"])
+            raise CliError(["the unit tree is empty: run 'gridbot org import FILE' first"])
+        start, end = _span(config, first, last)
+        request = ExportRequest(args.kind, unit.path, start, end, config.locale.language)
+        span = f"-{first:%Y%m%d}" if first else ""
+        span += f"-{last:%Y%m%d}" if last else ""
+        out = Path(args.out or f"gridbot-{args.kind}-{unit.code}{span}.{args.format}")
+        if out.suffix.lower() != f".{args.format}":
+            raise CliError([f"--out {out}: the file name should end in .{args.format}"], 2)
+        bar = ProgressBar(f"{args.kind} {unit.code}", _progress_wanted(args.progress))
+        max_bytes = int(args.max_mb * 1024 * 1024) if args.max_mb else None
+        exporter = Exporter(config, services.catalogue)
+        try:
+            result = await asyncio.to_thread(
+                exporter.run, request, out, fmt=args.format, max_bytes=max_bytes, progress=bar
+            )
+        except OSError as exc:
+            raise CliError([f"{out}: {exc.strerror or exc}"]) from None
+        finally:
+            bar.close()
+        await services.audit.record(
+            "export",
+            actor=None,
+            target=args.kind,
+            unit_id=unit.id,
+            rows=result.rows,
+            parts=len(result.parts),
+            start=first.isoformat() if first else None,
+            end=last.isoformat() if last else None,
+        )
+        for part in result.parts:
+            print(f"{part.path}: {part.rows} rows, {part.size:,} bytes")
+        if not result.parts[0].rows:
+            print(f"nothing to export: no {args.kind} in {unit.code} for that period")
+        return 0
+
+    return await _with_services(config, work)
+
+
+async def _audit(config: Config, args: argparse.Namespace) -> int:
+    import json
+
+    from storage.times import from_text
+
+    zone = config.locale.zone
+    first = _day(args.since, "--since")
+
+    async def work(services: Services) -> int:
+        day = first or (services.clock.now().astimezone(zone).date() - timedelta(days=7))
+        for entry in await services.audit.since(datetime.combine(day, time(0), zone)):
+            when = from_text(entry.at).astimezone(zone)
+            if args.format == "jsonl":
+                row = {
+                    "at": when.isoformat(),
+                    "source": entry.source,
+                    "actor": entry.actor_name,
+                    "telegram_id": entry.telegram_id,
+                    "chat_id": entry.chat_id,
+                    "action": entry.action,
+                    "target": entry.target,
+                    "unit": entry.unit_code,
+                    "detail": json.loads(entry.detail) if entry.detail else None,
+                }
+                print(json.dumps(row, ensure_ascii=False))
+                continue
+            where = f"chat {entry.chat_id}" if entry.chat_id is not None else entry.source
+            fields = [
+                f"{when:%Y-%m-%d %H:%M:%S}",
+                where,
+                entry.actor_name,
+                entry.action,
+                entry.target,
+                entry.unit_code or "-",
+                entry.detail or "",
+            ]
+            print("\t".join(fields).rstrip())
+        return 0
+
+    return await _with_services(config, work)
+
+
+def _backup(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot import maintenance
+
+    if not config.database.path.is_file():
+        raise CliError([f"{config.database.path}: no database to back up"])
+    bar = ProgressBar("evidence", _progress_wanted(None))
+    try:
+        result = maintenance.backup(
+            config.database.path, config.evidence.path, Path(args.dir), progress=bar
+        )
+    except OSError as exc:
+        raise CliError([f"{args.dir}: {exc.strerror or exc}"]) from None
+    finally:
+        bar.close()
+    print(f"database: {result.database} ({result.database_size:,} bytes)")
+    print(
+        f"evidence: {result.evidence_total} files, {result.copied} copied "
+        f"({result.copied_bytes:,} bytes), {result.already} already in the backup"
+    )
+    for problem in result.problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if result.problems else 0
+
+
+def _check(config: Config, args: argparse.Namespace) -> int:
+    if not config.database.path.is_file():
+        raise CliError([f"{config.database.path}: no database"])
+    return _report_check(config.database.path, config.evidence.path, args.quick)
+
+
+def _check_backup(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.maintenance import newest_backup
+
+    folder = Path(args.backup)
+    database = newest_backup(folder) if folder.is_dir() else None
+    if database is None:
+        raise CliError([f"{folder}: no gridbot-*.sqlite3 backup in this folder"])
+    return _report_check(database, folder / "evidence", args.quick)
+
+
+def _report_check(database: Any, evidence: Any, quick: bool) -> int:
+    from bot import maintenance
+
+    bar = ProgressBar("evidence", _progress_wanted(None))
+    try:
+        result = maintenance.check(database, evidence, hashes=not quick, progress=bar)
+    except Exception as exc:  # a file that is not a database, a locked or unreadable one
+        raise CliError([f"{database}: cannot be checked: {exc}"]) from None
+    finally:
+        bar.close()
+    how = "sizes" if quick else "SHA-256"
+    print(f"database: {result.database} (schema {result.schema})")
+    print(f"evidence: {result.evidence}, {result.files_checked} files checked ({how})")
+    for problem in result.problems:
+        print(f"{problem.kind}: {problem.text}")
+    if result.ok:
+        print("ok")
+        return 0
+    print(f"{len(result.problems)} problem(s)", file=sys.stderr)
+    return 1
+
+
+_MAINTENANCE: dict[str, Callable[[Config, argparse.Namespace], int]] = {
+    "backup": _backup,
+    "check": _check,
+}
+
 _COMMANDS: dict[
-    tuple[str, str], Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]
+    tuple[str, str | None], Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]
 ] = {
     ("db", "migrate"): _migrate,
     ("org", "import"): _org_import,
@@ -309,6 +572,8 @@ _COMMANDS: dict[
     ("admin", "add"): _admin_add,
     ("tips", "import"): _tips_import,
     ("tips", "table"): _tips_table,
+    ("export", None): _export,
+    ("audit", None): _audit,
 }
 
 

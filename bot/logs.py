@@ -6,8 +6,9 @@ shapes in general) before a line is written; ``httpx`` stays at WARNING so it do
 log request URLs at all.
 
 What people type never reaches the log: PTB's own DEBUG lines print whole updates and
-request parameters (a tipster's phone number, a worker's note), so those loggers stay
-at INFO even when gridbot runs at DEBUG. gridbot logs ids, command names and timings.
+request parameters (a tipster's phone number, a worker's note) and aiosqlite's print
+every SQL statement with its parameters, so those loggers stay at INFO even when
+gridbot runs at DEBUG. gridbot logs ids, command names and timings.
 
 Structured fields go in ``extra={"fields": {...}}``: the text format appends them as
 ``key=value``, the JSON format as keys of the line's object.
@@ -97,8 +98,14 @@ class JsonFormatter(logging.Formatter):
 
 FORMATS = ("text", "json")
 
-# Loggers whose DEBUG lines carry message contents.
-_CONTENT_LOGGERS = ("telegram.Bot", "telegram.ext.ExtBot", "telegram.ext.Application")
+# Loggers whose DEBUG lines carry message contents: PTB prints updates and request
+# parameters, aiosqlite every statement with its parameters (a tipster's phone number).
+_CONTENT_LOGGERS = (
+    "telegram.Bot",
+    "telegram.ext.ExtBot",
+    "telegram.ext.Application",
+    "aiosqlite",
+)
 
 
 def configure_logging(
