@@ -1,6 +1,6 @@
 """The operator's command: ``gridbot`` (also ``python -m bot``).
 
-    gridbot run --config PATH [--api-url URL] [--log-format text|json]
+    gridbot run --config PATH [--webhook] [--api-url URL] [--log-format text|json]
     gridbot db migrate --config PATH
     gridbot org import FILE --config PATH
     gridbot org show [CODE] --config PATH
@@ -66,7 +66,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = top.add_parser("run", parents=[common], help="start the bot (long polling)")
+    run = top.add_parser("run", parents=[common], help="start the bot (long polling or webhook)")
+    run.add_argument(
+        "--webhook",
+        action="store_true",
+        help="receive updates on [webhook] listen:port behind an HTTPS proxy",
+    )
     run.add_argument("--api-url", help="Bot API server root, e.g. http://127.0.0.1:8081")
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument(
@@ -169,6 +174,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(config: Config, args: argparse.Namespace) -> int:
     from bot.app import run_polling
+    from bot.webhook import run_webhook, secret_for
 
     if args.api_url:
         root = args.api_url.rstrip("/")
@@ -180,10 +186,16 @@ def _run(config: Config, args: argparse.Namespace) -> int:
             }
         )
     token = config.token() or ""
-    configure_logging(args.log_level, secrets=[token], format=args.log_format)
     source = config.source.name if config.source else "config"
+    if args.webhook and not config.webhook.url:
+        raise CliError([f"{source}: webhook.url: required for --webhook"], 2)
+    secret = secret_for(config) if args.webhook else ""
+    configure_logging(args.log_level, secrets=[token, secret], format=args.log_format)
     try:
-        run_polling(config)
+        if args.webhook:
+            run_webhook(config, secret)
+        else:
+            run_polling(config)
     except InvalidToken:
         raise CliError(
             [f"{source}: telegram.token: the Bot API server rejected the token"], 2

@@ -16,6 +16,7 @@ import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -31,6 +32,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 TOKEN_ENV = "GRIDBOT_TOKEN"
+WEBHOOK_SECRET_ENV = "GRIDBOT_WEBHOOK_SECRET"
 LANGUAGES = ("zh", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,23}$")
@@ -122,6 +124,69 @@ class TelegramConfig(_Table):
                 "url", "{value} is not an http(s) URL", {"value": repr(value)}
             )
         return value
+
+
+class WebhookConfig(_Table):
+    """``gridbot run --webhook``: Telegram posts updates to ``url`` (an HTTPS address a
+    reverse proxy serves), which forwards them to ``listen``:``port``."""
+
+    url: str | None = None
+    listen: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)  # 0: any free port (the log says which)
+    # The path the bot answers on; by default the path of ``url``.
+    path: str | None = None
+    # Sent by Telegram in X-Telegram-Bot-Api-Secret-Token with every update; requests
+    # without it are refused (403). GRIDBOT_WEBHOOK_SECRET wins over the file; with
+    # neither, a new random secret is registered at every start.
+    secret: SecretStr | None = None
+    max_connections: int = Field(40, ge=1, le=100)
+
+    @field_validator("url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^https://[^\s/]+(/\S*)?$", value):
+            raise PydanticCustomError(
+                "url",
+                "{value} is not an https:// URL (Telegram only posts to HTTPS)",
+                {"value": repr(value)},
+            )
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^/[A-Za-z0-9._~/-]*$", value):
+            raise PydanticCustomError(
+                "path", "{value} is not a URL path like /telegram", {"value": repr(value)}
+            )
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _SECRET_TOKEN.match(value.get_secret_value()):
+            raise PydanticCustomError(
+                "secret", "1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)", {}
+            )
+        return value
+
+    def route(self) -> str:
+        if self.path:
+            return self.path
+        return (urlsplit(self.url).path or "/") if self.url else "/"
+
+    def secret_value(self) -> str | None:
+        env = os.environ.get(WEBHOOK_SECRET_ENV, "").strip()
+        if env:
+            if not _SECRET_TOKEN.match(env):
+                raise ConfigError(
+                    [f"{WEBHOOK_SECRET_ENV}: 1-256 characters A-Z, a-z, 0-9, _ and -"]
+                )
+            return env
+        return self.secret.get_secret_value() if self.secret else None
+
+
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
 
 class InviteConfig(_Table):
@@ -384,6 +449,7 @@ class Config(_Table):
     tips: TipsConfig = TipsConfig()
     ranking: RankingConfig = RankingConfig()
     exports: ExportsConfig = ExportsConfig()
+    webhook: WebhookConfig = WebhookConfig()
 
     source: Path | None = Field(None, exclude=True)
 
@@ -409,6 +475,9 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out
 
 
+_SECRET_KEYS = frozenset({"token", "secret"})
+
+
 def _describe(error: dict[str, Any]) -> str:
     kind = error["type"]
     if kind == "extra_forbidden":
@@ -418,8 +487,10 @@ def _describe(error: dict[str, Any]) -> str:
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
-    if kind in {"time", "weekly", "timezone", "url", "code", "unique"}:
+    if kind in {"time", "weekly", "timezone", "url", "code", "unique", "path", "secret"}:
         return message
+    if error["loc"] and error["loc"][-1] in _SECRET_KEYS:
+        return f"{message[0].lower()}{message[1:]}"  # never echo a secret back
     value = error.get("input")
     if isinstance(value, str | int | float | bool):
         return f"{value!r}: {message[0].lower()}{message[1:]}"

@@ -77,6 +77,14 @@ def test_wrong_type_names_the_value(tmp_path):
             "reports.areas[0]: give either centre and radius_m, or polygon",
         ),
         ("[tips]\ndeadline_hours = 0\n", "tips.deadline_hours: "),
+        (
+            '[webhook]\nurl = "http://bot.example.org/hook"\n',
+            "webhook.url: 'http://bot.example.org/hook' is not an https:// URL",
+        ),
+        ('[webhook]\nsecret = "has space"\n', "webhook.secret: 1-256 characters"),
+        ("[webhook]\nsecret = 12345\n", "webhook.secret: input should be a valid string"),
+        ('[webhook]\npath = "hook"\n', "webhook.path: 'hook' is not a URL path"),
+        ("[exports]\nmax_file_mb = 0\n", "exports.max_file_mb: "),
     ],
 )
 def test_bad_values(tmp_path, text, expected):
@@ -99,3 +107,18 @@ def test_token_from_environment_wins(tmp_path, monkeypatch):
     monkeypatch.setenv("GRIDBOT_TOKEN", "2:env")
     assert config.token() == "2:env"
     assert "1:file" not in repr(config)
+
+
+def test_webhook_secret_from_environment_wins_and_the_path_follows_the_url(tmp_path, monkeypatch):
+    config = _load(
+        tmp_path, '[webhook]\nurl = "https://bot.example.org/tg/hook"\nsecret = "file_secret"\n'
+    )
+    monkeypatch.delenv("GRIDBOT_WEBHOOK_SECRET", raising=False)
+    assert config.webhook.secret_value() == "file_secret"
+    assert config.webhook.route() == "/tg/hook"
+    assert "file_secret" not in repr(config)
+    monkeypatch.setenv("GRIDBOT_WEBHOOK_SECRET", "env-secret")
+    assert config.webhook.secret_value() == "env-secret"
+    monkeypatch.setenv("GRIDBOT_WEBHOOK_SECRET", "bad secret!")
+    with pytest.raises(ConfigError):
+        config.webhook.secret_value()

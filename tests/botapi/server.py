@@ -83,6 +83,7 @@ class BotApiServer:
         self.gone: dict[int, str] = {}  # group chat id -> "kicked" | "left"
         self.migrated: dict[int, int] = {}  # old group id -> its supergroup's id
         self.webhook: Json = {"url": ""}
+        self.webhook_answers: list[int] = []  # HTTP statuses of webhook deliveries
         # The largest multipart upload accepted, as api.telegram.org's 50 MB.
         self.upload_limit = 50 * 1024 * 1024
         self.my_commands: dict[tuple[str, str], list[Json]] = {}
@@ -436,6 +437,44 @@ class BotApiServer:
         """Note that getUpdates handed these updates to the bot."""
         self._delivered.update(u["update_id"] for u in updates)
         self.signal.notify()
+
+    # ------------------------------------------------------------ webhook delivery
+
+    async def deliver_webhook(self, target: str, stop: asyncio.Event) -> None:
+        """Post pending updates to ``target`` as Telegram posts to a webhook (the reverse
+        proxy's job of turning the public HTTPS URL into ``target`` is skipped): oldest
+        first, one at a time, with the registered secret in the header; an update is
+        confirmed on a 2xx answer and tried again after any other (Telegram retries)."""
+        import httpx
+
+        async with httpx.AsyncClient(timeout=10) as client:
+            while not stop.is_set():
+                ready = self.deliverable(1) if self.webhook.get("url") else []
+                if not ready:
+                    await self.signal.wait_until(
+                        lambda: (
+                            stop.is_set() or bool(self.webhook.get("url") and self.deliverable(1))
+                        ),
+                        None,
+                    )
+                    continue
+                update = ready[0]
+                headers = {"Content-Type": "application/json"}
+                if self.webhook.get("secret_token"):
+                    headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
+                try:
+                    answer = await client.post(target, content=json.dumps(update), headers=headers)
+                    status = answer.status_code
+                except httpx.HTTPError:
+                    status = 0
+                self.webhook_answers.append(status)
+                if 200 <= status < 300:
+                    self._delivered.add(update["update_id"])
+                    self._pending = [u for u in self._pending if u is not update]
+                    self._confirmed_below = max(self._confirmed_below, update["update_id"] + 1)
+                    self.signal.notify()
+                else:
+                    await asyncio.sleep(0.05)
 
     def drop_pending_updates(self) -> None:
         """Forget every pending update (deleteWebhook/setWebhook drop_pending_updates)."""
