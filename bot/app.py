@@ -2,14 +2,21 @@
 
 ``post_init`` opens and migrates the database, then gives Telegram the command menus;
 ``post_shutdown`` closes the database. Updates of one chat run in order, chats run side
-by side (``bot.ordering``); every outgoing call goes through PTB's rate limiter.
+by side (``bot.ordering``); every outgoing call goes through PTB's rate limiter. PTB's
+``Updater`` is not used: updates come from ``bot.polling`` or ``bot.webhook``, through
+the durable inbox (``bot.inbox``); what was unfinished at the last stop is queued
+first in ``post_init``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import signal
+from typing import Any
 
 from telegram import Update
+from telegram.error import InvalidToken, NetworkError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
@@ -18,6 +25,7 @@ from bot.config import Config, ConfigError
 from bot.context import CONTEXT_TYPES, GridApplication
 from bot.jobs import schedule
 from bot.ordering import ChatOrderedUpdateProcessor
+from bot.polling import Poller
 from bot.services import Services
 from handlers import register
 from handlers.menus import set_public_menus, sync_member_menus
@@ -55,6 +63,11 @@ def build_application(
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         services = await Services.open(config, clock=clock)
         application.bot_data.services = services
+        processor.inbox = lambda: services.inbox
+        # What was received and not handled when the bot last stopped goes first.
+        await services.inbox.prune()
+        for replay in await services.inbox.unfinished():
+            await application.update_queue.put(Update.de_json(replay.data, application.bot))
         await set_public_menus(application.bot, services)
         changed = await sync_member_menus(application.bot, services)
         schedule(application)
@@ -71,13 +84,15 @@ def build_application(
             await services.close()
         log.info("bot.stopped")
 
+    processor = ChatOrderedUpdateProcessor(tg.max_concurrent_updates)
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
         Application.builder()
         .token(token)
         .base_url(tg.base_url)
         .base_file_url(tg.base_file_url)
         .context_types(CONTEXT_TYPES)
-        .concurrent_updates(ChatOrderedUpdateProcessor(tg.max_concurrent_updates))
+        .concurrent_updates(processor)
+        .updater(None)  # bot.polling and bot.webhook receive, through the inbox
         .rate_limiter(AIORateLimiter(max_retries=3))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
@@ -100,16 +115,74 @@ def build_application(
     return application  # type: ignore[return-value]
 
 
-def run_polling(config: Config) -> None:
-    """Start long polling and block until SIGINT/SIGTERM.
-
-    Network failures while starting are retried for as long as it takes (a bot started
-    before the network is up must come up with it); a token the Bot API rejects is not.
-    """
-    application = build_application(config)
-    application.run_polling(
-        allowed_updates=ALLOWED_UPDATES,
+def poller(application: GridApplication, config: Config, **options: Any) -> Poller:
+    """gridbot's getUpdates loop for this application (``bot.polling``)."""
+    return Poller(
+        application,
+        lambda: application.bot_data.services.inbox,
         timeout=config.telegram.poll_timeout,
-        drop_pending_updates=False,
-        bootstrap_retries=-1,
+        allowed_updates=ALLOWED_UPDATES,
+        **options,
     )
+
+
+async def initialize(application: GridApplication) -> None:
+    """``initialize`` (getMe) and ``post_init``, retried for as long as the network is
+    down — a bot started before the network must come up with it; a rejected token
+    stops it at once."""
+    delay = 1.0
+    while True:
+        try:
+            await application.initialize()
+            break
+        except InvalidToken:
+            raise
+        except NetworkError as exc:
+            log.warning("bot.start_failed", extra={"fields": {"error": type(exc).__name__}})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 60.0)
+    if application.post_init:
+        await application.post_init(application)
+
+
+async def finish(application: GridApplication) -> None:
+    if application.running:
+        await application.stop()
+    await application.shutdown()
+    if application.post_shutdown:
+        await application.post_shutdown(application)
+
+
+async def serve_polling(application: GridApplication, config: Config, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set (or the token is rejected)."""
+    await initialize(application)
+    fatal: list[BaseException] = []
+
+    def on_fatal(exc: BaseException) -> None:
+        fatal.append(exc)
+        stop.set()
+
+    polling = poller(application, config, on_fatal=on_fatal)
+    try:
+        await application.start()
+        await polling.start()
+        await stop.wait()
+    finally:
+        await polling.stop()
+        await finish(application)
+    if fatal:
+        raise fatal[0]
+
+
+def run_polling(config: Config) -> None:
+    """Start long polling and block until SIGINT/SIGTERM."""
+    application = build_application(config)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await serve_polling(application, config, stop)
+
+    asyncio.run(main())

@@ -47,6 +47,13 @@ async def weekly_bulletins(context: CallbackContext) -> None:  # type: ignore[ty
     await send_weekly_bulletins(context)
 
 
+async def prune_inbox(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    """Forget updates handled more than two days ago."""
+    pruned = await context.bot_data.services.inbox.prune()
+    if pruned:
+        log.info("inbox.pruned", extra={"fields": {"count": pruned}})
+
+
 def schedule(application: GridApplication) -> None:
     """Register the periodic jobs (called from ``post_init``)."""
     queue = application.job_queue
@@ -59,3 +66,4 @@ def schedule(application: GridApplication) -> None:
     queue.run_repeating(daily_digests, interval=60, first=1, name="daily-digests")
     queue.run_repeating(reminders, interval=60, first=2, name="reminders")
     queue.run_repeating(weekly_bulletins, interval=60, first=3, name="weekly-bulletins")
+    queue.run_repeating(prune_inbox, interval=3600, first=60, name="prune-inbox")

@@ -4,7 +4,8 @@ PTB's choice is all-or-nothing (``concurrent_updates`` on or off). A report bein
 needs its photos and buttons handled in the order the person sent them, but one slow
 chat must not hold up the city, so this processor keeps one lock per chat.
 
-It is also where every update begins and ends: it sets the audit origin (the chat and
+It is also where every update begins and ends: it marks the update done in the
+durable inbox (``bot.inbox``) once its handlers have run, sets the audit origin (the chat and
 update the handlers act for, ``bot.audit.ORIGIN``) and writes the update's log line —
 ids, what kind of update, the command or button kind, and how long it took; never
 what the person wrote.
@@ -16,13 +17,14 @@ import asyncio
 import logging
 import re
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
 from bot.audit import ORIGIN, Origin
+from bot.inbox import Inbox
 
 log = logging.getLogger("gridbot.updates")
 _WORD = re.compile(r"^[a-z_]{1,32}$")
@@ -80,6 +82,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         super().__init__(max_concurrent_updates)
         self._locks: dict[int, asyncio.Lock] = {}
         self._waiting: dict[int, int] = {}
+        # The durable inbox, once the services are open (set in post_init).
+        self.inbox: Callable[[], Inbox] | None = None
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         fields = describe(update)
@@ -87,6 +91,10 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         started = time.perf_counter()
         try:
             await self._in_order(update, coroutine)
+            # PTB has given any handler error to the error handler by now: the update is
+            # handled either way (a cancelled task, at shutdown, is not).
+            if self.inbox is not None and isinstance(update, Update):
+                await self.inbox().finish(update.update_id)
         finally:
             ORIGIN.reset(origin)
             fields["ms"] = round((time.perf_counter() - started) * 1000, 1)

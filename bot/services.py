@@ -12,6 +12,7 @@ from bot.digest import DigestService
 from bot.exports import ExportService
 from bot.groups import GroupService
 from bot.i18n import Catalogue
+from bot.inbox import Inbox
 from bot.invites import InviteService
 from bot.members import MemberService
 from bot.menus import MenuService
@@ -44,6 +45,7 @@ class Services:
     bulletins: BulletinService
     audit: AuditService
     exports: ExportService
+    inbox: Inbox
 
     @classmethod
     async def open(
@@ -82,6 +84,7 @@ class Services:
             bulletins=BulletinService(db, clock, config, ranking),
             audit=audit,
             exports=ExportService(config, catalogue, audit, clock),
+            inbox=Inbox(db, clock),
         )
 
     async def close(self) -> None:

@@ -10,7 +10,8 @@ retry a 5xx forever). Only POST to the configured path is served.
 The server is tornado, the one python-telegram-bot itself uses for webhooks; the
 lifecycle (initialise, ``post_init``, register the webhook, serve until SIGINT or
 SIGTERM, stop) is spelled out here instead of PTB's ``run_webhook`` so that the
-handler is ours: what it does with an update before answering is gridbot's decision.
+handler is ours: it commits the update to the durable inbox (``bot.inbox``) before it
+answers 200, and answers 503 if it could not (Telegram then delivers it again).
 The webhook stays registered on shutdown, so Telegram keeps updates while the bot is
 down and delivers them when it is back.
 """
@@ -32,7 +33,7 @@ from telegram import Update
 from telegram.error import InvalidToken, NetworkError, RetryAfter
 from tornado.httpserver import HTTPServer
 
-from bot.app import ALLOWED_UPDATES
+from bot.app import ALLOWED_UPDATES, finish, initialize
 from bot.config import Config, ConfigError
 from bot.context import GridApplication
 
@@ -42,7 +43,7 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # An update is a few kilobytes; anything much larger is not from Telegram.
 MAX_BODY = 1024 * 1024
 
-Receive = Callable[[Update], Awaitable[None]]
+Receive = Callable[[Update, dict[str, Any]], Awaitable[None]]
 
 
 class UpdateHandler(tornado.web.RequestHandler):
@@ -71,7 +72,13 @@ class UpdateHandler(tornado.web.RequestHandler):
             log.warning("webhook.bad_body", extra={"fields": {"bytes": len(self.request.body)}})
             self.send_error(400)
             return
-        await self.receive(update)
+        try:
+            await self.receive(update, data)
+        except Exception:
+            # Not committed: a 5xx makes Telegram deliver it again later.
+            log.exception("webhook.not_stored", extra={"fields": {"update_id": update.update_id}})
+            self.send_error(503)
+            return
         self.set_status(200)
         self.finish()
 
@@ -85,8 +92,11 @@ class UpdateHandler(tornado.web.RequestHandler):
 def web_application(
     config: Config, application: GridApplication, secret: str, receive: Receive | None = None
 ) -> tornado.web.Application:
-    async def queue(update: Update) -> None:
-        await application.update_queue.put(update)
+    async def queue(update: Update, data: dict[str, Any]) -> None:
+        """Commit, then queue; the 200 goes out only after the commit."""
+        fresh = await application.bot_data.services.inbox.receive([data])
+        if fresh:
+            await application.update_queue.put(update)
 
     route = config.webhook.route()
     handler_args = {
@@ -121,10 +131,8 @@ async def serve(
     if not hook.url:
         source = config.source.name if config.source else "config"
         raise ConfigError([f"{source}: webhook.url: required for --webhook"])
-    await application.initialize()
+    await initialize(application)
     try:
-        if application.post_init:
-            await application.post_init(application)
         await application.start()
         server = HTTPServer(web_application(config, application, secret), max_body_size=MAX_BODY)
         sockets = tornado.netutil.bind_sockets(hook.port, hook.listen)
@@ -142,11 +150,8 @@ async def serve(
         finally:
             server.stop()
             await server.close_all_connections()
-            await application.stop()
     finally:
-        await application.shutdown()
-        if application.post_shutdown:
-            await application.post_shutdown(application)
+        await finish(application)
 
 
 async def _register(application: GridApplication, url: str, secret: str, connections: int) -> None:

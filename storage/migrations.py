@@ -398,6 +398,25 @@ _AUDIT = (
     "CREATE INDEX audit_unit ON audit (unit_id, id)",
 )
 
+# The durable inbox: every update Telegram delivers, committed before Telegram is told
+# it arrived (the next getUpdates offset, or the webhook's 200), then marked done once
+# handled. `dedupe` catches the same message arriving again under another update id
+# (a new id sequence, a switch between webhook and polling): 'm:<chat>:<message>' for a
+# message, 'e:<chat>:<message>:<edit date>' for an edit, 'c:<query id>' for a button.
+_INBOX = (
+    """CREATE TABLE inbox (
+        update_id   INTEGER PRIMARY KEY,
+        dedupe      TEXT UNIQUE,
+        chat_id     INTEGER,
+        payload     TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        done_at     TEXT
+    )""",
+    "CREATE INDEX inbox_pending ON inbox (update_id) WHERE done_at IS NULL",
+    "CREATE INDEX inbox_done ON inbox (done_at) WHERE done_at IS NOT NULL",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -406,4 +425,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(5, "groups", _GROUPS),
     Migration(6, "digests", _DIGESTS),
     Migration(7, "audit", _AUDIT),
+    Migration(8, "inbox", _INBOX),
 )

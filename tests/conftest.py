@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,20 @@ class Harness:
     async def add(self, telegram_id: int, unit: str, role: Role, name: str) -> Member:
         return await add_member(self.services, telegram_id, unit, role, name)
 
+    async def settled(self, timeout: float = 5.0) -> None:
+        """Wait until every update the bot received is handled (marked done)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            async with (
+                self.services.db.read() as conn,
+                conn.execute("SELECT count(*) FROM inbox WHERE done_at IS NULL") as cur,
+            ):
+                if (await cur.fetchone())[0] == 0 and not self.server.pending_updates:
+                    return
+            assert loop.time() < deadline, "updates still unfinished"
+            await asyncio.sleep(0.01)
+
 
 @pytest.fixture
 def tg_config() -> str:
@@ -97,7 +112,7 @@ async def start_app(
     FakeClock themselves, never behind the test's back."""
     from telegram.request import HTTPXRequest
 
-    from bot.app import ALLOWED_UPDATES, build_application
+    from bot.app import build_application, poller
 
     transport = server.transport()
     app = build_application(
@@ -112,15 +127,21 @@ async def start_app(
         for job in app.job_queue.jobs():
             job.schedule_removal()
     await app.start()
-    await app.updater.start_polling(poll_interval=0, timeout=1, allowed_updates=ALLOWED_UPDATES)
+    app.bot_data.poller = poller(
+        app,
+        config.model_copy(
+            update={"telegram": config.telegram.model_copy(update={"poll_timeout": 1})}
+        ),
+    )
+    await app.bot_data.poller.start()
     return app
 
 
 async def stop_app(app: Any) -> None:
-    await app.updater.stop()
-    await app.stop()
-    await app.shutdown()
-    await app.post_shutdown(app)
+    from bot.app import finish
+
+    await app.bot_data.poller.stop()
+    await finish(app)
 
 
 @pytest.fixture

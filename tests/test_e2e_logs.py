@@ -21,6 +21,7 @@ async def test_json_lines_carry_ids_and_timings_but_no_content(tg, capsys):
         number = await receive(lead, description="崔庄村民王秘密反映有人私自打井")
         await lead.ask(f"/assign {number} WL-WH-CZ 24")
         await lead.ask("/export wells")
+        await tg.settled()
     finally:
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])

@@ -71,6 +71,15 @@ async def test_updates_arrive_with_the_secret_and_are_answered(tmp_path):
         assert "操作日志" in (await admin.ask("/audit")).text
         assert server.webhook_answers == [200, 200]
         assert not server.pending_updates
+        async with asyncio.timeout(5):
+            while True:  # committed before the 200, then marked done once handled
+                async with (
+                    services.db.read() as conn,
+                    conn.execute("SELECT count(*) FROM inbox WHERE done_at IS NOT NULL") as cur,
+                ):
+                    if (await cur.fetchone())[0] == 2:
+                        break
+                await asyncio.sleep(0.01)
 
 
 @pytest.mark.parametrize(
@@ -110,6 +119,8 @@ async def test_requests_without_the_secret_get_403_and_change_nothing(tmp_path, 
         await asyncio.sleep(0.3)
         assert len(server.calls) == before  # nothing was answered or sent
         async with services.db.read() as conn, conn.execute("SELECT count(*) FROM invite") as cur:
+            assert (await cur.fetchone())[0] == 0
+        async with services.db.read() as conn, conn.execute("SELECT count(*) FROM inbox") as cur:
             assert (await cur.fetchone())[0] == 0
 
 

@@ -1,0 +1,124 @@
+"""The durable inbox: no update is confirmed to Telegram before it is committed here.
+
+python-telegram-bot confirms updates before its handlers run (the polling offset moves
+as soon as updates are queued; its webhook answers 200 before handling), so a crash
+would lose what was in flight. gridbot's own poller (``bot.polling``) and webhook
+handler (``bot.webhook``) call ``receive`` first and confirm only after it returns;
+the update processor (``bot.ordering``) calls ``finish`` after the handlers. On start,
+``unfinished`` gives back whatever was received and not finished — a crash mid-report,
+a kill — to be handled again.
+
+Finishing is a transaction of its own after the handler, not part of the handler's
+transactions: those commit before the reply is sent, and holding the one write lock
+across network calls would serialise every chat. So an update whose effects committed
+just before a crash is handled again; handlers are idempotent (drafts move by state,
+a submitted draft answers with its number, a used button is stale), so the replay
+changes nothing that was done. An update that was still unfinished at
+``MAX_ATTEMPTS`` starts is dropped with an error in the log rather than crash the bot
+forever.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from bot.clock import Clock
+from storage import inbox as inbox_repo
+from storage.db import Database
+from storage.inbox import Incoming
+from storage.times import to_text
+
+log = logging.getLogger("gridbot.inbox")
+
+MAX_ATTEMPTS = 5
+# Telegram restarts update ids at random after a week without updates; handled rows are
+# forgotten long before, so an old id can never shadow a new update.
+KEEP_DONE = timedelta(days=2)
+
+
+@dataclass(frozen=True)
+class Replay:
+    update_id: int
+    data: dict[str, Any]
+
+
+def dedupe_key(data: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The (dedupe key, chat id) of an update's JSON."""
+    for kind, prefix in (("message", "m"), ("edited_message", "e"), ("channel_post", "m")):
+        message = data.get(kind)
+        if isinstance(message, dict):
+            chat = (message.get("chat") or {}).get("id")
+            number = message.get("message_id")
+            if chat is None or number is None:
+                return None, chat
+            key = f"{prefix}:{chat}:{number}"
+            if prefix == "e":
+                key += f":{message.get('edit_date')}"
+            return key, chat
+    query = data.get("callback_query")
+    if isinstance(query, dict) and query.get("id"):
+        chat = ((query.get("message") or {}).get("chat") or {}).get("id")
+        return f"c:{query['id']}", chat if chat is not None else (query.get("from") or {}).get("id")
+    member = data.get("my_chat_member")
+    if isinstance(member, dict):
+        return None, (member.get("chat") or {}).get("id")
+    return None, None
+
+
+class Inbox:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def receive(self, updates: list[dict[str, Any]]) -> list[int]:
+        """Commit updates (JSON as Telegram sent it); returns the ids that are new."""
+        fresh: list[int] = []
+        now = to_text(self.clock.now())
+        async with self.db.transaction() as conn:
+            for data in updates:
+                key, chat = dedupe_key(data)
+                incoming = Incoming(
+                    int(data["update_id"]), key, chat, json.dumps(data, ensure_ascii=False)
+                )
+                if await inbox_repo.add(conn, incoming, now):
+                    fresh.append(incoming.update_id)
+        if len(fresh) < len(updates):
+            log.info("inbox.duplicates", extra={"fields": {"count": len(updates) - len(fresh)}})
+        return fresh
+
+    async def finish(self, update_id: int) -> None:
+        async with self.db.transaction() as conn:
+            await inbox_repo.done(conn, update_id, to_text(self.clock.now()))
+
+    async def unfinished(self) -> list[Replay]:
+        """What to handle again after a restart, oldest first; gives up on updates that
+        have failed too often."""
+        now = to_text(self.clock.now())
+        replays: list[Replay] = []
+        async with self.db.transaction() as conn:
+            for row in await inbox_repo.unfinished(conn):
+                if row.attempts + 1 >= MAX_ATTEMPTS:
+                    log.error(
+                        "inbox.given_up",
+                        extra={"fields": {"update_id": row.update_id, "starts": row.attempts}},
+                    )
+                    await inbox_repo.done(conn, row.update_id, now)
+                    continue
+                await inbox_repo.start(conn, row.update_id)
+                replays.append(Replay(row.update_id, json.loads(row.payload)))
+        if replays:
+            log.info("inbox.replaying", extra={"fields": {"count": len(replays)}})
+        return replays
+
+    async def prune(self) -> int:
+        before = to_text(self.clock.now() - KEEP_DONE)
+        async with self.db.transaction() as conn:
+            return await inbox_repo.prune(conn, before)
+
+    async def highest(self) -> int | None:
+        async with self.db.read() as conn:
+            return await inbox_repo.highest(conn)

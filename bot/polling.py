@@ -1,0 +1,182 @@
+"""Long polling of gridbot's own, around ``getUpdates``, with the durable inbox.
+
+PTB's ``Updater`` moves the offset (which tells Telegram the updates arrived) as soon
+as it has queued them. This poller commits each batch to the inbox first and moves
+the offset only then, so an update Telegram forgets is always in the database.
+
+When ``getUpdates`` keeps failing (network down, Telegram 5xx, 429, a second instance
+polling with the same token) it backs off — 1 s doubling to 60 s, or the ``retry_after``
+Telegram asks for — and recovers by itself. It logs once when polling starts failing
+and once when it recovers, not once per try. A watchdog restarts the loop if it dies or
+stops making calls without saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from telegram import Update
+from telegram.error import InvalidToken, RetryAfter, TelegramError
+
+from bot.inbox import Inbox
+
+log = logging.getLogger("gridbot.polling")
+
+MAX_BACKOFF = 60.0
+
+
+def seconds(value: Any) -> float:
+    """``retry_after`` as seconds (PTB 22 gives an int, later versions a timedelta)."""
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+class Poller:
+    def __init__(
+        self,
+        application: Any,
+        inbox: Callable[[], Inbox],
+        *,
+        timeout: int,
+        allowed_updates: list[str],
+        read_margin: float = 10.0,
+        watchdog_every: float = 30.0,
+        on_fatal: Callable[[BaseException], Awaitable[None] | None] | None = None,
+    ) -> None:
+        self.application = application
+        self.inbox = inbox
+        self.timeout = timeout
+        self.allowed_updates = allowed_updates
+        self.read_margin = read_margin
+        self.watchdog_every = watchdog_every
+        self.on_fatal = on_fatal
+        self.offset: int | None = None
+        self.heartbeat = time.monotonic()
+        self.failing_since: float | None = None
+        self.failures = 0
+        self.restarts = 0
+        self._loop_task: asyncio.Task[None] | None = None
+        self._watchdog_task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    @property
+    def stale_after(self) -> float:
+        """How long one getUpdates may take before the loop counts as stuck."""
+        return self.timeout + self.read_margin + 30.0
+
+    async def start(self) -> None:
+        await self._delete_webhook()
+        self._loop_task = asyncio.create_task(self._loop(), name="gridbot-poll")
+        self._watchdog_task = asyncio.create_task(self._watchdog(), name="gridbot-watchdog")
+        log.info("polling.started", extra={"fields": {"timeout": self.timeout}})
+
+    async def stop(self) -> None:
+        self._stopping = True
+        for task in (self._watchdog_task, self._loop_task):
+            if task is not None and not task.done():
+                task.cancel()
+        for task in (self._watchdog_task, self._loop_task):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _delete_webhook(self) -> None:
+        """Polling and a webhook exclude each other; pending updates are kept."""
+        delay = 1.0
+        while True:
+            try:
+                await self.application.bot.delete_webhook(drop_pending_updates=False)
+                return
+            except InvalidToken:
+                raise
+            except TelegramError as exc:
+                log.warning("polling.delete_webhook_failed", extra={"fields": _error(exc)})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+
+    async def _loop(self) -> None:
+        delay = 1.0
+        while True:
+            self.heartbeat = time.monotonic()
+            try:
+                updates = await self.application.bot.get_updates(
+                    offset=self.offset,
+                    timeout=self.timeout,
+                    allowed_updates=self.allowed_updates,
+                    read_timeout=self.timeout + self.read_margin,
+                )
+                await self._take(updates)
+            except asyncio.CancelledError:
+                raise
+            except InvalidToken as exc:
+                self._stopping = True
+                log.critical("polling.invalid_token")
+                if self.on_fatal:
+                    result = self.on_fatal(exc)
+                    if result is not None:
+                        await result
+                return
+            except RetryAfter as exc:
+                self._failed(exc)
+                await asyncio.sleep(seconds(exc.retry_after))
+            except Exception as exc:  # network, 5xx, 409 conflict, a database error
+                self._failed(exc)
+                self.heartbeat = time.monotonic()
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+            else:
+                delay = 1.0
+                if self.failing_since is not None:
+                    log.warning(
+                        "polling.recovered",
+                        extra={
+                            "fields": {
+                                "failures": self.failures,
+                                "seconds": round(time.monotonic() - self.failing_since, 1),
+                            }
+                        },
+                    )
+                    self.failing_since, self.failures = None, 0
+
+    async def _take(self, updates: tuple[Update, ...]) -> None:
+        """Commit a batch, then (by moving the offset) let Telegram forget it."""
+        if not updates:
+            return
+        fresh = set(await self.inbox().receive([u.to_dict() for u in updates]))
+        self.offset = updates[-1].update_id + 1
+        for update in updates:
+            if update.update_id in fresh:
+                await self.application.update_queue.put(update)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.failures += 1
+        if self.failing_since is None:
+            self.failing_since = time.monotonic()
+            log.warning("polling.failing", extra={"fields": _error(exc)})
+        else:
+            log.debug("polling.still_failing", extra={"fields": _error(exc)})
+
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(self.watchdog_every)
+            task = self._loop_task
+            dead = task is None or task.done()
+            stuck = time.monotonic() - self.heartbeat > self.stale_after
+            if self._stopping or not (dead or stuck):
+                continue
+            idle = round(time.monotonic() - self.heartbeat, 1)
+            reason = "ended" if dead else "stuck"
+            log.error("polling.restarted", extra={"fields": {"reason": reason, "idle": idle}})
+            if task is not None and not task.done():
+                task.cancel()
+            self.restarts += 1
+            self.heartbeat = time.monotonic()
+            self._loop_task = asyncio.create_task(self._loop(), name="gridbot-poll")
+
+
+def _error(exc: BaseException) -> dict[str, str]:
+    return {"error": type(exc).__name__, "detail": str(exc)[:200]}

@@ -1,0 +1,67 @@
+"""Repository of the durable inbox (see migration 8): add updates, read the unfinished
+ones, mark them done, prune old ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from storage.db import Connection
+
+
+@dataclass(frozen=True)
+class Incoming:
+    update_id: int
+    dedupe: str | None
+    chat_id: int | None
+    payload: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    update_id: int
+    payload: str
+    attempts: int
+
+
+async def add(conn: Connection, incoming: Incoming, now: str) -> bool:
+    """Store one update; False if it is already there (same update id, or the same
+    message or button press under another id)."""
+    cursor = await conn.execute(
+        "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        (incoming.update_id, incoming.dedupe, incoming.chat_id, incoming.payload, now),
+    )
+    return cursor.rowcount == 1
+
+
+async def start(conn: Connection, update_id: int) -> None:
+    """Count a start at which the update was still unfinished (it is handled again)."""
+    await conn.execute("UPDATE inbox SET attempts = attempts + 1 WHERE update_id = ?", (update_id,))
+
+
+async def done(conn: Connection, update_id: int, now: str) -> None:
+    await conn.execute(
+        "UPDATE inbox SET done_at = ? WHERE update_id = ? AND done_at IS NULL", (now, update_id)
+    )
+
+
+async def unfinished(conn: Connection) -> list[Pending]:
+    """Updates received but not done, in the order Telegram sent them."""
+    async with conn.execute(
+        "SELECT update_id, payload, attempts FROM inbox WHERE done_at IS NULL ORDER BY update_id"
+    ) as cursor:
+        return [Pending(r[0], r[1], r[2]) for r in await cursor.fetchall()]
+
+
+async def prune(conn: Connection, done_before: str) -> int:
+    """Forget updates handled before ``done_before``; returns how many."""
+    cursor = await conn.execute(
+        "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (done_before,)
+    )
+    return cursor.rowcount
+
+
+async def highest(conn: Connection) -> int | None:
+    async with conn.execute("SELECT max(update_id) FROM inbox") as cursor:
+        row = await cursor.fetchone()
+    return row[0] if row else None
