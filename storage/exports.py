@@ -5,6 +5,12 @@ city's history, so they neither hold the bot's connections nor one long cursor.
 Every query takes the scope (a unit path: rows about units in that subtree), an
 optional time range (UTC text, ``start`` inclusive, ``end`` exclusive), the last id
 already read and a batch size, and returns ``sqlite3.Row`` objects ordered by id.
+
+The unary ``+`` on the path and time conditions keeps SQLite from driving the query
+by the unit or time index, and ``CROSS JOIN`` keeps the record table the outer loop:
+the other plan sorts every row of the scope for each batch (quadratic over a city:
+50 s for 200,000 reports). Walking the table by id and checking each row's unit reads
+the table once over the whole export, whatever the scope.
 """
 
 from __future__ import annotations
@@ -24,10 +30,10 @@ SELECT r.id, r.created_at AS at, r.unit_id, m.name AS member, m.telegram_id, r.c
             (SELECT sha256 FROM report_photo p WHERE p.report_id = r.id ORDER BY position)
        ) AS photos
 FROM report r
-JOIN org_unit u ON u.id = r.unit_id
-JOIN member m ON m.id = r.member_id
-JOIN site s ON s.id = r.site_id
-WHERE u.path >= :low AND u.path < :high AND r.created_at >= :start AND r.created_at < :end
+CROSS JOIN org_unit u ON u.id = r.unit_id
+CROSS JOIN member m ON m.id = r.member_id
+CROSS JOIN site s ON s.id = r.site_id
+WHERE +u.path >= :low AND +u.path < :high AND +r.created_at >= :start AND +r.created_at < :end
   AND r.id > :after
 ORDER BY r.id LIMIT :limit
 """
@@ -37,11 +43,11 @@ SELECT t.id, t.number, t.received_at AS at, t.source, t.unit_id, t.address, t.de
        t.assigned_unit_id, t.assigned_at, t.deadline, t.acknowledged_at, t.state,
        t.closed_at, t.valid, t.result, t.returns, t.escalation_level, w.state AS reward
 FROM tip t
-JOIN org_unit u ON u.id = t.unit_id
+CROSS JOIN org_unit u ON u.id = t.unit_id
 LEFT JOIN org_unit a ON a.id = t.assigned_unit_id
 LEFT JOIN reward w ON w.tip_id = t.id
-WHERE ((u.path >= :low AND u.path < :high) OR (a.path >= :low AND a.path < :high))
-  AND t.received_at >= :start AND t.received_at < :end AND t.id > :after
+WHERE ((+u.path >= :low AND +u.path < :high) OR (+a.path >= :low AND +a.path < :high))
+  AND +t.received_at >= :start AND +t.received_at < :end AND t.id > :after
 ORDER BY t.id LIMIT :limit
 """
 
@@ -51,8 +57,8 @@ SELECT m.id, m.telegram_id, m.name, m.username, m.role, m.active, m.unit_id,
        (SELECT count(*) FROM report r WHERE r.member_id = m.id) AS reports,
        (SELECT max(r.created_at) FROM report r WHERE r.member_id = m.id) AS last_report
 FROM member m
-JOIN org_unit u ON u.id = m.unit_id
-WHERE u.path >= :low AND u.path < :high AND m.joined_at >= :start AND m.joined_at < :end
+CROSS JOIN org_unit u ON u.id = m.unit_id
+WHERE +u.path >= :low AND +u.path < :high AND +m.joined_at >= :start AND +m.joined_at < :end
   AND m.id > :after
 ORDER BY m.id LIMIT :limit
 """
@@ -62,9 +68,9 @@ SELECT s.id, s.created_at AS at, s.unit_id, m.name AS member, m.telegram_id, s.b
        (SELECT group_concat(counter || '=' || value, ' ') FROM status_update_counter c
         WHERE c.update_id = s.id) AS counters
 FROM status_update s
-JOIN org_unit u ON u.id = s.unit_id
-JOIN member m ON m.id = s.member_id
-WHERE u.path >= :low AND u.path < :high AND s.created_at >= :start AND s.created_at < :end
+CROSS JOIN org_unit u ON u.id = s.unit_id
+CROSS JOIN member m ON m.id = s.member_id
+WHERE +u.path >= :low AND +u.path < :high AND +s.created_at >= :start AND +s.created_at < :end
   AND s.id > :after
 ORDER BY s.id LIMIT :limit
 """
