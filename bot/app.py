@@ -2,7 +2,8 @@
 
 ``post_init`` opens and migrates the database, then gives Telegram the command menus;
 ``post_shutdown`` closes the database. Updates of one chat run in order, chats run side
-by side (``bot.ordering``); every outgoing call goes through PTB's rate limiter. PTB's
+by side (``bot.ordering``); every outgoing call goes through PTB's rate limiter, with
+retries on network errors and 5xx (``bot.sending``). PTB's
 ``Updater`` is not used: updates come from ``bot.polling`` or ``bot.webhook``, through
 the durable inbox (``bot.inbox``); what was unfinished at the last stop is queued
 first in ``post_init``.
@@ -17,7 +18,7 @@ from typing import Any
 
 from telegram import Update
 from telegram.error import InvalidToken, NetworkError
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock
@@ -26,6 +27,7 @@ from bot.context import CONTEXT_TYPES, GridApplication
 from bot.jobs import schedule
 from bot.ordering import ChatOrderedUpdateProcessor
 from bot.polling import Poller
+from bot.sending import RetryingRateLimiter
 from bot.services import Services
 from handlers import register
 from handlers.menus import set_public_menus, sync_member_menus
@@ -93,7 +95,7 @@ def build_application(
         .context_types(CONTEXT_TYPES)
         .concurrent_updates(processor)
         .updater(None)  # bot.polling and bot.webhook receive, through the inbox
-        .rate_limiter(AIORateLimiter(max_retries=3))
+        .rate_limiter(RetryingRateLimiter(max_retries=5))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )

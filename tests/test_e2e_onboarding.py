@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from datetime import timedelta
 
@@ -218,3 +220,22 @@ async def test_too_many_requests_is_waited_out(tg):
     assert "市管理员" in reply.text
     statuses = [c.status for c in tg.server.calls_to("sendMessage", 1001)]
     assert statuses == [429, 200]
+
+
+async def test_server_errors_are_retried_with_back_off_and_refusals_are_not(tg, caplog):
+    await tg.add(1001, "NY", Role.ADMIN, "市管理员")
+    tg.server.fail_next("sendMessage", 502, retry_after=None, times=2)
+    with caplog.at_level(logging.WARNING, logger="gridbot.sending"):
+        reply = await tg.server.user(1001).ask("/whoami", timeout=10)
+    assert "市管理员" in reply.text
+    statuses = [c.status for c in tg.server.calls_to("sendMessage", 1001)]
+    assert statuses == [502, 502, 200]
+    assert [r.fields["attempt"] for r in caplog.records] == [1, 2]
+
+    tg.server.fail_next("sendMessage", 400, retry_after=None, description="Bad Request: nope")
+    await tg.server.user(1001).send_text("/whoami")
+    await tg.settled()
+    await asyncio.sleep(0.2)
+    calls = tg.server.calls_to("sendMessage", 1001)[3:]
+    assert [c.status for c in calls] == [400, 200]  # not retried; the apology follows
+    assert "抱歉" in calls[1].text

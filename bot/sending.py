@@ -1,0 +1,67 @@
+"""Outgoing calls that survive a bad minute at Telegram.
+
+PTB's ``AIORateLimiter`` keeps the bot under Telegram's limits (about 30 messages a
+second overall, 20 a minute into one group) and, on a 429, waits the ``retry_after``
+Telegram asks for before trying again. This subclass also retries what a network
+error or a 5xx ended — with back-off, 0.5 s doubling — since a reply that never
+arrives is worse than one that, rarely, arrives twice (a request that timed out may
+have reached Telegram). Refusals (400, 403) are answers, not failures: never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from telegram.error import BadRequest, NetworkError
+from telegram.ext import AIORateLimiter
+
+log = logging.getLogger("gridbot.sending")
+
+
+class RetryingRateLimiter(AIORateLimiter):
+    def __init__(self, *, network_retries: int = 4, first_delay: float = 0.5, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.network_retries = network_retries
+        self.first_delay = first_delay
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, bool | dict[str, Any] | list[dict[str, Any]]]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> bool | dict[str, Any] | list[dict[str, Any]]:
+        delay = self.first_delay
+        for attempt in range(self.network_retries + 1):
+            try:
+                return await super().process_request(
+                    callback, args, kwargs, endpoint, data, rate_limit_args
+                )
+            except BadRequest:
+                raise
+            except NetworkError as exc:  # includes TimedOut and Telegram's 5xx
+                if attempt == self.network_retries:
+                    log.error(
+                        "send.failed",
+                        extra={"fields": {"method": endpoint, "error": type(exc).__name__}},
+                    )
+                    raise
+                log.warning(
+                    "send.retry",
+                    extra={
+                        "fields": {
+                            "method": endpoint,
+                            "attempt": attempt + 1,
+                            "error": type(exc).__name__,
+                            "wait": delay,
+                        }
+                    },
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
