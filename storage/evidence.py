@@ -27,7 +27,7 @@ class EvidenceFiles:
         self.root = Path(root).resolve()
 
     def path_for(self, sha256: str) -> Path:
-        if not _SHA256.match(sha256):
+        if not _SHA256.fullmatch(sha256):
             raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         path = (self.root / sha256[:2] / sha256).resolve()
         if not path.is_relative_to(self.root):  # pragma: no cover - the regex forbids it
