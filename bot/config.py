@@ -144,7 +144,7 @@ class WebhookConfig(_Table):
     @field_validator("url")
     @classmethod
     def _https(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^https://[^\s/]+(/\S*)?$", value):
+        if value is not None and not re.fullmatch(r"https://[^\s/]+(/\S*)?", value):
             raise PydanticCustomError(
                 "url",
                 "{value} is not an https:// URL (Telegram only posts to HTTPS)",
@@ -155,7 +155,7 @@ class WebhookConfig(_Table):
     @field_validator("path")
     @classmethod
     def _path(cls, value: str | None) -> str | None:
-        if value is not None and not re.match(r"^/[A-Za-z0-9._~/-]*$", value):
+        if value is not None and not re.fullmatch(r"/[A-Za-z0-9._~/-]*", value):
             raise PydanticCustomError(
                 "path", "{value} is not a URL path like /telegram", {"value": repr(value)}
             )
@@ -164,7 +164,7 @@ class WebhookConfig(_Table):
     @field_validator("secret")
     @classmethod
     def _secret(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not _SECRET_TOKEN.match(value.get_secret_value()):
+        if value is not None and not _SECRET_TOKEN.fullmatch(value.get_secret_value()):
             raise PydanticCustomError(
                 "secret", "1-256 characters A-Z, a-z, 0-9, _ and - (Telegram's rule)", {}
             )
@@ -178,7 +178,7 @@ class WebhookConfig(_Table):
     def secret_value(self) -> str | None:
         env = os.environ.get(WEBHOOK_SECRET_ENV, "").strip()
         if env:
-            if not _SECRET_TOKEN.match(env):
+            if not _SECRET_TOKEN.fullmatch(env):
                 raise ConfigError(
                     [f"{WEBHOOK_SECRET_ENV}: 1-256 characters A-Z, a-z, 0-9, _ and -"]
                 )
@@ -334,7 +334,7 @@ class ReportsConfig(_Table):
 
 
 def _check_code(value: str) -> str:
-    if not _CODE_RE.match(value):
+    if not _CODE_RE.fullmatch(value):
         raise PydanticCustomError(
             "code",
             "{value} is not a code (lower-case letters, digits and '_', starting with a letter)",

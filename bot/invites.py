@@ -128,7 +128,7 @@ class InviteService:
     async def open(self, telegram_id: int, token: str) -> JoinOffer:
         """Someone opened ``/start <token>``: check it and either ask for a name or move
         the existing member at once."""
-        if not TOKEN_RE.match(token):
+        if not TOKEN_RE.fullmatch(token):
             raise Refused("start.bad_token")
         now = self.clock.now()
         async with self.db.transaction() as conn:

@@ -96,7 +96,7 @@ def validate_rows(rows: list[UnitRow]) -> list[OrgProblem]:
     first_line: dict[str, int] = {}
     by_code: dict[str, UnitRow] = {}
     for row in rows:
-        if not CODE_RE.match(row.code):
+        if not CODE_RE.fullmatch(row.code):
             problems.append(
                 OrgProblem(
                     row.line,

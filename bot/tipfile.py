@@ -163,7 +163,7 @@ def read_tip_file(path: Path, units: list[Unit], zone: ZoneInfo) -> list[TipRow]
         when, unit = check.when, check.unit
 
         number = cell["number"]
-        if not _NUMBER.match(number):
+        if not _NUMBER.fullmatch(number):
             row_problems.append(f"{where}: number {number!r} is not a tip number")
         elif number.upper() in seen:
             row_problems.append(f"{where}: number {number} repeats line {seen[number.upper()]}")

@@ -82,6 +82,7 @@ def test_wrong_type_names_the_value(tmp_path):
             "webhook.url: 'http://bot.example.org/hook' is not an https:// URL",
         ),
         ('[webhook]\nsecret = "has space"\n', "webhook.secret: 1-256 characters"),
+        ('[webhook]\nsecret = "ends_in_newline\\n"\n', "webhook.secret: 1-256 characters"),
         ("[webhook]\nsecret = 12345\n", "webhook.secret: input should be a valid string"),
         ('[webhook]\npath = "hook"\n', "webhook.path: 'hook' is not a URL path"),
         ("[exports]\nmax_file_mb = 0\n", "exports.max_file_mb: "),
