@@ -476,6 +476,11 @@ class BotApiServer:
                 else:
                     await asyncio.sleep(0.05)
 
+    @property
+    def delivered_update_ids(self) -> set[int]:
+        """Every update handed to the bot (by getUpdates or to its webhook)."""
+        return set(self._delivered)
+
     def drop_pending_updates(self) -> None:
         """Forget every pending update (deleteWebhook/setWebhook drop_pending_updates)."""
         if self._pending:
