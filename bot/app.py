@@ -95,7 +95,9 @@ def build_application(
         .context_types(CONTEXT_TYPES)
         .concurrent_updates(processor)
         .updater(None)  # bot.polling and bot.webhook receive, through the inbox
-        .rate_limiter(RetryingRateLimiter(max_retries=5))
+        .rate_limiter(
+            RetryingRateLimiter(max_retries=5, overall_max_rate=tg.max_messages_per_second)
+        )
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )

@@ -115,6 +115,9 @@ class TelegramConfig(_Table):
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(10.0, gt=0)
     max_concurrent_updates: int = Field(64, ge=1, le=4096)
+    # Outgoing calls per second for the whole bot (Telegram allows about 30); 0 turns the
+    # overall limit off, e.g. against a Bot API test server in a benchmark.
+    max_messages_per_second: float = Field(30, ge=0)
 
     @field_validator("base_url", "base_file_url")
     @classmethod

@@ -1,0 +1,266 @@
+"""Load benchmark: a bare PTB echo bot and gridbot under the same load of report flows.
+
+    python bench/load.py [--workers 60] [--seconds 120]
+
+One process tree, one run. This process serves the project's Bot API test server on
+loopback HTTP and plays N grid workers; the bots run as child processes polling it:
+
+(a) ``bench/echo_bot.py`` — python-telegram-bot with nothing behind its handlers;
+(b) ``gridbot run`` — the real bot, SQLite, evidence files and the durable inbox.
+
+Every worker repeats a full report flow — /report, a site, 新建地点, a status, a photo,
+照片已齐, a location, 跳过 the note, 提交 — waiting for the bot's answer to each step
+as a person would (closed loop), for ``--seconds`` per bot. The echo bot gets the same
+updates in the same order (its buttons are pressed where gridbot's would be). Printed
+for both: updates per second and their ratio; p50/p95/p99 from an update's arrival at
+the server to the bot's first answer to it (gridbot answers only after its commit, so
+this bounds arrival-to-commit from above); outgoing calls per second and the number of
+429 answers; the bot process's peak RSS (VmHWM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.access import Role
+from bot.clock import SystemClock
+from bot.config import load_config
+from bot.orgfile import read_org_file
+from bot.services import Services
+from tests.botapi import ApiCall, BotApiServer
+from tests.botapi.users import TestUser
+from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
+from tests.photos import photo
+
+ROOT = Path(__file__).resolve().parent.parent
+UNITS = ["WL-WH-CZ-01", "WL-WH-CZ-02", "WC-XH-XH-01", "WL-WH-CZ"]
+ANSWERS = ("sendMessage", "answerCallbackQuery", "editMessageText")
+
+
+@dataclass
+class Figures:
+    updates: int = 0
+    latencies: list[float] = field(default_factory=list)
+    flows: int = 0
+    errors: int = 0
+
+
+def _name(number: int) -> str:
+    digits = "零一二三四五六七八九"
+    return "网格员" + "".join(digits[int(d)] for d in str(number))
+
+
+async def _answer(user: TestUser, pushed: float, figures: Figures, want: Callable[[ApiCall], bool]):
+    """Wait for the answer ``want`` describes; count the update and its latency."""
+    first: ApiCall | None = None
+    while True:
+        call = await user.next_reply(timeout=30)
+        if first is None:
+            first = call
+            figures.latencies.append(call.at - pushed)
+        if want(call):
+            figures.updates += 1
+            return call
+
+
+def _has(label: str) -> Callable[[ApiCall], bool]:
+    return lambda c: c.method == "sendMessage" and any(x.startswith(label) for x, _ in c.buttons)
+
+
+def _says(text: str) -> Callable[[ApiCall], bool]:
+    return lambda c: c.method == "sendMessage" and text in c.text
+
+
+def _label(call: ApiCall, prefix: str) -> str:
+    return next(x for x, _ in call.buttons if x.startswith(prefix))
+
+
+async def gridbot_flow(user: TestUser, number: int, flow: int, figures: Figures) -> None:
+    t = time.time
+    pushed = t()
+    await user.send_text("/report")
+    ask = await _answer(user, pushed, figures, _says("编号"))
+    pushed = t()
+    await user.send_text(f"L{number}-{flow}")
+    found = await _answer(user, pushed, figures, _has("➕ 新建地点"))
+    pushed = t()
+    await user.press_label(found, _label(found, "➕ 新建地点"))
+    status = await _answer(user, pushed, figures, _says("请选择现场状态"))
+    pushed = t()
+    await user.press_label(status, "在用")
+    await _answer(user, pushed, figures, _says("请发送 1–10 张"))
+    pushed = t()
+    await user.send_photo(photo(100_000 + number * 1000 + flow))
+    more = await _answer(user, pushed, figures, _has("✅ 照片已齐"))
+    pushed = t()
+    await user.press_label(more, _label(more, "✅ 照片已齐"))
+    await _answer(user, pushed, figures, _says("发送当前位置"))
+    pushed = t()
+    await user.send_location(33.0, 112.5)
+    note = await _answer(user, pushed, figures, _has("跳过"))
+    pushed = t()
+    await user.press_label(note, "跳过")
+    summary = await _answer(user, pushed, figures, _has("✅ 提交"))
+    pushed = t()
+    await user.press_label(summary, _label(summary, "✅ 提交"))
+    await _answer(user, pushed, figures, _says("上报已提交"))
+    assert ask
+    figures.flows += 1
+
+
+async def echo_flow(user: TestUser, number: int, flow: int, figures: Figures) -> None:
+    """The same nine updates, in the same order, to the echo bot."""
+    ok = lambda c: c.method == "sendMessage"  # noqa: E731
+    last: ApiCall | None = None
+
+    async def step(send) -> None:
+        nonlocal last
+        pushed = time.time()
+        await send()
+        last = await _answer(user, pushed, figures, ok)
+
+    await step(lambda: user.send_text("/report"))
+    await step(lambda: user.send_text(f"L{number}-{flow}"))
+    await step(lambda: user.press_label(last, "next"))
+    await step(lambda: user.press_label(last, "next"))
+    await step(lambda: user.send_photo(photo(100_000 + number * 1000 + flow)))
+    await step(lambda: user.press_label(last, "next"))
+    await step(lambda: user.send_location(33.0, 112.5))
+    await step(lambda: user.press_label(last, "next"))
+    await step(lambda: user.press_label(last, "next"))
+    figures.flows += 1
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+async def run_one(
+    name: str, command: list[str], server: BotApiServer, workers: int, seconds: float, flow
+) -> dict[str, float]:
+    env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
+    bot = await asyncio.create_subprocess_exec(
+        *command, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    figures = Figures()
+    try:
+        await server.wait_polling(timeout=60)
+        users = [server.user(5000 + n, _name(n)) for n in range(workers)]
+        calls_before = len(server.calls)
+        began = time.time()
+        deadline = began + seconds
+
+        async def work(number: int) -> None:
+            flow = 0
+            while time.time() < deadline:
+                flow += 1
+                try:
+                    await flow_fn(users[number], number, flow, figures)
+                except AssertionError:
+                    figures.errors += 1
+
+        flow_fn = flow
+        await asyncio.gather(*(work(n) for n in range(workers)))
+        elapsed = time.time() - began
+        rss = _peak_rss_mb(bot.pid)
+        calls = server.calls[calls_before:]
+    finally:
+        bot.terminate()
+        await asyncio.wait_for(bot.wait(), 60)
+    outgoing = [c for c in calls if c.method not in ("getUpdates", "getFile")]
+    lat = sorted(figures.latencies)
+
+    def pct(p: float) -> float:
+        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
+
+    result = {
+        "updates_per_s": figures.updates / elapsed,
+        "updates": figures.updates,
+        "flows": figures.flows,
+        "errors": figures.errors,
+        "p50": pct(0.50),
+        "p95": pct(0.95),
+        "p99": pct(0.99),
+        "mean": statistics.fmean(lat) * 1000 if lat else float("nan"),
+        "out_per_s": len(outgoing) / elapsed,
+        "429s": sum(1 for c in calls if c.status == 429),
+        "rss": rss or float("nan"),
+        "elapsed": elapsed,
+    }
+    print(
+        f"{name:>8}: {result['updates_per_s']:7.1f} updates/s ({figures.updates} updates, "
+        f"{figures.flows} flows, {figures.errors} stuck, {elapsed:.0f} s) | update→answer "
+        f"p50 {result['p50']:.1f} ms p95 {result['p95']:.1f} ms p99 {result['p99']:.1f} ms | "
+        f"out {result['out_per_s']:.1f} calls/s, {result['429s']} × 429 | "
+        f"peak RSS {result['rss']:.0f} MB",
+        flush=True,
+    )
+    return result
+
+
+async def prepare_gridbot(folder: Path, workers: int) -> Path:
+    config = write_config(
+        folder,
+        "[reports]\nalbum_wait_seconds = 0.2\n"
+        "[telegram]\npoll_timeout = 2\nmax_messages_per_second = 0\n",
+    )
+    services = await Services.open(load_config(config), clock=SystemClock())
+    try:
+        await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
+        for n in range(workers):
+            await services.members.add_by_operator(
+                5000 + n, UNITS[n % len(UNITS)], Role.WORKER, _name(n)
+            )
+    finally:
+        await services.close()
+    return config
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=60)
+    parser.add_argument("--seconds", type=float, default=120)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="gridbot-load-"))
+    config = await prepare_gridbot(folder, args.workers)
+    print(
+        f"{args.workers} workers, {args.seconds:.0f} s per bot, {os.cpu_count()} CPUs; "
+        "full report flows (9 updates each), closed loop",
+        flush=True,
+    )
+    results = {}
+    for name, command, flow in (
+        ("echo", [sys.executable, "bench/echo_bot.py"], echo_flow),
+        ("gridbot", [sys.executable, "-m", "bot", "run", "--config", str(config)], gridbot_flow),
+    ):
+        server = BotApiServer(TEST_TOKEN)
+        async with server.serve_http() as url:
+            if name == "echo":
+                command = [*command, url, TEST_TOKEN]
+            else:
+                command = [*command, "--api-url", url]
+            results[name] = await run_one(name, command, server, args.workers, args.seconds, flow)
+    ratio = results["gridbot"]["updates_per_s"] / results["echo"]["updates_per_s"]
+    print(f"gridbot / echo update rate: {ratio:.2f}×")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
