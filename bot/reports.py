@@ -10,7 +10,7 @@ dropped, expired or someone else's draft is recognised as stale.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from bot import geo, images
@@ -56,6 +56,7 @@ class PhotoCheck:
     position: int
     kind: str  # 'duplicate_photo' | 'similar_photo'
     report_id: int
+    visible: bool = True  # the earlier report is in the member's scope: name its number
 
     @property
     def report_number(self) -> str:
@@ -198,7 +199,8 @@ class ReportService:
             )
         checks: list[PhotoCheck] = []
         if draft.photo_count:
-            checks = await self._photo_checks(conn, await draft_repo.photos(conn, draft.id))
+            photos = await draft_repo.photos(conn, draft.id)
+            checks = await self._photo_checks(conn, photos, member)
         return DraftView(
             draft,
             step,
@@ -408,9 +410,36 @@ class ReportService:
                 self._hashes = known
             return self._hashes
 
-    async def _photo_checks(self, conn: Connection, photos: list[Photo]) -> list[PhotoCheck]:
+    async def _photo_checks(
+        self, conn: Connection, photos: list[Photo], member: Member
+    ) -> list[PhotoCheck]:
         """Which photos an earlier report already holds (same bytes or same Telegram
-        file), or holds a near copy of (perceptual hash within the configured bits)."""
+        file), or holds a near copy of (perceptual hash within the configured bits).
+        Photos are compared city-wide, but an earlier report outside ``member``'s scope
+        is not named (``visible`` False): its number is not theirs to see."""
+        checks = await self._raw_photo_checks(conn, photos)
+        return [
+            replace(check, visible=await self._visible(conn, member, check.report_id))
+            for check in checks
+        ]
+
+    @staticmethod
+    async def _visible(conn: Connection, member: Member, report_id: int) -> bool:
+        path = await report_repo.unit_path(conn, report_id)
+        return path is not None and path.startswith(member.unit_path)
+
+    async def _shown_flags(self, conn: Connection, member: Member, flags: list[Flag]) -> list[Flag]:
+        """Flags as ``member`` may see them: an earlier report out of scope unnamed."""
+        shown = []
+        for flag in flags:
+            if flag.kind in ("duplicate_photo", "similar_photo"):
+                number = flag.detail.removeprefix("R-")
+                if not (number.isdigit() and await self._visible(conn, member, int(number))):
+                    flag = Flag(flag.kind, "")
+            shown.append(flag)
+        return shown
+
+    async def _raw_photo_checks(self, conn: Connection, photos: list[Photo]) -> list[PhotoCheck]:
         checks: list[PhotoCheck] = []
         known = await self._known_hashes(conn)
         limit = self.settings.similar_photo_bits
@@ -455,14 +484,14 @@ class ReportService:
         async with self.db.read() as conn:
             done = await report_repo.id_by_draft(conn, draft_id)
         if done is not None:
-            return await self._already(done)
+            return await self._already(done, member)
         if await self._drop_if_expired(member.telegram_id):
             raise Refused("report.expired", hours=self.settings.draft_hours)
         now, _ = self._now()
         async with self.db.transaction() as conn:
             done = await report_repo.id_by_draft(conn, draft_id)
             if done is not None:
-                return await self._already(done)
+                return await self._already(done, member)
             draft = await self._load(conn, member, draft_id)
             if next_step(draft) != "summary" or draft.photo_count == 0:
                 raise Refused("report.incomplete")
@@ -471,7 +500,7 @@ class ReportService:
             photos = await draft_repo.photos(conn, draft.id)
             flags = [
                 Flag(check.kind, check.report_number)
-                for check in await self._photo_checks(conn, photos)
+                for check in await self._raw_photo_checks(conn, photos)
             ]
             if draft.latitude is not None and draft.longitude is not None:
                 outside = await self._area_distance(
@@ -504,17 +533,18 @@ class ReportService:
             await draft_repo.delete(conn, draft.id)
             await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
             hashes = [(p.sha256, await evidence_repo.get(conn, p.sha256)) for p in photos]
+            shown = await self._shown_flags(conn, member, flags)
         async with self.db.read() as reader:
             known = await self._known_hashes(reader)
         for sha, facts in hashes:
             if facts is not None and sha not in known:
                 known[sha] = (facts.phash, report_id)
-        return Submitted(report_id, flags, site.report_count > 0, already=False)
+        return Submitted(report_id, shown, site.report_count > 0, already=False)
 
-    async def _already(self, report_id: int) -> Submitted:
+    async def _already(self, report_id: int, member: Member) -> Submitted:
         async with self.db.read() as conn:
             report = await report_repo.by_id(conn, report_id)
-            flags = await report_repo.flags(conn, report_id)
+            flags = await self._shown_flags(conn, member, await report_repo.flags(conn, report_id))
         assert report is not None
         return Submitted(report_id, flags, report.recheck, already=True)
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from telegram import Update
 from telegram.constants import ChatType
+from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
 from bot import commands
@@ -54,6 +55,13 @@ async def reply_text(update: Update, context: GridContext, body: str, **kwargs: 
     chat = update.effective_chat
     assert chat is not None
     await context.bot.send_message(chat.id, body, **kwargs)
+
+
+def edit_moot(exc: BadRequest) -> bool:
+    """An edit that changes nothing, or of a message that is gone or can no longer be
+    edited (deleted while the press was on its way): nothing to show, nothing broke."""
+    reason = str(exc).lower()
+    return any(part in reason for part in ("not modified", "not found", "can't be edited"))
 
 
 def role_name(context: GridContext, caller: Caller, role: str) -> str:

@@ -9,7 +9,16 @@ from bot.callbacks import MembersPageButton, decode
 from bot.context import GridContext
 from bot.errors import Refused
 from bot.members import Caller, MembersPage
-from handlers.common import caller_of, local_time, reply, reply_text, role_name, text, unit_path
+from handlers.common import (
+    caller_of,
+    edit_moot,
+    local_time,
+    reply,
+    reply_text,
+    role_name,
+    text,
+    unit_path,
+)
 from handlers.menus import refresh_menu
 
 
@@ -76,7 +85,7 @@ async def members_page_pressed(update: Update, context: GridContext) -> None:
     try:
         await query.edit_message_text(body, reply_markup=markup)
     except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
+        if not edit_moot(exc):
             raise
 
 

@@ -16,7 +16,7 @@ from bot.context import GridContext
 from bot.errors import Refused
 from bot.members import Caller
 from bot.report_history import ReportPage
-from handlers.common import caller_of, local_time, reply, reply_text, text
+from handlers.common import caller_of, edit_moot, local_time, reply, reply_text, text
 from handlers.reports import category_name, status_name
 from storage.reports import Report
 from storage.times import from_text
@@ -252,5 +252,5 @@ async def page_pressed(update: Update, context: GridContext) -> None:
     try:
         await query.edit_message_text(body, reply_markup=markup)
     except BadRequest as exc:
-        if "not modified" not in str(exc).lower():
+        if not edit_moot(exc):
             raise

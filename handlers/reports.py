@@ -73,7 +73,7 @@ def check_lines(context: GridContext, caller: Caller, checks: list[PhotoCheck]) 
         text(
             context,
             caller,
-            f"report.check.{check.kind}",
+            f"report.check.{check.kind}" + ("" if check.visible else "_elsewhere"),
             position=check.position,
             number=check.report_number,
         )
@@ -586,7 +586,9 @@ async def _announce(context: GridContext, chat_id: int, caller: Caller, done: Su
     if done.recheck and not done.already:
         lines.append(text(context, caller, "report.recheck"))
     for flag in done.flags:
-        lines.append(text(context, caller, f"report.flag.{flag.kind}", detail=flag.detail))
+        unnamed = flag.kind != "location" and not flag.detail  # an earlier report out of scope
+        key = f"report.flag.{flag.kind}" + ("_elsewhere" if unnamed else "")
+        lines.append(text(context, caller, key, detail=flag.detail))
     await _send(context, chat_id, "\n".join(lines))
 
 

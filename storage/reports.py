@@ -169,6 +169,16 @@ async def first_use(conn: Connection, sha256: str, file_unique_id: str) -> int |
     return row["first"] if row else None
 
 
+async def unit_path(conn: Connection, report_id: int) -> str | None:
+    """The path of the unit a report belongs to (None for no such report)."""
+    async with conn.execute(
+        "SELECT u.path FROM report r JOIN org_unit u ON u.id = r.unit_id WHERE r.id = ?",
+        (report_id,),
+    ) as cur:
+        row = await cur.fetchone()
+    return row[0] if row else None
+
+
 async def for_site(conn: Connection, site_id: int, limit: int) -> list[Report]:
     async with conn.execute(
         f"SELECT {_COLUMNS} {_FROM} WHERE r.site_id = ? ORDER BY r.id DESC LIMIT ?",
