@@ -563,12 +563,19 @@ class BotApiServer:
     ) -> ApiCall:
         """Wait for :meth:`claim` to find a call; AssertionError with recent calls on timeout."""
         found: list[ApiCall] = []
+        position = after  # calls before it were looked at already: none matched
 
         def ready() -> bool:
-            call = self.claim(after, match)
-            if call is not None:
-                found.append(call)
-            return bool(found)
+            nonlocal position
+            calls = self.calls
+            for index in range(position, len(calls)):
+                call = calls[index]
+                if call.seq not in self._claimed and match(call):
+                    self._claimed.add(call.seq)
+                    found.append(call)
+                    return True
+            position = len(calls)
+            return False
 
         if await self.signal.wait_until(ready, timeout):
             return found[0]
