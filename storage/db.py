@@ -1,10 +1,16 @@
 """The SQLite database: connections, pragmas, transactions and migrations.
 
 One write connection, guarded by an asyncio lock so that a transaction owns it until it
-ends; one read connection for queries outside transactions (WAL lets it read the last
-commit while a write is under way). Repositories take a connection and never commit:
-services decide where a unit of work begins and ends with ``Database.transaction()``,
-which is ``BEGIN IMMEDIATE`` on the outside and a ``SAVEPOINT`` when nested.
+ends; a small pool of read connections for queries outside transactions (WAL lets them
+read the last commit while a write is under way). A reader belongs to one task at a
+time: SQLite gives every statement on a connection the snapshot of a statement still
+open there, so one shared reader used by many tasks at once could go on returning an
+old snapshot for as long as their statements overlapped — a handler would then not
+see the step its own previous update had just committed.
+
+Repositories take a connection and never commit: services decide where a unit of work
+begins and ends with ``Database.transaction()``, which is ``BEGIN IMMEDIATE`` on the
+outside and a ``SAVEPOINT`` when nested.
 """
 
 from __future__ import annotations
@@ -27,6 +33,9 @@ log = logging.getLogger(__name__)
 
 Connection = aiosqlite.Connection
 
+# Read connections: enough for the reads of concurrent updates to rarely wait.
+READERS = 4
+
 
 @dataclass(frozen=True)
 class MigrationReport:
@@ -38,10 +47,16 @@ class MigrationReport:
 class Database:
     """An open gridbot database. Use ``await Database.open(path)`` or ``async with``."""
 
-    def __init__(self, path: Path, writer: Connection, reader: Connection) -> None:
+    def __init__(self, path: Path, writer: Connection, readers: list[Connection]) -> None:
         self.path = path
         self._writer = writer
-        self._reader = reader
+        self._all_readers = readers
+        self._readers: asyncio.Queue[Connection] = asyncio.Queue()
+        for reader in readers:
+            self._readers.put_nowait(reader)
+        self._reading: contextvars.ContextVar[Connection | None] = contextvars.ContextVar(
+            f"gridbot_read_{id(self)}", default=None
+        )
         self._lock = asyncio.Lock()
         self._savepoints = itertools.count(1)
         self._active: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -55,17 +70,23 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, busy_timeout_ms)
         await _pragma(writer, "journal_mode=WAL")
+        readers: list[Connection] = []
         try:
-            reader = await _connect(path, busy_timeout_ms)
+            for _ in range(READERS):
+                reader = await _connect(path, busy_timeout_ms)
+                readers.append(reader)
+                await _pragma(reader, "query_only=ON")
         except BaseException:
+            for reader in readers:
+                await reader.close()
             await writer.close()
             raise
-        await _pragma(reader, "query_only=ON")
-        return cls(path, writer, reader)
+        return cls(path, writer, readers)
 
     async def close(self) -> None:
         async with self._lock:
-            await self._reader.close()
+            for reader in self._all_readers:
+                await reader.close()
             await self._writer.close()
 
     async def __aenter__(self) -> Database:
@@ -108,8 +129,22 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:
-        """A connection for reads; inside a transaction, the transaction's own connection."""
-        yield self._writer if self._active.get() else self._reader
+        """A connection for reads; inside a transaction, the transaction's own connection;
+        inside another read of the same task, that read's connection."""
+        if self._active.get():
+            yield self._writer
+            return
+        held = self._reading.get()
+        if held is not None:
+            yield held
+            return
+        reader = await self._readers.get()
+        token = self._reading.set(reader)
+        try:
+            yield reader
+        finally:
+            self._reading.reset(token)
+            self._readers.put_nowait(reader)
 
     async def schema_version(self) -> int:
         async with self._writer.execute("PRAGMA user_version") as cursor:

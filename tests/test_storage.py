@@ -163,3 +163,29 @@ async def test_subtree_query_uses_the_path_index(tmp_path):
         ):
             plan = " ".join(str(tuple(r)) for r in await cur.fetchall())
         assert "org_unit_path" in plan
+
+
+async def test_a_read_sees_the_last_commit_while_another_task_has_a_read_open(tmp_path):
+    """Found by bench/load.py: with one shared read connection, a statement left open by
+    one task pinned the snapshot for every other task's reads, so a handler did not see
+    the step its previous update had just committed."""
+    async with await Database.open(tmp_path / "read.sqlite3") as db:
+        async with db.transaction() as conn:
+            await conn.execute("CREATE TABLE t (x INTEGER)")
+            await conn.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+        opened, release = asyncio.Event(), asyncio.Event()
+
+        async def slow_reader() -> None:
+            async with db.read() as conn, conn.execute("SELECT x FROM t") as cursor:
+                await cursor.fetchone()  # the statement stays open: one more row to go
+                opened.set()
+                await release.wait()
+
+        holder = asyncio.create_task(slow_reader())
+        await opened.wait()
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO t VALUES (3)")
+        async with db.read() as conn, conn.execute("SELECT count(*) FROM t") as cursor:
+            assert (await cursor.fetchone())[0] == 3
+        release.set()
+        await holder
