@@ -156,9 +156,10 @@ async def run_one(
     name: str, command: list[str], server: BotApiServer, workers: int, seconds: float, flow
 ) -> dict[str, float]:
     env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
+    log = os.environ.get("GRIDBOT_BENCH_LOG")
+    errors = open(f"{log}.{name}", "wb") if log else asyncio.subprocess.DEVNULL  # noqa: SIM115, ASYNC230
     bot = await asyncio.create_subprocess_exec(
-        *command, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        *command, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=errors,
     )  # fmt: skip
     figures = Figures()
     try:
@@ -174,8 +175,18 @@ async def run_one(
                 flow += 1
                 try:
                     await flow_fn(users[number], number, flow, figures)
-                except AssertionError:
+                except AssertionError as exc:
                     figures.errors += 1
+                    if os.environ.get("GRIDBOT_BENCH_DEBUG"):
+                        user = users[number]
+                        seen = [c for c in server.calls if user.shows(c)][-8:]
+                        print(str(exc).splitlines()[0], file=sys.stderr)
+                        for c in seen:
+                            print(
+                                f"   #{c.seq} {c.method} {c.status} {c.text[:60]!r} "
+                                f"{c.params.get('text', '')!r}",
+                                file=sys.stderr,
+                            )
 
         flow_fn = flow
         await asyncio.gather(*(work(n) for n in range(workers)))
@@ -238,6 +249,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument("--profile", type=Path, help="run gridbot under cProfile, write here")
+    parser.add_argument("--only", choices=["echo", "gridbot"], help="run one bot")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="gridbot-load-"))
     config = await prepare_gridbot(folder, args.workers)
@@ -247,10 +260,18 @@ async def main() -> None:
         flush=True,
     )
     results = {}
-    for name, command, flow in (
+    profile = ["-m", "cProfile", "-o", str(args.profile)] if args.profile else []
+    bots = (
         ("echo", [sys.executable, "bench/echo_bot.py"], echo_flow),
-        ("gridbot", [sys.executable, "-m", "bot", "run", "--config", str(config)], gridbot_flow),
-    ):
+        (
+            "gridbot",
+            [sys.executable, *profile, "-m", "bot", "run", "--config", str(config)],
+            gridbot_flow,
+        ),
+    )
+    for name, command, flow in bots:
+        if args.only and name != args.only:
+            continue
         server = BotApiServer(TEST_TOKEN)
         async with server.serve_http() as url:
             if name == "echo":
@@ -258,8 +279,9 @@ async def main() -> None:
             else:
                 command = [*command, "--api-url", url]
             results[name] = await run_one(name, command, server, args.workers, args.seconds, flow)
-    ratio = results["gridbot"]["updates_per_s"] / results["echo"]["updates_per_s"]
-    print(f"gridbot / echo update rate: {ratio:.2f}×")
+    if len(results) == 2:
+        ratio = results["gridbot"]["updates_per_s"] / results["echo"]["updates_per_s"]
+        print(f"gridbot / echo update rate: {ratio:.2f}×")
 
 
 if __name__ == "__main__":
