@@ -14,10 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError
 from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
@@ -27,7 +27,7 @@ from bot.context import CONTEXT_TYPES, GridApplication
 from bot.jobs import schedule
 from bot.ordering import ChatOrderedUpdateProcessor
 from bot.polling import Poller
-from bot.sending import RetryingRateLimiter
+from bot.sending import RetryingRateLimiter, until_reachable
 from bot.services import Services
 from handlers import register
 from handlers.menus import set_public_menus, sync_member_menus
@@ -134,17 +134,7 @@ async def initialize(application: GridApplication) -> None:
     """``initialize`` (getMe) and ``post_init``, retried for as long as the network is
     down — a bot started before the network must come up with it; a rejected token
     stops it at once."""
-    delay = 1.0
-    while True:
-        try:
-            await application.initialize()
-            break
-        except InvalidToken:
-            raise
-        except NetworkError as exc:
-            log.warning("bot.start_failed", extra={"fields": {"error": type(exc).__name__}})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60.0)
+    await until_reachable(application.initialize, "bot.start_failed")
     if application.post_init:
         await application.post_init(application)
 
@@ -178,15 +168,20 @@ async def serve_polling(application: GridApplication, config: Config, stop: asyn
         raise fatal[0]
 
 
-def run_polling(config: Config) -> None:
-    """Start long polling and block until SIGINT/SIGTERM."""
-    application = build_application(config)
+def run_until_signal(serve: Callable[[asyncio.Event], Awaitable[None]]) -> None:
+    """Run ``serve(stop)`` in a new event loop; SIGINT or SIGTERM sets ``stop``."""
 
     async def main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        await serve_polling(application, config, stop)
+        await serve(stop)
 
     asyncio.run(main())
+
+
+def run_polling(config: Config) -> None:
+    """Start long polling and block until SIGINT/SIGTERM."""
+    application = build_application(config)
+    run_until_signal(lambda stop: serve_polling(application, config, stop))

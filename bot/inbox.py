@@ -118,7 +118,3 @@ class Inbox:
         before = to_text(self.clock.now() - KEEP_DONE)
         async with self.db.transaction() as conn:
             return await inbox_repo.prune(conn, before)
-
-    async def highest(self) -> int | None:
-        async with self.db.read() as conn:
-            return await inbox_repo.highest(conn)

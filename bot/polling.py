@@ -21,18 +21,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from telegram import Update
-from telegram.error import InvalidToken, RetryAfter, TelegramError
+from telegram.error import InvalidToken, RetryAfter
 
 from bot.inbox import Inbox
+from bot.sending import MAX_BACKOFF, seconds, until_reachable
 
 log = logging.getLogger("gridbot.polling")
-
-MAX_BACKOFF = 60.0
-
-
-def seconds(value: Any) -> float:
-    """``retry_after`` as seconds (PTB 22 gives an int, later versions a timedelta)."""
-    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 
 
 class Poller:
@@ -86,17 +80,10 @@ class Poller:
 
     async def _delete_webhook(self) -> None:
         """Polling and a webhook exclude each other; pending updates are kept."""
-        delay = 1.0
-        while True:
-            try:
-                await self.application.bot.delete_webhook(drop_pending_updates=False)
-                return
-            except InvalidToken:
-                raise
-            except TelegramError as exc:
-                log.warning("polling.delete_webhook_failed", extra={"fields": _error(exc)})
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF)
+        bot = self.application.bot
+        await until_reachable(
+            lambda: bot.delete_webhook(drop_pending_updates=False), "polling.delete_webhook_failed"
+        )
 
     async def _loop(self) -> None:
         delay = 1.0

@@ -12,13 +12,39 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
-from telegram.error import BadRequest, NetworkError
+from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter
 
+T = TypeVar("T")
+MAX_BACKOFF = 60.0
+
 log = logging.getLogger("gridbot.sending")
+
+
+def seconds(value: Any) -> float:
+    """``retry_after`` as seconds (PTB 22 gives an int, later versions a timedelta)."""
+    return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
+
+
+async def until_reachable(step: Callable[[], Awaitable[T]], event: str) -> T:
+    """Run a start-up call (getMe, deleteWebhook, setWebhook) until Telegram can be
+    reached: network errors back off from 1 s doubling to a minute, a 429 waits what it
+    asks; a rejected token or any other refusal is raised at once."""
+    delay = 1.0
+    while True:
+        try:
+            return await step()
+        except RetryAfter as exc:
+            await asyncio.sleep(seconds(exc.retry_after))
+        except BadRequest:
+            raise
+        except NetworkError as exc:
+            log.warning(event, extra={"fields": {"error": type(exc).__name__}})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_BACKOFF)
 
 
 class RetryingRateLimiter(AIORateLimiter):

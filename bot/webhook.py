@@ -23,19 +23,18 @@ import hmac
 import json
 import logging
 import secrets
-import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import tornado.netutil
 import tornado.web
 from telegram import Update
-from telegram.error import InvalidToken, NetworkError, RetryAfter
 from tornado.httpserver import HTTPServer
 
-from bot.app import ALLOWED_UPDATES, finish, initialize
+from bot.app import ALLOWED_UPDATES, finish, initialize, run_until_signal
 from bot.config import Config, ConfigError
 from bot.context import GridApplication
+from bot.sending import until_reachable
 
 log = logging.getLogger("gridbot.webhook")
 
@@ -155,27 +154,17 @@ async def serve(
 
 
 async def _register(application: GridApplication, url: str, secret: str, connections: int) -> None:
-    """setWebhook, retried with back-off while the network is down (not on a bad token)."""
-    delay = 1.0
-    while True:
-        try:
-            await application.bot.set_webhook(
-                url,
-                secret_token=secret,
-                allowed_updates=ALLOWED_UPDATES,
-                max_connections=connections,
-                drop_pending_updates=False,
-            )
-            return
-        except InvalidToken:
-            raise
-        except RetryAfter as exc:
-            wait = exc.retry_after
-            await asyncio.sleep(wait.total_seconds() if hasattr(wait, "total_seconds") else wait)
-        except NetworkError as exc:
-            log.warning("webhook.register_failed", extra={"fields": {"error": type(exc).__name__}})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 60)
+    """setWebhook, retried while the network is down (not on a bad token)."""
+    await until_reachable(
+        lambda: application.bot.set_webhook(
+            url,
+            secret_token=secret,
+            allowed_updates=ALLOWED_UPDATES,
+            max_connections=connections,
+            drop_pending_updates=False,
+        ),
+        "webhook.register_failed",
+    )
 
 
 def run_webhook(config: Config, secret: str) -> None:
@@ -183,12 +172,4 @@ def run_webhook(config: Config, secret: str) -> None:
     from bot.app import build_application
 
     application = build_application(config)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await serve(application, config, stop, secret)
-
-    asyncio.run(main())
+    run_until_signal(lambda stop: serve(application, config, stop, secret))

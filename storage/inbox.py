@@ -59,9 +59,3 @@ async def prune(conn: Connection, done_before: str) -> int:
         "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (done_before,)
     )
     return cursor.rowcount
-
-
-async def highest(conn: Connection) -> int | None:
-    async with conn.execute("SELECT max(update_id) FROM inbox") as cursor:
-        row = await cursor.fetchone()
-    return row[0] if row else None
