@@ -4,7 +4,9 @@ python-telegram-bot confirms updates before its handlers run (the polling offset
 as soon as updates are queued; its webhook answers 200 before handling), so a crash
 would lose what was in flight. gridbot's own poller (``bot.polling``) and webhook
 handler (``bot.webhook``) call ``receive`` first and confirm only after it returns;
-the update processor (``bot.ordering``) calls ``finish`` after the handlers. On start,
+the update processor (``bot.ordering``) calls ``finish`` after the handlers, still
+inside the chat's turn, so a chat's next update never starts before the previous one
+is marked done (a replay never runs an earlier update after a later one). On start,
 ``unfinished`` gives back whatever was received and not finished — a crash mid-report,
 a kill — to be handled again.
 

@@ -90,15 +90,20 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         origin = ORIGIN.set(Origin("chat", fields.get("chat_id"), fields.get("update_id")))
         started = time.perf_counter()
         try:
-            await self._in_order(update, coroutine)
-            # PTB has given any handler error to the error handler by now: the update is
-            # handled either way (a cancelled task, at shutdown, is not).
-            if self.inbox is not None and isinstance(update, Update):
-                await self.inbox().finish(update.update_id)
+            await self._in_order(update, self._handled(update, coroutine))
         finally:
             ORIGIN.reset(origin)
             fields["ms"] = round((time.perf_counter() - started) * 1000, 1)
             log.info("update", extra={"fields": fields})
+
+    async def _handled(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run the handlers, then mark the update done before the chat's next update
+        starts: a replay after a crash never runs an earlier update after a later one."""
+        await coroutine
+        # PTB has given any handler error to the error handler by now: the update is
+        # handled either way (a cancelled task, at shutdown, is not).
+        if self.inbox is not None and isinstance(update, Update):
+            await self.inbox().finish(update.update_id)
 
     async def _in_order(self, update: object, coroutine: Awaitable[Any]) -> None:
         key = chat_key(update)

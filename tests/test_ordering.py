@@ -41,3 +41,25 @@ async def test_one_chat_in_order_many_chats_at_once():
         assert starts == sorted(starts)
     assert overlap_seen.is_set()
     assert not processor._locks  # released once idle
+
+
+async def test_an_update_is_marked_done_before_the_next_one_of_its_chat_starts():
+    """Otherwise a crash could leave an earlier update unfinished behind a later one
+    that was marked done, and the replay would run the earlier one last."""
+    processor = ChatOrderedUpdateProcessor(64)
+    finished: list[int] = []
+    seen: dict[int, list[int]] = {}
+
+    class Inbox:
+        async def finish(self, update_id: int) -> None:
+            await asyncio.sleep(0.02)  # a commit takes a moment
+            finished.append(update_id)
+
+    processor.inbox = lambda: Inbox()
+
+    async def work(update_id: int) -> None:
+        seen[update_id] = list(finished)
+
+    await asyncio.gather(*(processor.process_update(_update(u, 111), work(u)) for u in (1, 2, 3)))
+    assert seen == {1: [], 2: [1], 3: [1, 2]}
+    assert finished == [1, 2, 3]
