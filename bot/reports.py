@@ -283,9 +283,16 @@ class ReportService:
     async def new_site_from_query(self, member: Member, draft_id: int) -> DraftView:
         """The 新建 button under a search: the text searched for becomes a new site."""
         draft = await self._read(member, draft_id)
-        if not draft.site_query or next_step(draft) != "site":
+        if not draft.site_query:
             raise Refused("report.stale")
-        return await self.new_site(member, draft_id, draft.site_query)
+        if next_step(draft) == "site":
+            return await self.new_site(member, draft_id, draft.site_query)
+        view = await self.view(member)
+        if view is not None and view.draft.id == draft_id and view.site_label == draft.site_query:
+            # Pressed before and applied (a double tap, or the update replayed after a
+            # crash lost the answer): say where the draft stands instead of "stale".
+            return view
+        raise Refused("report.stale")
 
     async def new_site(self, member: Member, draft_id: int, text: str) -> DraftView:
         """A site typed in: an existing one with that code in scope is taken as is (a

@@ -6,6 +6,8 @@ Telegram asks for before trying again. This subclass also retries what a network
 error or a 5xx ended — with back-off, 0.5 s doubling — since a reply that never
 arrives is worse than one that, rarely, arrives twice (a request that timed out may
 have reached Telegram). Refusals (400, 403) are answers, not failures: never retried.
+One refusal is not even an error: answering a button press Telegram has forgotten
+(the update was handled again after a crash, or too late) — the reply still goes out.
 """
 
 from __future__ import annotations
@@ -47,6 +49,11 @@ async def until_reachable(step: Callable[[], Awaitable[T]], event: str) -> T:
             delay = min(delay * 2, MAX_BACKOFF)
 
 
+def _expired_query(exc: BadRequest) -> bool:
+    message = exc.message.lower()
+    return "query is too old" in message or "query id is invalid" in message
+
+
 class RetryingRateLimiter(AIORateLimiter):
     def __init__(self, *, network_retries: int = 4, first_delay: float = 0.5, **kwargs: Any):
         super().__init__(**kwargs)
@@ -68,7 +75,12 @@ class RetryingRateLimiter(AIORateLimiter):
                 return await super().process_request(
                     callback, args, kwargs, endpoint, data, rate_limit_args
                 )
-            except BadRequest:
+            except BadRequest as exc:
+                if endpoint == "answerCallbackQuery" and _expired_query(exc):
+                    # The spinner on a button Telegram no longer holds (answered before a
+                    # crash, or too old): nothing to stop, and the reply must still go.
+                    log.info("send.query_expired")
+                    return True
                 raise
             except NetworkError as exc:  # includes TimedOut and Telegram's 5xx
                 if attempt == self.network_retries:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +100,18 @@ class Harness:
             assert loop.time() < deadline, "updates still unfinished"
             await asyncio.sleep(0.01)
 
+    async def restart(self, unfinished: tuple[int, ...] = ()) -> None:
+        """Stop the bot and start it again on the same database, as after a crash that
+        came just before the updates ``unfinished`` were marked done."""
+        await stop_app(self.app)
+        with sqlite3.connect(self.services.config.database.path) as conn:
+            conn.executemany(
+                "UPDATE inbox SET done_at = NULL WHERE update_id = ?",
+                [(update_id,) for update_id in unfinished],
+            )
+        self.app = await start_app(self.services.config, self.server, self.clock)
+        self.services = self.app.bot_data.services
+
 
 @pytest.fixture
 def tg_config() -> str:
@@ -154,8 +167,9 @@ async def tg(tmp_path: Path, clock: FakeClock, tg_config: str) -> AsyncIterator[
     app = await start_app(config, server, clock)
     services: Services = app.bot_data.services
     await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
+    harness = Harness(server, app, services, clock)
     try:
-        yield Harness(server, app, services, clock)
+        yield harness
     finally:
-        await stop_app(app)
+        await stop_app(harness.app)  # the latest, if the test restarted the bot
     assert not server.unknown_calls, [c.method for c in server.unknown_calls]
