@@ -143,11 +143,19 @@ def _stuck(server: BotApiServer, workers: list[Worker]) -> str:
 
 
 async def _start(config: Path, url: str, cwd: Path, env: dict[str, str]):
-    return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "run", "--config", str(config), "--api-url", url,
-        cwd=cwd, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    """Start the bot; its log goes to bot.log (every run appended), for a failure report."""
+    with (cwd / "bot.log").open("ab") as log:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--config", str(config), "--api-url", url,
+            cwd=cwd, env=env, stdout=log, stderr=log,
+        )  # fmt: skip
+
+
+def _log_problems(cwd: Path, limit: int = 40) -> str:
+    """The bot's warnings and errors (and tracebacks), last ``limit`` lines."""
+    lines = (cwd / "bot.log").read_text(errors="replace").splitlines()
+    keep = [line for line in lines if "WARNING" in line or "ERROR" in line or line[:1] in " T"]
+    return "\n".join(["bot log, warnings and errors:", *keep[-limit:]])
 
 
 async def _setup(config_path: Path) -> None:
@@ -194,7 +202,9 @@ async def test_reports_survive_twenty_sigkills(tmp_path):
                 async with asyncio.timeout(240):  # no more kills: everyone finishes
                     await asyncio.gather(*tasks)
             except TimeoutError:
-                raise AssertionError(_stuck(server, workers)) from None
+                raise AssertionError(
+                    _stuck(server, workers) + "\n" + _log_problems(tmp_path)
+                ) from None
         finally:
             stop.set()
             for task in tasks:
