@@ -15,7 +15,8 @@ updates in the same order (its buttons are pressed where gridbot's would be). Pr
 for both: updates per second and their ratio; p50/p95/p99 from an update's arrival at
 the server to the bot's first answer to it (gridbot answers only after its commit, so
 this bounds arrival-to-commit from above); outgoing calls per second and the number of
-429 answers; the bot process's peak RSS (VmHWM).
+429 answers; the bot process's peak RSS (VmHWM); CPU time per update of the bot and
+of this process (the test server and the simulated workers), which share the machine.
 """
 
 from __future__ import annotations
@@ -142,6 +143,12 @@ async def echo_flow(user: TestUser, number: int, flow: int, figures: Figures) ->
     figures.flows += 1
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -166,6 +173,7 @@ async def run_one(
         await server.wait_polling(timeout=60)
         users = [server.user(5000 + n, _name(n)) for n in range(workers)]
         calls_before = len(server.calls)
+        cpu_bot, cpu_here = _cpu_seconds(bot.pid), time.process_time()
         began = time.time()
         deadline = began + seconds
 
@@ -191,6 +199,8 @@ async def run_one(
         flow_fn = flow
         await asyncio.gather(*(work(n) for n in range(workers)))
         elapsed = time.time() - began
+        cpu_bot = _cpu_seconds(bot.pid) - cpu_bot
+        cpu_here = time.process_time() - cpu_here
         rss = _peak_rss_mb(bot.pid)
         calls = server.calls[calls_before:]
     finally:
@@ -215,13 +225,16 @@ async def run_one(
         "429s": sum(1 for c in calls if c.status == 429),
         "rss": rss or float("nan"),
         "elapsed": elapsed,
+        "cpu_ms": cpu_bot * 1000 / max(figures.updates, 1),
+        "cpu_load_ms": cpu_here * 1000 / max(figures.updates, 1),
     }
     print(
         f"{name:>8}: {result['updates_per_s']:7.1f} updates/s ({figures.updates} updates, "
         f"{figures.flows} flows, {figures.errors} stuck, {elapsed:.0f} s) | update→answer "
         f"p50 {result['p50']:.1f} ms p95 {result['p95']:.1f} ms p99 {result['p99']:.1f} ms | "
         f"out {result['out_per_s']:.1f} calls/s, {result['429s']} × 429 | "
-        f"peak RSS {result['rss']:.0f} MB",
+        f"peak RSS {result['rss']:.0f} MB | CPU per update: bot {result['cpu_ms']:.1f} ms, "
+        f"test server and workers {result['cpu_load_ms']:.1f} ms",
         flush=True,
     )
     return result
