@@ -124,8 +124,8 @@ async def test_pressing_submit_twice_makes_one_report(tg):
     await worker.press(summary, submit, strict=False)  # the double tap, before any edit
     replies = [await worker.next_reply("sendMessage") for _ in range(2)]
     texts = sorted(r.text for r in replies)
-    assert any("上报已提交，编号 R-000001" in t for t in texts)
-    assert any("已提交过，编号 R-000001" in t for t in texts)
+    assert "✅ 上报已提交，编号 R-000001。" in texts
+    assert any("上报已提交，编号 R-000001。（这份上报之前已提交过" in t for t in texts)
     assert await count_reports(tg) == 1
     assert ask_site and ask_location
 
