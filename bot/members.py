@@ -54,8 +54,7 @@ class MemberService:
     async def caller(self, telegram_id: int, telegram_language: str | None) -> Caller:
         async with self.db.read() as conn:
             member = await member_repo.by_telegram_id(conn, telegram_id)
-            chosen = await chat_repo.language(conn, telegram_id)
-            flow = await chat_repo.active_flow(conn, telegram_id)
+            chosen, flow = await chat_repo.language_and_flow(conn, telegram_id)
         return Caller(
             telegram_id, member, self.catalogue.resolve_language(chosen, telegram_language), flow
         )

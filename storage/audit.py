@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all
 from storage.units import subtree_bounds
 
 
@@ -74,16 +74,22 @@ async def latest_in_subtree(conn: Connection, path: str, limit: int) -> list[Ent
     """The newest ``limit`` entries about units in the subtree at ``path``, newest first.
     Entries about no unit (operator commands on the whole database) belong to the root."""
     low, high = subtree_bounds(path)
-    async with conn.execute(
-        f"{_SELECT} WHERE (u.path >= ? AND u.path < ?) "
-        "OR (a.unit_id IS NULL AND ? = (SELECT min(path) FROM org_unit WHERE parent_id IS NULL)) "
-        "ORDER BY a.id DESC LIMIT ?",
-        (low, high, path, limit),
-    ) as cur:
-        return [_entry(row) for row in await cur.fetchall()]
+    return [
+        _entry(row)
+        for row in await fetch_all(
+            conn,
+            f"{_SELECT} WHERE (u.path >= ? AND u.path < ?) "
+            "OR (a.unit_id IS NULL "
+            "AND ? = (SELECT min(path) FROM org_unit WHERE parent_id IS NULL)) "
+            "ORDER BY a.id DESC LIMIT ?",
+            (low, high, path, limit),
+        )
+    ]
 
 
 async def since(conn: Connection, at: str) -> list[Entry]:
     """Every entry at or after ``at``, oldest first."""
-    async with conn.execute(f"{_SELECT} WHERE a.at >= ? ORDER BY a.id", (at,)) as cur:
-        return [_entry(row) for row in await cur.fetchall()]
+    return [
+        _entry(row)
+        for row in await fetch_all(conn, f"{_SELECT} WHERE a.at >= ? ORDER BY a.id", (at,))
+    ]

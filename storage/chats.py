@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_one
 
 
 @dataclass(frozen=True)
@@ -16,12 +16,16 @@ class JoinDraft:
     expires_at: str
 
 
-async def language(conn: Connection, telegram_id: int) -> str | None:
-    async with conn.execute(
-        "SELECT language FROM user_setting WHERE telegram_id = ?", (telegram_id,)
-    ) as cur:
-        row = await cur.fetchone()
-    return row["language"] if row else None
+async def language_and_flow(conn: Connection, telegram_id: int) -> tuple[str | None, str | None]:
+    """The person's chosen language and active flow, in one query (every update asks)."""
+    row = await fetch_one(
+        conn,
+        "SELECT (SELECT language FROM user_setting WHERE telegram_id = ?1) AS language, "
+        "(SELECT kind FROM active_flow WHERE telegram_id = ?1) AS kind",
+        (telegram_id,),
+    )
+    assert row is not None
+    return row["language"], row["kind"]
 
 
 async def set_language(conn: Connection, telegram_id: int, language: str, now: str) -> None:
@@ -34,12 +38,12 @@ async def set_language(conn: Connection, telegram_id: int, language: str, now: s
 
 
 async def join_draft(conn: Connection, telegram_id: int) -> JoinDraft | None:
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         "SELECT telegram_id, invite_id, created_at, expires_at FROM join_draft "
         "WHERE telegram_id = ?",
         (telegram_id,),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return JoinDraft(**dict(row)) if row else None
 
 
@@ -60,10 +64,7 @@ async def drop_join_draft(conn: Connection, telegram_id: int) -> None:
 
 
 async def command_digest(conn: Connection, chat_id: int) -> str | None:
-    async with conn.execute(
-        "SELECT digest FROM chat_commands WHERE chat_id = ?", (chat_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, "SELECT digest FROM chat_commands WHERE chat_id = ?", (chat_id,))
     return row["digest"] if row else None
 
 
@@ -74,14 +75,6 @@ async def set_command_digest(conn: Connection, chat_id: int, digest: str, now: s
         "updated_at = excluded.updated_at",
         (chat_id, digest, now),
     )
-
-
-async def active_flow(conn: Connection, telegram_id: int) -> str | None:
-    async with conn.execute(
-        "SELECT kind FROM active_flow WHERE telegram_id = ?", (telegram_id,)
-    ) as cur:
-        row = await cur.fetchone()
-    return row["kind"] if row else None
 
 
 async def set_active_flow(conn: Connection, telegram_id: int, kind: str, now: str) -> None:

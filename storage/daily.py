@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all
 
 
 @dataclass(frozen=True)
@@ -37,21 +37,27 @@ async def count_report(
 
 async def units_between(conn: Connection, first: str, last: str) -> list[UnitDays]:
     """Totals per unit for the days first…last (inclusive), with the unit's path."""
-    async with conn.execute(
-        "SELECT d.unit_id, u.path AS unit_path, u.level, SUM(d.reports) AS reports, "
-        "SUM(d.flagged) AS flagged FROM unit_day d JOIN org_unit u ON u.id = d.unit_id "
-        "WHERE d.day >= ? AND d.day <= ? GROUP BY d.unit_id",
-        (first, last),
-    ) as cur:
-        return [UnitDays(**dict(row)) for row in await cur.fetchall()]
+    return [
+        UnitDays(**dict(row))
+        for row in await fetch_all(
+            conn,
+            "SELECT d.unit_id, u.path AS unit_path, u.level, SUM(d.reports) AS reports, "
+            "SUM(d.flagged) AS flagged FROM unit_day d JOIN org_unit u ON u.id = d.unit_id "
+            "WHERE d.day >= ? AND d.day <= ? GROUP BY d.unit_id",
+            (first, last),
+        )
+    ]
 
 
 async def members_between(conn: Connection, first: str, last: str) -> list[tuple[int, str]]:
     """(member id, the member's unit path) of every member who reported in the range."""
-    async with conn.execute(
-        "SELECT DISTINCT d.member_id, u.path FROM member_day d "
-        "JOIN member m ON m.id = d.member_id JOIN org_unit u ON u.id = m.unit_id "
-        "WHERE d.day >= ? AND d.day <= ?",
-        (first, last),
-    ) as cur:
-        return [(row[0], row[1]) for row in await cur.fetchall()]
+    return [
+        (row[0], row[1])
+        for row in await fetch_all(
+            conn,
+            "SELECT DISTINCT d.member_id, u.path FROM member_day d "
+            "JOIN member m ON m.id = d.member_id JOIN org_unit u ON u.id = m.unit_id "
+            "WHERE d.day >= ? AND d.day <= ?",
+            (first, last),
+        )
+    ]

@@ -8,6 +8,10 @@ open there, so one shared reader used by many tasks at once could go on returnin
 old snapshot for as long as their statements overlapped — a handler would then not
 see the step its own previous update had just committed.
 
+Every statement is a hop to the connection's thread and back, so repositories read with
+``fetch_one`` / ``fetch_all`` (one hop: the statement and its rows together) rather than
+a cursor (three hops: execute, fetch, close).
+
 Repositories take a connection and never commit: services decide where a unit of work
 begins and ends with ``Database.transaction()``, which is ``BEGIN IMMEDIATE`` on the
 outside and a ``SAVEPOINT`` when nested.
@@ -20,10 +24,11 @@ import contextvars
 import itertools
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -35,6 +40,21 @@ Connection = aiosqlite.Connection
 
 # Read connections: enough for the reads of concurrent updates to rarely wait.
 READERS = 4
+
+
+async def fetch_all(
+    conn: Connection, sql: str, parameters: Sequence[Any] = ()
+) -> list[sqlite3.Row]:
+    """Run a query and return all its rows, in one hop to the connection's thread."""
+    return list(await conn.execute_fetchall(sql, parameters))
+
+
+async def fetch_one(
+    conn: Connection, sql: str, parameters: Sequence[Any] = ()
+) -> sqlite3.Row | None:
+    """The first row of a query (meant for queries of at most a few rows), or None."""
+    rows = await conn.execute_fetchall(sql, parameters)
+    return next(iter(rows), None)
 
 
 @dataclass(frozen=True)
@@ -182,8 +202,7 @@ async def _connect(path: Path, busy_timeout_ms: int) -> Connection:
 
 async def _pragma(conn: Connection, pragma: str) -> None:
     """Run a PRAGMA and read its answer, so no statement is left holding a lock."""
-    async with conn.execute(f"PRAGMA {pragma}") as cursor:
-        await cursor.fetchall()
+    await fetch_all(conn, f"PRAGMA {pragma}")
 
 
 async def _apply(conn: Connection, migration: Migration) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 
 
 async def claim(
@@ -34,21 +34,24 @@ async def finish(
 
 
 async def state_of(conn: Connection, group_id: int, kind: str, period: str) -> str | None:
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         "SELECT state FROM digest_send WHERE group_id = ? AND kind = ? AND period = ?",
         (group_id, kind, period),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return row["state"] if row else None
 
 
 async def stale_sending(conn: Connection, before: str) -> list[tuple[int, str, str]]:
     """Sends claimed before ``before`` and never finished (the bot died mid-send)."""
-    async with conn.execute(
-        "SELECT group_id, kind, period FROM digest_send WHERE state = 'sending' AND due_at < ?",
-        (before,),
-    ) as cur:
-        return [(r[0], r[1], r[2]) for r in await cur.fetchall()]
+    return [
+        (r[0], r[1], r[2])
+        for r in await fetch_all(
+            conn,
+            "SELECT group_id, kind, period FROM digest_send WHERE state = 'sending' AND due_at < ?",
+            (before,),
+        )
+    ]
 
 
 async def claim_reminders(
@@ -57,15 +60,19 @@ async def claim_reminders(
     """Claim today's reminder for every active worker who had joined by ``due``, has
     submitted nothing (no report, no status update) between ``start`` and ``end`` and
     has not been reminded; returns their member ids."""
-    async with conn.execute(
-        "SELECT m.id FROM member m WHERE m.active = 1 AND m.role = 'worker' AND m.joined_at <= ? "
-        "AND NOT EXISTS (SELECT 1 FROM member_day d WHERE d.day = ? AND d.member_id = m.id) "
-        "AND NOT EXISTS (SELECT 1 FROM status_update u WHERE u.member_id = m.id "
-        "AND u.created_at >= ? AND u.created_at < ?) "
-        "AND NOT EXISTS (SELECT 1 FROM reminder_sent r WHERE r.day = ? AND r.member_id = m.id)",
-        (due, day, start, end, day),
-    ) as cur:
-        ids = [row[0] for row in await cur.fetchall()]
+    ids = [
+        row[0]
+        for row in await fetch_all(
+            conn,
+            "SELECT m.id FROM member m WHERE m.active = 1 AND m.role = 'worker' "
+            "AND m.joined_at <= ? "
+            "AND NOT EXISTS (SELECT 1 FROM member_day d WHERE d.day = ? AND d.member_id = m.id) "
+            "AND NOT EXISTS (SELECT 1 FROM status_update u WHERE u.member_id = m.id "
+            "AND u.created_at >= ? AND u.created_at < ?) "
+            "AND NOT EXISTS (SELECT 1 FROM reminder_sent r WHERE r.day = ? AND r.member_id = m.id)",
+            (due, day, start, end, day),
+        )
+    ]
     await conn.executemany(
         "INSERT INTO reminder_sent (member_id, day, sent_at) VALUES (?, ?, ?)",
         [(member_id, day, now) for member_id in ids],

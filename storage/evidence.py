@@ -15,7 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -95,15 +95,17 @@ async def insert(conn: Connection, evidence: Evidence) -> None:
 
 
 async def get(conn: Connection, sha256: str) -> Evidence | None:
-    async with conn.execute("SELECT * FROM evidence WHERE sha256 = ?", (sha256,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, "SELECT * FROM evidence WHERE sha256 = ?", (sha256,))
     return Evidence(**dict(row)) if row else None
 
 
 async def submitted_hashes(conn: Connection) -> list[tuple[str, str, int]]:
     """(sha256, phash, first report id) of every photo in a submitted report."""
-    async with conn.execute(
-        "SELECT e.sha256, e.phash, MIN(p.report_id) AS report_id "
-        "FROM report_photo p JOIN evidence e ON e.sha256 = p.sha256 GROUP BY e.sha256"
-    ) as cur:
-        return [(r["sha256"], r["phash"], r["report_id"]) for r in await cur.fetchall()]
+    return [
+        (r["sha256"], r["phash"], r["report_id"])
+        for r in await fetch_all(
+            conn,
+            "SELECT e.sha256, e.phash, MIN(p.report_id) AS report_id "
+            "FROM report_photo p JOIN evidence e ON e.sha256 = p.sha256 GROUP BY e.sha256",
+        )
+    ]

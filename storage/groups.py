@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -38,8 +38,7 @@ def _group(row: sqlite3.Row) -> Group:
 
 
 async def by_chat(conn: Connection, chat_id: int) -> Group | None:
-    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE g.chat_id = ?", (chat_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} {_FROM} WHERE g.chat_id = ?", (chat_id,))
     return _group(row) if row else None
 
 
@@ -79,14 +78,21 @@ async def move_chat(conn: Connection, old_chat_id: int, new_chat_id: int) -> boo
 async def in_subtree(conn: Connection, path: str) -> list[Group]:
     """Bound groups (active or not) whose unit lies in the subtree at ``path``."""
     low, high = subtree_bounds(path)
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE u.path >= ? AND u.path < ? "
-        "ORDER BY g.active DESC, u.path, g.id",
-        (low, high),
-    ) as cur:
-        return [_group(row) for row in await cur.fetchall()]
+    return [
+        _group(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE u.path >= ? AND u.path < ? "
+            "ORDER BY g.active DESC, u.path, g.id",
+            (low, high),
+        )
+    ]
 
 
 async def active(conn: Connection) -> list[Group]:
-    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE g.active = 1 ORDER BY g.id") as cur:
-        return [_group(row) for row in await cur.fetchall()]
+    return [
+        _group(row)
+        for row in await fetch_all(
+            conn, f"SELECT {_COLUMNS} {_FROM} WHERE g.active = 1 ORDER BY g.id"
+        )
+    ]

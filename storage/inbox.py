@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all
 
 
 @dataclass(frozen=True)
@@ -45,12 +45,26 @@ async def done(conn: Connection, update_id: int, now: str) -> None:
     )
 
 
+async def done_many(conn: Connection, update_ids: list[int], now: str) -> None:
+    for start in range(0, len(update_ids), 500):
+        chunk = update_ids[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        await conn.execute(
+            f"UPDATE inbox SET done_at = ? WHERE update_id IN ({marks}) AND done_at IS NULL",
+            (now, *chunk),
+        )
+
+
 async def unfinished(conn: Connection) -> list[Pending]:
     """Updates received but not done, in the order Telegram sent them."""
-    async with conn.execute(
-        "SELECT update_id, payload, attempts FROM inbox WHERE done_at IS NULL ORDER BY update_id"
-    ) as cursor:
-        return [Pending(r[0], r[1], r[2]) for r in await cursor.fetchall()]
+    return [
+        Pending(r[0], r[1], r[2])
+        for r in await fetch_all(
+            conn,
+            "SELECT update_id, payload, attempts FROM inbox WHERE done_at IS NULL "
+            "ORDER BY update_id",
+        )
+    ]
 
 
 async def prune(conn: Connection, done_before: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_one
 
 _COLUMNS = "id, token_hash, unit_id, role, max_uses, uses, expires_at, created_by, created_at"
 
@@ -48,16 +48,14 @@ async def insert(
 
 
 async def by_hash(conn: Connection, token_hash: str) -> Invite | None:
-    async with conn.execute(
-        f"SELECT {_COLUMNS} FROM invite WHERE token_hash = ?", (token_hash,)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(
+        conn, f"SELECT {_COLUMNS} FROM invite WHERE token_hash = ?", (token_hash,)
+    )
     return _invite(row) if row else None
 
 
 async def by_id(conn: Connection, invite_id: int) -> Invite | None:
-    async with conn.execute(f"SELECT {_COLUMNS} FROM invite WHERE id = ?", (invite_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM invite WHERE id = ?", (invite_id,))
     return _invite(row) if row else None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -47,10 +47,9 @@ def _member(row: sqlite3.Row) -> Member:
 
 
 async def by_telegram_id(conn: Connection, telegram_id: int) -> Member | None:
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE m.telegram_id = ?", (telegram_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(
+        conn, f"SELECT {_COLUMNS} {_FROM} WHERE m.telegram_id = ?", (telegram_id,)
+    )
     return _member(row) if row else None
 
 
@@ -100,10 +99,9 @@ async def set_active(conn: Connection, member_id: int, active: bool, now: str) -
 
 async def count_in_subtree(conn: Connection, unit_path: str) -> int:
     low, high = subtree_bounds(unit_path)
-    async with conn.execute(
-        f"SELECT count(*) {_FROM} WHERE u.path >= ? AND u.path < ?", (low, high)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(
+        conn, f"SELECT count(*) {_FROM} WHERE u.path >= ? AND u.path < ?", (low, high)
+    )
     return int(row[0]) if row else 0
 
 
@@ -113,38 +111,45 @@ async def page_in_subtree(
     """Members of a subtree in tree order of their units (``sort_order`` is the unit's
     place in the depth-first org file), then by role, then by name."""
     low, high = subtree_bounds(unit_path)
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE u.path >= ? AND u.path < ? "
-        "ORDER BY u.sort_order, u.code, "
-        "CASE m.role WHEN 'admin' THEN 0 WHEN 'lead' THEN 1 ELSE 2 END, m.name, m.id "
-        "LIMIT ? OFFSET ?",
-        (low, high, limit, offset),
-    ) as cur:
-        return [_member(row) for row in await cur.fetchall()]
+    return [
+        _member(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE u.path >= ? AND u.path < ? "
+            "ORDER BY u.sort_order, u.code, "
+            "CASE m.role WHEN 'admin' THEN 0 WHEN 'lead' THEN 1 ELSE 2 END, m.name, m.id "
+            "LIMIT ? OFFSET ?",
+            (low, high, limit, offset),
+        )
+    ]
 
 
 async def with_roles(conn: Connection, roles: tuple[str, ...]) -> list[Member]:
     marks = ",".join("?" * len(roles))
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE m.role IN ({marks}) ORDER BY m.id", roles
-    ) as cur:
-        return [_member(row) for row in await cur.fetchall()]
+    return [
+        _member(row)
+        for row in await fetch_all(
+            conn, f"SELECT {_COLUMNS} {_FROM} WHERE m.role IN ({marks}) ORDER BY m.id", roles
+        )
+    ]
 
 
 async def active_counts_by_unit(conn: Connection, unit_path: str) -> dict[int, int]:
     """Active members per unit, for every unit of a subtree that has any."""
     low, high = subtree_bounds(unit_path)
-    async with conn.execute(
-        f"SELECT m.unit_id, count(*) AS n {_FROM} WHERE u.path >= ? AND u.path < ? "
-        "AND m.active = 1 GROUP BY m.unit_id",
-        (low, high),
-    ) as cur:
-        return {row["unit_id"]: row["n"] for row in await cur.fetchall()}
+    return {
+        row["unit_id"]: row["n"]
+        for row in await fetch_all(
+            conn,
+            f"SELECT m.unit_id, count(*) AS n {_FROM} WHERE u.path >= ? AND u.path < ? "
+            "AND m.active = 1 GROUP BY m.unit_id",
+            (low, high),
+        )
+    }
 
 
 async def by_id(conn: Connection, member_id: int) -> Member | None:
-    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE m.id = ?", (member_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} {_FROM} WHERE m.id = ?", (member_id,))
     return _member(row) if row else None
 
 
@@ -152,31 +157,40 @@ async def active_over(conn: Connection, unit_path: str, roles: tuple[str, ...]) 
     """Active members with one of ``roles`` whose scope covers the unit at ``unit_path``
     (their unit is it or one of its ancestors)."""
     marks = ",".join("?" * len(roles))
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE m.active = 1 AND m.role IN ({marks}) "
-        "AND substr(?, 1, length(u.path)) = u.path ORDER BY u.path, m.id",
-        (*roles, unit_path),
-    ) as cur:
-        return [_member(row) for row in await cur.fetchall()]
+    return [
+        _member(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE m.active = 1 AND m.role IN ({marks}) "
+            "AND substr(?, 1, length(u.path)) = u.path ORDER BY u.path, m.id",
+            (*roles, unit_path),
+        )
+    ]
 
 
 async def active_in_unit(conn: Connection, unit_id: int, roles: tuple[str, ...]) -> list[Member]:
     """Active members of exactly this unit with one of ``roles``."""
     marks = ",".join("?" * len(roles))
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE m.unit_id = ? AND m.active = 1 "
-        f"AND m.role IN ({marks}) ORDER BY m.id",
-        (unit_id, *roles),
-    ) as cur:
-        return [_member(row) for row in await cur.fetchall()]
+    return [
+        _member(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE m.unit_id = ? AND m.active = 1 "
+            f"AND m.role IN ({marks}) ORDER BY m.id",
+            (unit_id, *roles),
+        )
+    ]
 
 
 async def active_by_path(conn: Connection, unit_path: str) -> list[tuple[str, int]]:
     """(unit path, active members) for every unit of a subtree that has any."""
     low, high = subtree_bounds(unit_path)
-    async with conn.execute(
-        f"SELECT u.path, COUNT(*) AS n {_FROM} WHERE m.active = 1 AND u.path >= ? "
-        "AND u.path < ? GROUP BY u.path",
-        (low, high),
-    ) as cur:
-        return [(r[0], r[1]) for r in await cur.fetchall()]
+    return [
+        (r[0], r[1])
+        for r in await fetch_all(
+            conn,
+            f"SELECT u.path, COUNT(*) AS n {_FROM} WHERE m.active = 1 AND u.path >= ? "
+            "AND u.path < ? GROUP BY u.path",
+            (low, high),
+        )
+    ]

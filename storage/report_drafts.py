@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, fields
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 from storage.reports import Photo
 
 
@@ -64,8 +64,7 @@ _SELECT = (
 
 
 async def of_person(conn: Connection, telegram_id: int) -> Draft | None:
-    async with conn.execute(f"{_SELECT} WHERE d.telegram_id = ?", (telegram_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"{_SELECT} WHERE d.telegram_id = ?", (telegram_id,))
     return _draft(row) if row else None
 
 
@@ -121,22 +120,26 @@ async def add_photo(
 
 
 async def has_message(conn: Connection, draft_id: int, message_id: int) -> bool:
-    async with conn.execute(
-        "SELECT 1 FROM draft_photo WHERE draft_id = ? AND message_id = ?", (draft_id, message_id)
-    ) as cur:
-        return await cur.fetchone() is not None
+    return (
+        await fetch_one(
+            conn,
+            "SELECT 1 FROM draft_photo WHERE draft_id = ? AND message_id = ?",
+            (draft_id, message_id),
+        )
+        is not None
+    )
 
 
 async def photos(conn: Connection, draft_id: int) -> list[Photo]:
-    async with conn.execute(
-        "SELECT sha256, file_id, file_unique_id, as_file FROM draft_photo WHERE draft_id = ? "
-        "ORDER BY message_id",
-        (draft_id,),
-    ) as cur:
-        return [
-            Photo(r["sha256"], r["file_id"], r["file_unique_id"], bool(r["as_file"]))
-            for r in await cur.fetchall()
-        ]
+    return [
+        Photo(r["sha256"], r["file_id"], r["file_unique_id"], bool(r["as_file"]))
+        for r in await fetch_all(
+            conn,
+            "SELECT sha256, file_id, file_unique_id, as_file FROM draft_photo WHERE draft_id = ? "
+            "ORDER BY message_id",
+            (draft_id,),
+        )
+    ]
 
 
 async def clear_photos(conn: Connection, draft_id: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -128,81 +128,87 @@ async def insert(
 
 
 async def by_id(conn: Connection, report_id: int) -> Report | None:
-    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE r.id = ?", (report_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} {_FROM} WHERE r.id = ?", (report_id,))
     return _report(row) if row else None
 
 
 async def id_by_draft(conn: Connection, draft_id: int) -> int | None:
-    async with conn.execute("SELECT id FROM report WHERE draft_id = ?", (draft_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, "SELECT id FROM report WHERE draft_id = ?", (draft_id,))
     return row["id"] if row else None
 
 
 async def photos(conn: Connection, report_id: int) -> list[Photo]:
-    async with conn.execute(
-        "SELECT sha256, file_id, file_unique_id, as_file FROM report_photo "
-        "WHERE report_id = ? ORDER BY position",
-        (report_id,),
-    ) as cur:
-        return [
-            Photo(r["sha256"], r["file_id"], r["file_unique_id"], bool(r["as_file"]))
-            for r in await cur.fetchall()
-        ]
+    return [
+        Photo(r["sha256"], r["file_id"], r["file_unique_id"], bool(r["as_file"]))
+        for r in await fetch_all(
+            conn,
+            "SELECT sha256, file_id, file_unique_id, as_file FROM report_photo "
+            "WHERE report_id = ? ORDER BY position",
+            (report_id,),
+        )
+    ]
 
 
 async def flags(conn: Connection, report_id: int) -> list[Flag]:
-    async with conn.execute(
-        "SELECT kind, detail FROM report_flag WHERE report_id = ? ORDER BY kind, detail",
-        (report_id,),
-    ) as cur:
-        return [Flag(r["kind"], r["detail"]) for r in await cur.fetchall()]
+    return [
+        Flag(r["kind"], r["detail"])
+        for r in await fetch_all(
+            conn,
+            "SELECT kind, detail FROM report_flag WHERE report_id = ? ORDER BY kind, detail",
+            (report_id,),
+        )
+    ]
 
 
 async def first_use(conn: Connection, sha256: str, file_unique_id: str) -> int | None:
     """The earliest report holding these bytes or this Telegram file, if any."""
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         "SELECT MIN(report_id) AS first FROM report_photo WHERE sha256 = ? OR file_unique_id = ?",
         (sha256, file_unique_id),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return row["first"] if row else None
 
 
 async def unit_path(conn: Connection, report_id: int) -> str | None:
     """The path of the unit a report belongs to (None for no such report)."""
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         "SELECT u.path FROM report r JOIN org_unit u ON u.id = r.unit_id WHERE r.id = ?",
         (report_id,),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return row[0] if row else None
 
 
 async def for_site(conn: Connection, site_id: int, limit: int) -> list[Report]:
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE r.site_id = ? ORDER BY r.id DESC LIMIT ?",
-        (site_id, limit),
-    ) as cur:
-        return [_report(row) for row in await cur.fetchall()]
+    return [
+        _report(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE r.site_id = ? ORDER BY r.id DESC LIMIT ?",
+            (site_id, limit),
+        )
+    ]
 
 
 async def count_for_member(conn: Connection, member_id: int) -> int:
-    async with conn.execute(
-        "SELECT COUNT(*) AS n FROM report WHERE member_id = ?", (member_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(
+        conn, "SELECT COUNT(*) AS n FROM report WHERE member_id = ?", (member_id,)
+    )
     return int(row["n"])
 
 
 async def page_for_member(
     conn: Connection, member_id: int, limit: int, offset: int
 ) -> list[Report]:
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE r.member_id = ? ORDER BY r.id DESC LIMIT ? OFFSET ?",
-        (member_id, limit, offset),
-    ) as cur:
-        return [_report(row) for row in await cur.fetchall()]
+    return [
+        _report(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE r.member_id = ? ORDER BY r.id DESC LIMIT ? OFFSET ?",
+            (member_id, limit, offset),
+        )
+    ]
 
 
 def _scope(path: str, since: str | None) -> tuple[str, list[object]]:
@@ -217,11 +223,11 @@ def _scope(path: str, since: str | None) -> tuple[str, list[object]]:
 
 async def count_in_subtree(conn: Connection, path: str, since: str | None) -> int:
     where, params = _scope(path, since)
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         f"SELECT COUNT(*) AS n FROM report r JOIN org_unit u ON u.id = r.unit_id WHERE {where}",
         params,
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return int(row["n"])
 
 
@@ -229,17 +235,20 @@ async def page_in_subtree(
     conn: Connection, path: str, since: str | None, limit: int, offset: int
 ) -> list[Report]:
     where, params = _scope(path, since)
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE {where} ORDER BY r.id DESC LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    ) as cur:
-        return [_report(row) for row in await cur.fetchall()]
+    return [
+        _report(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE {where} ORDER BY r.id DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+    ]
 
 
 async def count_since_for_member(conn: Connection, member_id: int, since: str) -> int:
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         "SELECT COUNT(*) AS n FROM report WHERE member_id = ? AND created_at >= ?",
         (member_id, since),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return int(row["n"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -41,54 +41,62 @@ def _site(row: sqlite3.Row) -> Site:
 
 
 async def by_id(conn: Connection, site_id: int) -> Site | None:
-    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE s.id = ?", (site_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} {_FROM} WHERE s.id = ?", (site_id,))
     return _site(row) if row else None
 
 
 async def by_code(conn: Connection, category: str, code: str) -> Site | None:
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         f"SELECT {_COLUMNS} {_FROM} WHERE s.category = ? AND s.code_key = ?",
         (category, code_key(code)),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return _site(row) if row else None
 
 
 async def with_code_in_subtree(conn: Connection, code: str, path: str) -> list[Site]:
     """Sites of any category with this code, within the subtree at ``path``."""
     low, high = subtree_bounds(path)
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE s.code_key = ? AND u.path >= ? AND u.path < ? "
-        "ORDER BY s.category",
-        (code_key(code), low, high),
-    ) as cur:
-        return [_site(row) for row in await cur.fetchall()]
+    return [
+        _site(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE s.code_key = ? AND u.path >= ? AND u.path < ? "
+            "ORDER BY s.category",
+            (code_key(code), low, high),
+        )
+    ]
 
 
 async def search(conn: Connection, category: str, text: str, path: str, limit: int) -> list[Site]:
     """Sites of ``category`` in the subtree whose code contains ``text`` (any case)."""
     low, high = subtree_bounds(path)
     pattern = "%" + code_key(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE s.category = ? AND u.path >= ? AND u.path < ? "
-        "AND s.code_key LIKE ? ESCAPE '\\' ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
-        (category, low, high, pattern + "%", limit),
-    ) as cur:
-        return [_site(row) for row in await cur.fetchall()]
+    return [
+        _site(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE s.category = ? AND u.path >= ? AND u.path < ? "
+            "AND s.code_key LIKE ? ESCAPE '\\' ORDER BY s.updated_at DESC, s.id DESC LIMIT ?",
+            (category, low, high, pattern + "%", limit),
+        )
+    ]
 
 
 async def recent_for_member(
     conn: Connection, member_id: int, category: str, limit: int
 ) -> list[Site]:
     """The sites this member reported on most recently, newest first."""
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} JOIN (SELECT site_id, MAX(id) AS last FROM report "
-        "WHERE member_id = ? AND category = ? GROUP BY site_id) r ON r.site_id = s.id "
-        "ORDER BY r.last DESC LIMIT ?",
-        (member_id, category, limit),
-    ) as cur:
-        return [_site(row) for row in await cur.fetchall()]
+    return [
+        _site(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} JOIN (SELECT site_id, MAX(id) AS last FROM report "
+            "WHERE member_id = ? AND category = ? GROUP BY site_id) r ON r.site_id = s.id "
+            "ORDER BY r.last DESC LIMIT ?",
+            (member_id, category, limit),
+        )
+    ]
 
 
 async def insert(
@@ -117,10 +125,13 @@ async def record_report(
 async def status_counts(conn: Connection, path: str) -> list[tuple[str, str, str | None, int]]:
     """(unit path, category, current status, sites) for the sites of a subtree."""
     low, high = subtree_bounds(path)
-    async with conn.execute(
-        "SELECT u.path, s.category, s.status, COUNT(*) AS n FROM site s "
-        "JOIN org_unit u ON u.id = s.unit_id WHERE u.path >= ? AND u.path < ? "
-        "GROUP BY s.unit_id, s.category, s.status",
-        (low, high),
-    ) as cur:
-        return [(r[0], r[1], r[2], r[3]) for r in await cur.fetchall()]
+    return [
+        (r[0], r[1], r[2], r[3])
+        for r in await fetch_all(
+            conn,
+            "SELECT u.path, s.category, s.status, COUNT(*) AS n FROM site s "
+            "JOIN org_unit u ON u.id = s.unit_id WHERE u.path >= ? AND u.path < ? "
+            "GROUP BY s.unit_id, s.category, s.status",
+            (low, high),
+        )
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 
 
 @dataclass(frozen=True)
@@ -30,10 +30,7 @@ class StatusUpdate:
 
 
 async def draft_of(conn: Connection, telegram_id: int) -> UpdateDraft | None:
-    async with conn.execute(
-        "SELECT * FROM update_draft WHERE telegram_id = ?", (telegram_id,)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, "SELECT * FROM update_draft WHERE telegram_id = ?", (telegram_id,))
     if row is None:
         return None
     data = dict(row)
@@ -64,8 +61,7 @@ async def drop_draft(conn: Connection, telegram_id: int) -> None:
 
 
 async def id_by_draft(conn: Connection, draft_id: int) -> int | None:
-    async with conn.execute("SELECT id FROM status_update WHERE draft_id = ?", (draft_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, "SELECT id FROM status_update WHERE draft_id = ?", (draft_id,))
     return row["id"] if row else None
 
 
@@ -93,17 +89,21 @@ async def insert(
 
 
 async def for_member(conn: Connection, member_id: int, since: str) -> list[StatusUpdate]:
-    async with conn.execute(
+    rows = await fetch_all(
+        conn,
         "SELECT id, member_id, unit_id, body, created_at FROM status_update "
         "WHERE member_id = ? AND created_at >= ? ORDER BY id",
         (member_id, since),
-    ) as cur:
-        rows = await cur.fetchall()
+    )
     found = []
     for row in rows:
-        async with conn.execute(
-            "SELECT counter, value FROM status_update_counter WHERE update_id = ?", (row["id"],)
-        ) as cur:
-            counters = {r["counter"]: r["value"] for r in await cur.fetchall()}
+        counters = {
+            r["counter"]: r["value"]
+            for r in await fetch_all(
+                conn,
+                "SELECT counter, value FROM status_update_counter WHERE update_id = ?",
+                (row["id"],),
+            )
+        }
         found.append(StatusUpdate(**dict(row), counters=counters))
     return found

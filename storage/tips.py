@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import dataclass, fields
 from typing import Any
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 from storage.reports import Photo
 from storage.units import subtree_bounds
 
@@ -107,11 +107,11 @@ def _tip(row: sqlite3.Row) -> Tip:
 async def next_number(conn: Connection, day: str) -> str:
     """The next number of a local day ``YYYYMMDD``: T-20261123-001, -002, …"""
     prefix = f"T-{day}-"
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         "SELECT MAX(number) AS last FROM tip WHERE number >= ? AND number < ?",
         (prefix, prefix + "A"),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     last = row["last"]
     following = int(last.rsplit("-", 1)[1]) + 1 if last else 1
     return f"{prefix}{following:03d}"
@@ -139,16 +139,14 @@ async def update(conn: Connection, tip_id: int, expected_state: str | None, **va
 
 
 async def by_number(conn: Connection, number: str) -> Tip | None:
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE t.number = ?", (number.strip().upper(),)
-    ) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(
+        conn, f"SELECT {_COLUMNS} {_FROM} WHERE t.number = ?", (number.strip().upper(),)
+    )
     return _tip(row) if row else None
 
 
 async def by_id(conn: Connection, tip_id: int) -> Tip | None:
-    async with conn.execute(f"SELECT {_COLUMNS} {_FROM} WHERE t.id = ?", (tip_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} {_FROM} WHERE t.id = ?", (tip_id,))
     return _tip(row) if row else None
 
 
@@ -157,8 +155,12 @@ async def numbers_exist(conn: Connection, numbers: list[str]) -> set[str]:
     for start in range(0, len(numbers), 500):
         chunk = numbers[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        async with conn.execute(f"SELECT number FROM tip WHERE number IN ({marks})", chunk) as cur:
-            found.update(r["number"] for r in await cur.fetchall())
+        found.update(
+            r["number"]
+            for r in await fetch_all(
+                conn, f"SELECT number FROM tip WHERE number IN ({marks})", chunk
+            )
+        )
     return found
 
 
@@ -182,14 +184,17 @@ async def add_event(
 
 
 async def events(conn: Connection, tip_id: int) -> list[Event]:
-    async with conn.execute(
-        "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.note, m.name AS actor_name, "
-        "(SELECT COUNT(*) FROM tip_photo p WHERE p.event_id = e.id) AS photos "
-        "FROM tip_event e LEFT JOIN member m ON m.id = e.actor_id WHERE e.tip_id = ? "
-        "ORDER BY e.id",
-        (tip_id,),
-    ) as cur:
-        return [Event(**dict(row)) for row in await cur.fetchall()]
+    return [
+        Event(**dict(row))
+        for row in await fetch_all(
+            conn,
+            "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.note, m.name AS actor_name, "
+            "(SELECT COUNT(*) FROM tip_photo p WHERE p.event_id = e.id) AS photos "
+            "FROM tip_event e LEFT JOIN member m ON m.id = e.actor_id WHERE e.tip_id = ? "
+            "ORDER BY e.id",
+            (tip_id,),
+        )
+    ]
 
 
 async def add_photos(conn: Connection, tip_id: int, event_id: int, photos: list[Photo]) -> None:
@@ -206,32 +211,42 @@ async def add_photos(conn: Connection, tip_id: int, event_id: int, photos: list[
 async def open_in_subtree(conn: Connection, path: str, limit: int) -> list[Tip]:
     """Tips not closed whose responsible unit lies in the subtree, oldest deadline first."""
     low, high = subtree_bounds(path)
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE t.state != 'closed' "
-        "AND coalesce(a.path, u.path) >= ? AND coalesce(a.path, u.path) < ? "
-        "ORDER BY t.deadline IS NULL, t.deadline, t.id LIMIT ?",
-        (low, high, limit),
-    ) as cur:
-        return [_tip(row) for row in await cur.fetchall()]
+    return [
+        _tip(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE t.state != 'closed' "
+            "AND coalesce(a.path, u.path) >= ? AND coalesce(a.path, u.path) < ? "
+            "ORDER BY t.deadline IS NULL, t.deadline, t.id LIMIT ?",
+            (low, high, limit),
+        )
+    ]
 
 
 async def overdue(conn: Connection, now: str) -> list[Tip]:
     """Assigned tips past their deadline (an index range on state and deadline)."""
-    async with conn.execute(
-        f"SELECT {_COLUMNS} {_FROM} WHERE t.state = 'assigned' AND t.deadline < ? ORDER BY t.id",
-        (now,),
-    ) as cur:
-        return [_tip(row) for row in await cur.fetchall()]
+    return [
+        _tip(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE t.state = 'assigned' AND t.deadline < ? "
+            "ORDER BY t.id",
+            (now,),
+        )
+    ]
 
 
 async def overdue_counts(conn: Connection, now: str) -> dict[int, int]:
     """Overdue tips per assigned unit id (for rankings)."""
-    async with conn.execute(
-        "SELECT assigned_unit_id AS unit, COUNT(*) AS n FROM tip "
-        "WHERE state = 'assigned' AND deadline < ? GROUP BY assigned_unit_id",
-        (now,),
-    ) as cur:
-        return {r["unit"]: r["n"] for r in await cur.fetchall()}
+    return {
+        r["unit"]: r["n"]
+        for r in await fetch_all(
+            conn,
+            "SELECT assigned_unit_id AS unit, COUNT(*) AS n FROM tip "
+            "WHERE state = 'assigned' AND deadline < ? GROUP BY assigned_unit_id",
+            (now,),
+        )
+    }
 
 
 async def cohort(conn: Connection, start: str | None, end: str) -> list[sqlite3.Row]:
@@ -242,27 +257,29 @@ async def cohort(conn: Connection, start: str | None, end: str) -> list[sqlite3.
     if start is not None:
         where += " AND t.received_at >= ?"
         params.append(start)
-    async with conn.execute(
-        "SELECT coalesce(a.path, u.path) AS path, "
-        "(t.assigned_at IS NOT NULL AND t.assigned_at < ?) AS assigned, "
-        "(t.state = 'closed' AND t.closed_at < ?) AS closed, "
-        "(t.state = 'closed' AND t.closed_at < ? AND t.valid IS 1) AS valid "
-        f"{_FROM} WHERE {where}",
-        params,
-    ) as cur:
-        return list(await cur.fetchall())
+    return list(
+        await fetch_all(
+            conn,
+            "SELECT coalesce(a.path, u.path) AS path, "
+            "(t.assigned_at IS NOT NULL AND t.assigned_at < ?) AS assigned, "
+            "(t.state = 'closed' AND t.closed_at < ?) AS closed, "
+            "(t.state = 'closed' AND t.closed_at < ? AND t.valid IS 1) AS valid "
+            f"{_FROM} WHERE {where}",
+            params,
+        )
+    )
 
 
 # ---------------------------------------------------------------------- drafts
 
 
 async def draft_of(conn: Connection, telegram_id: int) -> Draft | None:
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         "SELECT d.*, (SELECT COUNT(*) FROM tip_draft_photo p WHERE p.draft_id = d.id) "
         "AS photo_count FROM tip_draft d WHERE d.telegram_id = ?",
         (telegram_id,),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     if row is None:
         return None
     data = dict(row)
@@ -313,15 +330,15 @@ async def add_draft_photo(conn: Connection, draft_id: int, message_id: int, phot
 
 
 async def draft_photos(conn: Connection, draft_id: int) -> list[Photo]:
-    async with conn.execute(
-        "SELECT sha256, file_id, file_unique_id FROM tip_draft_photo WHERE draft_id = ? "
-        "ORDER BY message_id",
-        (draft_id,),
-    ) as cur:
-        return [
-            Photo(r["sha256"], r["file_id"], r["file_unique_id"], False)
-            for r in await cur.fetchall()
-        ]
+    return [
+        Photo(r["sha256"], r["file_id"], r["file_unique_id"], False)
+        for r in await fetch_all(
+            conn,
+            "SELECT sha256, file_id, file_unique_id FROM tip_draft_photo WHERE draft_id = ? "
+            "ORDER BY message_id",
+            (draft_id,),
+        )
+    ]
 
 
 # ---------------------------------------------------------------------- rewards
@@ -336,13 +353,13 @@ async def add_reward(conn: Connection, tip_id: int, now: str) -> None:
 
 
 async def reward_of(conn: Connection, tip_id: int) -> Reward | None:
-    async with conn.execute(
+    row = await fetch_one(
+        conn,
         "SELECT r.tip_id, t.number, r.state, r.created_at, r.settled_at, r.note, "
         "u.name AS unit_name FROM reward r JOIN tip t ON t.id = r.tip_id "
         "JOIN org_unit u ON u.id = coalesce(t.assigned_unit_id, t.unit_id) WHERE r.tip_id = ?",
         (tip_id,),
-    ) as cur:
-        row = await cur.fetchone()
+    )
     return Reward(**dict(row)) if row else None
 
 
@@ -359,21 +376,27 @@ async def settle_reward(
 
 async def pending_rewards(conn: Connection, path: str) -> list[Reward]:
     low, high = subtree_bounds(path)
-    async with conn.execute(
-        "SELECT r.tip_id, t.number, r.state, r.created_at, r.settled_at, r.note, "
-        "u.name AS unit_name FROM reward r JOIN tip t ON t.id = r.tip_id "
-        "JOIN org_unit u ON u.id = coalesce(t.assigned_unit_id, t.unit_id) "
-        "WHERE r.state = 'pending' AND u.path >= ? AND u.path < ? ORDER BY r.created_at",
-        (low, high),
-    ) as cur:
-        return [Reward(**dict(row)) for row in await cur.fetchall()]
+    return [
+        Reward(**dict(row))
+        for row in await fetch_all(
+            conn,
+            "SELECT r.tip_id, t.number, r.state, r.created_at, r.settled_at, r.note, "
+            "u.name AS unit_name FROM reward r JOIN tip t ON t.id = r.tip_id "
+            "JOIN org_unit u ON u.id = coalesce(t.assigned_unit_id, t.unit_id) "
+            "WHERE r.state = 'pending' AND u.path >= ? AND u.path < ? ORDER BY r.created_at",
+            (low, high),
+        )
+    ]
 
 
 async def overdue_paths(conn: Connection, now: str) -> list[tuple[str, int]]:
     """(assigned unit path, overdue tips) now."""
-    async with conn.execute(
-        "SELECT a.path, COUNT(*) AS n FROM tip t JOIN org_unit a ON a.id = t.assigned_unit_id "
-        "WHERE t.state = 'assigned' AND t.deadline < ? GROUP BY a.path",
-        (now,),
-    ) as cur:
-        return [(r[0], r[1]) for r in await cur.fetchall()]
+    return [
+        (r[0], r[1])
+        for r in await fetch_all(
+            conn,
+            "SELECT a.path, COUNT(*) AS n FROM tip t JOIN org_unit a ON a.id = t.assigned_unit_id "
+            "WHERE t.state = 'assigned' AND t.deadline < ? GROUP BY a.path",
+            (now,),
+        )
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Connection
+from storage.db import Connection, fetch_all, fetch_one
 
 _COLUMNS = "id, code, name, level, parent_id, path, sort_order, active"
 
@@ -57,48 +57,54 @@ def subtree_bounds(path: str) -> tuple[str, str]:
 
 
 async def all_units(conn: Connection) -> list[Unit]:
-    async with conn.execute(f"SELECT {_COLUMNS} FROM org_unit ORDER BY path") as cur:
-        return [_unit(row) for row in await cur.fetchall()]
+    return [
+        _unit(row)
+        for row in await fetch_all(conn, f"SELECT {_COLUMNS} FROM org_unit ORDER BY path")
+    ]
 
 
 async def get_by_code(conn: Connection, code: str) -> Unit | None:
-    async with conn.execute(f"SELECT {_COLUMNS} FROM org_unit WHERE code = ?", (code,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM org_unit WHERE code = ?", (code,))
     return _unit(row) if row else None
 
 
 async def get_by_id(conn: Connection, unit_id: int) -> Unit | None:
-    async with conn.execute(f"SELECT {_COLUMNS} FROM org_unit WHERE id = ?", (unit_id,)) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(conn, f"SELECT {_COLUMNS} FROM org_unit WHERE id = ?", (unit_id,))
     return _unit(row) if row else None
 
 
 async def root(conn: Connection) -> Unit | None:
-    async with conn.execute(
-        f"SELECT {_COLUMNS} FROM org_unit WHERE parent_id IS NULL ORDER BY id LIMIT 1"
-    ) as cur:
-        row = await cur.fetchone()
+    row = await fetch_one(
+        conn, f"SELECT {_COLUMNS} FROM org_unit WHERE parent_id IS NULL ORDER BY id LIMIT 1"
+    )
     return _unit(row) if row else None
 
 
 async def subtree(conn: Connection, unit: Unit) -> list[Unit]:
     """``unit`` and everything below it, parents before children."""
     low, high = subtree_bounds(unit.path)
-    async with conn.execute(
-        f"SELECT {_COLUMNS} FROM org_unit WHERE path >= ? AND path < ? ORDER BY path",
-        (low, high),
-    ) as cur:
-        return [_unit(row) for row in await cur.fetchall()]
+    return [
+        _unit(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} FROM org_unit WHERE path >= ? AND path < ? ORDER BY path",
+            (low, high),
+        )
+    ]
 
 
 async def ancestors(conn: Connection, unit: Unit) -> list[Unit]:
     """The chain from the root down to ``unit`` itself."""
     ids = [int(part) for part in unit.path.strip("/").split("/")]
     marks = ",".join("?" * len(ids))
-    async with conn.execute(
-        f"SELECT {_COLUMNS} FROM org_unit WHERE id IN ({marks}) ORDER BY length(path)", ids
-    ) as cur:
-        return [_unit(row) for row in await cur.fetchall()]
+    return [
+        _unit(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} FROM org_unit WHERE id IN ({marks}) ORDER BY length(path)",
+            ids,
+        )
+    ]
 
 
 async def insert(conn: Connection, unit: NewUnit, now: str) -> int:
@@ -151,8 +157,11 @@ async def set_path(conn: Connection, unit_id: int, path: str) -> None:
 
 
 async def children(conn: Connection, unit_id: int) -> list[Unit]:
-    async with conn.execute(
-        f"SELECT {_COLUMNS} FROM org_unit WHERE parent_id = ? ORDER BY sort_order, code",
-        (unit_id,),
-    ) as cur:
-        return [_unit(row) for row in await cur.fetchall()]
+    return [
+        _unit(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} FROM org_unit WHERE parent_id = ? ORDER BY sort_order, code",
+            (unit_id,),
+        )
+    ]
