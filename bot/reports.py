@@ -10,6 +10,7 @@ dropped, expired or someone else's draft is recognised as stale.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -26,7 +27,7 @@ from storage import reports as report_repo
 from storage import sites as site_repo
 from storage import units as unit_repo
 from storage.db import Connection, Database
-from storage.evidence import EvidenceFiles
+from storage.evidence import Evidence, EvidenceFiles
 from storage.members import Member
 from storage.report_drafts import Draft
 from storage.reports import Flag, Photo
@@ -165,14 +166,23 @@ class ReportService:
         now, _ = self._now()
         async with self.db.transaction() as conn:
             draft = await draft_repo.of_person(conn, telegram_id)
-            if draft is None or draft.expires_at > now:
-                return False
-            await draft_repo.delete(conn, draft.id)
-            await chat_repo.end_active_flow(conn, telegram_id, FLOW)
-            return True
+            return await self._dropped(conn, draft, now)
+
+    @staticmethod
+    async def _dropped(conn: Connection, draft: Draft | None, now: str) -> bool:
+        """Inside a transaction: drop ``draft`` if it is past its time; True if dropped."""
+        if draft is None or draft.expires_at > now:
+            return False
+        await draft_repo.delete(conn, draft.id)
+        await chat_repo.end_active_flow(conn, draft.telegram_id, FLOW)
+        return True
 
     async def _load(self, conn: Connection, member: Member, draft_id: int | None) -> Draft:
-        draft = await draft_repo.of_person(conn, member.telegram_id)
+        return self._mine(await draft_repo.of_person(conn, member.telegram_id), draft_id)
+
+    @staticmethod
+    def _mine(draft: Draft | None, draft_id: int | None) -> Draft:
+        """The draft, if it is the one the button (``draft_id``) was for."""
         if draft is None or (draft_id is not None and draft.id != draft_id):
             raise Refused("report.stale")
         return draft
@@ -211,15 +221,27 @@ class ReportService:
             self.settings.max_photos,
         )
 
-    async def _move(self, member: Member, draft_id: int, **changes: object) -> DraftView:
-        if await self._drop_if_expired(member.telegram_id):
-            raise Refused("report.expired", hours=self.settings.draft_hours)
+    async def _move(
+        self,
+        member: Member,
+        draft_id: int,
+        changes: dict[str, object] | Callable[[Draft], dict[str, object]],
+    ) -> DraftView:
+        """One step, in one transaction: the draft is read, checked (``changes`` may be a
+        function of it that refuses), changed, and shown. An expired draft is dropped
+        (committed) and the step refused with ``report.expired``."""
         now, expires = self._now()
         async with self.db.transaction() as conn:
-            draft = await self._load(conn, member, draft_id)
-            await draft_repo.update(conn, draft.id, now, expires, **changes)
-            await chat_repo.set_active_flow(conn, member.telegram_id, FLOW, now)
-            return await self._view(conn, member, await self._load(conn, member, draft.id))
+            draft = await draft_repo.of_person(conn, member.telegram_id)
+            expired = await self._dropped(conn, draft, now)
+            if not expired:
+                draft = self._mine(draft, draft_id)
+                wanted = changes(draft) if callable(changes) else changes
+                await draft_repo.update(conn, draft.id, now, expires, **wanted)
+                await chat_repo.set_active_flow(conn, member.telegram_id, FLOW, now)
+                moved = replace(draft, **wanted, updated_at=now, expires_at=expires)
+                return await self._view(conn, member, moved)
+        raise Refused("report.expired", hours=self.settings.draft_hours)
 
     # ------------------------------------------------------------------ reading
 
@@ -257,7 +279,7 @@ class ReportService:
             raise Refused("report.stale")
         code = self.campaign.categories[index].code
         return await self._move(
-            member, draft_id, category=code, site_id=None, new_site=None, status=None
+            member, draft_id, {"category": code, "site_id": None, "new_site": None, "status": None}
         )
 
     async def choose_site(self, member: Member, draft_id: int, site_id: int) -> DraftView:
@@ -268,7 +290,7 @@ class ReportService:
             raise Refused("report.stale")
         if not site.unit_path.startswith(member.unit_path):
             raise Refused("report.site_out_of_scope", site=site.code)
-        return await self._move(member, draft_id, site_id=site.id, new_site=None)
+        return await self._move(member, draft_id, {"site_id": site.id, "new_site": None})
 
     async def search_sites(self, member: Member, draft_id: int, text: str) -> SiteSearch:
         """Typed text at the site step: sites in scope whose code contains it."""
@@ -277,7 +299,7 @@ class ReportService:
             draft = await self._load(conn, member, draft_id)
             assert draft.category is not None
             matches = await site_repo.search(conn, draft.category, text, member.unit_path, 8)
-        await self._move(member, draft_id, site_query=text)
+        await self._move(member, draft_id, {"site_query": text})
         return SiteSearch(text, matches)
 
     async def new_site_from_query(self, member: Member, draft_id: int) -> DraftView:
@@ -304,20 +326,24 @@ class ReportService:
             existing = await site_repo.by_code(conn, draft.category, text)
         if existing is not None:
             return await self.choose_site(member, draft_id, existing.id)
-        return await self._move(member, draft_id, site_id=None, new_site=text)
+        return await self._move(member, draft_id, {"site_id": None, "new_site": text})
 
     async def choose_status(self, member: Member, draft_id: int, index: int) -> DraftView:
-        draft = await self._read(member, draft_id)
-        category = self.campaign.category(draft.category)
-        if category is None or not 0 <= index < len(category.statuses):
-            raise Refused("report.stale")
-        return await self._move(member, draft_id, status=category.statuses[index].code)
+        def status(draft: Draft) -> dict[str, object]:
+            category = self.campaign.category(draft.category)
+            if category is None or not 0 <= index < len(category.statuses):
+                raise Refused("report.stale")
+            return {"status": category.statuses[index].code}
+
+        return await self._move(member, draft_id, status)
 
     async def photos_done(self, member: Member, draft_id: int) -> DraftView:
-        draft = await self._read(member, draft_id)
-        if draft.photo_count == 0:
-            raise Refused("report.photos_needed", max=self.settings.max_photos)
-        return await self._move(member, draft_id, photos_done=True)
+        def done(draft: Draft) -> dict[str, object]:
+            if draft.photo_count == 0:
+                raise Refused("report.photos_needed", max=self.settings.max_photos)
+            return {"photos_done": True}
+
+        return await self._move(member, draft_id, done)
 
     async def clear_photos(self, member: Member, draft_id: int) -> DraftView:
         if await self._drop_if_expired(member.telegram_id):
@@ -325,33 +351,37 @@ class ReportService:
         async with self.db.transaction() as conn:
             draft = await self._load(conn, member, draft_id)
             await draft_repo.clear_photos(conn, draft.id)
-        return await self._move(member, draft_id, photos_done=False)
+        return await self._move(member, draft_id, {"photos_done": False})
 
     async def set_location(
         self, member: Member, draft_id: int, latitude: float, longitude: float
     ) -> DraftView:
         return await self._move(
-            member, draft_id, location_done=True, latitude=latitude, longitude=longitude
+            member,
+            draft_id,
+            {"location_done": True, "latitude": latitude, "longitude": longitude},
         )
 
     async def skip_location(self, member: Member, draft_id: int) -> DraftView:
-        draft = await self._read(member, draft_id)
-        category = self.campaign.category(draft.category)
-        if category is not None and category.location_required:
-            raise Refused("report.location_required", category=category.name)
-        return await self._move(member, draft_id, location_done=True, latitude=None, longitude=None)
+        def skipped(draft: Draft) -> dict[str, object]:
+            category = self.campaign.category(draft.category)
+            if category is not None and category.location_required:
+                raise Refused("report.location_required", category=category.name)
+            return {"location_done": True, "latitude": None, "longitude": None}
+
+        return await self._move(member, draft_id, skipped)
 
     async def set_note(self, member: Member, draft_id: int, note: str | None) -> DraftView:
         if note is not None:
             note = note.strip()
             if len(note) > NOTE_MAX:
                 raise Refused("report.note_too_long", max=NOTE_MAX)
-        return await self._move(member, draft_id, note_done=True, note=note or None)
+        return await self._move(member, draft_id, {"note_done": True, "note": note or None})
 
     async def edit(self, member: Member, draft_id: int, step: str) -> DraftView:
         if step not in _EDIT_CLEARS:
             raise Refused("report.stale")
-        return await self._move(member, draft_id, **_EDIT_CLEARS[step])
+        return await self._move(member, draft_id, _EDIT_CLEARS[step])
 
     async def cancel(self, member: Member, draft_id: int | None = None) -> bool:
         """Drop the draft (the given one, or whichever the member has); False if none."""
@@ -384,11 +414,13 @@ class ReportService:
         leaves at most a file nobody references yet, never a row without its file.
         """
         facts = await self.evidence.keep(photo.data)
-        expired = await self._drop_if_expired(member.telegram_id)
         now, expires = self._now()
         async with self.db.transaction() as conn:
             await self.evidence.record(conn, facts, now)
             draft = await draft_repo.of_person(conn, member.telegram_id)
+            expired = await self._dropped(conn, draft, now)
+            if expired:
+                draft = None
             started = draft is None
             if draft is None:
                 await self._create(conn, member, now, expires)
@@ -405,7 +437,14 @@ class ReportService:
                 changes.update(note=caption[:NOTE_MAX], note_done=True)
             await draft_repo.update(conn, draft.id, now, expires, **changes)
             await chat_repo.set_active_flow(conn, member.telegram_id, FLOW, now)
-            view = await self._view(conn, member, await self._load(conn, member, draft.id))
+            moved = replace(
+                draft,
+                **changes,
+                updated_at=now,
+                expires_at=expires,
+                photo_count=draft.photo_count + int(added),
+            )
+            view = await self._view(conn, member, moved)
         return PhotoAdded(view, added, started, expired)
 
     async def _known_hashes(self, conn: Connection) -> dict[str, tuple[str, int]]:
@@ -492,61 +531,74 @@ class ReportService:
             done = await report_repo.id_by_draft(conn, draft_id)
         if done is not None:
             return await self._already(done, member)
-        if await self._drop_if_expired(member.telegram_id):
-            raise Refused("report.expired", hours=self.settings.draft_hours)
         now, _ = self._now()
         async with self.db.transaction() as conn:
             done = await report_repo.id_by_draft(conn, draft_id)
             if done is not None:
                 return await self._already(done, member)
-            draft = await self._load(conn, member, draft_id)
-            if next_step(draft) != "summary" or draft.photo_count == 0:
-                raise Refused("report.incomplete")
-            assert draft.category is not None and draft.status is not None
-            site = await self._site_for(conn, member, draft, now)
-            photos = await draft_repo.photos(conn, draft.id)
-            flags = [
-                Flag(check.kind, check.report_number)
-                for check in await self._raw_photo_checks(conn, photos)
-            ]
-            if draft.latitude is not None and draft.longitude is not None:
-                outside = await self._area_distance(
-                    conn, site.unit_id, (draft.latitude, draft.longitude)
+            draft = await draft_repo.of_person(conn, member.telegram_id)
+            expired = await self._dropped(conn, draft, now)
+            if not expired:
+                submitted, hashes = await self._insert(
+                    conn, member, self._mine(draft, draft_id), now
                 )
-                if outside is not None:
-                    flags.append(Flag("location", f"{round(outside)} m"))
-            report_id = await report_repo.insert(
-                conn,
-                report_repo.NewReport(
-                    draft_id=draft.id,
-                    site_id=site.id,
-                    category=draft.category,
-                    status=draft.status,
-                    unit_id=site.unit_id,
-                    member_id=member.id,
-                    latitude=draft.latitude,
-                    longitude=draft.longitude,
-                    note=draft.note,
-                    recheck=site.report_count > 0,
-                    flagged=bool(flags),
-                    created_at=now,
-                ),
-                photos,
-                flags,
-            )
-            await site_repo.record_report(conn, site.id, report_id, draft.status, now)
-            day = self.clock.now().astimezone(self.config.locale.zone).date().isoformat()
-            await daily_repo.count_report(conn, site.unit_id, member.id, day, bool(flags))
-            await draft_repo.delete(conn, draft.id)
-            await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
-            hashes = [(p.sha256, await evidence_repo.get(conn, p.sha256)) for p in photos]
-            shown = await self._shown_flags(conn, member, flags)
+        if expired:
+            raise Refused("report.expired", hours=self.settings.draft_hours)
+        # Committed: its photos now count as used for the next drafts' checks.
         async with self.db.read() as reader:
             known = await self._known_hashes(reader)
         for sha, facts in hashes:
             if facts is not None and sha not in known:
-                known[sha] = (facts.phash, report_id)
-        return Submitted(report_id, shown, site.report_count > 0, already=False)
+                known[sha] = (facts.phash, submitted.report_id)
+        return submitted
+
+    async def _insert(
+        self, conn: Connection, member: Member, draft: Draft, now: str
+    ) -> tuple[Submitted, list[tuple[str, Evidence | None]]]:
+        """Inside ``submit``'s transaction: the draft becomes a report. Returns it and
+        its photos' evidence, for the caller to remember once the transaction commits."""
+        if next_step(draft) != "summary" or draft.photo_count == 0:
+            raise Refused("report.incomplete")
+        assert draft.category is not None and draft.status is not None
+        site = await self._site_for(conn, member, draft, now)
+        photos = await draft_repo.photos(conn, draft.id)
+        flags = [
+            Flag(check.kind, check.report_number)
+            for check in await self._raw_photo_checks(conn, photos)
+        ]
+        if draft.latitude is not None and draft.longitude is not None:
+            outside = await self._area_distance(
+                conn, site.unit_id, (draft.latitude, draft.longitude)
+            )
+            if outside is not None:
+                flags.append(Flag("location", f"{round(outside)} m"))
+        report_id = await report_repo.insert(
+            conn,
+            report_repo.NewReport(
+                draft_id=draft.id,
+                site_id=site.id,
+                category=draft.category,
+                status=draft.status,
+                unit_id=site.unit_id,
+                member_id=member.id,
+                latitude=draft.latitude,
+                longitude=draft.longitude,
+                note=draft.note,
+                recheck=site.report_count > 0,
+                flagged=bool(flags),
+                created_at=now,
+            ),
+            photos,
+            flags,
+        )
+        await site_repo.record_report(conn, site.id, report_id, draft.status, now)
+        day = self.clock.now().astimezone(self.config.locale.zone).date().isoformat()
+        await daily_repo.count_report(conn, site.unit_id, member.id, day, bool(flags))
+        await draft_repo.delete(conn, draft.id)
+        await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
+        hashes = [(p.sha256, await evidence_repo.get(conn, p.sha256)) for p in photos]
+        shown = await self._shown_flags(conn, member, flags)
+        return Submitted(report_id, shown, site.report_count > 0, already=False), hashes
 
     async def _already(self, report_id: int, member: Member) -> Submitted:
         async with self.db.read() as conn:
