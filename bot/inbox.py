@@ -22,6 +22,8 @@ forever.
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 import logging
 from dataclasses import dataclass
@@ -71,10 +73,20 @@ def dedupe_key(data: dict[str, Any]) -> tuple[str | None, int | None]:
     return None, None
 
 
+@dataclass
+class _Batch:
+    """Done-marks waiting to be committed together."""
+
+    update_ids: list[int]
+    committed: asyncio.Future[None]
+
+
 class Inbox:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        self._batch: _Batch | None = None
+        self._committing: set[asyncio.Task[None]] = set()
 
     async def receive(self, updates: list[dict[str, Any]]) -> list[int]:
         """Commit updates (JSON as Telegram sent it); returns the ids that are new."""
@@ -93,8 +105,40 @@ class Inbox:
         return fresh
 
     async def finish(self, update_id: int) -> None:
-        async with self.db.transaction() as conn:
-            await inbox_repo.done(conn, update_id, to_text(self.clock.now()))
+        """Mark an update done; returns once that is committed.
+
+        Marks are committed in groups: the first waiting mark starts a commit, and every
+        mark that arrives while that commit waits for the write lock joins it — one
+        transaction for the updates of many chats finishing together. Groups commit in
+        the order they were started (the write lock is first come, first served)."""
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _Batch([], asyncio.get_running_loop().create_future())
+            # A context of its own: not inside whichever caller's transaction or read.
+            task = asyncio.create_task(self._commit(batch), context=contextvars.Context())
+            self._committing.add(task)
+            task.add_done_callback(self._committing.discard)
+        batch.update_ids.append(update_id)
+        await asyncio.shield(batch.committed)
+
+    async def _commit(self, batch: _Batch) -> None:
+        try:
+            async with self.db.transaction() as conn:
+                # From here on, new marks go to the next group.
+                if self._batch is batch:
+                    self._batch = None
+                await inbox_repo.done_many(conn, batch.update_ids, to_text(self.clock.now()))
+        except asyncio.CancelledError:  # stopping: the marks stay unfinished, replayed later
+            if self._batch is batch:
+                self._batch = None
+            batch.committed.cancel()
+            raise
+        except Exception as exc:
+            if self._batch is batch:
+                self._batch = None
+            batch.committed.set_exception(exc)
+        else:
+            batch.committed.set_result(None)
 
     async def unfinished(self) -> list[Replay]:
         """What to handle again after a restart, oldest first; gives up on updates that
