@@ -199,7 +199,11 @@ class ReportService:
             raise Refused("report.site_length", min=SITE_MIN, max=SITE_MAX)
         return text
 
-    async def _view(self, conn: Connection, member: Member, draft: Draft) -> DraftView:
+    async def _view(
+        self, conn: Connection, member: Member, draft: Draft, checks: bool = False
+    ) -> DraftView:
+        """What a prompt shows. Reused photos are looked up for the summary card, or when
+        ``checks`` asks (the answer to photos): not for every step in between."""
         step = next_step(draft)
         site = await site_repo.by_id(conn, draft.site_id) if draft.site_id else None
         recent: list[Site] = []
@@ -207,17 +211,17 @@ class ReportService:
             recent = await site_repo.recent_for_member(
                 conn, member.id, draft.category, self.settings.recent_sites
             )
-        checks: list[PhotoCheck] = []
-        if draft.photo_count:
+        found: list[PhotoCheck] = []
+        if draft.photo_count and (checks or step == "summary"):
             photos = await draft_repo.photos(conn, draft.id)
-            checks = await self._photo_checks(conn, photos, member)
+            found = await self._photo_checks(conn, photos, member)
         return DraftView(
             draft,
             step,
             self.campaign.category(draft.category),
             site,
             recent,
-            checks,
+            found,
             self.settings.max_photos,
         )
 
@@ -245,13 +249,21 @@ class ReportService:
 
     # ------------------------------------------------------------------ reading
 
-    async def view(self, member: Member) -> DraftView | None:
+    async def view(self, member: Member, checks: bool = False) -> DraftView | None:
         async with self.db.read() as conn:
             draft = await draft_repo.of_person(conn, member.telegram_id)
-            return await self._view(conn, member, draft) if draft else None
+            return await self._view(conn, member, draft, checks) if draft else None
 
     async def current(self, member: Member) -> tuple[DraftView | None, bool]:
-        """The member's draft (None if there is none) and whether one just expired."""
+        """The member's draft (None if there is none) and whether one just expired.
+        Only an expired draft takes the write lock (to drop it)."""
+        now, _ = self._now()
+        async with self.db.read() as conn:
+            draft = await draft_repo.of_person(conn, member.telegram_id)
+            if draft is None:
+                return None, False
+            if draft.expires_at > now:
+                return await self._view(conn, member, draft), False
         expired = await self._drop_if_expired(member.telegram_id)
         return await self.view(member), expired
 

@@ -378,7 +378,7 @@ async def photos_settled(context: CallbackContext) -> None:  # type: ignore[type
     caller = await grid.services.members.caller(telegram_id, None)
     if caller.member is None or not caller.member.active:
         return
-    view = await grid.services.reports.view(caller.member)
+    view = await grid.services.reports.view(caller.member, checks=True)
     if view is None:
         return
     lines = [
