@@ -1,6 +1,6 @@
 """Load benchmark: a bare PTB echo bot and gridbot under the same load of report flows.
 
-    python bench/load.py [--workers 60] [--seconds 120]
+    python bench/load.py [--workers 60] [--seconds 120] [--rate UPDATES_PER_S]
 
 One process tree, one run. This process serves the project's Bot API test server on
 loopback HTTP and plays N grid workers; the bots run as child processes polling it:
@@ -10,8 +10,11 @@ loopback HTTP and plays N grid workers; the bots run as child processes polling 
 
 Every worker repeats a full report flow — /report, a site, 新建地点, a status, a photo,
 照片已齐, a location, 跳过 the note, 提交 — waiting for the bot's answer to each step
-as a person would (closed loop), for ``--seconds`` per bot. The echo bot gets the same
-updates in the same order (its buttons are pressed where gridbot's would be). Printed
+as a person would (closed loop), for ``--seconds`` per bot; with ``--rate`` the workers
+are paced to offer that many updates per second in all, for latency at a given load.
+The echo bot gets the same updates in the same order (its buttons are pressed where
+gridbot's would be). gridbot's album wait (a pause for more photos of an album, 1.5 s
+by default) is set to 0, so a photo is answered right after its commit. Printed
 for both: updates per second and their ratio; p50/p95/p99 from an update's arrival at
 the server to the bot's first answer to it (gridbot answers only after its commit, so
 this bounds arrival-to-commit from above); outgoing calls per second and the number of
@@ -28,7 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +50,10 @@ from tests.photos import photo
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ["WL-WH-CZ-01", "WL-WH-CZ-02", "WC-XH-XH-01", "WL-WH-CZ"]
 ANSWERS = ("sendMessage", "answerCallbackQuery", "editMessageText")
+
+
+# Waits for a worker's next turn to send; returns when it sends.
+Pace = Callable[[], Awaitable[float]]
 
 
 @dataclass
@@ -87,47 +94,48 @@ def _label(call: ApiCall, prefix: str) -> str:
     return next(x for x, _ in call.buttons if x.startswith(prefix))
 
 
-async def gridbot_flow(user: TestUser, number: int, flow: int, figures: Figures) -> None:
-    t = time.time
-    pushed = t()
+async def gridbot_flow(
+    user: TestUser, number: int, flow: int, figures: Figures, pace: Pace
+) -> None:
+    pushed = await pace()
     await user.send_text("/report")
     ask = await _answer(user, pushed, figures, _says("编号"))
-    pushed = t()
+    pushed = await pace()
     await user.send_text(f"L{number}-{flow}")
     found = await _answer(user, pushed, figures, _has("➕ 新建地点"))
-    pushed = t()
+    pushed = await pace()
     await user.press_label(found, _label(found, "➕ 新建地点"))
     status = await _answer(user, pushed, figures, _says("请选择现场状态"))
-    pushed = t()
+    pushed = await pace()
     await user.press_label(status, "在用")
     await _answer(user, pushed, figures, _says("请发送 1–10 张"))
-    pushed = t()
+    pushed = await pace()
     await user.send_photo(photo(100_000 + number * 1000 + flow))
     more = await _answer(user, pushed, figures, _has("✅ 照片已齐"))
-    pushed = t()
+    pushed = await pace()
     await user.press_label(more, _label(more, "✅ 照片已齐"))
     await _answer(user, pushed, figures, _says("发送当前位置"))
-    pushed = t()
+    pushed = await pace()
     await user.send_location(33.0, 112.5)
     note = await _answer(user, pushed, figures, _has("跳过"))
-    pushed = t()
+    pushed = await pace()
     await user.press_label(note, "跳过")
     summary = await _answer(user, pushed, figures, _has("✅ 提交"))
-    pushed = t()
+    pushed = await pace()
     await user.press_label(summary, _label(summary, "✅ 提交"))
     await _answer(user, pushed, figures, _says("上报已提交"))
     assert ask
     figures.flows += 1
 
 
-async def echo_flow(user: TestUser, number: int, flow: int, figures: Figures) -> None:
+async def echo_flow(user: TestUser, number: int, flow: int, figures: Figures, pace: Pace) -> None:
     """The same nine updates, in the same order, to the echo bot."""
     ok = lambda c: c.method == "sendMessage"  # noqa: E731
     last: ApiCall | None = None
 
     async def step(send) -> None:
         nonlocal last
-        pushed = time.time()
+        pushed = await pace()
         await send()
         last = await _answer(user, pushed, figures, ok)
 
@@ -141,6 +149,32 @@ async def echo_flow(user: TestUser, number: int, flow: int, figures: Figures) ->
     await step(lambda: user.press_label(last, "next"))
     await step(lambda: user.press_label(last, "next"))
     figures.flows += 1
+
+
+def pacer(rate: float | None, workers: int, number: int) -> Pace:
+    """When the worker may send its next update; returns the time it does.
+
+    Without a rate, at once (closed loop: as fast as the bot answers). With one, each
+    worker sends every ``workers / rate`` seconds (staggered), so the bot is offered
+    ``rate`` updates per second in all; a worker whose answer came late sends at once."""
+    if not rate:
+
+        async def now() -> float:
+            return time.time()
+
+        return now
+    interval = workers / rate
+    slot = time.time() + interval * number / workers
+
+    async def paced() -> float:
+        nonlocal slot
+        wait = slot - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        slot = max(slot + interval, time.time())
+        return time.time()
+
+    return paced
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -160,7 +194,13 @@ def _peak_rss_mb(pid: int) -> float | None:
 
 
 async def run_one(
-    name: str, command: list[str], server: BotApiServer, workers: int, seconds: float, flow
+    name: str,
+    command: list[str],
+    server: BotApiServer,
+    workers: int,
+    seconds: float,
+    flow,
+    rate: float | None = None,
 ) -> dict[str, float]:
     env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
     log = os.environ.get("GRIDBOT_BENCH_LOG")
@@ -179,10 +219,11 @@ async def run_one(
 
         async def work(number: int) -> None:
             flow = 0
+            pace = pacer(rate, workers, number)
             while time.time() < deadline:
                 flow += 1
                 try:
-                    await flow_fn(users[number], number, flow, figures)
+                    await flow_fn(users[number], number, flow, figures, pace)
                 except AssertionError as exc:
                     figures.errors += 1
                     if os.environ.get("GRIDBOT_BENCH_DEBUG"):
@@ -243,7 +284,7 @@ async def run_one(
 async def prepare_gridbot(folder: Path, workers: int) -> Path:
     config = write_config(
         folder,
-        "[reports]\nalbum_wait_seconds = 0.2\n"
+        "[reports]\nalbum_wait_seconds = 0\n"
         "[telegram]\npoll_timeout = 2\nmax_messages_per_second = 0\n",
     )
     services = await Services.open(load_config(config), clock=SystemClock())
@@ -262,6 +303,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=120)
+    parser.add_argument(
+        "--rate", type=float, help="offer this many updates/s in all (default: closed loop)"
+    )
     parser.add_argument("--profile", type=Path, help="run gridbot under cProfile, write here")
     parser.add_argument("--only", choices=["echo", "gridbot"], help="run one bot")
     args = parser.parse_args()
@@ -269,7 +313,8 @@ async def main() -> None:
     config = await prepare_gridbot(folder, args.workers)
     print(
         f"{args.workers} workers, {args.seconds:.0f} s per bot, {os.cpu_count()} CPUs; "
-        "full report flows (9 updates each), closed loop",
+        "full report flows (9 updates each), "
+        + (f"paced at {args.rate:g} updates/s" if args.rate else "closed loop"),
         flush=True,
     )
     results = {}
@@ -291,7 +336,9 @@ async def main() -> None:
                 command = [*command, url, TEST_TOKEN]
             else:
                 command = [*command, "--api-url", url]
-            results[name] = await run_one(name, command, server, args.workers, args.seconds, flow)
+            results[name] = await run_one(
+                name, command, server, args.workers, args.seconds, flow, args.rate
+            )
     if len(results) == 2:
         ratio = results["gridbot"]["updates_per_s"] / results["echo"]["updates_per_s"]
         print(f"gridbot / echo update rate: {ratio:.2f}×")
