@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from bot import geo, images
+from bot import geo
 from bot.clock import Clock
 from bot.config import CategoryConfig, Config
 from bot.errors import Refused
 from bot.evidence import EvidenceStore
+from bot.photo_index import PhotoIndex
 from storage import chats as chat_repo
 from storage import daily as daily_repo
 from storage import evidence as evidence_repo
@@ -27,7 +28,7 @@ from storage import reports as report_repo
 from storage import sites as site_repo
 from storage import units as unit_repo
 from storage.db import Connection, Database
-from storage.evidence import Evidence, EvidenceFiles
+from storage.evidence import EvidenceFiles
 from storage.members import Member
 from storage.report_drafts import Draft
 from storage.reports import Flag, Photo
@@ -151,8 +152,8 @@ class ReportService:
         self.files = EvidenceFiles(config.evidence.path)
         self.evidence = EvidenceStore(self.files, config.locale.zone)
         self._areas = {area.unit: area for area in self.settings.areas}
-        # sha256 -> (phash, first report id) of every submitted photo; loaded on first use.
-        self._hashes: dict[str, tuple[str, int]] | None = None
+        # The perceptual hash and first report of every submitted photo; loaded on first use.
+        self._index: PhotoIndex | None = None
         self._hash_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ helpers
@@ -459,14 +460,14 @@ class ReportService:
             view = await self._view(conn, member, moved)
         return PhotoAdded(view, added, started, expired)
 
-    async def _known_hashes(self, conn: Connection) -> dict[str, tuple[str, int]]:
+    async def _photo_index(self, conn: Connection) -> PhotoIndex:
         async with self._hash_lock:
-            if self._hashes is None:
-                known: dict[str, tuple[str, int]] = {}
-                for sha, phash, report_id in await evidence_repo.submitted_hashes(conn):
-                    known[sha] = (phash, report_id)
-                self._hashes = known
-            return self._hashes
+            if self._index is None:
+                index = PhotoIndex()
+                for _sha, phash, report_id in await evidence_repo.submitted_hashes(conn):
+                    index.add(phash, report_id)
+                self._index = index
+            return self._index
 
     async def _photo_checks(
         self, conn: Connection, photos: list[Photo], member: Member
@@ -499,7 +500,7 @@ class ReportService:
 
     async def _raw_photo_checks(self, conn: Connection, photos: list[Photo]) -> list[PhotoCheck]:
         checks: list[PhotoCheck] = []
-        known = await self._known_hashes(conn)
+        index = await self._photo_index(conn)
         limit = self.settings.similar_photo_bits
         for position, photo in enumerate(photos, start=1):
             first = await report_repo.first_use(conn, photo.sha256, photo.file_unique_id)
@@ -509,13 +510,8 @@ class ReportService:
             facts = await evidence_repo.get(conn, photo.sha256)
             if facts is None:
                 continue
-            closest: tuple[int, int] | None = None
-            for sha, (phash, report_id) in known.items():
-                if sha == photo.sha256:
-                    continue
-                distance = images.hash_distance(phash, facts.phash)
-                if distance <= limit and (closest is None or (distance, report_id) < closest):
-                    closest = (distance, report_id)
+            # Not these bytes (first_use found none): a near copy, re-compressed or resized.
+            closest = index.nearest(facts.phash, limit)
             if closest is not None:
                 checks.append(PhotoCheck(position, "similar_photo", closest[1]))
         return checks
@@ -556,28 +552,26 @@ class ReportService:
                 )
         if expired:
             raise Refused("report.expired", hours=self.settings.draft_hours)
-        # Committed: its photos now count as used for the next drafts' checks.
+        # Committed: its new photos now count as used for the next drafts' checks.
         async with self.db.read() as reader:
-            known = await self._known_hashes(reader)
-        for sha, facts in hashes:
-            if facts is not None and sha not in known:
-                known[sha] = (facts.phash, submitted.report_id)
+            index = await self._photo_index(reader)
+        for phash in hashes:
+            index.add(phash, submitted.report_id)
         return submitted
 
     async def _insert(
         self, conn: Connection, member: Member, draft: Draft, now: str
-    ) -> tuple[Submitted, list[tuple[str, Evidence | None]]]:
+    ) -> tuple[Submitted, list[str]]:
         """Inside ``submit``'s transaction: the draft becomes a report. Returns it and
-        its photos' evidence, for the caller to remember once the transaction commits."""
+        the perceptual hashes of its photos no earlier report used, for the caller to
+        remember once the transaction commits."""
         if next_step(draft) != "summary" or draft.photo_count == 0:
             raise Refused("report.incomplete")
         assert draft.category is not None and draft.status is not None
         site = await self._site_for(conn, member, draft, now)
         photos = await draft_repo.photos(conn, draft.id)
-        flags = [
-            Flag(check.kind, check.report_number)
-            for check in await self._raw_photo_checks(conn, photos)
-        ]
+        checks = await self._raw_photo_checks(conn, photos)
+        flags = [Flag(check.kind, check.report_number) for check in checks]
         if draft.latitude is not None and draft.longitude is not None:
             outside = await self._area_distance(
                 conn, site.unit_id, (draft.latitude, draft.longitude)
@@ -608,7 +602,12 @@ class ReportService:
         await daily_repo.count_report(conn, site.unit_id, member.id, day, bool(flags))
         await draft_repo.delete(conn, draft.id)
         await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
-        hashes = [(p.sha256, await evidence_repo.get(conn, p.sha256)) for p in photos]
+        used = {check.position for check in checks if check.kind == "duplicate_photo"}
+        hashes = []
+        for position, photo in enumerate(photos, start=1):
+            facts = await evidence_repo.get(conn, photo.sha256)
+            if facts is not None and position not in used:
+                hashes.append(facts.phash)
         shown = await self._shown_flags(conn, member, flags)
         return Submitted(report_id, shown, site.report_count > 0, already=False), hashes
 
