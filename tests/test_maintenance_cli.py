@@ -7,6 +7,7 @@ import asyncio
 import csv
 import json
 import os
+import re
 import threading
 import time
 from pathlib import Path
@@ -121,7 +122,7 @@ def test_backup_while_writing_passes_check_and_a_lost_file_is_named(tmp_path):
     broken = gridbot("check", "--config", str(config), cwd=tmp_path)
     assert broken.returncode == 1
     assert f"missing: missing evidence file: {victim}" in broken.stdout
-    assert "(used by R-0000" in broken.stdout
+    assert re.search(r"\(used by R-\d{6}\)", broken.stdout), broken.stdout
     again = gridbot("backup", str(backups / "b"), "--config", str(config), cwd=tmp_path)
     assert again.returncode == 1 and victim.name in again.stderr
 
