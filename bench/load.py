@@ -17,9 +17,10 @@ gridbot's would be). gridbot's album wait (a pause for more photos of an album, 
 by default) is set to 0, so a photo is answered right after its commit. Printed
 for both: updates per second and their ratio; p50/p95/p99 from an update's arrival at
 the server to the bot's first answer to it (gridbot answers only after its commit, so
-this bounds arrival-to-commit from above); outgoing calls per second and the number of
-429 answers; the bot process's peak RSS (VmHWM); CPU time per update of the bot and
-of this process (the test server and the simulated workers), which share the machine.
+this bounds arrival-to-commit from above), overall and per step of the flow; outgoing
+calls per second and the number of 429 answers; the bot process's peak RSS (VmHWM);
+CPU time per update of the bot and of this process (the test server and the simulated
+workers), which share the machine.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ from tests.photos import photo
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ["WL-WH-CZ-01", "WL-WH-CZ-02", "WC-XH-XH-01", "WL-WH-CZ"]
 ANSWERS = ("sendMessage", "answerCallbackQuery", "editMessageText")
+STEPS = ("/report", "site", "新建地点", "status", "photo", "照片已齐", "location", "跳过", "提交")
 
 
 # Waits for a worker's next turn to send; returns when it sends.
@@ -60,6 +62,7 @@ Pace = Callable[[], Awaitable[float]]
 class Figures:
     updates: int = 0
     latencies: list[float] = field(default_factory=list)
+    by_step: dict[int, list[float]] = field(default_factory=dict)
     flows: int = 0
     errors: int = 0
 
@@ -69,14 +72,18 @@ def _name(number: int) -> str:
     return "网格员" + "".join(digits[int(d)] for d in str(number))
 
 
-async def _answer(user: TestUser, pushed: float, figures: Figures, want: Callable[[ApiCall], bool]):
-    """Wait for the answer ``want`` describes; count the update and its latency."""
+async def _answer(
+    user: TestUser, pushed: float, figures: Figures, want: Callable[[ApiCall], bool], step: int
+):
+    """Wait for the answer ``want`` describes to step ``step`` of a flow; count the update
+    and its latency."""
     first: ApiCall | None = None
     while True:
         call = await user.next_reply(timeout=30)
         if first is None:
             first = call
             figures.latencies.append(call.at - pushed)
+            figures.by_step.setdefault(step, []).append(call.at - pushed)
         if want(call):
             figures.updates += 1
             return call
@@ -99,31 +106,31 @@ async def gridbot_flow(
 ) -> None:
     pushed = await pace()
     await user.send_text("/report")
-    ask = await _answer(user, pushed, figures, _says("编号"))
+    ask = await _answer(user, pushed, figures, _says("编号"), 0)
     pushed = await pace()
     await user.send_text(f"L{number}-{flow}")
-    found = await _answer(user, pushed, figures, _has("➕ 新建地点"))
+    found = await _answer(user, pushed, figures, _has("➕ 新建地点"), 1)
     pushed = await pace()
     await user.press_label(found, _label(found, "➕ 新建地点"))
-    status = await _answer(user, pushed, figures, _says("请选择现场状态"))
+    status = await _answer(user, pushed, figures, _says("请选择现场状态"), 2)
     pushed = await pace()
     await user.press_label(status, "在用")
-    await _answer(user, pushed, figures, _says("请发送 1–10 张"))
+    await _answer(user, pushed, figures, _says("请发送 1–10 张"), 3)
     pushed = await pace()
     await user.send_photo(photo(100_000 + number * 1000 + flow))
-    more = await _answer(user, pushed, figures, _has("✅ 照片已齐"))
+    more = await _answer(user, pushed, figures, _has("✅ 照片已齐"), 4)
     pushed = await pace()
     await user.press_label(more, _label(more, "✅ 照片已齐"))
-    await _answer(user, pushed, figures, _says("发送当前位置"))
+    await _answer(user, pushed, figures, _says("发送当前位置"), 5)
     pushed = await pace()
     await user.send_location(33.0, 112.5)
-    note = await _answer(user, pushed, figures, _has("跳过"))
+    note = await _answer(user, pushed, figures, _has("跳过"), 6)
     pushed = await pace()
     await user.press_label(note, "跳过")
-    summary = await _answer(user, pushed, figures, _has("✅ 提交"))
+    summary = await _answer(user, pushed, figures, _has("✅ 提交"), 7)
     pushed = await pace()
     await user.press_label(summary, _label(summary, "✅ 提交"))
-    await _answer(user, pushed, figures, _says("上报已提交"))
+    await _answer(user, pushed, figures, _says("上报已提交"), 8)
     assert ask
     figures.flows += 1
 
@@ -132,12 +139,14 @@ async def echo_flow(user: TestUser, number: int, flow: int, figures: Figures, pa
     """The same nine updates, in the same order, to the echo bot."""
     ok = lambda c: c.method == "sendMessage"  # noqa: E731
     last: ApiCall | None = None
+    number_of_step = 0
 
     async def step(send) -> None:
-        nonlocal last
+        nonlocal last, number_of_step
         pushed = await pace()
         await send()
-        last = await _answer(user, pushed, figures, ok)
+        last = await _answer(user, pushed, figures, ok, number_of_step)
+        number_of_step += 1
 
     await step(lambda: user.send_text("/report"))
     await step(lambda: user.send_text(f"L{number}-{flow}"))
@@ -250,8 +259,8 @@ async def run_one(
     outgoing = [c for c in calls if c.method not in ("getUpdates", "getFile")]
     lat = sorted(figures.latencies)
 
-    def pct(p: float) -> float:
-        return lat[min(len(lat) - 1, int(p * len(lat)))] * 1000 if lat else float("nan")
+    def pct(p: float, values: list[float] = lat) -> float:
+        return values[min(len(values) - 1, int(p * len(values)))] * 1000 if values else float("nan")
 
     result = {
         "updates_per_s": figures.updates / elapsed,
@@ -278,6 +287,11 @@ async def run_one(
         f"test server and workers {result['cpu_load_ms']:.1f} ms",
         flush=True,
     )
+    steps = []
+    for index, label in enumerate(STEPS):
+        values = sorted(figures.by_step.get(index, []))
+        steps.append(f"{label} {pct(0.5, values):.0f}/{pct(0.99, values):.0f}")
+    print(f"{'':>10}per step, p50/p99 ms: " + ", ".join(steps), flush=True)
     return result
 
 
