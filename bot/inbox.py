@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -110,33 +111,42 @@ class Inbox:
         Marks are committed in groups: the first waiting mark starts a commit, and every
         mark that arrives while that commit waits for the write lock joins it — one
         transaction for the updates of many chats finishing together. Groups commit in
-        the order they were started (the write lock is first come, first served)."""
+        the order they were started (the write lock is first come, first served).
+        Inside a transaction the mark simply joins it (waiting for a group commit there
+        would wait for the lock the caller holds)."""
+        if self.db.in_transaction():
+            async with self.db.transaction() as conn:
+                await inbox_repo.done(conn, update_id, to_text(self.clock.now()))
+            return
         batch = self._batch
         if batch is None:
             batch = self._batch = _Batch([], asyncio.get_running_loop().create_future())
-            # A context of its own: not inside whichever caller's transaction or read.
+            # A context of its own: not inside whichever caller's read.
             task = asyncio.create_task(self._commit(batch), context=contextvars.Context())
             self._committing.add(task)
-            task.add_done_callback(self._committing.discard)
+            task.add_done_callback(functools.partial(self._settle, batch))
         batch.update_ids.append(update_id)
         await asyncio.shield(batch.committed)
 
     async def _commit(self, batch: _Batch) -> None:
-        try:
-            async with self.db.transaction() as conn:
-                # From here on, new marks go to the next group.
-                if self._batch is batch:
-                    self._batch = None
-                await inbox_repo.done_many(conn, batch.update_ids, to_text(self.clock.now()))
-        except asyncio.CancelledError:  # stopping: the marks stay unfinished, replayed later
+        async with self.db.transaction() as conn:
+            # From here on, new marks go to the next group.
             if self._batch is batch:
                 self._batch = None
+            await inbox_repo.done_many(conn, batch.update_ids, to_text(self.clock.now()))
+
+    def _settle(self, batch: _Batch, task: asyncio.Task[None]) -> None:
+        """Tell the group's callers how its commit ended — also when the task was
+        cancelled before it began (stopping: the marks stay unfinished, replayed later)."""
+        self._committing.discard(task)
+        if self._batch is batch:
+            self._batch = None
+        if batch.committed.done():
+            return
+        if task.cancelled():
             batch.committed.cancel()
-            raise
-        except Exception as exc:
-            if self._batch is batch:
-                self._batch = None
-            batch.committed.set_exception(exc)
+        elif (error := task.exception()) is not None:
+            batch.committed.set_exception(error)
         else:
             batch.committed.set_result(None)
 

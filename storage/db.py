@@ -115,6 +115,10 @@ class Database:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
+    def in_transaction(self) -> bool:
+        """Whether the current task is inside ``transaction()``."""
+        return self._active.get()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
         """A unit of work: commits on success, rolls back on any exception.

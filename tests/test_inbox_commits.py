@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from contextlib import asynccontextmanager
 
+import pytest
+
 from bot.clock import FakeClock
 from bot.inbox import Inbox
 from storage.db import Database, fetch_all
@@ -42,11 +44,20 @@ async def _done(db: Database) -> list[int]:
 async def test_marks_waiting_for_the_write_lock_are_committed_together(tmp_path):
     db, inbox, outcomes = await _open(tmp_path, "together.sqlite3")
     async with db:
-        async with db.transaction():  # another writer holds the lock meanwhile
-            waiting = [asyncio.create_task(inbox.finish(i)) for i in range(1, 51)]
-            await asyncio.sleep(0.05)
-            assert not any(task.done() for task in waiting)  # nothing returns uncommitted
-        await asyncio.gather(*waiting)
+        holding, release = asyncio.Event(), asyncio.Event()
+
+        async def other_writer() -> None:
+            async with db.transaction():  # holds the write lock meanwhile
+                holding.set()
+                await release.wait()
+
+        writer = asyncio.create_task(other_writer())
+        await holding.wait()
+        waiting = [asyncio.create_task(inbox.finish(i)) for i in range(1, 51)]
+        await asyncio.sleep(0.05)
+        assert not any(task.done() for task in waiting)  # nothing returns uncommitted
+        release.set()
+        await asyncio.gather(writer, *waiting)
         assert outcomes == ["committed", "committed"]  # the other writer's, then one for 50
         assert await _done(db) == list(range(1, 51))
 
@@ -77,3 +88,27 @@ async def test_a_failed_commit_fails_every_mark_in_it_and_the_next_ones_still_co
         await asyncio.gather(*(inbox.finish(i) for i in range(1, 4)))
         assert await _done(db) == [1, 2, 3]
         assert outcomes == ["rolled back", "committed"]
+
+
+async def test_a_mark_inside_a_transaction_joins_it_instead_of_waiting_for_the_lock(tmp_path):
+    db, inbox, outcomes = await _open(tmp_path, "inside.sqlite3")
+    async with db:
+        async with asyncio.timeout(5), db.transaction():
+            await inbox.finish(7)
+        assert outcomes == ["committed", "committed"]  # the savepoint's, then the outer one's
+        assert await _done(db) == [7]
+
+
+async def test_a_group_whose_commit_is_cancelled_before_it_starts_does_not_block_the_next(
+    tmp_path,
+):
+    db, inbox, _ = await _open(tmp_path, "cancelled.sqlite3")
+    async with db:
+        waiting = asyncio.create_task(inbox.finish(1))
+        await asyncio.sleep(0)  # finish has started its group's commit task, not yet run
+        for task in list(inbox._committing):
+            task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(waiting, 5)
+        await asyncio.wait_for(inbox.finish(2), 5)
+        assert await _done(db) == [2]
