@@ -552,19 +552,19 @@ class ReportService:
                 )
         if expired:
             raise Refused("report.expired", hours=self.settings.draft_hours)
-        # Committed: its new photos now count as used for the next drafts' checks.
-        async with self.db.read() as reader:
-            index = await self._photo_index(reader)
+        # Committed: its photos now count as used for the next drafts' checks — at once,
+        # with no await in between (the checks in _insert loaded the index).
+        assert self._index is not None
         for phash in hashes:
-            index.add(phash, submitted.report_id)
+            self._index.add(phash, submitted.report_id)
         return submitted
 
     async def _insert(
         self, conn: Connection, member: Member, draft: Draft, now: str
     ) -> tuple[Submitted, list[str]]:
         """Inside ``submit``'s transaction: the draft becomes a report. Returns it and
-        the perceptual hashes of its photos no earlier report used, for the caller to
-        remember once the transaction commits."""
+        the perceptual hashes of its photos, for the caller to remember once the
+        transaction commits."""
         if next_step(draft) != "summary" or draft.photo_count == 0:
             raise Refused("report.incomplete")
         assert draft.category is not None and draft.status is not None
@@ -602,11 +602,13 @@ class ReportService:
         await daily_repo.count_report(conn, site.unit_id, member.id, day, bool(flags))
         await draft_repo.delete(conn, draft.id)
         await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
-        used = {check.position for check in checks if check.kind == "duplicate_photo"}
+        # Every photo, reused or not: an entry repeated changes no search (of equally
+        # close photos the earliest report is named), and a reused Telegram file may
+        # hold new bytes.
         hashes = []
-        for position, photo in enumerate(photos, start=1):
+        for photo in photos:
             facts = await evidence_repo.get(conn, photo.sha256)
-            if facts is not None and position not in used:
+            if facts is not None:
                 hashes.append(facts.phash)
         shown = await self._shown_flags(conn, member, flags)
         return Submitted(report_id, shown, site.report_count > 0, already=False), hashes
