@@ -79,7 +79,13 @@ class RetryingRateLimiter(AIORateLimiter):
                 if endpoint == "answerCallbackQuery" and _expired_query(exc):
                     # The spinner on a button Telegram no longer holds (answered before a
                     # crash, or too old): nothing to stop, and the reply must still go.
-                    log.info("send.query_expired")
+                    # An alert (a refusal shown only there) is lost, though: say so.
+                    lost = bool(data.get("text"))
+                    log.log(
+                        logging.WARNING if lost else logging.INFO,
+                        "send.query_expired",
+                        extra={"fields": {"alert_lost": lost}},
+                    )
                     return True
                 raise
             except NetworkError as exc:  # includes TimedOut and Telegram's 5xx

@@ -9,6 +9,8 @@ answered, or it is too old), so answering it again fails: that must not stop the
 
 from __future__ import annotations
 
+import logging
+
 from bot.access import Role
 from tests.botapi import ApiCall
 from tests.e2e_reports import count_reports, send_photos
@@ -62,3 +64,23 @@ async def test_every_report_button_replayed_after_a_crash_asks_its_question_agai
     assert again.text.startswith("✅ 上报已提交，编号 R-000001。"), again.text
     await tg.settled()
     assert await count_reports(tg) == 1
+
+
+async def test_an_alert_for_a_press_telegram_has_forgotten_is_logged_as_lost(tg, caplog):
+    """A refusal shown only as an alert cannot reach the person once the query is gone:
+    the bot goes on, and says so in its log."""
+    await tg.add(WORKER, GRID, Role.WORKER, "网格员甲")
+    user = tg.server.user(WORKER, "网格员甲")
+    await user.send_text("/report")
+    await user.next_reply("sendMessage")
+    question = await user.next_reply("sendMessage")
+    pressed = await user.press(question, "1:r:999:cx:0", strict=False)  # someone else's draft
+    alert = await user.next_reply("answerCallbackQuery")
+    assert alert.params.get("show_alert") and alert.ok
+    await tg.settled()
+    caplog.set_level(logging.INFO, logger="gridbot.sending")
+    await tg.restart(unfinished=(pressed["update_id"],))
+    await tg.settled()
+    lost = [r for r in caplog.records if r.getMessage() == "send.query_expired"]
+    assert [r.levelno for r in lost] == [logging.WARNING], lost
+    assert lost[0].fields == {"alert_lost": True}
