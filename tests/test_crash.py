@@ -35,12 +35,12 @@ from tests.photos import photo
 
 pytestmark = pytest.mark.slow
 
-WORKERS = 6
+WORKERS = 12
 FLOWS = 3  # reports per worker
 KILLS = int(os.environ.get("GRIDBOT_CRASH_KILLS", "20"))
 SUBMITTED = re.compile(r"上报已提交，编号 (R-\d{6})")
 UNITS = ["WL-WH-CZ-01", "WL-WH-CZ-02", "WC-XH-XH-01"]
-NAMES = [f"网格员{c}" for c in "甲乙丙丁戊己"]
+NAMES = [f"网格员{c}" for c in "甲乙丙丁戊己庚辛壬癸子丑"][:WORKERS]
 
 
 @dataclass
@@ -167,7 +167,7 @@ async def _setup(config_path: Path) -> None:
                 4000 + number,
                 UNITS[number % len(UNITS)],
                 Role.WORKER,
-                f"网格员{'甲乙丙丁戊己'[number]}",
+                NAMES[number],
             )
     finally:
         await services.close()
@@ -184,9 +184,7 @@ async def test_reports_survive_twenty_sigkills(tmp_path):
     async with server.serve_http() as url:
         bot = await _start(config, url, tmp_path, env)
         await server.wait_polling(timeout=60)
-        workers = [
-            Worker(server.user(4000 + n, f"网格员{'甲乙丙丁戊己'[n]}"), n) for n in range(WORKERS)
-        ]
+        workers = [Worker(server.user(4000 + n, NAMES[n]), n) for n in range(WORKERS)]
         stop = asyncio.Event()
         tasks = [asyncio.create_task(_work(server, w, stop)) for w in workers]
         kills = 0
