@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, fields
 
 from storage.db import Connection, fetch_all, fetch_one
-from storage.reports import Photo
+from storage.reports import PHOTO_COLUMNS, Photo
 
 
 @dataclass(frozen=True)
@@ -131,15 +131,12 @@ async def has_message(conn: Connection, draft_id: int, message_id: int) -> bool:
 
 
 async def photos(conn: Connection, draft_id: int) -> list[Photo]:
-    return [
-        Photo(r["sha256"], r["file_id"], r["file_unique_id"], bool(r["as_file"]))
-        for r in await fetch_all(
-            conn,
-            "SELECT sha256, file_id, file_unique_id, as_file FROM draft_photo WHERE draft_id = ? "
-            "ORDER BY message_id",
-            (draft_id,),
-        )
-    ]
+    rows = await fetch_all(
+        conn,
+        f"SELECT {PHOTO_COLUMNS} FROM draft_photo WHERE draft_id = ? ORDER BY message_id",
+        (draft_id,),
+    )
+    return [Photo.of_row(row) for row in rows]
 
 
 async def clear_photos(conn: Connection, draft_id: int) -> None:

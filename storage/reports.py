@@ -69,6 +69,14 @@ class Photo:
     file_unique_id: str
     as_file: bool
 
+    @classmethod
+    def of_row(cls, row: sqlite3.Row) -> Photo:
+        """From a row with the columns ``PHOTO_COLUMNS`` (a report's or a draft's photo)."""
+        return cls(row["sha256"], row["file_id"], row["file_unique_id"], bool(row["as_file"]))
+
+
+PHOTO_COLUMNS = "sha256, file_id, file_unique_id, as_file"
+
 
 @dataclass(frozen=True)
 class Flag:
@@ -138,15 +146,12 @@ async def id_by_draft(conn: Connection, draft_id: int) -> int | None:
 
 
 async def photos(conn: Connection, report_id: int) -> list[Photo]:
-    return [
-        Photo(r["sha256"], r["file_id"], r["file_unique_id"], bool(r["as_file"]))
-        for r in await fetch_all(
-            conn,
-            "SELECT sha256, file_id, file_unique_id, as_file FROM report_photo "
-            "WHERE report_id = ? ORDER BY position",
-            (report_id,),
-        )
-    ]
+    rows = await fetch_all(
+        conn,
+        f"SELECT {PHOTO_COLUMNS} FROM report_photo WHERE report_id = ? ORDER BY position",
+        (report_id,),
+    )
+    return [Photo.of_row(row) for row in rows]
 
 
 async def flags(conn: Connection, report_id: int) -> list[Flag]:
