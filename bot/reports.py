@@ -154,7 +154,7 @@ class ReportService:
         self._areas = {area.unit: area for area in self.settings.areas}
         # The perceptual hash and first report of every submitted photo; loaded on first use.
         self._index: PhotoIndex | None = None
-        self._hash_lock = asyncio.Lock()
+        self._index_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ helpers
 
@@ -270,10 +270,12 @@ class ReportService:
 
     async def open(self, member: Member) -> Opened:
         """/report: the member's draft, resumed, or a new one."""
-        expired = await self._drop_if_expired(member.telegram_id)
         now, expires = self._now()
         async with self.db.transaction() as conn:
             draft = await draft_repo.of_person(conn, member.telegram_id)
+            expired = await self._dropped(conn, draft, now)
+            if expired:
+                draft = None
             resumed = draft is not None
             if draft is None:
                 await self._create(conn, member, now, expires)
@@ -461,7 +463,7 @@ class ReportService:
         return PhotoAdded(view, added, started, expired)
 
     async def _photo_index(self, conn: Connection) -> PhotoIndex:
-        async with self._hash_lock:
+        async with self._index_lock:
             if self._index is None:
                 index = PhotoIndex()
                 for _sha, phash, report_id in await evidence_repo.submitted_hashes(conn):
@@ -605,11 +607,7 @@ class ReportService:
         # Every photo, reused or not: an entry repeated changes no search (of equally
         # close photos the earliest report is named), and a reused Telegram file may
         # hold new bytes.
-        hashes = []
-        for photo in photos:
-            facts = await evidence_repo.get(conn, photo.sha256)
-            if facts is not None:
-                hashes.append(facts.phash)
+        hashes = await evidence_repo.phashes(conn, [photo.sha256 for photo in photos])
         shown = await self._shown_flags(conn, member, flags)
         return Submitted(report_id, shown, site.report_count > 0, already=False), hashes
 

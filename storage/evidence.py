@@ -99,6 +99,13 @@ async def get(conn: Connection, sha256: str) -> Evidence | None:
     return Evidence(**dict(row)) if row else None
 
 
+async def phashes(conn: Connection, sha256s: list[str]) -> list[str]:
+    """The perceptual hashes of these files (those recorded), in one query."""
+    marks = ",".join("?" * len(sha256s))
+    rows = await fetch_all(conn, f"SELECT phash FROM evidence WHERE sha256 IN ({marks})", sha256s)
+    return [row["phash"] for row in rows]
+
+
 async def submitted_hashes(conn: Connection) -> list[tuple[str, str, int]]:
     """(sha256, phash, first report id) of every photo in a submitted report."""
     return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -121,3 +122,17 @@ async def test_evidence_paths_are_built_from_hashes_only(city):
         files.path_for("A" * 64)
     sha = "ab" + "0" * 62
     assert files.path_for(sha).parent.parent == files.root
+
+
+async def test_report_after_a_draft_expired_drops_it_and_starts_a_new_one(city, clock):
+    member = await add_member(city, 3201, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
+    first = await city.reports.open(member)
+    assert not first.resumed and not first.expired
+    again = await city.reports.open(member)
+    assert again.resumed and again.view.draft.id == first.view.draft.id
+    clock.advance(timedelta(hours=city.config.reports.draft_hours, seconds=1))
+    fresh = await city.reports.open(member)
+    assert fresh.expired and not fresh.resumed
+    assert fresh.view.draft.id > first.view.draft.id and fresh.view.step == "site"
+    with pytest.raises(Refused):
+        await city.reports.new_site(member, first.view.draft.id, "WL-1")  # the old one is gone
