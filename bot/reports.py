@@ -466,7 +466,7 @@ class ReportService:
         async with self._index_lock:
             if self._index is None:
                 index = PhotoIndex()
-                for _sha, phash, report_id in await evidence_repo.submitted_hashes(conn):
+                for phash, report_id in await evidence_repo.submitted_hashes(conn):
                     index.add(phash, report_id)
                 self._index = index
             return self._index

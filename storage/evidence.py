@@ -106,13 +106,11 @@ async def phashes(conn: Connection, sha256s: list[str]) -> list[str]:
     return [row["phash"] for row in rows]
 
 
-async def submitted_hashes(conn: Connection) -> list[tuple[str, str, int]]:
-    """(sha256, phash, first report id) of every photo in a submitted report."""
-    return [
-        (r["sha256"], r["phash"], r["report_id"])
-        for r in await fetch_all(
-            conn,
-            "SELECT e.sha256, e.phash, MIN(p.report_id) AS report_id "
-            "FROM report_photo p JOIN evidence e ON e.sha256 = p.sha256 GROUP BY e.sha256",
-        )
-    ]
+async def submitted_hashes(conn: Connection) -> list[tuple[str, int]]:
+    """(phash, first report id) of every distinct file in a submitted report."""
+    rows = await fetch_all(
+        conn,
+        "SELECT e.phash, MIN(p.report_id) AS report_id "
+        "FROM report_photo p JOIN evidence e ON e.sha256 = p.sha256 GROUP BY e.sha256",
+    )
+    return [(row["phash"], row["report_id"]) for row in rows]
