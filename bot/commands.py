@@ -49,6 +49,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("site", Audience.MEMBER, _PRIVATE),
     CommandSpec("close", Audience.MEMBER, _PRIVATE),
     CommandSpec("reports", Audience.LEAD, _PRIVATE),
+    CommandSpec("rank", Audience.LEAD, _PRIVATE),
     CommandSpec("tip", Audience.LEAD, _PRIVATE),
     CommandSpec("tips", Audience.LEAD, _PRIVATE),
     CommandSpec("assign", Audience.LEAD, _PRIVATE),
@@ -62,6 +63,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("audit", Audience.ADMIN, _PRIVATE),
     CommandSpec("bindgroup", Audience.ADMIN, _GROUP),
     CommandSpec("unbindgroup", Audience.ADMIN, _GROUP),
+    CommandSpec("digest", Audience.ADMIN, _GROUP),
     CommandSpec("disable", Audience.ADMIN, _PRIVATE),
     CommandSpec("enable", Audience.ADMIN, _PRIVATE),
 )

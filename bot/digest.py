@@ -6,6 +6,8 @@ is sent, so neither a second run nor a restart sends it twice. The schedule come
 the database, not from the job queue's memory: every run looks at the latest due time,
 so a digest due while the bot was down is found on start — sent if it is at most
 ``schedule.catch_up_hours`` late, else recorded as skipped and reported to the admins.
+A digest an admin asks for with /digest (``on_demand``) is recorded apart, in
+``digest_request``, so it never stands in for the scheduled send.
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 
+from bot import access
 from bot.access import Role
 from bot.clock import Clock
 from bot.config import Config
+from bot.errors import Refused
 from bot.ranking import Period, Ranking
 from bot.tiptable import text_width
 from storage import digests as digest_repo
 from storage import groups as group_repo
 from storage import members as member_repo
+from storage import units as unit_repo
 from storage.db import Database
 from storage.groups import Group
 from storage.members import Member
@@ -30,6 +35,7 @@ from storage.times import from_text, to_text
 
 # Telegram allows 4096 characters in a message; leave room for the markup.
 MESSAGE_LIMIT = 3800
+ON_DEMAND = "on_demand"  # the kind of a digest asked for with /digest
 _COLUMNS = ("rank", "unit", "score", "reports", "coverage", "closure", "overdue", "move")
 
 
@@ -39,6 +45,7 @@ class DueDigest:
     kind: str
     period: Period
     due_at: datetime
+    request_id: int | None = None  # an on-demand send (/digest): its ``digest_request`` row
 
     @property
     def key(self) -> str:
@@ -89,8 +96,32 @@ class DigestService:
                     )
         return plan
 
+    async def on_demand(self, actor: Member, chat_id: int) -> DueDigest:
+        """/digest in a group: today's daily digest of the group's unit, to send now.
+
+        Recorded as a request of its own (``digest_request``), never as the scheduled
+        send of the day, so the scheduled digest still goes out at its time."""
+        now = self.clock.now()
+        period = Period.of("day", now.astimezone(self.zone).date())
+        async with self.db.transaction() as conn:
+            group = await group_repo.by_chat(conn, chat_id)
+            if group is None or not group.active:
+                raise Refused("digest.not_bound")
+            unit = await unit_repo.get_by_id(conn, group.unit_id)
+            if unit is None or not access.in_scope(actor, unit):
+                raise Refused("deny.scope", unit=group.unit_name)
+            request_id = await digest_repo.request(
+                conn, group.id, period.first.isoformat(), actor.id, to_text(now)
+            )
+        return DueDigest(group, ON_DEMAND, period, now, request_id)
+
     async def finish(self, digest: DueDigest, state: str, detail: str | None = None) -> None:
         async with self.db.transaction() as conn:
+            if digest.request_id is not None:
+                await digest_repo.finish_request(
+                    conn, digest.request_id, state, to_text(self.clock.now()), detail
+                )
+                return
             await digest_repo.finish(
                 conn,
                 digest.group.id,
@@ -169,6 +200,23 @@ def table_lines(ranking: Ranking, headers: tuple[str, ...]) -> list[str]:
     ]
 
 
+def period_label(period: Period, text: Callable[..., str]) -> str:
+    """The day of a daily ranking; first and last day of a longer one."""
+    if period.first == period.last:
+        return period.first.isoformat()
+    return text("digest.period_range", first=period.first.isoformat(), last=period.last.isoformat())
+
+
+def chart_caption(ranking: Ranking, text: Callable[..., str]) -> str:
+    """The title of the score chart (the photo's caption)."""
+    return text(
+        "digest.chart_title",
+        unit=ranking.parent.name,
+        children=text(f"digest.children.{ranking.parent.level}"),
+        day=period_label(ranking.period, text),
+    )
+
+
 def render_daily(ranking: Ranking, text: Callable[..., str]) -> list[str]:
     """The digest as HTML messages, each under Telegram's limit, the table split only
     between rows (the header repeated on every part)."""
@@ -176,7 +224,7 @@ def render_daily(ranking: Ranking, text: Callable[..., str]) -> list[str]:
         "digest.title",
         unit=html.escape(ranking.parent.name),
         children=text(f"digest.children.{ranking.parent.level}"),
-        day=ranking.period.first.isoformat(),
+        day=period_label(ranking.period, text),
     )
     headers = tuple(text(f"digest.column.{c}") for c in _COLUMNS)
     lines = table_lines(ranking, headers)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from bot import access
 from bot.clock import Clock
 from bot.config import Config
 from bot.errors import Refused
@@ -21,6 +22,7 @@ from storage import sites as site_repo
 from storage import tips as tip_repo
 from storage import units as unit_repo
 from storage.db import Database
+from storage.members import Member
 from storage.times import to_text
 from storage.units import Unit
 
@@ -184,6 +186,24 @@ class RankingService:
         """The children of a unit (the city when no code), ranked over ``period``, with
         their movement against the period before."""
         return (await self.rank_many([parent_code], period))[parent_code]
+
+    async def rank_in_scope(self, actor: Member, code: str | None, kind: str) -> Ranking:
+        """/rank: the children of ``code`` (the actor's own unit when None) over the
+        day, week or month (``kind``) that holds today. A unit outside the actor's scope
+        is refused exactly like one that does not exist; a unit with nothing below it
+        (a grid) cannot be ranked."""
+        async with self.db.read() as conn:
+            unit = await (
+                unit_repo.get_by_code(conn, code)
+                if code
+                else unit_repo.get_by_id(conn, actor.unit_id)
+            )
+            if unit is None or not access.in_scope(actor, unit):
+                raise Refused("unit.unknown", code=code or "")
+            children = [kid for kid in await unit_repo.children(conn, unit.id) if kid.active]
+        if not children:
+            raise Refused("rank.no_children", unit=unit.name, code=unit.code)
+        return await self.rank_children(unit.code, Period.of(kind, self.today()))
 
     async def rank_many(
         self, parent_codes: list[str | None], period: Period

@@ -17,6 +17,7 @@ from bot.callbacks import (
 from bot.context import GridApplication
 from handlers import (
     bulletins,
+    digests,
     exports,
     flows,
     groups,
@@ -58,8 +59,10 @@ def register(app: GridApplication) -> None:
         "myreports": report_views.myreports,
         "site": report_views.site,
         "reports": report_views.reports,
+        "rank": digests.rank,
         "bindgroup": groups.bindgroup,
         "unbindgroup": groups.unbindgroup,
+        "digest": digests.digest_now,
         "groups": groups.groups,
         "tip": tips.tip_command,
         "tips": tips.tips_command,

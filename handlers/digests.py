@@ -1,20 +1,28 @@
-"""Sending scheduled digests to bound groups: the ranking, as text split cleanly; a
+"""Digests: the scheduled ones to bound groups — the ranking, as text split cleanly; a
 group that is gone is unbound and its admins told; a group upgraded to a supergroup is
-followed to its new chat id."""
+followed to its new chat id — and the ones asked for: /rank in private chat, /digest in
+a bound group. All of them are rendered by ``rendered``, the one path from a ranking to
+its messages and chart."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
+from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import ChatMigrated, Forbidden, TelegramError
 
 from bot.chart import score_chart
-from bot.digest import DueDigest, render_daily
+from bot.context import GridContext
+from bot.digest import DueDigest, chart_caption, render_daily
+from bot.members import Caller
+from bot.orgfile import CODE_RE
 from bot.ranking import Ranking
 from bot.services import Services
+from handlers.common import reply
 from storage.groups import Group
 
 log = logging.getLogger("gridbot.digests")
@@ -28,6 +36,22 @@ def _text(services: Services, language: str | None = None) -> Any:
         return catalogue.text(chosen, key, **fields)
 
     return text
+
+
+@dataclass(frozen=True)
+class Rendered:
+    messages: list[str]  # HTML
+    chart: bytes  # PNG
+    caption: str
+
+
+async def rendered(services: Services, ranking: Ranking, language: str | None = None) -> Rendered:
+    """A ranking as the digest shows it: the table messages, then the score chart."""
+    text = _text(services, language)
+    messages = render_daily(ranking, text)
+    caption = chart_caption(ranking, text)
+    chart = await asyncio.to_thread(score_chart, ranking, caption, text("digest.column.score"))
+    return Rendered(messages, chart, caption)
 
 
 async def _tell_admins(bot: Any, services: Services, group: Group, key: str, **fields: Any) -> None:
@@ -98,23 +122,78 @@ async def send_daily_digests(context: Any) -> int:
 
 async def _send_one(bot: Any, services: Services, due: DueDigest, ranking: Ranking) -> int:
     try:
-        text = _text(services)
-        messages = render_daily(ranking, text)
-        caption = text(
-            "digest.chart_title",
-            unit=ranking.parent.name,
-            children=text(f"digest.children.{ranking.parent.level}"),
-            day=due.key,
+        digest = await rendered(services, ranking)
+        delivered = await deliver(
+            bot, services, due.group, digest.messages, digest.chart, digest.caption
         )
-        chart = await asyncio.to_thread(score_chart, ranking, caption, text("digest.column.score"))
-        delivered = await deliver(bot, services, due.group, messages, chart, caption)
     except TelegramError as exc:
-        log.error("digest.failed group=%s day=%s error=%r", due.group.chat_id, due.key, exc)
+        log.error(
+            "digest.failed group=%s kind=%s day=%s error=%r",
+            due.group.chat_id,
+            due.kind,
+            due.key,
+            exc,
+        )
         await services.digests.finish(due, "failed", repr(exc))
         return 0
     await services.digests.finish(due, "sent" if delivered else "failed")
-    log.info("digest.sent group=%s day=%s parts=%s", due.group.chat_id, due.key, len(messages))
+    log.info(
+        "digest.sent group=%s kind=%s day=%s parts=%s",
+        due.group.chat_id,
+        due.kind,
+        due.key,
+        len(digest.messages),
+    )
     return int(delivered)
+
+
+_PERIOD_WORDS = {"today": "day", "week": "week", "month": "month"}  # rank.word.* -> kind
+
+
+def _period_kind(services: Services, word: str) -> str | None:
+    """The period a /rank word names (``rank.word.*`` in any language), or None."""
+    folded = word.strip().lower()
+    for name, kind in _PERIOD_WORDS.items():
+        if folded in services.catalogue.keywords(f"rank.word.{name}"):
+            return kind
+    return None
+
+
+async def rank(update: Update, context: GridContext, caller: Caller) -> None:
+    """/rank [today|week|month] [CODE]: the ranking of a unit's children (the caller's
+    own unit by default, today by default), with its chart, as the digest shows it."""
+    chat = update.effective_chat
+    assert chat is not None and caller.member is not None
+    args = context.args or []
+    kind: str | None = None
+    code: str | None = None
+    for arg in args:
+        named = _period_kind(context.services, arg)
+        if named is not None and kind is None:
+            kind = named
+        elif named is None and code is None and CODE_RE.fullmatch(arg):
+            code = arg
+        else:
+            await reply(update, context, caller, "usage.rank")
+            return
+    ranking = await context.services.ranking.rank_in_scope(caller.member, code, kind or "day")
+    digest = await rendered(context.services, ranking, caller.language)
+    for message in digest.messages:
+        await context.bot.send_message(chat.id, message, parse_mode=ParseMode.HTML)
+    await context.bot.send_photo(chat.id, digest.chart, caption=digest.caption)
+
+
+async def digest_now(update: Update, context: GridContext, caller: Caller) -> None:
+    """/digest in a bound group: today's digest of the group's unit, now. Recorded as an
+    on-demand send: the scheduled digest of the day still goes out."""
+    chat = update.effective_chat
+    assert chat is not None and caller.member is not None
+    if context.args:
+        await reply(update, context, caller, "usage.digest")
+        return
+    due = await context.services.digests.on_demand(caller.member, chat.id)
+    ranking = await context.services.ranking.rank_children(due.group.unit_code, due.period)
+    await _send_one(context.bot, context.services, due, ranking)
 
 
 async def send_reminders(context: Any) -> int:

@@ -1,4 +1,5 @@
-"""Command menus on Telegram: the public ones at start-up, a private one per lead/admin.
+"""Command menus on Telegram: the public ones at start-up (private chats, groups, and
+groups' administrators), a private one per lead/admin.
 
 The decisions (which menu, what changed) are ``bot.menus``; this module only makes the
 ``setMyCommands`` / ``deleteMyCommands`` calls and reports them done.
@@ -12,6 +13,7 @@ from telegram import (
     Bot,
     BotCommand,
     BotCommandScope,
+    BotCommandScopeAllChatAdministrators,
     BotCommandScopeAllGroupChats,
     BotCommandScopeAllPrivateChats,
     BotCommandScopeChat,
@@ -56,6 +58,11 @@ async def set_public_menus(bot: Bot, services: Services) -> None:
     )
     await _set_everywhere(
         bot, services, BotCommandScopeAllGroupChats(), Audience.ANYONE, Where.GROUP
+    )
+    # A group's administrators see the admin commands of groups (/bindgroup, /digest);
+    # the guard still checks the bot's own roles on every call.
+    await _set_everywhere(
+        bot, services, BotCommandScopeAllChatAdministrators(), Audience.ADMIN, Where.GROUP
     )
 
 

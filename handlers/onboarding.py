@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from telegram import Update
+from telegram import MessageEntity, Update
 from telegram.constants import ChatType
 
 from bot.commands import Where
@@ -152,10 +152,26 @@ async def private_message(update: Update, context: GridContext) -> None:
         await reply(update, context, caller, "text.member_idle")
 
 
+def _addressed_to_me(update: Update, context: GridContext) -> bool:
+    """Whether the message's command names this bot (``/command@this_bot``)."""
+    message = update.effective_message
+    if message is None or not message.entities or not context.bot.username:
+        return False
+    first = message.entities[0]
+    if first.type != MessageEntity.BOT_COMMAND or first.offset != 0:
+        return False
+    _, _, mention = message.parse_entity(first).partition("@")
+    return mention.lower() == context.bot.username.lower()
+
+
 async def unknown_command(update: Update, context: GridContext) -> None:
-    """A command nobody declared: say so in private chats, stay quiet in groups."""
+    """A command nobody declared: say so in private chats and, in groups, when it is
+    addressed to this bot (``/command@this_bot``); other group commands may be meant for
+    another bot, so stay quiet there."""
     chat = update.effective_chat
-    if chat is None or chat.type != ChatType.PRIVATE:
+    if chat is None:
+        return
+    if chat.type != ChatType.PRIVATE and not _addressed_to_me(update, context):
         return
     caller = await caller_of(update, context)
     await reply(update, context, caller, "text.unknown_command")

@@ -1,4 +1,6 @@
-"""Repository of scheduled sends to groups (``digest_send``)."""
+"""Repository of sends to groups: the scheduled ones (``digest_send``) and the ones an
+admin asked for with /digest (``digest_request``), kept apart so that an on-demand send
+never counts as the scheduled one."""
 
 from __future__ import annotations
 
@@ -31,6 +33,40 @@ async def finish(
         "WHERE group_id = ? AND kind = ? AND period = ?",
         (state, now, detail, group_id, kind, period),
     )
+
+
+async def request(
+    conn: Connection, group_id: int, period: str, member_id: int, requested_at: str
+) -> int:
+    """Record an on-demand send of ``period``'s digest to a group, as 'sending'; its id."""
+    cur = await conn.execute(
+        "INSERT INTO digest_request (group_id, period, requested_by, requested_at, state) "
+        "VALUES (?, ?, ?, ?, 'sending')",
+        (group_id, period, member_id, requested_at),
+    )
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+async def finish_request(
+    conn: Connection, request_id: int, state: str, now: str, detail: str | None = None
+) -> None:
+    await conn.execute(
+        "UPDATE digest_request SET state = ?, done_at = ?, detail = ? WHERE id = ?",
+        (state, now, detail, request_id),
+    )
+
+
+async def requests_of(conn: Connection, group_id: int) -> list[tuple[str, str, int | None]]:
+    """(period, state, requested_by) of a group's on-demand sends, oldest first."""
+    return [
+        (r[0], r[1], r[2])
+        for r in await fetch_all(
+            conn,
+            "SELECT period, state, requested_by FROM digest_request WHERE group_id = ? ORDER BY id",
+            (group_id,),
+        )
+    ]
 
 
 async def state_of(conn: Connection, group_id: int, kind: str, period: str) -> str | None:

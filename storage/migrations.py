@@ -417,6 +417,22 @@ _INBOX = (
     "CREATE INDEX inbox_done ON inbox (done_at) WHERE done_at IS NOT NULL",
 )
 
+# A digest an admin asked for with /digest: one row per request, apart from
+# `digest_send`, so it never counts as (or blocks) the scheduled send of that period.
+_DIGEST_REQUESTS = (
+    """CREATE TABLE digest_request (
+        id           INTEGER PRIMARY KEY,
+        group_id     INTEGER NOT NULL REFERENCES group_chat (id),
+        period       TEXT NOT NULL,
+        requested_by INTEGER REFERENCES member (id),
+        requested_at TEXT NOT NULL,
+        state        TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'failed')),
+        done_at      TEXT,
+        detail       TEXT
+    )""",
+    "CREATE INDEX digest_request_group ON digest_request (group_id, id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -426,4 +442,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "digests", _DIGESTS),
     Migration(7, "audit", _AUDIT),
     Migration(8, "inbox", _INBOX),
+    Migration(9, "digest requests", _DIGEST_REQUESTS),
 )

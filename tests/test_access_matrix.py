@@ -156,6 +156,15 @@ COMMAND_POLICY: dict[str, Command] = {
         (Try("/reports WL-WH-CZ", "崔庄社区 · 全部上报", absent=("井-OUT",)),),
         (Try("/reports WC", SCOPE), Try("/reports WC-XH-XH-01 today", SCOPE)),
     ),
+    "rank": Command(
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (Try("/rank 本周 WL-WH-CZ", "崔庄社区</b> 各网格巡查排名", absent=("宛城",)),),
+        (  # a unit outside is answered as one that does not exist
+            Try("/rank WC", "找不到编码为 WC 的单位"),
+            Try("/rank 本月 WC-XH-XH", "找不到编码为 WC-XH-XH 的单位"),
+        ),
+    ),
     "tip": Command(
         Who.LEAD,
         ONLY_PRIVATE,
@@ -239,6 +248,12 @@ COMMAND_POLICY: dict[str, Command] = {
         ONLY_GROUP,
         (Try("/unbindgroup", "不再接收", chat=GROUP_IN),),
         (Try("/unbindgroup", SCOPE, chat=GROUP_OUT),),
+    ),
+    "digest": Command(
+        Who.ADMIN,
+        ONLY_GROUP,
+        (Try("/digest", "崔庄社区</b> 各网格巡查排名", chat=GROUP_IN),),
+        (Try("/digest", SCOPE, chat=GROUP_OUT),),  # 宛城区's group
     ),
     "disable": Command(
         Who.ADMIN,

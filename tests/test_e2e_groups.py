@@ -61,3 +61,14 @@ async def test_a_group_upgraded_to_a_supergroup_is_followed(tg):
     await tg.server.wait_until_consumed(update)
     await tg.server.user(1002).ask("/whoami")
     assert [g.chat_id for g in await tg.services.groups.active_groups()] == [-1004001]
+
+
+async def test_a_group_command_for_this_bot_is_answered_others_are_left_alone(tg):
+    await tg.add(1001, "NY", Role.ADMIN, "市管理员")
+    admin = tg.server.user(1001).in_chat(tg.server.group(GROUP, "闲聊群"))
+    await admin.send_text("/nosuch")  # perhaps another bot's command
+    await admin.send_text("/nosuch@some_other_bot")
+    reply = await admin.ask("/nosuch@GridBot_Test_Bot")
+    assert reply.text == "未知命令。发送 /help 查看可用命令。"
+    await tg.settled()
+    assert len(tg.server.calls_to("sendMessage", chat_id=GROUP)) == 1

@@ -122,7 +122,7 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "close",
     ]
     assert commands(await tg.server.user(1003).ask("/help")) == worker
-    lead = [*worker, "reports", "tip", "tips", "assign", "invite", "members", "export"]
+    lead = [*worker, "reports", "rank", "tip", "tips", "assign", "invite", "members", "export"]
     assert commands(await tg.server.user(1002).ask("/help")) == lead
     assert commands(await tg.server.user(1001).ask("/help")) == [
         *lead,
@@ -158,6 +158,8 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     assert menu("all_private_chats") == ["start", "help", "whoami", "lang"]
     assert menu("all_private_chats", "en") == ["start", "help", "whoami", "lang"]
     assert menu("all_group_chats") == ["help"]
+    assert menu("all_chat_administrators") == ["help", "bindgroup", "unbindgroup", "digest"]
+    assert menu("all_chat_administrators", "en") == menu("all_chat_administrators")
     assert server.commands("all_private_chats")[0]["description"] == "开始 / 通过邀请链接加入"
     assert server.commands("all_private_chats", "en")[0]["description"].startswith("Start")
 
@@ -169,7 +171,7 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     await server.wait_for(method="setMyCommands")
     await server.wait_for(method="setMyCommands")
     worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
-    lead_menu = [*worker_menu, "site", "close", "reports", "tip", "tips", "assign"]
+    lead_menu = [*worker_menu, "site", "close", "reports", "rank", "tip", "tips", "assign"]
     lead_menu += ["invite", "members", "export"]
     assert menu("chat", None, 2002) == lead_menu
     assert menu("chat", "en", 2002) == lead_menu
@@ -210,6 +212,7 @@ async def test_group_chats(tg):
         "/help — 查看可用命令",
         "/bindgroup — 将本群绑定到单位（接收下级单位排名）",
         "/unbindgroup — 解除本群的单位绑定",
+        "/digest — 立即发送本群今日排名通报",
     ]
 
 

@@ -98,6 +98,7 @@ def test_menus_follow_the_policy():
         "help",
         "bindgroup",
         "unbindgroup",
+        "digest",
     ]
     with pytest.raises(KeyError):
         spec("undeclared")

@@ -66,6 +66,17 @@ class Catalogue:
     def has(self, key: str) -> bool:
         return key in self.messages[self.default]
 
+    def keywords(self, key: str) -> frozenset[str]:
+        """The words a user may type for ``key`` in any language, lower-cased: a keyword
+        entry lists its synonyms separated by ``|`` (``today = "今天|今日"``)."""
+        return frozenset(
+            word.strip().lower()
+            for table in self.messages.values()
+            if key in table
+            for word in table[key].split("|")
+            if word.strip()
+        )
+
     def resolve_language(self, chosen: str | None, telegram_code: str | None) -> str:
         """The language to answer in: the person's /lang choice, else their Telegram
         client's language when we have it, else the configured default."""
