@@ -104,14 +104,22 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     else:
+        # One proxy for both: bot methods and file downloads use ``request``, polling
+        # uses ``get_updates_request``.
+        proxy = tg.proxy_url()
         builder = builder.request(
             HTTPXRequest(
                 connection_pool_size=16,
                 connect_timeout=tg.connect_timeout,
                 read_timeout=tg.read_timeout,
+                proxy=proxy,
             )
         ).get_updates_request(
-            HTTPXRequest(connect_timeout=tg.connect_timeout, read_timeout=tg.poll_timeout + 10)
+            HTTPXRequest(
+                connect_timeout=tg.connect_timeout,
+                read_timeout=tg.poll_timeout + 10,
+                proxy=proxy,
+            )
         )
     application = builder.build()
 
