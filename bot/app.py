@@ -7,6 +7,10 @@ retries on network errors and 5xx (``bot.sending``). PTB's
 ``Updater`` is not used: updates come from ``bot.polling`` or ``bot.webhook``, through
 the durable inbox (``bot.inbox``); what was unfinished at the last stop is queued
 first in ``post_init``.
+
+Every Bot API call and file download goes through ``[telegram] proxy`` when one is
+set. The stop signal (SIGINT, SIGTERM) ends every wait for Telegram at once, also the
+retries while it cannot be reached at start.
 """
 
 from __future__ import annotations
@@ -22,12 +26,12 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, redacted_proxy
 from bot.context import CONTEXT_TYPES, GridApplication
 from bot.jobs import schedule
 from bot.ordering import ChatOrderedUpdateProcessor
 from bot.polling import Poller
-from bot.sending import RetryingRateLimiter, until_reachable
+from bot.sending import RetryingRateLimiter, Stopped, until_reachable
 from bot.services import Services
 from handlers import register
 from handlers.menus import set_public_menus, sync_member_menus
@@ -127,22 +131,48 @@ def build_application(
     return application  # type: ignore[return-value]
 
 
-def poller(application: GridApplication, config: Config, **options: Any) -> Poller:
+def telegram_address(config: Config) -> dict[str, str]:
+    """For a log line saying Telegram cannot be reached: where it was looked for (the
+    Bot API address without the token, the proxy without credentials) and what to
+    check."""
+    tg = config.telegram
+    proxy = tg.proxy_url()
+    check = (
+        "the network and the proxy ([telegram] proxy or --proxy)"
+        if proxy
+        else "the network, a firewall, or whether a proxy is needed ([telegram] proxy or --proxy)"
+    )
+    return {"api": tg.base_url, "proxy": redacted_proxy(proxy), "check": check}
+
+
+def poller(
+    application: GridApplication,
+    config: Config,
+    *,
+    stop: asyncio.Event | None = None,
+    **options: Any,
+) -> Poller:
     """gridbot's getUpdates loop for this application (``bot.polling``)."""
     return Poller(
         application,
         lambda: application.bot_data.services.inbox,
         timeout=config.telegram.poll_timeout,
         allowed_updates=ALLOWED_UPDATES,
+        stop=stop,
+        where=telegram_address(config),
         **options,
     )
 
 
-async def initialize(application: GridApplication) -> None:
-    """``initialize`` (getMe) and ``post_init``, retried for as long as the network is
-    down — a bot started before the network must come up with it; a rejected token
-    stops it at once."""
-    await until_reachable(application.initialize, "bot.start_failed")
+async def initialize(
+    application: GridApplication, config: Config, stop: asyncio.Event | None = None
+) -> None:
+    """``initialize`` (getMe) and ``post_init``; getMe is retried for as long as the
+    network is down — a bot started before the network must come up with it — until
+    ``stop`` is set (``Stopped``); a rejected token stops it at once."""
+    await until_reachable(
+        application.initialize, "bot.start_failed", stop=stop, where=telegram_address(config)
+    )
     if application.post_init:
         await application.post_init(application)
 
@@ -156,19 +186,22 @@ async def finish(application: GridApplication) -> None:
 
 
 async def serve_polling(application: GridApplication, config: Config, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set (or the token is rejected)."""
-    await initialize(application)
+    """Run until ``stop`` is set (or the token is rejected); ``stop`` also ends the
+    waits for an unreachable Telegram at start."""
     fatal: list[BaseException] = []
 
     def on_fatal(exc: BaseException) -> None:
         fatal.append(exc)
         stop.set()
 
-    polling = poller(application, config, on_fatal=on_fatal)
+    polling = poller(application, config, on_fatal=on_fatal, stop=stop)
     try:
+        await initialize(application, config, stop)
         await application.start()
         await polling.start()
         await stop.wait()
+    except Stopped:
+        log.info("bot.stopped_while_starting")
     finally:
         await polling.stop()
         await finish(application)
