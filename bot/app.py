@@ -1,6 +1,8 @@
 """The one place the PTB ``Application`` is built.
 
-``post_init`` opens and migrates the database, then gives Telegram the command menus;
+``post_init`` opens and migrates the database and gives Telegram the public command
+menus; each member's private menu is synced afterwards by a background task, paced,
+while updates are already served (``post_shutdown`` and ``finish`` cancel it).
 ``post_shutdown`` closes the database. Updates of one chat run in order, chats run side
 by side (``bot.ordering``); every outgoing call goes through PTB's rate limiter, with
 retries on network errors and 5xx (``bot.sending``). PTB's
@@ -16,6 +18,7 @@ retries while it cannot be reached at start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -75,16 +78,16 @@ def build_application(
         for replay in await services.inbox.unfinished():
             await application.update_queue.put(Update.de_json(replay.data, application.bot))
         await set_public_menus(application.bot, services)
-        changed = await sync_member_menus(application.bot, services)
-        schedule(application)
-        log.info(
-            "bot.ready username=%s db=%s menus_changed=%s",
-            application.bot.username,
-            config.database.path,
-            changed,
+        # Members' own menus can take minutes (two calls each, paced): in the background.
+        application.bot_data.menu_sync = asyncio.create_task(
+            _sync_menus(application, services, tg.menu_syncs_per_second),  # type: ignore[arg-type]
+            name="gridbot-menus",
         )
+        schedule(application)
+        log.info("bot.ready username=%s db=%s", application.bot.username, config.database.path)
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        await _stop_menu_sync(application)  # type: ignore[arg-type]
         services = getattr(application.bot_data, "services", None)
         if services is not None:
             await services.close()
@@ -129,6 +132,23 @@ def build_application(
 
     register(application)
     return application  # type: ignore[return-value]
+
+
+async def _sync_menus(application: GridApplication, services: Services, per_second: float) -> None:
+    try:
+        await sync_member_menus(application.bot, services, per_second=per_second)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the bot serves on; the next start syncs what is left
+        log.exception("menus.sync_failed")
+
+
+async def _stop_menu_sync(application: GridApplication) -> None:
+    task = getattr(application.bot_data, "menu_sync", None)
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 def telegram_address(config: Config) -> dict[str, str]:
@@ -178,6 +198,7 @@ async def initialize(
 
 
 async def finish(application: GridApplication) -> None:
+    await _stop_menu_sync(application)
     if application.running:
         await application.stop()
     await application.shutdown()
