@@ -107,3 +107,27 @@ async def test_a_restart_sets_no_menu_that_is_already_right(tmp_path, clock):
         assert 2 * FEW <= len(_chat_menus(server)) <= 2 * FEW + 2
     finally:
         await stop_app(app)
+
+
+async def test_a_member_moved_while_the_sync_runs_gets_the_menu_of_the_new_role(tmp_path, clock):
+    """The sync decides each chat's menu when it reaches it, not from the list it made
+    at start: a member made lead meanwhile is never given the worker menu back."""
+    loaded = load_config(write_config(tmp_path, f'[telegram]\ntoken = "{TEST_TOKEN}"\n'))
+    config = loaded.model_copy(
+        update={"telegram": loaded.telegram.model_copy(update={"menu_syncs_per_second": 100})}
+    )
+    await _city_with_workers(config, clock, FEW)
+    server = BotApiServer(TEST_TOKEN)
+    app = await start_app(config, server, clock)
+    try:
+        last = FIRST + FEW - 1
+        assert last not in _chat_menus(server)
+        await add_member(app.bot_data.services, last, "WL-WH", Role.LEAD, "钱二")
+        async with asyncio.timeout(30):
+            while len(set(_chat_menus(server))) < FEW:
+                await asyncio.sleep(0.05)
+        await asyncio.wait_for(app.bot_data.menu_sync, 10)
+        assert "assign" in [c["command"] for c in server.commands("chat", None, last)]
+        assert "assign" not in [c["command"] for c in server.commands("chat", None, FIRST)]
+    finally:
+        await stop_app(app)
