@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -206,6 +207,9 @@ def _run(config: Config, args: argparse.Namespace) -> int:
     secret = secret_for(config) if args.webhook else ""
     secrets = [token, secret, *proxy_secrets(config.telegram.proxy_url())]
     configure_logging(args.log_level, secrets=secrets, format=args.log_format)
+    # What is loaded by now lives as long as the process: the collector need not walk it
+    # again and again, and the exit after a SIGTERM does not wait for it to be walked.
+    gc.freeze()
     try:
         if args.webhook:
             run_webhook(config, secret)
