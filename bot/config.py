@@ -186,8 +186,9 @@ def redacted_proxy(url: str | None) -> str:
     if not url:
         return "none"
     parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
     port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{parts.hostname}{port}"
+    return f"{parts.scheme}://{host}{port}"
 
 
 class WebhookConfig(_Table):

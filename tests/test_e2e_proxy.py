@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from bot.access import Role
+from bot.app import build_application
 from bot.cli import main
-from bot.config import load_config
+from bot.config import load_config, proxy_problem, proxy_secrets, redacted_proxy
 from bot.orgfile import read_org_file
 from bot.services import Services
 from tests.botapi import BotApiServer
@@ -104,3 +105,37 @@ def test_a_bad_proxy_is_refused_without_repeating_it(tmp_path, capsys):
     assert main(["run", "--config", str(config), "--proxy", f"{USER}:{PASSWORD}@proxy"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("--proxy: not a proxy URL") and PASSWORD not in err
+
+
+def test_proxy_urls_accepted_and_shown_without_credentials(tmp_path):
+    for url in (
+        "http://127.0.0.1:7890",
+        "https://proxy.example.org:443",
+        f"socks5://{USER}:{PASSWORD}@[::1]:1080",
+        "socks5h://proxy.example.org:1080",
+    ):
+        config = load_config(write_config(tmp_path, f'[telegram]\nproxy = "{url}"\n'))
+        assert config.telegram.proxy_url() == url
+        assert PASSWORD not in repr(config) and PASSWORD not in str(config.model_dump())
+        shown = redacted_proxy(url)
+        assert USER not in shown and PASSWORD not in shown
+    assert redacted_proxy(f"socks5://{USER}:{PASSWORD}@[::1]:1080") == "socks5://[::1]:1080"
+    assert redacted_proxy(None) == "none"
+    for bad in ("ftp://host:21", "127.0.0.1:7890", "http://host:99999", "http://host:1/path"):
+        assert proxy_problem(bad), bad
+    # What the log filter hides: the URL, the credentials (also %-decoded), the password.
+    url = "http://us%40er:p%40ssword-long@host:8080"
+    assert {"us%40er:p%40ssword-long", "us@er:p@ssword-long", "p@ssword-long"} <= set(
+        proxy_secrets(url)
+    )
+
+
+def test_socks5_proxy_builds(tmp_path):
+    """socks5:// needs socksio (httpx[socks], a dependency): building must not fail."""
+    config = load_config(
+        write_config(
+            tmp_path,
+            f'[telegram]\ntoken = "{TEST_TOKEN}"\nproxy = "socks5://127.0.0.1:1080"\n',
+        )
+    )
+    build_application(config)
