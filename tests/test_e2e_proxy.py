@@ -10,8 +10,6 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-import pytest
-
 from bot.access import Role
 from bot.app import build_application
 from bot.cli import main
@@ -36,7 +34,6 @@ async def _city_with_a_worker(config_path: Path) -> None:
         await services.close()
 
 
-@pytest.mark.slow
 async def test_run_through_a_forward_proxy_every_call_and_download(tmp_path):
     proxy = ForwardProxy(USER, PASSWORD)
     server = BotApiServer(TEST_TOKEN)
