@@ -1,17 +1,24 @@
 """The one place the PTB ``Application`` is built.
 
-``post_init`` opens and migrates the database, then gives Telegram the command menus;
+``post_init`` opens and migrates the database and gives Telegram the public command
+menus; each member's private menu is synced afterwards by a background task, paced,
+while updates are already served (``post_shutdown`` and ``finish`` cancel it).
 ``post_shutdown`` closes the database. Updates of one chat run in order, chats run side
 by side (``bot.ordering``); every outgoing call goes through PTB's rate limiter, with
 retries on network errors and 5xx (``bot.sending``). PTB's
 ``Updater`` is not used: updates come from ``bot.polling`` or ``bot.webhook``, through
 the durable inbox (``bot.inbox``); what was unfinished at the last stop is queued
 first in ``post_init``.
+
+Every Bot API call and file download goes through ``[telegram] proxy`` when one is
+set. The stop signal (SIGINT, SIGTERM) ends every wait for Telegram at once, also the
+retries while it cannot be reached at start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -22,12 +29,12 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.clock import Clock
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, redacted_proxy
 from bot.context import CONTEXT_TYPES, GridApplication
 from bot.jobs import schedule
 from bot.ordering import ChatOrderedUpdateProcessor
 from bot.polling import Poller
-from bot.sending import RetryingRateLimiter, until_reachable
+from bot.sending import RetryingRateLimiter, Stopped, until_reachable
 from bot.services import Services
 from handlers import register
 from handlers.menus import set_public_menus, sync_member_menus
@@ -71,16 +78,16 @@ def build_application(
         for replay in await services.inbox.unfinished():
             await application.update_queue.put(Update.de_json(replay.data, application.bot))
         await set_public_menus(application.bot, services)
-        changed = await sync_member_menus(application.bot, services)
-        schedule(application)
-        log.info(
-            "bot.ready username=%s db=%s menus_changed=%s",
-            application.bot.username,
-            config.database.path,
-            changed,
+        # Members' own menus can take minutes (two calls each, paced): in the background.
+        application.bot_data.menu_sync = asyncio.create_task(
+            _sync_menus(application, services, tg.menu_syncs_per_second),  # type: ignore[arg-type]
+            name="gridbot-menus",
         )
+        schedule(application)
+        log.info("bot.ready username=%s db=%s", application.bot.username, config.database.path)
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
+        await _stop_menu_sync(application)  # type: ignore[arg-type]
         services = getattr(application.bot_data, "services", None)
         if services is not None:
             await services.close()
@@ -104,14 +111,22 @@ def build_application(
     if request is not None:
         builder = builder.request(request).get_updates_request(get_updates_request or request)
     else:
+        # One proxy for both: bot methods and file downloads use ``request``, polling
+        # uses ``get_updates_request``.
+        proxy = tg.proxy_url()
         builder = builder.request(
             HTTPXRequest(
                 connection_pool_size=16,
                 connect_timeout=tg.connect_timeout,
                 read_timeout=tg.read_timeout,
+                proxy=proxy,
             )
         ).get_updates_request(
-            HTTPXRequest(connect_timeout=tg.connect_timeout, read_timeout=tg.poll_timeout + 10)
+            HTTPXRequest(
+                connect_timeout=tg.connect_timeout,
+                read_timeout=tg.poll_timeout + 10,
+                proxy=proxy,
+            )
         )
     application = builder.build()
 
@@ -119,27 +134,71 @@ def build_application(
     return application  # type: ignore[return-value]
 
 
-def poller(application: GridApplication, config: Config, **options: Any) -> Poller:
+async def _sync_menus(application: GridApplication, services: Services, per_second: float) -> None:
+    try:
+        await sync_member_menus(application.bot, services, per_second=per_second)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # the bot serves on; the next start syncs what is left
+        log.exception("menus.sync_failed")
+
+
+async def _stop_menu_sync(application: GridApplication) -> None:
+    task = getattr(application.bot_data, "menu_sync", None)
+    if task is not None and not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def telegram_address(config: Config) -> dict[str, str]:
+    """For a log line saying Telegram cannot be reached: where it was looked for (the
+    Bot API address without the token, the proxy without credentials) and what to
+    check."""
+    tg = config.telegram
+    proxy = tg.proxy_url()
+    check = (
+        "the network and the proxy ([telegram] proxy or --proxy)"
+        if proxy
+        else "the network, a firewall, or whether a proxy is needed ([telegram] proxy or --proxy)"
+    )
+    return {"api": tg.base_url, "proxy": redacted_proxy(proxy), "check": check}
+
+
+def poller(
+    application: GridApplication,
+    config: Config,
+    *,
+    stop: asyncio.Event | None = None,
+    **options: Any,
+) -> Poller:
     """gridbot's getUpdates loop for this application (``bot.polling``)."""
     return Poller(
         application,
         lambda: application.bot_data.services.inbox,
         timeout=config.telegram.poll_timeout,
         allowed_updates=ALLOWED_UPDATES,
+        stop=stop,
+        where=telegram_address(config),
         **options,
     )
 
 
-async def initialize(application: GridApplication) -> None:
-    """``initialize`` (getMe) and ``post_init``, retried for as long as the network is
-    down — a bot started before the network must come up with it; a rejected token
-    stops it at once."""
-    await until_reachable(application.initialize, "bot.start_failed")
+async def initialize(
+    application: GridApplication, config: Config, stop: asyncio.Event | None = None
+) -> None:
+    """``initialize`` (getMe) and ``post_init``; getMe is retried for as long as the
+    network is down — a bot started before the network must come up with it — until
+    ``stop`` is set (``Stopped``); a rejected token stops it at once."""
+    await until_reachable(
+        application.initialize, "bot.start_failed", stop=stop, where=telegram_address(config)
+    )
     if application.post_init:
         await application.post_init(application)
 
 
 async def finish(application: GridApplication) -> None:
+    await _stop_menu_sync(application)
     if application.running:
         await application.stop()
     await application.shutdown()
@@ -148,19 +207,22 @@ async def finish(application: GridApplication) -> None:
 
 
 async def serve_polling(application: GridApplication, config: Config, stop: asyncio.Event) -> None:
-    """Run until ``stop`` is set (or the token is rejected)."""
-    await initialize(application)
+    """Run until ``stop`` is set (or the token is rejected); ``stop`` also ends the
+    waits for an unreachable Telegram at start."""
     fatal: list[BaseException] = []
 
     def on_fatal(exc: BaseException) -> None:
         fatal.append(exc)
         stop.set()
 
-    polling = poller(application, config, on_fatal=on_fatal)
+    polling = poller(application, config, on_fatal=on_fatal, stop=stop)
     try:
+        await initialize(application, config, stop)
         await application.start()
         await polling.start()
         await stop.wait()
+    except Stopped:
+        log.info("bot.stopped_while_starting")
     finally:
         await polling.stop()
         await finish(application)

@@ -1,6 +1,6 @@
 """The operator's command: ``gridbot`` (also ``python -m bot``).
 
-    gridbot run --config PATH [--webhook] [--api-url URL] [--log-format text|json]
+    gridbot run --config PATH [--webhook] [--api-url URL] [--proxy URL] [--log-format text|json]
     gridbot db migrate --config PATH
     gridbot org import FILE --config PATH
     gridbot org show [CODE] --config PATH
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import os
 import sys
@@ -27,12 +28,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from pydantic import SecretStr
 from telegram.error import InvalidToken, TelegramError
 
 from bot.access import Role
 from bot.audit import ORIGIN, shell_origin
 from bot.clock import SystemClock
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, ConfigError, load_config, proxy_problem, proxy_secrets
 from bot.errors import Refused
 from bot.exports import FORMATS as EXPORT_FORMATS
 from bot.exports import KINDS as EXPORT_KINDS
@@ -73,6 +75,12 @@ def _parser() -> argparse.ArgumentParser:
         help="receive updates on [webhook] listen:port behind an HTTPS proxy",
     )
     run.add_argument("--api-url", help="Bot API server root, e.g. http://127.0.0.1:8081")
+    run.add_argument(
+        "--proxy",
+        metavar="URL",
+        help="reach Telegram through this proxy (http://, https:// or socks5://host:port, "
+        "credentials allowed); wins over [telegram] proxy",
+    )
     run.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     run.add_argument(
         "--log-format",
@@ -185,12 +193,23 @@ def _run(config: Config, args: argparse.Namespace) -> int:
                 )
             }
         )
+    if args.proxy is not None:
+        problem = proxy_problem(args.proxy)
+        if problem:
+            raise CliError([f"--proxy: {problem}"], 2)
+        config = config.model_copy(
+            update={"telegram": config.telegram.model_copy(update={"proxy": SecretStr(args.proxy)})}
+        )
     token = config.token() or ""
     source = config.source.name if config.source else "config"
     if args.webhook and not config.webhook.url:
         raise CliError([f"{source}: webhook.url: required for --webhook"], 2)
     secret = secret_for(config) if args.webhook else ""
-    configure_logging(args.log_level, secrets=[token, secret], format=args.log_format)
+    secrets = [token, secret, *proxy_secrets(config.telegram.proxy_url())]
+    configure_logging(args.log_level, secrets=secrets, format=args.log_format)
+    # What is loaded by now lives as long as the process: the collector need not walk it
+    # again and again, and the exit after a SIGTERM does not wait for it to be walked.
+    gc.freeze()
     try:
         if args.webhook:
             run_webhook(config, secret)
@@ -202,7 +221,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         ) from None
     except TelegramError as exc:
         raise CliError(
-            [f"the Bot API failed: {RedactTokenFilter([token]).redact(str(exc))}"]
+            [f"the Bot API failed: {RedactTokenFilter(secrets).redact(str(exc))}"]
         ) from None
     return 0
 

@@ -16,7 +16,7 @@ import tomllib
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -118,6 +118,13 @@ class TelegramConfig(_Table):
     # Outgoing calls per second for the whole bot (Telegram allows about 30); 0 turns the
     # overall limit off, e.g. against a Bot API test server in a benchmark.
     max_messages_per_second: float = Field(30, ge=0)
+    # Private command menus of members given (or fixed) per second by the background
+    # sync that runs after start-up; updates are served meanwhile.
+    menu_syncs_per_second: float = Field(10, gt=0)
+    # An outgoing proxy for every Bot API call and file download: http://, https:// or
+    # socks5:// (socks5h:// resolves names at the proxy), credentials allowed
+    # (http://user:password@host:port). Never logged or printed.
+    proxy: SecretStr | None = None
 
     @field_validator("base_url", "base_file_url")
     @classmethod
@@ -127,6 +134,61 @@ class TelegramConfig(_Table):
                 "url", "{value} is not an http(s) URL", {"value": repr(value)}
             )
         return value
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and proxy_problem(value.get_secret_value()):
+            raise PydanticCustomError("proxy", PROXY_PROBLEM, {})
+        return value
+
+    def proxy_url(self) -> str | None:
+        return self.proxy.get_secret_value() if self.proxy else None
+
+
+PROXY_SCHEMES = ("http", "https", "socks5", "socks5h")
+PROXY_PROBLEM = "not a proxy URL like http://host:port, https://… or socks5://…"
+
+
+def proxy_problem(url: str) -> str | None:
+    """Why ``url`` is not a usable proxy URL, or None. The answer never repeats the URL
+    (it may hold a password)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        return PROXY_PROBLEM
+    if parts.scheme not in PROXY_SCHEMES or not parts.hostname or re.search(r"\s", url):
+        return PROXY_PROBLEM
+    if parts.path not in ("", "/") or parts.query or parts.fragment or port == 0:
+        return PROXY_PROBLEM
+    return None
+
+
+def proxy_secrets(url: str | None) -> list[str]:
+    """What of a proxy URL a log line must never show: the URL itself, its credentials
+    (as written and decoded) and the password alone unless it is too short to tell."""
+    if not url:
+        return []
+    parts = urlsplit(url)
+    secrets = [url]
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rsplit("@", 1)[0]
+        secrets += [userinfo, unquote(userinfo)]
+        password = parts.password or ""
+        if len(password) >= 6:
+            secrets += [password, unquote(password)]
+    return sorted(set(secrets), key=len, reverse=True)
+
+
+def redacted_proxy(url: str | None) -> str:
+    """The proxy for a log line: scheme, host and port, never the credentials."""
+    if not url:
+        return "none"
+    parts = urlsplit(url)
+    host = f"[{parts.hostname}]" if ":" in (parts.hostname or "") else parts.hostname
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}"
 
 
 class WebhookConfig(_Table):
@@ -478,7 +540,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out
 
 
-_SECRET_KEYS = frozenset({"token", "secret"})
+_SECRET_KEYS = frozenset({"token", "secret", "proxy"})
 
 
 def _describe(error: dict[str, Any]) -> str:
@@ -490,7 +552,7 @@ def _describe(error: dict[str, Any]) -> str:
     message = str(error["msg"])
     if message.startswith("Value error, "):
         message = message.removeprefix("Value error, ")
-    if kind in {"time", "weekly", "timezone", "url", "code", "unique", "path", "secret"}:
+    if kind in {"time", "weekly", "timezone", "url", "code", "unique", "path", "secret", "proxy"}:
         return message
     if error["loc"] and error["loc"][-1] in _SECRET_KEYS:
         return f"{message[0].lower()}{message[1:]}"  # never echo a secret back

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.services import Services
@@ -11,6 +13,8 @@ class BotData:
     """``application.bot_data``: set up by ``post_init`` before any update is handled."""
 
     services: Services
+    # Members' command menus, synced in the background after start-up (``bot.app``).
+    menu_sync: asyncio.Task[None] | None = None
 
 
 class GridContext(CallbackContext[ExtBot[None], dict, dict, BotData]):  # type: ignore[type-arg]

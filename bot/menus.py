@@ -1,13 +1,14 @@
 """Which command menu each chat should have, and which ones changed.
 
 Telegram shows a menu per scope: every private chat gets the public menu; a member's
-private chat gets the larger one of their role. This module decides; ``bot.app`` does
-the ``setMyCommands`` calls and then records them here, so a restart only repeats what
-changed.
+private chat gets the larger one of their role. This module decides; ``handlers.menus``
+does the ``setMyCommands`` calls (one chat at a time, under ``applying``) and then
+records them here, so a restart only repeats what changed.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 
@@ -35,6 +36,9 @@ class MenuService:
         self.db = db
         self.clock = clock
         self.catalogue = catalogue
+        # Held while one chat's menu is decided, set and recorded: the start-up sync and
+        # a join or move in the same chat never interleave.
+        self.applying = asyncio.Lock()
 
     def commands(self, audience: Audience, where: Where) -> list[CommandSpec]:
         return menu(audience, where)

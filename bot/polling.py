@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from telegram import Update
@@ -40,6 +40,8 @@ class Poller:
         read_margin: float = 10.0,
         watchdog_every: float = 30.0,
         on_fatal: Callable[[BaseException], Awaitable[None] | None] | None = None,
+        stop: asyncio.Event | None = None,
+        where: Mapping[str, object] | None = None,
     ) -> None:
         self.application = application
         self.inbox = inbox
@@ -48,6 +50,8 @@ class Poller:
         self.read_margin = read_margin
         self.watchdog_every = watchdog_every
         self.on_fatal = on_fatal
+        self.stop_event = stop  # ends the wait for deleteWebhook at start
+        self.where = dict(where or {})  # what cannot be reached, for the log lines
         self.offset: int | None = None
         self.heartbeat = time.monotonic()
         self.failing_since: float | None = None
@@ -82,7 +86,10 @@ class Poller:
         """Polling and a webhook exclude each other; pending updates are kept."""
         bot = self.application.bot
         await until_reachable(
-            lambda: bot.delete_webhook(drop_pending_updates=False), "polling.delete_webhook_failed"
+            lambda: bot.delete_webhook(drop_pending_updates=False),
+            "polling.delete_webhook_failed",
+            stop=self.stop_event,
+            where=self.where,
         )
 
     async def _loop(self) -> None:
@@ -143,7 +150,7 @@ class Poller:
         self.failures += 1
         if self.failing_since is None:
             self.failing_since = time.monotonic()
-            log.warning("polling.failing", extra={"fields": _error(exc)})
+            log.warning("polling.failing", extra={"fields": {**self.where, **_error(exc)}})
         else:
             log.debug("polling.still_failing", extra={"fields": _error(exc)})
 

@@ -13,8 +13,9 @@ One refusal is not even an error: answering a button press Telegram has forgotte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from telegram.error import BadRequest, NetworkError, RetryAfter
@@ -22,6 +23,9 @@ from telegram.ext import AIORateLimiter
 
 T = TypeVar("T")
 MAX_BACKOFF = 60.0
+# Start-up calls ``until_reachable`` retries itself, for as long as it takes and with a
+# log line that says what cannot be reached: the rate limiter does not retry them too.
+RETRIED_AT_START = frozenset({"getMe", "deleteWebhook", "setWebhook"})
 
 log = logging.getLogger("gridbot.sending")
 
@@ -31,22 +35,59 @@ def seconds(value: Any) -> float:
     return value.total_seconds() if hasattr(value, "total_seconds") else float(value)
 
 
-async def until_reachable(step: Callable[[], Awaitable[T]], event: str) -> T:
+class Stopped(Exception):
+    """The stop signal (SIGINT, SIGTERM) came while waiting for Telegram."""
+
+
+async def unless_stopped(work: Awaitable[T], stop: asyncio.Event | None) -> T:
+    """``await work``, unless ``stop`` is set first: then ``work`` is cancelled and
+    ``Stopped`` raised."""
+    if stop is None:
+        return await work
+    if stop.is_set():
+        if asyncio.iscoroutine(work):
+            work.close()
+        raise Stopped
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    if task.cancelled():
+        raise Stopped
+    return task.result()
+
+
+async def until_reachable(
+    step: Callable[[], Awaitable[T]],
+    event: str,
+    *,
+    stop: asyncio.Event | None = None,
+    where: Mapping[str, object] | None = None,
+) -> T:
     """Run a start-up call (getMe, deleteWebhook, setWebhook) until Telegram can be
     reached: network errors back off from 1 s doubling to a minute, a 429 waits what it
-    asks; a rejected token or any other refusal is raised at once."""
+    asks; a rejected token or any other refusal is raised at once. The call and every
+    wait end at once when ``stop`` is set (``Stopped``). ``where`` goes into the warning:
+    which address could not be reached and what to check (never the token)."""
     delay = 1.0
     while True:
         try:
-            return await step()
+            return await unless_stopped(step(), stop)
         except RetryAfter as exc:
-            await asyncio.sleep(seconds(exc.retry_after))
+            wait = seconds(exc.retry_after)
         except BadRequest:
             raise
         except NetworkError as exc:
-            log.warning(event, extra={"fields": {"error": type(exc).__name__}})
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_BACKOFF)
+            fields = {**(where or {}), "error": type(exc).__name__, "detail": str(exc)[:200]}
+            log.warning(event, extra={"fields": {**fields, "retry_in": delay}})
+            wait, delay = delay, min(delay * 2, MAX_BACKOFF)
+        await unless_stopped(asyncio.sleep(wait), stop)
 
 
 def _expired_query(exc: BadRequest) -> bool:
@@ -70,7 +111,8 @@ class RetryingRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         delay = self.first_delay
-        for attempt in range(self.network_retries + 1):
+        retries = 0 if endpoint in RETRIED_AT_START else self.network_retries
+        for attempt in range(retries + 1):
             try:
                 return await super().process_request(
                     callback, args, kwargs, endpoint, data, rate_limit_args
@@ -89,7 +131,9 @@ class RetryingRateLimiter(AIORateLimiter):
                     return True
                 raise
             except NetworkError as exc:  # includes TimedOut and Telegram's 5xx
-                if attempt == self.network_retries:
+                if attempt == retries:
+                    if endpoint in RETRIED_AT_START:  # until_reachable logs it, and where
+                        raise
                     log.error(
                         "send.failed",
                         extra={"fields": {"method": endpoint, "error": type(exc).__name__}},

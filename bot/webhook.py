@@ -31,10 +31,10 @@ import tornado.web
 from telegram import Update
 from tornado.httpserver import HTTPServer
 
-from bot.app import ALLOWED_UPDATES, finish, initialize, run_until_signal
+from bot.app import ALLOWED_UPDATES, finish, initialize, run_until_signal, telegram_address
 from bot.config import Config, ConfigError
 from bot.context import GridApplication
-from bot.sending import until_reachable
+from bot.sending import Stopped, until_reachable
 
 log = logging.getLogger("gridbot.webhook")
 
@@ -130,15 +130,15 @@ async def serve(
     if not hook.url:
         source = config.source.name if config.source else "config"
         raise ConfigError([f"{source}: webhook.url: required for --webhook"])
-    await initialize(application)
     try:
+        await initialize(application, config, stop)
         await application.start()
         server = HTTPServer(web_application(config, application, secret), max_body_size=MAX_BODY)
         sockets = tornado.netutil.bind_sockets(hook.port, hook.listen)
         server.add_sockets(sockets)
         port = sockets[0].getsockname()[1]
         try:
-            await _register(application, hook.url, secret, hook.max_connections)
+            await _register(application, config, secret, stop)
             log.info(
                 "webhook.serving",
                 extra={"fields": {"listen": hook.listen, "port": port, "path": hook.route()}},
@@ -149,21 +149,31 @@ async def serve(
         finally:
             server.stop()
             await server.close_all_connections()
+    except Stopped:
+        log.info("bot.stopped_while_starting")
     finally:
         await finish(application)
 
 
-async def _register(application: GridApplication, url: str, secret: str, connections: int) -> None:
-    """setWebhook, retried while the network is down (not on a bad token)."""
+async def _register(
+    application: GridApplication, config: Config, secret: str, stop: asyncio.Event
+) -> None:
+    """setWebhook, retried while the network is down (not on a bad token) until
+    ``stop``."""
+    hook = config.webhook
+    url = hook.url
+    assert url is not None
     await until_reachable(
         lambda: application.bot.set_webhook(
             url,
             secret_token=secret,
             allowed_updates=ALLOWED_UPDATES,
-            max_connections=connections,
+            max_connections=hook.max_connections,
             drop_pending_updates=False,
         ),
         "webhook.register_failed",
+        stop=stop,
+        where=telegram_address(config),
     )
 
 

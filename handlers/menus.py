@@ -2,11 +2,16 @@
 groups' administrators), a private one per lead/admin.
 
 The decisions (which menu, what changed) are ``bot.menus``; this module only makes the
-``setMyCommands`` / ``deleteMyCommands`` calls and reports them done.
+``setMyCommands`` / ``deleteMyCommands`` calls and reports them done. Members' menus
+are synced in the background after start-up, a few members a second; a chat whose
+menu already matches (by the digest recorded for it) costs no call. One member's menu
+is applied at a time, from the member's role as it is just then, so a join or move
+handled meanwhile is never undone by the sync.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from telegram import (
@@ -79,24 +84,36 @@ async def apply_change(bot: Bot, services: Services, change: MenuChange) -> None
     await services.menus.record(change)
 
 
-async def sync_member_menus(bot: Bot, services: Services) -> int:
-    """Give every member's private chat the menu of their role; returns how many changed."""
+async def _apply_current(bot: Bot, services: Services, telegram_id: int) -> bool:
+    """Give one chat the menu its member's role calls for now; False if it had it."""
+    async with services.menus.applying:
+        change = await services.menus.change_for(telegram_id)
+        if change is None:
+            return False
+        await apply_change(bot, services, change)
+        return True
+
+
+async def sync_member_menus(bot: Bot, services: Services, *, per_second: float) -> int:
+    """Give every member's private chat the menu of their role, at most ``per_second``
+    members a second; returns how many changed."""
+    pending = [change.chat_id for change in await services.menus.pending_changes()]
+    log.info("menus.sync_started", extra={"fields": {"pending": len(pending)}})
     changed = 0
-    for change in await services.menus.pending_changes():
+    for telegram_id in pending:
         try:
-            await apply_change(bot, services, change)
-            changed += 1
+            if await _apply_current(bot, services, telegram_id):
+                changed += 1
         except TelegramError as exc:
-            log.warning("menu.failed chat=%s error=%s", change.chat_id, exc)
+            log.warning("menu.failed chat=%s error=%s", telegram_id, exc)
+        await asyncio.sleep(1 / per_second)
+    log.info("menus.synced", extra={"fields": {"changed": changed}})
     return changed
 
 
 async def refresh_menu(context: GridContext, telegram_id: int) -> None:
     """After a join, a move, or a (dis)able: fix that one chat's menu, best effort."""
-    change = await context.services.menus.change_for(telegram_id)
-    if change is None:
-        return
     try:
-        await apply_change(context.bot, context.services, change)
+        await _apply_current(context.bot, context.services, telegram_id)
     except TelegramError as exc:
         log.warning("menu.failed chat=%s error=%s", telegram_id, exc)
