@@ -29,6 +29,7 @@ from typing import Any
 
 from telegram.error import InvalidToken, TelegramError
 
+from bot import arguments
 from bot.access import Role
 from bot.audit import ORIGIN, shell_origin
 from bot.clock import SystemClock
@@ -341,10 +342,11 @@ async def _tips_import(config: Config, args: argparse.Namespace) -> int:
 def _day(text: str | None, flag: str) -> date | None:
     if text is None:
         return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CliError([f"{flag} {text!r} is not a date (YYYY-MM-DD)"], 2) from None
+    day = arguments.day(text)
+    if day is None:
+        first, last = arguments.FIRST_DAY, arguments.LAST_DAY
+        raise CliError([f"{flag} {text!r} is not a date (YYYY-MM-DD, {first} to {last})"], 2)
+    return day
 
 
 async def _tips_table(config: Config, args: argparse.Namespace) -> int:
@@ -355,6 +357,8 @@ async def _tips_table(config: Config, args: argparse.Namespace) -> int:
 
     async def work(services: Services) -> int:
         final = last or services.clock.now().astimezone(zone).date()
+        if first and first > final:
+            raise CliError(["--from must not be later than --to"], 2)
         start = datetime.combine(first, time(0), zone) if first else None
         end = datetime.combine(final + timedelta(days=1), time(0), zone)
         print(FORMATS[args.format](await tip_table(services.db, start, end)))

@@ -5,13 +5,13 @@ The rules are in ``bot.tips``; this module asks, renders and sends."""
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot import tiptable
+from bot import arguments, tiptable
 from bot.callbacks import TipActionButton, TipDraftButton, decode
 from bot.context import GridContext
 from bot.errors import Refused
@@ -202,10 +202,10 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
 async def assign(update: Update, context: GridContext, caller: Caller) -> None:
     """/assign NUMBER CODE [HOURS]: 交办 to a unit in scope with a deadline."""
     args = context.args or []
-    if not 2 <= len(args) <= 3 or (len(args) == 3 and not args[2].isdigit()):
+    hours = arguments.number(args[2]) if len(args) == 3 else None
+    if not 2 <= len(args) <= 3 or (len(args) == 3 and hours is None):
         await reply(update, context, caller, "usage.assign")
         return
-    hours = int(args[2]) if len(args) == 3 else None
     outcome = await context.services.tips.assign(_member(caller), args[0], args[1], hours)
     tip = outcome.tip
     await reply(
@@ -270,19 +270,16 @@ def _tip_line(context: GridContext, caller: Caller, tip: Tip) -> str:
 
 async def _table(update: Update, context: GridContext, caller: Caller, args: list[str]) -> None:
     zone = context.services.config.locale.zone
-    try:
-        days = [date.fromisoformat(a) for a in args]
-    except ValueError:
-        await reply(update, context, caller, "usage.tips")
-        return
-    if len(days) > 2:
-        await reply(update, context, caller, "usage.tips")
-        return
+    days = [day for day in map(arguments.day, args) if day is not None]
+    first = days[0] if days else None
     last = days[1] if len(days) == 2 else context.services.clock.now().astimezone(zone).date()
-    start = datetime.combine(days[0], time(0), zone) if days else None
+    if len(days) != len(args) or len(days) > 2 or (first is not None and first > last):
+        await reply(update, context, caller, "usage.tips")
+        return
+    start = datetime.combine(first, time(0), zone) if first else None
     end = datetime.combine(last + timedelta(days=1), time(0), zone)
     rows = await tiptable.tip_table(context.services.db, start, end)
-    period = f"{days[0].isoformat() if days else '…'} – {last.isoformat()}"
+    period = f"{first.isoformat() if first else '…'} – {last.isoformat()}"
     body = text(context, caller, "tip.table_title", period=period) + "\n" + tiptable.render(rows)
     await reply_text(update, context, body)
 
