@@ -15,6 +15,7 @@ from typing import Any
 from bot import access, audit
 from bot.access import Role
 from bot.clock import Clock
+from bot.codes import typed_code
 from bot.config import Config
 from bot.errors import Refused
 from bot.evidence import EvidenceStore
@@ -119,7 +120,7 @@ class TipService:
         return now, to_text(now), to_text(now + timedelta(hours=self.draft_hours))
 
     async def _tip(self, conn: Connection, number: str) -> Tip:
-        tip = await tip_repo.by_number(conn, number)
+        tip = await tip_repo.by_number(conn, typed_code(number))
         if tip is None:
             raise Refused("tip.unknown", number=number)
         return tip
@@ -327,7 +328,7 @@ class TipService:
         now_dt, now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
-            unit = await unit_repo.get_by_code(conn, code)
+            unit = await unit_repo.get_by_code(conn, typed_code(code))
             if unit is None:
                 raise Refused("unit.unknown", code=code)
             if not self._sees(actor, tip):
@@ -622,7 +623,7 @@ class TipService:
     ) -> tuple[Unit, list[Tip]]:
         async with self.db.read() as conn:
             unit = (
-                await unit_repo.get_by_code(conn, code)
+                await unit_repo.get_by_code(conn, typed_code(code))
                 if code
                 else await unit_repo.get_by_id(conn, actor.unit_id)
             )
