@@ -65,6 +65,7 @@ class Notice:
     tip_id: int
     acknowledge_button: bool = False
     verify_buttons: bool = False
+    recipient: str = ""  # their name, to say who could not be reached
 
 
 @dataclass(frozen=True)
@@ -385,6 +386,7 @@ class TipService:
                 {"number": tip.number, "description": tip.description, "deadline": deadline},
                 tip.id,
                 acknowledge_button=True,
+                recipient=m.name,
             )
             for m in members
         ]

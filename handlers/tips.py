@@ -208,6 +208,7 @@ async def assign(update: Update, context: GridContext, caller: Caller) -> None:
         return
     outcome = await context.services.tips.assign(_member(caller), args[0], args[1], hours)
     tip = outcome.tip
+    unreached = await deliver_notices(context, outcome.notices)
     await reply(
         update,
         context,
@@ -216,9 +217,12 @@ async def assign(update: Update, context: GridContext, caller: Caller) -> None:
         number=tip.number,
         unit=tip.assigned_name,
         deadline=_when(context, tip.deadline),
-        count=len(outcome.notices),
+        count=len(outcome.notices) - len(unreached),
     )
-    await send_notices(context, outcome.notices)
+    if unreached:
+        separator = text(context, caller, "tip.unreached_separator")
+        names = separator.join(n.recipient or str(n.telegram_id) for n in unreached)
+        await reply(update, context, caller, "tip.assigned_unreached", names=names)
 
 
 async def close_command(update: Update, context: GridContext, caller: Caller) -> None:
@@ -327,8 +331,14 @@ async def rewards(update: Update, context: GridContext, caller: Caller) -> None:
 
 
 async def send_notices(context: Any, notices: list[Notice]) -> int:
-    """Send each notice in its recipient's language; a failure is logged, not raised."""
-    sent = 0
+    """Send each notice in its recipient's language; returns how many were delivered."""
+    return len(notices) - len(await deliver_notices(context, notices))
+
+
+async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
+    """Send each notice in its recipient's language; returns the ones that could not be
+    delivered (each failure is logged, not raised)."""
+    unreached: list[Notice] = []
     grid: GridContext = context
     for notice in notices:
         caller = await grid.services.members.caller(notice.telegram_id, None)
@@ -355,12 +365,12 @@ async def send_notices(context: Any, notices: list[Notice]) -> int:
             await grid.bot.send_message(
                 notice.telegram_id, text(grid, caller, notice.key, **fields), reply_markup=markup
             )
-            sent += 1
         except TelegramError as exc:
             log.warning(
                 "tip.notice_failed to=%s tip=%s error=%r", notice.telegram_id, notice.tip_id, exc
             )
-    return sent
+            unreached.append(notice)
+    return unreached
 
 
 # ---------------------------------------------------------------------- messages in a flow

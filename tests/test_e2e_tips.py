@@ -67,6 +67,26 @@ async def test_receive_assign_acknowledge_close_timeline_and_reward(tg, people):
         assert tuple(await cur.fetchone()) == ("paid", "现金200元")
 
 
+async def test_assign_counts_only_the_notices_delivered_and_names_the_rest(tg, people):
+    _, lead, worker = people
+    await tg.add(3003, "WL-WH-CZ", Role.WORKER, "社区网格员乙")
+    await tg.add(3004, "WL-WH-CZ", Role.WORKER, "社区网格员丙")
+    assert "社区网格员乙" in (await tg.server.user(3003).ask("/whoami")).text
+    worker.block_bot()
+    tg.server.user(3004).block_bot()
+    number = await receive(lead)
+    assigned, unreached = await lead.ask_all(f"/assign {number} WL-WH-CZ 24", 2)
+    assert "已通知 1 人" in assigned.text, assigned.text
+    assert "未能通知：社区网格员、社区网格员丙" in unreached.text
+    assert await tg.server.wait_for(method="sendMessage", chat_id=3003)
+    # Nobody reachable: 0, and both named.
+    tg.server.user(3003).block_bot()
+    number = await receive(lead, "又有人私自打井")
+    assigned, unreached = await lead.ask_all(f"/assign {number} WL-WH-CZ 24", 2)
+    assert "已通知 0 人" in assigned.text
+    assert "社区网格员乙" in unreached.text and "社区网格员丙" in unreached.text
+
+
 async def test_scope_and_bad_input(tg, people):
     admin, lead, worker = people
     number = await receive(lead)
