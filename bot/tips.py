@@ -53,6 +53,7 @@ class Step:
     children: list[Unit] = field(default_factory=list)
     can_go_up: bool = False
     tip: Tip | None = None  # the tip being closed or returned
+    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,11 @@ class TipService:
     async def _step(self, conn: Connection, actor: Member, draft: Draft) -> Step:
         if draft.kind == "receive":
             step = receive_step(draft.data)
+            if step == "confirm":
+                unit_id = draft.data.get("unit_id")
+                unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
+                place = await unit_repo.ancestors(conn, unit) if unit else []
+                return Step(draft, step, place=place)
             if step != "place":
                 return Step(draft, step)
             browse_id = draft.data.get("browse") or actor.unit_id

@@ -18,7 +18,7 @@ from bot.errors import Refused
 from bot.members import Caller
 from bot.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step
 from handlers import flows
-from handlers.common import caller_of, local_time, reply, reply_text, text
+from handlers.common import caller_of, local_time, reply, reply_text, text, unit_path
 from handlers.reports import fetch_photo
 from storage.members import Member
 from storage.times import from_text
@@ -109,6 +109,7 @@ async def ask(context: GridContext, chat_id: int, caller: Caller, step: Step) ->
                 "tip.summary.source",
                 source=text(context, caller, f"tip.source.{data['source']}"),
             ),
+            text(context, caller, "tip.summary.unit", unit=unit_path(step.place) or "—"),
             text(context, caller, "tip.summary.place", address=place),
             text(context, caller, "tip.summary.photos", count=draft.photo_count),
             text(context, caller, "tip.summary.contact", contact=data.get("contact") or "—"),
