@@ -62,7 +62,7 @@ class ReportHistory:
 
     async def sites(self, member: Member, code: str) -> list[SiteHistory]:
         async with self.db.read() as conn:
-            found = await site_repo.with_code_in_subtree(conn, code, member.unit_path)
+            found = await site_repo.with_code_in_subtree(conn, typed_code(code), member.unit_path)
             return [
                 SiteHistory(site, await report_repo.for_site(conn, site.id, SITE_HISTORY))
                 for site in found

@@ -47,6 +47,9 @@ async def test_a_lookalike_site_code_is_the_existing_site(city, code):  # noqa: 
     assert view.site is not None and view.site.code == "井-7"
     async with city.db.read() as conn, conn.execute("SELECT code FROM site") as cur:
         assert [row[0] for row in await cur.fetchall()] == ["井-7"]
+    # /site looks it up too.
+    found = await city.report_history.sites(a, code)
+    assert [history.site.code for history in found] == ["井-7"]
 
 
 async def test_typed_unit_codes_and_tip_numbers_with_invisible_characters(tg):
