@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -93,7 +94,7 @@ def _parser() -> argparse.ArgumentParser:
 
     admin = top.add_parser("admin", help="members").add_subparsers(dest="action", required=True)
     add = admin.add_parser("add", parents=[common], help="add or re-place a member")
-    add.add_argument("telegram_id", type=int)
+    add.add_argument("telegram_id", type=_telegram_id)
     add.add_argument("--unit", required=True, help="unit code")
     add.add_argument("--role", default="admin", choices=[r.value for r in Role])
     add.add_argument("--name", required=True)
@@ -339,6 +340,13 @@ async def _tips_import(config: Config, args: argparse.Namespace) -> int:
     return await _with_services(config, work)
 
 
+def _telegram_id(text: str) -> int:
+    value = arguments.number(text, arguments.INT64_MIN)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Telegram ID (ASCII digits)")
+    return value
+
+
 def _day(text: str | None, flag: str) -> date | None:
     if text is None:
         return None
@@ -420,7 +428,7 @@ async def _export(config: Config, args: argparse.Namespace) -> int:
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
     if first and last and first > last:
         raise CliError(["--from must not be later than --to"], 2)
-    if args.max_mb is not None and args.max_mb <= 0:
+    if args.max_mb is not None and not (args.max_mb > 0 and math.isfinite(args.max_mb)):
         raise CliError(["--max-mb must be more than 0"], 2)
 
     async def work(services: Services) -> int:
