@@ -19,8 +19,9 @@ ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
 # (iPhone HDR, Samsung and Fuji cameras), which Pillow calls MPO. Its first frame is the photo.
 SAME_AS = {"MPO": "JPEG"}
 # EXIF capture times outside this range are a camera clock that was never set or a
-# forged value; they are ignored, not stored.
+# forged value (year 1, year 9999); they are ignored, not stored.
 _EARLIEST_CAPTURE = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST_CAPTURE = datetime(9999, 1, 1, tzinfo=UTC)
 # Refuse images that would take more than ~200 MB to decode (a decompression bomb).
 MAX_PIXELS = 50_000_000
 
@@ -132,7 +133,7 @@ def _exif_time(raw: object, offset: object, zone: ZoneInfo) -> datetime | None:
         moment = local.replace(tzinfo=tz).astimezone(UTC)
     except OverflowError:  # year 1 or 9999 moved past the calendar's end
         return None
-    return moment if moment >= _EARLIEST_CAPTURE else None
+    return moment if _EARLIEST_CAPTURE <= moment < _LATEST_CAPTURE else None
 
 
 def _exif_gps(gps: dict[int, object]) -> tuple[float, float] | None:

@@ -92,6 +92,7 @@ async def test_a_phone_jpeg_with_extra_mpf_pictures_is_a_photo(tg, worker):
         ("0001:01:01 00:00:00", None),  # before year 1 in UTC
         ("0001:01:01 12:00:00", None),  # year 1: no clock was ever set
         ("9999:12:31 23:59:59", "-05:00"),  # after year 9999 in UTC
+        ("9999:12:31 23:59:59", None),  # year 9999: the calendar's end, not a time
     ],
 )
 async def test_an_unusable_exif_capture_time_is_ignored(tg, worker, taken, offset):
