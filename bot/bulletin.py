@@ -22,6 +22,7 @@ from bot.clock import Clock
 from bot.config import WEEKDAYS, Config
 from bot.digest import DueDigest, Plan, percent
 from bot.ranking import Period, Ranking, RankingService
+from bot.spreadsheet import xlsx_row
 from bot.tiptable import HEADERS, TableRow, render, text_width, tip_table
 from storage import digests as digest_repo
 from storage import groups as group_repo
@@ -187,32 +188,36 @@ def workbook(bulletin: Bulletin, text: Callable[..., str]) -> bytes:
     tips = book.active
     assert tips is not None
     tips.title = text("bulletin.sheet.tips")
-    tips.append(list(HEADERS))
+    tips.append(xlsx_row(tips, list(HEADERS)))
     for row in bulletin.tips:
         # The truncated percentage, so that the sheet shows what the printed table shows.
         rate = None if row.percent is None else row.percent / 100
-        tips.append([row.area, row.received, row.assigned, row.closed, rate, row.valid])
+        values = [row.area, row.received, row.assigned, row.closed, rate, row.valid]
+        tips.append(xlsx_row(tips, values))
     for cell in tips["E"][1:]:
         cell.number_format = "0%"
     reports = book.create_sheet(text("bulletin.sheet.reports"))
-    reports.append([text(f"bulletin.column.{c}") for c in _XLSX_REPORT_COLUMNS])
+    reports.append(xlsx_row(reports, [text(f"bulletin.column.{c}") for c in _XLSX_REPORT_COLUMNS]))
     for r in bulletin.ranking.rows:
         reports.append(
-            [
-                r.rank,
-                r.unit.code,
-                r.unit.name,
-                r.score,
-                r.reports,
-                r.grids_covered,
-                r.grids,
-                r.members_active,
-                r.members,
-                r.sites_done,
-                r.sites,
-                r.flagged,
-                r.overdue,
-            ]
+            xlsx_row(
+                reports,
+                [
+                    r.rank,
+                    r.unit.code,
+                    r.unit.name,
+                    r.score,
+                    r.reports,
+                    r.grids_covered,
+                    r.grids,
+                    r.members_active,
+                    r.members,
+                    r.sites_done,
+                    r.sites,
+                    r.flagged,
+                    r.overdue,
+                ],
+            )
         )
     out = io.BytesIO()
     book.save(out)

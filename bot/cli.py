@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import gc
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
@@ -31,6 +32,7 @@ from typing import Any
 from pydantic import SecretStr
 from telegram.error import InvalidToken, TelegramError
 
+from bot import arguments
 from bot.access import Role
 from bot.audit import ORIGIN, shell_origin
 from bot.clock import SystemClock
@@ -100,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
 
     admin = top.add_parser("admin", help="members").add_subparsers(dest="action", required=True)
     add = admin.add_parser("add", parents=[common], help="add or re-place a member")
-    add.add_argument("telegram_id", type=int)
+    add.add_argument("telegram_id", type=_telegram_id)
     add.add_argument("--unit", required=True, help="unit code")
     add.add_argument("--role", default="admin", choices=[r.value for r in Role])
     add.add_argument("--name", required=True)
@@ -357,13 +359,21 @@ async def _tips_import(config: Config, args: argparse.Namespace) -> int:
     return await _with_services(config, work)
 
 
+def _telegram_id(text: str) -> int:
+    value = arguments.number(text, arguments.INT64_MIN)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a Telegram ID (ASCII digits)")
+    return value
+
+
 def _day(text: str | None, flag: str) -> date | None:
     if text is None:
         return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise CliError([f"{flag} {text!r} is not a date (YYYY-MM-DD)"], 2) from None
+    day = arguments.day(text)
+    if day is None:
+        first, last = arguments.FIRST_DAY, arguments.LAST_DAY
+        raise CliError([f"{flag} {text!r} is not a date (YYYY-MM-DD, {first} to {last})"], 2)
+    return day
 
 
 async def _tips_table(config: Config, args: argparse.Namespace) -> int:
@@ -374,6 +384,8 @@ async def _tips_table(config: Config, args: argparse.Namespace) -> int:
 
     async def work(services: Services) -> int:
         final = last or services.clock.now().astimezone(zone).date()
+        if first and first > final:
+            raise CliError(["--from must not be later than --to"], 2)
         start = datetime.combine(first, time(0), zone) if first else None
         end = datetime.combine(final + timedelta(days=1), time(0), zone)
         print(FORMATS[args.format](await tip_table(services.db, start, end)))
@@ -435,7 +447,7 @@ async def _export(config: Config, args: argparse.Namespace) -> int:
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
     if first and last and first > last:
         raise CliError(["--from must not be later than --to"], 2)
-    if args.max_mb is not None and args.max_mb <= 0:
+    if args.max_mb is not None and not (args.max_mb > 0 and math.isfinite(args.max_mb)):
         raise CliError(["--max-mb must be more than 0"], 2)
 
     async def work(services: Services) -> int:

@@ -28,13 +28,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bot.config import Config
 from bot.errors import Refused
 from bot.i18n import Catalogue
+from bot.spreadsheet import csv_value, xlsx_row
 from storage import exports as export_repo
 from storage.members import Member
 from storage.reports import number_of
@@ -199,30 +198,10 @@ def _write_xlsx(
         ):
             more = True
             break
-        sheet.append([_xlsx_cell(sheet, value) for value in values])
+        sheet.append(xlsx_row(sheet, values))
         written, last_id, used = written + 1, row_id, used + cost
     book.save(path)
     return written, last_id, more
-
-
-def _xlsx_cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
-    if not isinstance(value, str):
-        return value
-    value = ILLEGAL_CHARACTERS_RE.sub("", value)
-    if value.startswith("="):  # openpyxl would store it as a formula
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.data_type = "s"
-        return cell
-    return value
-
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _csv_value(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value  # spreadsheet programs would run it as a formula
-    return value
 
 
 def _write_csv(
@@ -238,7 +217,7 @@ def _write_csv(
         out.writerow(headers)
         used = handle.tell()
         for row_id, values in rows:
-            line = _csv_line([_csv_value(v) for v in values])
+            line = _csv_line([csv_value(v) for v in values])
             cost = len(line.encode())
             if written and budget is not None and used + cost > budget:
                 more = True

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from bot import access, audit
 from bot.access import Role
 from bot.clock import Clock
+from bot.codes import typed_code
 from bot.errors import Refused
 from storage import groups as group_repo
 from storage import members as member_repo
@@ -45,7 +46,7 @@ class GroupService:
     async def bind(self, actor: Member, chat_id: int, title: str, code: str) -> Bound:
         now = to_text(self.clock.now())
         async with self.db.transaction() as conn:
-            unit = await unit_repo.get_by_code(conn, code)
+            unit = await unit_repo.get_by_code(conn, typed_code(code))
             if unit is None:
                 raise Refused("unit.unknown", code=code)
             if not access.in_scope(actor, unit):

@@ -15,6 +15,13 @@ from PIL import Image, UnidentifiedImageError
 
 # Formats a phone or camera produces that Pillow reads without plugins.
 ACCEPTED_FORMATS = frozenset({"JPEG", "PNG", "WEBP"})
+# Formats that are one of those with extras: a JPEG carrying more pictures in an MPF block
+# (iPhone HDR, Samsung and Fuji cameras), which Pillow calls MPO. Its first frame is the photo.
+SAME_AS = {"MPO": "JPEG"}
+# EXIF capture times outside this range are a camera clock that was never set or a
+# forged value (year 1, year 9999); they are ignored, not stored.
+_EARLIEST_CAPTURE = datetime(1900, 1, 1, tzinfo=UTC)
+_LATEST_CAPTURE = datetime(9999, 1, 1, tzinfo=UTC)
 # Refuse images that would take more than ~200 MB to decode (a decompression bomb).
 MAX_PIXELS = 50_000_000
 
@@ -51,7 +58,8 @@ def inspect(data: bytes, zone: ZoneInfo) -> ImageFacts:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-            if image.format not in ACCEPTED_FORMATS:
+            kind = SAME_AS.get(image.format or "", image.format or "")
+            if kind not in ACCEPTED_FORMATS:
                 raise NotAnImage("format")
             if image.width * image.height > MAX_PIXELS:
                 raise NotAnImage("too_large")
@@ -66,7 +74,7 @@ def inspect(data: bytes, zone: ZoneInfo) -> ImageFacts:
     return ImageFacts(
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
-        format=image.format.lower(),
+        format=kind.lower(),
         width=image.width,
         height=image.height,
         phash=difference_hash(image),
@@ -121,7 +129,11 @@ def _exif_time(raw: object, offset: object, zone: ZoneInfo) -> datetime | None:
             tz = timezone(sign * timedelta(hours=int(hours), minutes=int(minutes)))
         except ValueError:
             tz = zone
-    return local.replace(tzinfo=tz).astimezone(UTC)
+    try:
+        moment = local.replace(tzinfo=tz).astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 moved past the calendar's end
+        return None
+    return moment if _EARLIEST_CAPTURE <= moment < _LATEST_CAPTURE else None
 
 
 def _exif_gps(gps: dict[int, object]) -> tuple[float, float] | None:

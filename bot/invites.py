@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from bot import access, audit
 from bot.access import ROLE_ALIASES, Role
 from bot.clock import Clock
+from bot.codes import typed_code
 from bot.config import InviteConfig
 from bot.errors import Refused
 from bot.names import clean_name
@@ -95,7 +96,7 @@ class InviteService:
         now = self.clock.now()
         expires_at = now + timedelta(days=days)
         async with self.db.transaction() as conn:
-            unit = await unit_repo.get_by_code(conn, unit_code)
+            unit = await unit_repo.get_by_code(conn, typed_code(unit_code))
             if unit is None:
                 raise Refused("unit.unknown", code=unit_code)
             reason = access.check_invite(actor, unit, role)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot import access, audit
 from bot.access import Role
 from bot.clock import Clock
+from bot.codes import typed_code
 from bot.errors import Refused
 from bot.i18n import Catalogue
 from bot.names import clean_name
@@ -81,7 +82,7 @@ class MemberService:
         name = clean_name(name)
         now = to_text(self.clock.now())
         async with self.db.transaction() as conn:
-            unit = await unit_repo.get_by_code(conn, unit_code)
+            unit = await unit_repo.get_by_code(conn, typed_code(unit_code))
             if unit is None:
                 raise Refused("unit.unknown", code=unit_code)
             if not unit.active:
@@ -154,7 +155,7 @@ class MemberService:
     async def members_page(self, actor: Member, unit_code: str | None, page: int) -> MembersPage:
         """One page of the members of a unit's subtree (the actor's own unit by default)."""
         async with self.db.read() as conn:
-            unit = await unit_repo.get_by_code(conn, unit_code) if unit_code else None
+            unit = await unit_repo.get_by_code(conn, typed_code(unit_code)) if unit_code else None
             if unit_code and unit is None:
                 raise Refused("unit.unknown", code=unit_code)
             if unit is None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from bot import audit
 from bot.clock import Clock
+from bot.codes import typed_code
 from bot.orgfile import OrgFileError, OrgProblem, UnitRow
 from storage import members as member_repo
 from storage import units as unit_repo
@@ -137,7 +138,7 @@ class OrgService:
 
     async def unit(self, code: str) -> Unit | None:
         async with self.db.read() as conn:
-            return await unit_repo.get_by_code(conn, code.strip())
+            return await unit_repo.get_by_code(conn, typed_code(code))
 
     async def root(self) -> Unit | None:
         async with self.db.read() as conn:

@@ -11,6 +11,7 @@ from datetime import datetime, time, timedelta
 
 from bot import access
 from bot.clock import Clock
+from bot.codes import typed_code
 from bot.config import Config
 from bot.errors import Refused
 from storage import reports as report_repo
@@ -61,7 +62,7 @@ class ReportHistory:
 
     async def sites(self, member: Member, code: str) -> list[SiteHistory]:
         async with self.db.read() as conn:
-            found = await site_repo.with_code_in_subtree(conn, code, member.unit_path)
+            found = await site_repo.with_code_in_subtree(conn, typed_code(code), member.unit_path)
             return [
                 SiteHistory(site, await report_repo.for_site(conn, site.id, SITE_HISTORY))
                 for site in found
@@ -98,7 +99,7 @@ class ReportHistory:
         if period not in PERIODS:
             raise Refused("button.stale")
         async with self.db.read() as conn:
-            unit = await unit_repo.get_by_code(conn, unit_code) if unit_code else None
+            unit = await unit_repo.get_by_code(conn, typed_code(unit_code)) if unit_code else None
             if unit_code and unit is None:
                 raise Refused("unit.unknown", code=unit_code)
             if unit is None:

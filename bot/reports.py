@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
-from bot import geo
+from bot import arguments, geo
 from bot.clock import Clock
+from bot.codes import typed_code
 from bot.config import CategoryConfig, Config
 from bot.errors import Refused
 from bot.evidence import EvidenceStore
@@ -195,7 +196,7 @@ class ReportService:
 
     @staticmethod
     def _site_text(text: str) -> str:
-        text = " ".join(text.split())
+        text = typed_code(text)
         if not SITE_MIN <= len(text) <= SITE_MAX:
             raise Refused("report.site_length", min=SITE_MIN, max=SITE_MAX)
         return text
@@ -494,8 +495,8 @@ class ReportService:
         shown = []
         for flag in flags:
             if flag.kind in ("duplicate_photo", "similar_photo"):
-                number = flag.detail.removeprefix("R-")
-                if not (number.isdigit() and await self._visible(conn, member, int(number))):
+                number = arguments.number(flag.detail.removeprefix("R-"))
+                if number is None or not await self._visible(conn, member, number):
                     flag = Flag(flag.kind, "")
             shown.append(flag)
         return shown

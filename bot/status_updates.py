@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from bot import arguments
 from bot.clock import Clock
 from bot.config import Config, CounterConfig
 from bot.errors import Refused
@@ -129,6 +130,7 @@ class StatusUpdateService:
     @staticmethod
     def _number(text: str, counter: CounterConfig) -> int:
         cleaned = text.strip().replace(",", "").replace("，", "")
-        if not cleaned.isascii() or not cleaned.isdigit() or int(cleaned) > COUNTER_MAX:
+        value = arguments.number(cleaned, 0, COUNTER_MAX)
+        if value is None:
             raise Refused("update.not_a_number", counter=counter.name, max=COUNTER_MAX)
-        return int(cleaned)
+        return value

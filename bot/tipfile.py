@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.codes import typed_code
 from storage.units import Unit
 
 COLUMNS = (
@@ -74,11 +75,13 @@ class UnitNames:
         self.by_id = {u.id: u for u in units}
         names: dict[str, list[Unit]] = {}
         for unit in units:
-            names.setdefault(unit.name, []).append(unit)
-            names.setdefault(self._full(unit), []).append(unit)
+            # A district's full name down the tree is its name: index it once.
+            for key in dict.fromkeys((typed_code(unit.name), typed_code(self.full(unit)))):
+                names.setdefault(key, []).append(unit)
         self.by_name = names
 
-    def _full(self, unit: Unit) -> str:
+    def full(self, unit: Unit) -> str:
+        """The unit's names down the tree, below the root: ``卧龙区/武侯街道/崔庄社区``."""
         chain = []
         current: Unit | None = unit
         while current is not None and current.parent_id is not None:
@@ -86,15 +89,15 @@ class UnitNames:
             current = self.by_id.get(current.parent_id)
         return "/".join(reversed(chain))
 
-    def find(self, text: str) -> Unit | str | None:
-        """The unit; None if unknown; 'ambiguous' when a name fits several."""
-        text = text.strip()
+    def find(self, text: str) -> Unit | list[Unit] | None:
+        """The unit; None if unknown; every unit it fits when a name fits several."""
+        text = typed_code(text)
         if text in self.by_code:
             return self.by_code[text]
         key = "/".join(part.strip() for part in text.split("/"))
         found = self.by_name.get(key, [])
         if len(found) > 1:
-            return "ambiguous"
+            return found
         return found[0] if found else None
 
 
@@ -129,8 +132,9 @@ class _Line:
                 self.problems.append(f"{self.where}: {column} is empty")
             return None
         found = self.names.find(value)
-        if found == "ambiguous":
-            self.problems.append(f"{self.where}: {column} {value!r} names several units")
+        if isinstance(found, list):
+            paths = ", ".join(self.names.full(unit) for unit in found)
+            self.problems.append(f"{self.where}: {column} {value!r} names several units: {paths}")
         elif found is None:
             self.problems.append(f"{self.where}: {column} {value!r} is not a known unit")
         return found if isinstance(found, Unit) else None

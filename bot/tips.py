@@ -15,6 +15,7 @@ from typing import Any
 from bot import access, audit
 from bot.access import Role
 from bot.clock import Clock
+from bot.codes import typed_code
 from bot.config import Config
 from bot.errors import Refused
 from bot.evidence import EvidenceStore
@@ -52,6 +53,7 @@ class Step:
     children: list[Unit] = field(default_factory=list)
     can_go_up: bool = False
     tip: Tip | None = None  # the tip being closed or returned
+    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Notice:
     tip_id: int
     acknowledge_button: bool = False
     verify_buttons: bool = False
+    recipient: str = ""  # their name, to say who could not be reached
 
 
 @dataclass(frozen=True)
@@ -119,7 +122,7 @@ class TipService:
         return now, to_text(now), to_text(now + timedelta(hours=self.draft_hours))
 
     async def _tip(self, conn: Connection, number: str) -> Tip:
-        tip = await tip_repo.by_number(conn, number)
+        tip = await tip_repo.by_number(conn, typed_code(number))
         if tip is None:
             raise Refused("tip.unknown", number=number)
         return tip
@@ -142,6 +145,11 @@ class TipService:
     async def _step(self, conn: Connection, actor: Member, draft: Draft) -> Step:
         if draft.kind == "receive":
             step = receive_step(draft.data)
+            if step == "confirm":
+                unit_id = draft.data.get("unit_id")
+                unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
+                place = await unit_repo.ancestors(conn, unit) if unit else []
+                return Step(draft, step, place=place)
             if step != "place":
                 return Step(draft, step)
             browse_id = draft.data.get("browse") or actor.unit_id
@@ -327,7 +335,7 @@ class TipService:
         now_dt, now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
-            unit = await unit_repo.get_by_code(conn, code)
+            unit = await unit_repo.get_by_code(conn, typed_code(code))
             if unit is None:
                 raise Refused("unit.unknown", code=code)
             if not self._sees(actor, tip):
@@ -384,6 +392,7 @@ class TipService:
                 {"number": tip.number, "description": tip.description, "deadline": deadline},
                 tip.id,
                 acknowledge_button=True,
+                recipient=m.name,
             )
             for m in members
         ]
@@ -622,7 +631,7 @@ class TipService:
     ) -> tuple[Unit, list[Tip]]:
         async with self.db.read() as conn:
             unit = (
-                await unit_repo.get_by_code(conn, code)
+                await unit_repo.get_by_code(conn, typed_code(code))
                 if code
                 else await unit_repo.get_by_id(conn, actor.unit_id)
             )

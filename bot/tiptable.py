@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.spreadsheet import csv_value
 from storage import tips as tip_repo
 from storage import units as unit_repo
 from storage.db import Database
@@ -118,7 +119,7 @@ def _delimited(rows: list[TableRow], delimiter: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     writer.writerow(HEADERS)
-    writer.writerows(row.cells() for row in rows)
+    writer.writerows([csv_value(cell) for cell in row.cells()] for row in rows)
     return out.getvalue().rstrip("\n")
 
 

@@ -12,6 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Upda
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
+from bot import arguments
 from bot.bulletin import Bulletin, render_bulletin, workbook
 from bot.callbacks import BriefButton, decode
 from bot.context import GridContext
@@ -78,11 +79,8 @@ def _last_day(context: GridContext, args: list[str]) -> date | None:
     today = context.services.clock.now().astimezone(context.services.config.locale.zone).date()
     if not args:
         return today - timedelta(days=1)
-    try:
-        chosen = date.fromisoformat(args[0])
-    except ValueError:
-        return None
-    return chosen if chosen <= today else None
+    chosen = arguments.day(args[0])
+    return chosen if chosen is not None and chosen <= today else None
 
 
 async def brief(update: Update, context: GridContext, caller: Caller) -> None:
@@ -129,7 +127,8 @@ async def brief_pressed(update: Update, context: GridContext) -> None:
     if member is None or not member.active or member.role != "admin":
         await query.answer(text(context, caller, "deny.role", command="brief"), show_alert=True)
         return
-    if button.unit != member.unit_code:
+    last = arguments.day_from_number(button.last)
+    if button.unit != member.unit_code or last is None:
         await query.answer(text(context, caller, "button.stale"), show_alert=True)
         return
     await query.answer()
@@ -142,7 +141,6 @@ async def brief_pressed(update: Update, context: GridContext) -> None:
     if button.act == "cx":
         await context.bot.send_message(chat.id, text(context, caller, "bulletin.cancelled"))
         return
-    last = date(button.last // 10000, button.last // 100 % 100, button.last % 100)
     plan = await context.services.bulletins.plan(member.unit_path, last, publisher=member)
     sent = await _send_plan(context.bot, context.services, plan)
     key = "bulletin.published" if plan.send else "bulletin.already"

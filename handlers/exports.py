@@ -10,6 +10,7 @@ from pathlib import Path
 
 from telegram import InputFile, Update
 
+from bot import arguments
 from bot.context import GridContext
 from bot.errors import Refused
 from bot.exports import KINDS
@@ -32,10 +33,10 @@ def _member(caller: Caller) -> Member:
 def _days(args: list[str]) -> tuple[date | None, date | None]:
     days: list[date] = []
     for value in args:
-        try:
-            days.append(date.fromisoformat(value))
-        except ValueError:
-            raise Refused("export.bad_date", value=value[:20]) from None
+        day = arguments.day(value)
+        if day is None:
+            raise Refused("export.bad_date", value=value[:20])
+        days.append(day)
     return (days[0] if days else None, days[1] if len(days) > 1 else None)
 
 
@@ -100,10 +101,11 @@ async def audit(update: Update, context: GridContext, caller: Caller) -> None:
     services = context.services
     limit = services.config.exports.audit_lines
     if args:
-        if len(args) > 1 or not args[0].isdigit() or not 1 <= int(args[0]) <= 100:
+        chosen = arguments.number(args[0], 1, 100) if len(args) == 1 else None
+        if chosen is None:
             await reply(update, context, caller, "usage.audit")
             return
-        limit = int(args[0])
+        limit = chosen
     member = _member(caller)
     entries = await services.audit.latest(member, limit)
     if not entries:

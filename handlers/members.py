@@ -5,6 +5,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
+from bot import arguments
 from bot.callbacks import MembersPageButton, decode
 from bot.context import GridContext
 from bot.errors import Refused
@@ -25,11 +26,12 @@ from handlers.menus import refresh_menu
 async def invite(update: Update, context: GridContext, caller: Caller) -> None:
     """/invite CODE ROLE [uses] [days]: a deep link that joins a unit with a role."""
     args = context.args or []
-    if not 2 <= len(args) <= 4 or any(not a.isdigit() for a in args[2:]):
+    numbers = [arguments.number(a) for a in args[2:]]
+    if not 2 <= len(args) <= 4 or None in numbers:
         await reply(update, context, caller, "usage.invite")
         return
-    uses = int(args[2]) if len(args) > 2 else None
-    days = int(args[3]) if len(args) > 3 else None
+    uses = numbers[0] if len(numbers) > 0 else None
+    days = numbers[1] if len(numbers) > 1 else None
     assert caller.member is not None
     created = await context.services.invites.create(caller.member, args[0], args[1], uses, days)
     link = f"https://t.me/{context.bot.username}?start={created.token}"
@@ -157,11 +159,12 @@ async def _set_active(
     if len(args) != 1:
         await reply(update, context, caller, usage)
         return
-    if not args[0].lstrip("-").isdigit():
+    telegram_id = arguments.number(args[0], arguments.INT64_MIN)
+    if telegram_id is None:
         await reply(update, context, caller, "member.bad_id")
         return
     assert caller.member is not None
-    target = await context.services.members.set_active(caller.member, int(args[0]), active)
+    target = await context.services.members.set_active(caller.member, telegram_id, active)
     await reply(
         update,
         context,

@@ -5,20 +5,20 @@ The rules are in ``bot.tips``; this module asks, renders and sends."""
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot import tiptable
+from bot import arguments, tiptable
 from bot.callbacks import TipActionButton, TipDraftButton, decode
 from bot.context import GridContext
 from bot.errors import Refused
 from bot.members import Caller
 from bot.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step
 from handlers import flows
-from handlers.common import caller_of, local_time, reply, reply_text, text
+from handlers.common import caller_of, local_time, reply, reply_text, text, unit_path
 from handlers.reports import fetch_photo
 from storage.members import Member
 from storage.times import from_text
@@ -109,6 +109,7 @@ async def ask(context: GridContext, chat_id: int, caller: Caller, step: Step) ->
                 "tip.summary.source",
                 source=text(context, caller, f"tip.source.{data['source']}"),
             ),
+            text(context, caller, "tip.summary.unit", unit=unit_path(step.place) or "—"),
             text(context, caller, "tip.summary.place", address=place),
             text(context, caller, "tip.summary.photos", count=draft.photo_count),
             text(context, caller, "tip.summary.contact", contact=data.get("contact") or "—"),
@@ -202,12 +203,13 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
 async def assign(update: Update, context: GridContext, caller: Caller) -> None:
     """/assign NUMBER CODE [HOURS]: 交办 to a unit in scope with a deadline."""
     args = context.args or []
-    if not 2 <= len(args) <= 3 or (len(args) == 3 and not args[2].isdigit()):
+    hours = arguments.number(args[2]) if len(args) == 3 else None
+    if not 2 <= len(args) <= 3 or (len(args) == 3 and hours is None):
         await reply(update, context, caller, "usage.assign")
         return
-    hours = int(args[2]) if len(args) == 3 else None
     outcome = await context.services.tips.assign(_member(caller), args[0], args[1], hours)
     tip = outcome.tip
+    unreached = await deliver_notices(context, outcome.notices)
     await reply(
         update,
         context,
@@ -216,9 +218,12 @@ async def assign(update: Update, context: GridContext, caller: Caller) -> None:
         number=tip.number,
         unit=tip.assigned_name,
         deadline=_when(context, tip.deadline),
-        count=len(outcome.notices),
+        count=len(outcome.notices) - len(unreached),
     )
-    await send_notices(context, outcome.notices)
+    if unreached:
+        separator = text(context, caller, "tip.unreached_separator")
+        names = separator.join(n.recipient or str(n.telegram_id) for n in unreached)
+        await reply(update, context, caller, "tip.assigned_unreached", names=names)
 
 
 async def close_command(update: Update, context: GridContext, caller: Caller) -> None:
@@ -270,19 +275,16 @@ def _tip_line(context: GridContext, caller: Caller, tip: Tip) -> str:
 
 async def _table(update: Update, context: GridContext, caller: Caller, args: list[str]) -> None:
     zone = context.services.config.locale.zone
-    try:
-        days = [date.fromisoformat(a) for a in args]
-    except ValueError:
-        await reply(update, context, caller, "usage.tips")
-        return
-    if len(days) > 2:
-        await reply(update, context, caller, "usage.tips")
-        return
+    days = [day for day in map(arguments.day, args) if day is not None]
+    first = days[0] if days else None
     last = days[1] if len(days) == 2 else context.services.clock.now().astimezone(zone).date()
-    start = datetime.combine(days[0], time(0), zone) if days else None
+    if len(days) != len(args) or len(days) > 2 or (first is not None and first > last):
+        await reply(update, context, caller, "usage.tips")
+        return
+    start = datetime.combine(first, time(0), zone) if first else None
     end = datetime.combine(last + timedelta(days=1), time(0), zone)
     rows = await tiptable.tip_table(context.services.db, start, end)
-    period = f"{days[0].isoformat() if days else '…'} – {last.isoformat()}"
+    period = f"{first.isoformat() if first else '…'} – {last.isoformat()}"
     body = text(context, caller, "tip.table_title", period=period) + "\n" + tiptable.render(rows)
     await reply_text(update, context, body)
 
@@ -330,8 +332,14 @@ async def rewards(update: Update, context: GridContext, caller: Caller) -> None:
 
 
 async def send_notices(context: Any, notices: list[Notice]) -> int:
-    """Send each notice in its recipient's language; a failure is logged, not raised."""
-    sent = 0
+    """Send each notice in its recipient's language; returns how many were delivered."""
+    return len(notices) - len(await deliver_notices(context, notices))
+
+
+async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
+    """Send each notice in its recipient's language; returns the ones that could not be
+    delivered (each failure is logged, not raised)."""
+    unreached: list[Notice] = []
     grid: GridContext = context
     for notice in notices:
         caller = await grid.services.members.caller(notice.telegram_id, None)
@@ -358,12 +366,12 @@ async def send_notices(context: Any, notices: list[Notice]) -> int:
             await grid.bot.send_message(
                 notice.telegram_id, text(grid, caller, notice.key, **fields), reply_markup=markup
             )
-            sent += 1
         except TelegramError as exc:
             log.warning(
                 "tip.notice_failed to=%s tip=%s error=%r", notice.telegram_id, notice.tip_id, exc
             )
-    return sent
+            unreached.append(notice)
+    return unreached
 
 
 # ---------------------------------------------------------------------- messages in a flow

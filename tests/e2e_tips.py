@@ -32,6 +32,7 @@ async def receive(lead, description: str = "崔庄村民反映有人私自打井
     ask_contact = await press(lead, ask_photos, "跳过（无照片）")
     summary = await lead.ask("13800000000")
     assert "请核对线索" in summary.text and "13800000000" in summary.text
+    assert "所在单位：卧龙区 / 武侯街道 / 崔庄社区" in summary.text, summary.text
     done = await press(lead, summary, "✅ 提交")
     number = re.search(r"T-\d{8}-\d{3}", done.text)
     assert number, done.text

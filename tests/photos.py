@@ -61,3 +61,20 @@ def png(seed: int) -> bytes:
     out = io.BytesIO()
     picture(seed, (320, 240)).save(out, "PNG")
     return out.getvalue()
+
+
+def mpo(seed: int, exif: Image.Exif | None = None) -> bytes:
+    """A phone-style JPEG with a second picture in an MPF block (Pillow reads it as MPO)."""
+    out = io.BytesIO()
+    extra = {"exif": exif} if exif is not None else {}
+    picture(seed).save(out, "MPO", save_all=True, append_images=[picture(seed + 1)], **extra)
+    return out.getvalue()
+
+
+def with_capture_time(seed: int, taken: str, offset: str | None = None) -> bytes:
+    """A JPEG whose EXIF DateTimeOriginal is ``taken`` (and OffsetTimeOriginal ``offset``)."""
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[36867] = taken
+    if offset is not None:
+        exif.get_ifd(0x8769)[36881] = offset
+    return jpeg(picture(seed), exif=exif)

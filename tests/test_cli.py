@@ -91,6 +91,19 @@ def test_admin_add_and_its_mistakes(tmp_path):
     )
 
 
+def test_odd_numbers_on_the_command_line_exit_2_without_a_traceback(tmp_path):
+    config = str(write_config(tmp_path))
+    for args, said in [
+        (("admin", "add", "٣", "--unit", "NY", "--name", "某人"), "is not a Telegram ID"),
+        (("admin", "add", "1²", "--unit", "NY", "--name", "某人"), "is not a Telegram ID"),
+        (("export", "reports", "--max-mb", "inf"), "--max-mb must be more than 0"),
+        (("export", "reports", "--max-mb", "nan"), "--max-mb must be more than 0"),
+    ]:
+        shown = gridbot(*args, "--config", config, cwd=tmp_path)
+        assert shown.returncode == 2 and said in shown.stderr, (args, shown.stderr)
+        assert "Traceback" not in shown.stderr
+
+
 def test_config_problems_exit_2_with_one_line(tmp_path):
     config = write_config(tmp_path, '[schedule]\ndaily_digest = "25:00"\n')
     result = gridbot("run", "--config", str(config), cwd=tmp_path)

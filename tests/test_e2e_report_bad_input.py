@@ -71,6 +71,43 @@ async def test_an_image_sent_as_a_file_is_accepted_with_its_exif(tg, worker):
         assert tuple(await cur.fetchone()) == ("2026-11-20T06:30:00Z", 33.01, 112.53)
 
 
+async def test_a_phone_jpeg_with_extra_mpf_pictures_is_a_photo(tg, worker):
+    from tests.photos import mpo
+
+    await start_at_photos(worker, "WL-310")
+    await worker.send_photo(mpo(7))
+    assert "共 1 张" in (await worker.next_reply("sendMessage")).text
+    await worker.send_document(mpo(9), "IMG_0001.jpg", "image/jpeg")
+    assert "共 2 张" in (await worker.next_reply("sendMessage")).text
+    async with (
+        tg.services.db.read() as conn,
+        conn.execute("SELECT format, width, height FROM evidence") as cur,
+    ):
+        assert [tuple(row) for row in await cur.fetchall()] == [("jpeg", 640, 480)] * 2
+
+
+@pytest.mark.parametrize(
+    ("taken", "offset"),
+    [
+        ("0001:01:01 00:00:00", None),  # before year 1 in UTC
+        ("0001:01:01 12:00:00", None),  # year 1: no clock was ever set
+        ("9999:12:31 23:59:59", "-05:00"),  # after year 9999 in UTC
+        ("9999:12:31 23:59:59", None),  # year 9999: the calendar's end, not a time
+    ],
+)
+async def test_an_unusable_exif_capture_time_is_ignored(tg, worker, taken, offset):
+    from tests.photos import with_capture_time
+
+    await start_at_photos(worker, "WL-311")
+    await worker.send_document(with_capture_time(6, taken, offset), "a.jpg", "image/jpeg")
+    assert "共 1 张" in (await worker.next_reply("sendMessage")).text
+    async with (
+        tg.services.db.read() as conn,
+        conn.execute("SELECT taken_at FROM evidence") as cur,
+    ):
+        assert [tuple(row) for row in await cur.fetchall()] == [(None,)]
+
+
 async def test_an_eleventh_photo_is_refused_and_ten_are_kept(tg, worker):
     await start_at_photos(worker, "WL-305")
     for seed in range(10):

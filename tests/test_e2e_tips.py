@@ -67,6 +67,51 @@ async def test_receive_assign_acknowledge_close_timeline_and_reward(tg, people):
         assert tuple(await cur.fetchone()) == ("paid", "现金200元")
 
 
+async def test_assign_counts_only_the_notices_delivered_and_names_the_rest(tg, people):
+    _, lead, worker = people
+    await tg.add(3003, "WL-WH-CZ", Role.WORKER, "社区网格员乙")
+    await tg.add(3004, "WL-WH-CZ", Role.WORKER, "社区网格员丙")
+    assert "社区网格员乙" in (await tg.server.user(3003).ask("/whoami")).text
+    worker.block_bot()
+    tg.server.user(3004).block_bot()
+    number = await receive(lead)
+    assigned, unreached = await lead.ask_all(f"/assign {number} WL-WH-CZ 24", 2)
+    assert "已通知 1 人" in assigned.text, assigned.text
+    assert "未能通知：社区网格员、社区网格员丙" in unreached.text
+    assert await tg.server.wait_for(method="sendMessage", chat_id=3003)
+    # Nobody reachable: 0, and both named.
+    tg.server.user(3003).block_bot()
+    number = await receive(lead, "又有人私自打井")
+    assigned, unreached = await lead.ask_all(f"/assign {number} WL-WH-CZ 24", 2)
+    assert "已通知 0 人" in assigned.text
+    assert "社区网格员乙" in unreached.text and "社区网格员丙" in unreached.text
+
+
+async def test_the_intake_summary_shows_the_unit_picked_or_typed_at(tg, people):
+    _, lead, _ = people
+    await lead.send_text("/tip")
+    await lead.next_replies(2)
+    ask_place = await press(lead, await lead.ask("有人私自打井"), "热线")
+    ask_place = await press(lead, ask_place, "→ 崔庄社区")
+    ask_place = await press(lead, ask_place, "→ 崔庄社区第二网格")
+    ask_contact = await press(
+        lead, await press(lead, ask_place, "✔ 就是 崔庄社区第二网格"), "跳过（无照片）"
+    )
+    summary = await press(lead, ask_contact, "跳过")
+    assert "所在单位：卧龙区 / 武侯街道 / 崔庄社区 / 崔庄社区第二网格" in summary.text
+    assert "地址：—" in summary.text
+    await press(lead, summary, "✖ 取消")
+    # An address typed at the place step: the unit browsed to, and the address.
+    await lead.send_text("/tip")
+    await lead.next_replies(2)
+    ask_place = await press(lead, await lead.ask("有人私自打井"), "热线")
+    ask_photos = await lead.ask("武侯街道 幸福路 12 号")
+    ask_contact = await press(lead, ask_photos, "跳过（无照片）")
+    summary = await press(lead, ask_contact, "跳过")
+    assert "所在单位：卧龙区 / 武侯街道" in summary.text
+    assert "地址：武侯街道 幸福路 12 号" in summary.text
+
+
 async def test_scope_and_bad_input(tg, people):
     admin, lead, worker = people
     number = await receive(lead)

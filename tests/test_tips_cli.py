@@ -180,3 +180,51 @@ def test_a_bad_csv_names_every_line_and_imports_nothing(tmp_path):
     assert "nothing imported" in err
     with sqlite3.connect(tmp_path / "gridbot.sqlite3") as conn:
         assert conn.execute("SELECT COUNT(*) FROM tip").fetchone()[0] == 0
+
+
+def test_table_days_at_the_calendars_edge_or_reversed_are_refused(tmp_path):
+    config = write_config(tmp_path)
+    gridbot("org", "import", str(EXAMPLE_ORG), "--config", str(config), cwd=tmp_path)
+    for flags, said in [
+        (("--to", "9999-12-31"), "--to '9999-12-31' is not a date"),
+        (("--from", "2026-11-01", "--to", "9999-12-31"), "is not a date"),
+        (("--from", "2026-11-20", "--to", "2026-11-01"), "--from must not be later than --to"),
+        (("--from", "2026-11-0²"), "is not a date"),
+    ]:
+        shown = gridbot("tips", "table", *flags, "--config", str(config), cwd=tmp_path)
+        assert shown.returncode == 2 and said in shown.stderr, (flags, shown.stderr)
+        assert "Traceback" not in shown.stderr
+
+
+def test_import_finds_a_district_by_its_name_and_refuses_a_shared_name(tmp_path):
+    config = write_config(tmp_path)
+    # 宛城区's 新华社区 renamed 崔庄社区: the name now fits two communities.
+    org = EXAMPLE_ORG.read_text(encoding="utf-8").replace(
+        'code = "WC-XH-XH"\nname = "新华社区"', 'code = "WC-XH-XH"\nname = "崔庄社区"'
+    )
+    assert org.count('name = "崔庄社区"') == 2
+    (tmp_path / "org.toml").write_text(org, encoding="utf-8")
+    done = gridbot("org", "import", "org.toml", "--config", str(config), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    rows = _rows(count=4)
+    for row, unit in zip(rows, ["卧龙区", "卧龙区/武侯街道", "宛城区", "WL-WH-CZ"], strict=True):
+        row.update(unit=unit, assigned_at="", assigned_unit="", deadline="")
+        row.update(closed_at="", valid="")
+    _write(tmp_path / "tips.csv", rows)
+    shown = gridbot("tips", "import", "tips.csv", "--config", str(config), cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert "4 tips imported" in shown.stdout
+    with sqlite3.connect(tmp_path / "gridbot.sqlite3") as conn:
+        units = conn.execute(
+            "SELECT u.code FROM tip t JOIN org_unit u ON u.id = t.unit_id ORDER BY t.number"
+        ).fetchall()
+    assert [code for (code,) in units] == ["WL", "WL-WH", "WC", "WL-WH-CZ"]
+
+    shared = _rows(count=1)
+    shared[0].update(number="T-IMP-900", unit="崔庄社区")
+    _write(tmp_path / "shared.csv", shared)
+    refused = gridbot("tips", "import", "shared.csv", "--config", str(config), cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "'崔庄社区' names several units" in refused.stderr
+    assert "卧龙区/武侯街道/崔庄社区" in refused.stderr
+    assert "宛城区/新华街道/崔庄社区" in refused.stderr
