@@ -189,3 +189,42 @@ async def test_a_read_sees_the_last_commit_while_another_task_has_a_read_open(tm
             assert (await cursor.fetchone())[0] == 3
         release.set()
         await holder
+
+
+async def test_tip_numbers_go_on_increasing_past_999_in_a_day(tmp_path):
+    """As text, MAX(number) took T-…-999 over T-…-1000, so the 1,001st tip of a day got a
+    number that already existed and could not be saved."""
+    from storage import tips as tip_repo
+
+    async with await Database.open(tmp_path / "tips.sqlite3") as db:
+        await db.migrate()
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO org_unit (id, code, name, level, parent_id, path, sort_order, "
+                "created_at, updated_at) VALUES (1, 'NY', '南阳市', 'city', NULL, '/1/', 0, "
+                "'x', 'x')"
+            )
+            # another day and an imported number of the same day that is not a sequence
+            seeds = ["T-20261122-5000", "T-20261123-IMPORTED-7"]
+            assert await tip_repo.next_number(conn, "20261123") == "T-20261123-001"
+            for i in range(1, 1001):
+                seeds.append(f"T-20261123-{i:03d}")
+            await conn.executemany(
+                "INSERT INTO tip (number, received_at, unit_id, description, source, state, "
+                "created_at) VALUES (?, 'x', 1, 'd', 'hotline', 'received', 'x')",
+                [(n,) for n in seeds],
+            )
+            number = await tip_repo.next_number(conn, "20261123")
+            assert number == "T-20261123-1001"
+            await tip_repo.insert(
+                conn,
+                number=number,
+                received_at="x",
+                unit_id=1,
+                description="d",
+                source="hotline",
+                state="received",
+                created_at="x",
+            )
+            assert await tip_repo.next_number(conn, "20261123") == "T-20261123-1002"
+            assert await tip_repo.next_number(conn, "20261124") == "T-20261124-001"
