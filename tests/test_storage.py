@@ -228,3 +228,46 @@ async def test_tip_numbers_go_on_increasing_past_999_in_a_day(tmp_path):
             )
             assert await tip_repo.next_number(conn, "20261123") == "T-20261123-1002"
             assert await tip_repo.next_number(conn, "20261124") == "T-20261124-001"
+
+
+async def test_a_transaction_cancelled_while_waiting_to_begin_leaves_the_writer_clean(tmp_path):
+    """aiosqlite runs a BEGIN in the connection's thread even when the task awaiting it is
+    cancelled; the BEGIN then began a transaction nobody ended, and every later write
+    failed with "cannot start a transaction within a transaction"."""
+    path = tmp_path / "cancel.sqlite3"
+    async with await Database.open(path, busy_timeout_ms=60_000) as db:
+        await db.migrate()
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        entered = asyncio.Event()
+
+        async def write() -> None:
+            async with db.transaction() as conn:
+                entered.set()
+                await conn.execute(
+                    "INSERT INTO user_setting (telegram_id, language, updated_at) "
+                    "VALUES (1, 'zh', 'x')"
+                )
+
+        task = asyncio.create_task(write())
+        await asyncio.sleep(0.3)  # real time: the BEGIN is waiting in SQLite's busy handler
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 2)
+        assert not entered.is_set()
+        holder.execute("COMMIT")
+
+        # The writer gives the lock back without waiting for a next write of its own …
+        def take_the_lock() -> None:
+            holder.execute("PRAGMA busy_timeout=5000")
+            holder.execute("BEGIN IMMEDIATE")
+            holder.execute("ROLLBACK")
+
+        await asyncio.wait_for(asyncio.to_thread(take_the_lock), 10)
+        holder.close()
+        # … and the next write succeeds.
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO user_setting (telegram_id, language, updated_at) VALUES (2, 'zh', 'x')"
+            )
+        assert await _count(db) == 1
