@@ -417,6 +417,20 @@ _INBOX = (
     "CREATE INDEX inbox_done ON inbox (done_at) WHERE done_at IS NOT NULL",
 )
 
+# Updates that could not be stored in the inbox (text SQLite cannot encode, such as an
+# unpaired surrogate; values it refuses): kept here as ASCII-escaped JSON (or the Python
+# repr when not even that works), with the error, so the updates behind them go on.
+_INBOX_QUARANTINE = (
+    """CREATE TABLE inbox_quarantine (
+        id          INTEGER PRIMARY KEY,
+        update_id   INTEGER,
+        chat_id     INTEGER,
+        raw         TEXT NOT NULL,
+        error       TEXT NOT NULL,
+        received_at TEXT NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -426,4 +440,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "digests", _DIGESTS),
     Migration(7, "audit", _AUDIT),
     Migration(8, "inbox", _INBOX),
+    Migration(9, "inbox quarantine", _INBOX_QUARANTINE),
 )
