@@ -431,6 +431,14 @@ _INBOX_QUARANTINE = (
     )""",
 )
 
+# Photos a report draft received and has not answered yet ("已收到照片 … 共 N 张" comes
+# after the album wait, from memory): set with the photo, cleared by the answer, so
+# photos a restart caught inside the wait are answered on start.
+_DRAFT_PHOTO_ANSWER = (
+    "ALTER TABLE report_draft ADD COLUMN photos_unanswered INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (photos_unanswered IN (0, 1))",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -441,4 +449,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "audit", _AUDIT),
     Migration(8, "inbox", _INBOX),
     Migration(9, "inbox quarantine", _INBOX_QUARANTINE),
+    Migration(10, "draft photo answers", _DRAFT_PHOTO_ANSWER),
 )
