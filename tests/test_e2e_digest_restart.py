@@ -59,9 +59,10 @@ async def test_caught_up_on_start_once_and_skipped_when_too_late(tmp_path, clock
     assert not server.unknown_calls
 
 
-async def _claimed_then_down(tmp_path, clock, server):
-    """A run that claimed the digest of the 23rd (20:00 in Shanghai) and stopped before
-    sending it — the state a crash between the claim and the send leaves."""
+async def _claimed_then_down(tmp_path, clock, server, weekly: bool = False):
+    """A run that claimed the digest of the 23rd (20:00 in Shanghai) — or the bulletin
+    due on Friday the 27th at 17:00 — and stopped before sending it: the state a crash
+    between the claim and the send leaves."""
     config = load_config(write_config(tmp_path, f'[telegram]\ntoken = "{TEST_TOKEN}"\n'))
     app = await start_app(config, server, clock)
     services = app.bot_data.services
@@ -71,9 +72,14 @@ async def _claimed_then_down(tmp_path, clock, server):
     assert "已绑定" in (await admin.ask("/bindgroup NY")).text
     worker = await add_member(services, 3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
     await submit(services, worker, "A-1")
-    clock.set(datetime(2026, 11, 23, 12, 1, tzinfo=UTC))  # 20:01 in Shanghai
-    plan = await services.digests.plan_daily()
-    assert [due.key for due in plan.send] == ["2026-11-23"]
+    if weekly:
+        clock.set(datetime(2026, 11, 27, 9, 1, tzinfo=UTC))  # Friday 17:01 in Shanghai
+        plan = await services.bulletins.plan()
+        assert [due.key for due in plan.send] == ["2026-11-20"]
+    else:
+        clock.set(datetime(2026, 11, 23, 12, 1, tzinfo=UTC))  # 20:01 in Shanghai
+        plan = await services.digests.plan_daily()
+        assert [due.key for due in plan.send] == ["2026-11-23"]
     await stop_app(app)
     return config
 
@@ -118,3 +124,17 @@ async def test_a_digest_claimed_before_a_crash_and_too_late_is_reported_skipped(
     await stop_app(app)
     assert _digests(server) == []
     assert not server.unknown_calls
+
+
+async def test_a_bulletin_claimed_but_not_sent_before_a_crash_is_sent_on_start(tmp_path, clock):
+    server = BotApiServer(TEST_TOKEN)
+    config = await _claimed_then_down(tmp_path, clock, server, weekly=True)
+
+    clock.set(datetime(2026, 11, 27, 10, 0, tzinfo=UTC))  # 18:00: within the catch-up window
+    app = await start_app(config, server, clock, keep_jobs=True)
+    await server.wait_for(lambda c: c.ok, method="sendDocument", chat_id=GROUP, timeout=15)
+    await stop_app(app)
+    bulletins = [
+        c.text for c in server.calls_to("sendMessage", chat_id=GROUP) if "网格工作简报" in c.text
+    ]
+    assert len(bulletins) == 1 and "2026-11-26" in bulletins[0]
