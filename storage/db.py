@@ -154,17 +154,19 @@ class Database:
             try:
                 if self._unsettled:
                     await self._settle()
-                await self._end_or_unsettle("BEGIN IMMEDIATE")
+                await self._control("BEGIN IMMEDIATE")
                 try:
                     yield self._writer
                 except BaseException:
-                    await self._end_or_unsettle("ROLLBACK")
+                    # SQLite may have rolled back already (a full disk, an I/O error)
+                    if self._writer.in_transaction:
+                        await self._control("ROLLBACK")
                     raise
-                await self._end_or_unsettle("COMMIT")
+                await self._control("COMMIT")
             finally:
                 self._active.reset(token)
 
-    async def _end_or_unsettle(self, statement: str) -> None:
+    async def _control(self, statement: str) -> None:
         """Run BEGIN, COMMIT or ROLLBACK on the writer. If waiting for it is cancelled (the
         polling watchdog, shutdown) or it fails, the statement may still run in the
         connection's thread afterwards — a BEGIN that waited on another process's lock
@@ -181,9 +183,12 @@ class Database:
             raise
 
     async def _settle_when_free(self) -> None:
-        async with self._lock:
-            if self._unsettled and not self._closed:
-                await self._settle()
+        try:
+            async with self._lock:
+                if self._unsettled and not self._closed:
+                    await self._settle()
+        except Exception:  # the next transaction settles it
+            log.exception("db.settle_failed")
 
     async def _settle(self) -> None:
         """With the lock held: wait until every statement queued on the writer has run
