@@ -20,7 +20,7 @@ from openpyxl import Workbook
 from bot import audit
 from bot.clock import Clock
 from bot.config import WEEKDAYS, Config
-from bot.digest import DueDigest, Plan, percent
+from bot.digest import DueDigest, Interrupted, Plan, percent
 from bot.ranking import Period, Ranking, RankingService
 from bot.spreadsheet import xlsx_row
 from bot.tiptable import HEADERS, TableRow, render, text_width, tip_table
@@ -55,6 +55,7 @@ class BulletinService:
         self.zone = config.locale.zone
         self.schedule = config.schedule
         self.ranking = ranking
+        self.interrupted = Interrupted(clock, config.schedule.catch_up_hours)
 
     def latest_due(self) -> datetime:
         """The most recent weekly bulletin time at or before now."""
@@ -88,9 +89,10 @@ class BulletinService:
         publisher: Member | None = None,
     ) -> Plan:
         """Claim the bulletin of every bound group (within the subtree at ``groups_in``)
-        that has not had it: the scheduled one (``last`` None) or one an admin
-        (``publisher``) publishes, which is audited."""
+        that has not had it: the scheduled one (``last`` None), with the sends an earlier
+        run left unfinished, or one an admin (``publisher``) publishes, which is audited."""
         now = self.clock.now()
+        scheduled = last is None
         if last is None:
             due = self.latest_due()
             last = due.date() - timedelta(days=1)
@@ -98,8 +100,8 @@ class BulletinService:
         else:
             due, late = now, False
         period = period_ending(last)
-        plan = Plan()
         async with self.db.transaction() as conn:
+            plan = await self.interrupted.take_over(conn, "weekly") if scheduled else Plan()
             groups = (
                 await group_repo.in_subtree(conn, groups_in)
                 if groups_in
@@ -124,6 +126,8 @@ class BulletinService:
                     unit_id=publisher.unit_id,
                     groups=len(plan.send),
                 )
+        if scheduled:
+            self.interrupted.taken("weekly")
         return plan
 
 

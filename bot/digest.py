@@ -6,6 +6,8 @@ is sent, so neither a second run nor a restart sends it twice. The schedule come
 the database, not from the job queue's memory: every run looks at the latest due time,
 so a digest due while the bot was down is found on start — sent if it is at most
 ``schedule.catch_up_hours`` late, else recorded as skipped and reported to the admins.
+The same holds for a send an earlier run claimed and never finished (it stopped or
+crashed mid-send): the first plan of each kind after start takes it over (``Interrupted``).
 A digest an admin asks for with /digest (``on_demand``) is recorded apart, in
 ``digest_request``, so it never stands in for the scheduled send.
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from bot import access
 from bot.access import Role
@@ -28,7 +30,7 @@ from storage import digests as digest_repo
 from storage import groups as group_repo
 from storage import members as member_repo
 from storage import units as unit_repo
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.groups import Group
 from storage.members import Member
 from storage.times import from_text, to_text
@@ -58,12 +60,63 @@ class Plan:
     skipped: list[DueDigest] = field(default_factory=list)
 
 
+def period_of(kind: str, key: str) -> Period:
+    """The period of a recorded send: a day, or the seven days a bulletin covers."""
+    first = date.fromisoformat(key)
+    if kind == "daily":
+        return Period.of("day", first)
+    return Period("range", first, first + timedelta(days=6))
+
+
+class Interrupted:
+    """Sends an earlier run claimed (``sending``) and never finished, taken over once per
+    kind by the first plan after start: sent again if at most ``catch_up_hours`` late,
+    else recorded as skipped (and the admins told, like any skipped send). Only sends due
+    before this run started count: what this run claims is its own."""
+
+    def __init__(self, clock: Clock, catch_up_hours: float) -> None:
+        self.clock = clock
+        self.started = clock.now()
+        self.catch_up = timedelta(hours=catch_up_hours)
+        self._done: set[str] = set()
+
+    async def take_over(self, conn: Connection, kind: str) -> Plan:
+        """Call inside the plan's transaction; then ``taken(kind)`` once it committed."""
+        plan = Plan()
+        if kind in self._done:
+            return plan
+        now = self.clock.now()
+        groups = {group.id: group for group in await group_repo.active(conn)}
+        for group_id, key, due_text in await digest_repo.stale_sending(
+            conn, kind, to_text(self.started)
+        ):
+            due, group = from_text(due_text), groups.get(group_id)
+            if group is None:  # unbound since: nobody expects it any more
+                await digest_repo.finish(
+                    conn, group_id, kind, key, "skipped", to_text(now), "interrupted, unbound"
+                )
+                continue
+            digest = DueDigest(group, kind, period_of(kind, key), due)
+            if now - due > self.catch_up:
+                await digest_repo.finish(
+                    conn, group_id, kind, key, "skipped", to_text(now), "interrupted"
+                )
+                plan.skipped.append(digest)
+            else:
+                plan.send.append(digest)
+        return plan
+
+    def taken(self, kind: str) -> None:
+        self._done.add(kind)
+
+
 class DigestService:
     def __init__(self, db: Database, clock: Clock, config: Config) -> None:
         self.db = db
         self.clock = clock
         self.zone = config.locale.zone
         self.schedule = config.schedule
+        self.interrupted = Interrupted(clock, config.schedule.catch_up_hours)
 
     def latest_daily_due(self) -> datetime:
         """The most recent daily digest time at or before now."""
@@ -72,13 +125,14 @@ class DigestService:
         return due if due <= local else due - timedelta(days=1)
 
     async def plan_daily(self) -> Plan:
-        """Claim the daily digest of every bound group that has not had it yet."""
+        """Claim the daily digest of every bound group that has not had it yet, with the
+        sends an earlier run left unfinished (``Interrupted``)."""
         now = self.clock.now()
         due = self.latest_daily_due()
         period = Period.of("day", due.date())
         late = now - due > timedelta(hours=self.schedule.catch_up_hours)
-        plan = Plan()
         async with self.db.transaction() as conn:
+            plan = await self.interrupted.take_over(conn, "daily")
             for group in await group_repo.active(conn):
                 if from_text(group.bound_at) > due:
                     continue  # bound after this digest was due
@@ -94,6 +148,7 @@ class DigestService:
                     (plan.skipped if late else plan.send).append(
                         DueDigest(group, "daily", period, due)
                     )
+        self.interrupted.taken("daily")
         return plan
 
     async def on_demand(self, actor: Member, chat_id: int) -> DueDigest:

@@ -15,9 +15,11 @@ transactions: those commit before the reply is sent, and holding the one write l
 across network calls would serialise every chat. So an update whose effects committed
 just before a crash is handled again; handlers are idempotent (drafts move by state,
 a submitted draft answers with its number, a used button is stale), so the replay
-changes nothing that was done. An update that was still unfinished at
-``MAX_ATTEMPTS`` starts is dropped with an error in the log rather than crash the bot
-forever.
+changes nothing that was done. An update that cannot be stored at all (an unpaired
+surrogate in its text, which SQLite cannot encode) is kept aside in a quarantine table,
+ASCII-escaped, and logged; the updates behind it go on. An update that was still
+unfinished at ``MAX_ATTEMPTS`` starts is dropped with an error in the log rather than
+crash the bot forever.
 """
 
 from __future__ import annotations
@@ -27,19 +29,33 @@ import contextvars
 import functools
 import json
 import logging
+import sqlite3
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from bot.clock import Clock
 from storage import inbox as inbox_repo
-from storage.db import Database
+from storage.db import Connection, Database
 from storage.inbox import Incoming
 from storage.times import to_text
 
 log = logging.getLogger("gridbot.inbox")
 
 MAX_ATTEMPTS = 5
+# Errors that say an update itself cannot be stored (text SQLite cannot encode, such as an
+# unpaired surrogate; a number too large for it; a malformed update): it is quarantined.
+# Anything else (a locked or full database) fails the batch, fetched again later.
+UNSTORABLE = (
+    ValueError,  # UnicodeEncodeError among them
+    TypeError,
+    KeyError,
+    OverflowError,
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    sqlite3.IntegrityError,
+    sqlite3.DataError,
+)
 # Telegram restarts update ids at random after a week without updates; handled rows are
 # forgotten long before, so an old id can never shadow a new update.
 KEEP_DONE = timedelta(days=2)
@@ -95,15 +111,45 @@ class Inbox:
         now = to_text(self.clock.now())
         async with self.db.transaction() as conn:
             for data in updates:
-                key, chat = dedupe_key(data)
-                incoming = Incoming(
-                    int(data["update_id"]), key, chat, json.dumps(data, ensure_ascii=False)
-                )
-                if await inbox_repo.add(conn, incoming, now):
+                try:
+                    key, chat = dedupe_key(data)
+                    incoming = Incoming(
+                        int(data["update_id"]), key, chat, json.dumps(data, ensure_ascii=False)
+                    )
+                    added = await inbox_repo.add(conn, incoming, now)
+                except UNSTORABLE as exc:
+                    # A failed statement leaves the rest of the transaction as it was.
+                    await self._quarantine(conn, data, exc, now)
+                    continue
+                if added:
                     fresh.append(incoming.update_id)
         if len(fresh) < len(updates):
             log.info("inbox.duplicates", extra={"fields": {"count": len(updates) - len(fresh)}})
         return fresh
+
+    async def _quarantine(
+        self, conn: Connection, data: dict[str, Any], exc: Exception, now: str
+    ) -> None:
+        """Keep an update that cannot be stored aside, so the ones behind it go on. If
+        even that fails, the error stands and the batch is fetched again."""
+        update_id = data.get("update_id") if isinstance(data, dict) else None
+        update_id = update_id if isinstance(update_id, int) else None
+        try:
+            chat = dedupe_key(data)[1]
+        except Exception:  # not even the chat can be read
+            chat = None
+        chat = chat if isinstance(chat, int) and abs(chat) < 2**63 else None
+        try:
+            raw = json.dumps(data, ensure_ascii=True, default=repr)
+        except (TypeError, ValueError):
+            raw = ascii(data)
+        detail = f"{type(exc).__name__}: {exc}"[:300].encode("ascii", "backslashreplace")
+        error = detail.decode("ascii")
+        await inbox_repo.quarantine(conn, update_id, chat, raw, error, now)
+        log.error(
+            "inbox.quarantined",
+            extra={"fields": {"update_id": update_id, "chat_id": chat, "error": error}},
+        )
 
     async def finish(self, update_id: int) -> None:
         """Mark an update done; returns once that is committed.

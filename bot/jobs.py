@@ -47,6 +47,15 @@ async def weekly_bulletins(context: CallbackContext) -> None:  # type: ignore[ty
     await send_weekly_bulletins(context)
 
 
+async def photo_answers(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    """Answer the photos a stopped run received and never answered."""
+    from handlers.reports import resume_photo_answers
+
+    resumed = await resume_photo_answers(context)
+    if resumed:
+        log.info("reports.photo_answers_resumed count=%s", resumed)
+
+
 async def prune_inbox(context: CallbackContext) -> None:  # type: ignore[type-arg]
     """Forget updates handled more than two days ago."""
     pruned = await context.bot_data.services.inbox.prune()
@@ -67,3 +76,4 @@ def schedule(application: GridApplication) -> None:
     queue.run_repeating(reminders, interval=60, first=2, name="reminders")
     queue.run_repeating(weekly_bulletins, interval=60, first=3, name="weekly-bulletins")
     queue.run_repeating(prune_inbox, interval=3600, first=60, name="prune-inbox")
+    queue.run_once(photo_answers, when=0, name="photo-answers")

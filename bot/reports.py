@@ -451,6 +451,8 @@ class ReportService:
             caption = (caption or "").strip()
             if added and caption and draft.note is None:
                 changes.update(note=caption[:NOTE_MAX], note_done=True)
+            if added:  # answered after the album wait, or on start after a restart
+                changes.update(photos_unanswered=True)
             await draft_repo.update(conn, draft.id, now, expires, **changes)
             await chat_repo.set_active_flow(conn, member.telegram_id, FLOW, now)
             moved = replace(
@@ -462,6 +464,20 @@ class ReportService:
             )
             view = await self._view(conn, member, moved)
         return PhotoAdded(view, added, started, expired)
+
+    async def claim_photo_answer(self, member: Member) -> DraftView | None:
+        """The draft (with its photo checks) whose received photos are to be answered now,
+        taken once: None when they were answered already or there is no draft."""
+        async with self.db.transaction() as conn:
+            if not await draft_repo.claim_photo_answer(conn, member.telegram_id):
+                return None
+        return await self.view(member, checks=True)
+
+    async def photos_awaiting_answer(self) -> list[int]:
+        """Telegram ids of the workers whose photos a stopped run never answered."""
+        now, _ = self._now()
+        async with self.db.read() as conn:
+            return await draft_repo.awaiting_photo_answer(conn, now)
 
     async def _photo_index(self, conn: Connection) -> PhotoIndex:
         async with self._index_lock:

@@ -20,7 +20,7 @@ from bot.digest import DueDigest, Plan
 from bot.members import Caller
 from bot.services import Services
 from handlers.common import caller_of, reply, text
-from handlers.digests import _tell_admins, _text, deliver
+from handlers.digests import _tell_admins, _text, by_period, deliver
 
 log = logging.getLogger("gridbot.bulletins")
 
@@ -46,10 +46,10 @@ async def _send_plan(bot: Any, services: Services, plan: Plan) -> int:
             hours=services.config.schedule.catch_up_hours,
         )
     sent = 0
-    if plan.send:
-        codes: list[str | None] = [due.group.unit_code for due in plan.send]
-        built = await services.bulletins.build_many(codes, plan.send[0].period.last)
-        for due in plan.send:
+    for period, dues in by_period(plan.send).items():
+        codes: list[str | None] = [due.group.unit_code for due in dues]
+        built = await services.bulletins.build_many(codes, period.last)
+        for due in dues:
             sent += await _send_one(bot, services, due, built[due.group.unit_code])
     return sent
 

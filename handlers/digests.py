@@ -20,7 +20,7 @@ from bot.context import GridContext
 from bot.digest import DueDigest, chart_caption, render_daily
 from bot.members import Caller
 from bot.orgfile import CODE_RE
-from bot.ranking import Ranking
+from bot.ranking import Period, Ranking
 from bot.services import Services
 from handlers.common import reply
 from storage.groups import Group
@@ -112,12 +112,21 @@ async def send_daily_digests(context: Any) -> int:
             hours=services.config.schedule.catch_up_hours,
         )
     sent = 0
-    if plan.send:  # all due digests share one day: read its figures once
-        codes: list[str | None] = [due.group.unit_code for due in plan.send]
-        rankings = await services.ranking.rank_many(codes, plan.send[0].period)
-        for due in plan.send:
+    for period, dues in by_period(plan.send).items():  # each day's figures read once
+        codes: list[str | None] = [due.group.unit_code for due in dues]
+        rankings = await services.ranking.rank_many(codes, period)
+        for due in dues:
             sent += await _send_one(context.bot, services, due, rankings[due.group.unit_code])
     return sent
+
+
+def by_period(sends: list[DueDigest]) -> dict[Period, list[DueDigest]]:
+    """Sends grouped by period (one, except when an interrupted send of an earlier period
+    is taken over), in order."""
+    grouped: dict[Period, list[DueDigest]] = {}
+    for due in sends:
+        grouped.setdefault(due.period, []).append(due)
+    return grouped
 
 
 async def _send_one(bot: Any, services: Services, due: DueDigest, ranking: Ranking) -> int:

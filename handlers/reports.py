@@ -353,6 +353,10 @@ async def fetch_photo(context: GridContext, message: Message) -> IncomingPhoto:
 
 def schedule_photo_answer(context: GridContext, chat_id: int, caller: Caller) -> None:
     """(Re)start the short wait after which the photos received so far are answered."""
+    _schedule_answer(context, chat_id, caller.telegram_id)
+
+
+def _schedule_answer(context: Any, chat_id: int, telegram_id: int) -> None:
     queue = context.job_queue
     assert queue is not None
     name = f"report-photos:{chat_id}"
@@ -360,17 +364,28 @@ def schedule_photo_answer(context: GridContext, chat_id: int, caller: Caller) ->
         job.schedule_removal()
     queue.run_once(
         photos_settled,
-        when=context.services.config.reports.album_wait_seconds,
+        when=context.bot_data.services.config.reports.album_wait_seconds,
         name=name,
         chat_id=chat_id,
-        user_id=caller.telegram_id,
-        data=caller.telegram_id,
+        user_id=telegram_id,
+        data=telegram_id,
     )
+
+
+async def resume_photo_answers(context: CallbackContext) -> int:  # type: ignore[type-arg]
+    """On start: the photos a stopped run received and never answered (the wait is in
+    memory) are answered after the album wait — joined by any photo of the same album
+    handled again from the inbox."""
+    waiting = await context.bot_data.services.reports.photos_awaiting_answer()
+    for telegram_id in waiting:  # reports are drafted in private chats
+        _schedule_answer(context, telegram_id, telegram_id)
+    return len(waiting)
 
 
 async def photos_settled(context: CallbackContext) -> None:  # type: ignore[type-arg]
     """The photos stopped coming: say how many the draft holds, warn about reused ones,
-    then ask the step the draft is at."""
+    then ask the step the draft is at. The answer is taken from the draft once, so it
+    is given once however many waits end."""
     grid: GridContext = context  # type: ignore[assignment]
     job = context.job
     assert job is not None and job.chat_id is not None
@@ -378,7 +393,7 @@ async def photos_settled(context: CallbackContext) -> None:  # type: ignore[type
     caller = await grid.services.members.caller(telegram_id, None)
     if caller.member is None or not caller.member.active:
         return
-    view = await grid.services.reports.view(caller.member, checks=True)
+    view = await grid.services.reports.claim_photo_answer(caller.member)
     if view is None:
         return
     lines = [

@@ -20,6 +20,7 @@ outside and a ``SAVEPOINT`` when nested.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import itertools
 import logging
@@ -82,6 +83,11 @@ class Database:
         self._active: contextvars.ContextVar[bool] = contextvars.ContextVar(
             f"gridbot_tx_{id(self)}", default=False
         )
+        # Set when BEGIN, COMMIT or ROLLBACK was cancelled or failed: the writer may be
+        # left inside a transaction until ``_settle`` has run.
+        self._unsettled = False
+        self._settling: asyncio.Task[None] | None = None
+        self._closed = False
 
     @classmethod
     async def open(cls, path: Path | str, *, busy_timeout_ms: int = 5000) -> Database:
@@ -104,7 +110,12 @@ class Database:
         return cls(path, writer, readers)
 
     async def close(self) -> None:
+        if self._settling is not None and not self._settling.done():
+            self._settling.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._settling
         async with self._lock:
+            self._closed = True
             for reader in self._all_readers:
                 await reader.close()
             await self._writer.close()
@@ -141,15 +152,52 @@ class Database:
         async with self._lock:
             token = self._active.set(True)
             try:
-                await self._writer.execute("BEGIN IMMEDIATE")
+                if self._unsettled:
+                    await self._settle()
+                await self._control("BEGIN IMMEDIATE")
                 try:
                     yield self._writer
                 except BaseException:
-                    await self._writer.execute("ROLLBACK")
+                    # SQLite may have rolled back already (a full disk, an I/O error)
+                    if self._writer.in_transaction:
+                        await self._control("ROLLBACK")
                     raise
-                await self._writer.execute("COMMIT")
+                await self._control("COMMIT")
             finally:
                 self._active.reset(token)
+
+    async def _control(self, statement: str) -> None:
+        """Run BEGIN, COMMIT or ROLLBACK on the writer. If waiting for it is cancelled (the
+        polling watchdog, shutdown) or it fails, the statement may still run in the
+        connection's thread afterwards — a BEGIN that waited on another process's lock
+        begins a transaction nobody will end — so the writer is settled before its next
+        transaction, and as soon as the lock is free."""
+        try:
+            await self._writer.execute(statement)
+        except BaseException:
+            self._unsettled = True
+            if self._settling is None or self._settling.done():
+                self._settling = asyncio.create_task(
+                    self._settle_when_free(), name="gridbot-db-settle"
+                )
+            raise
+
+    async def _settle_when_free(self) -> None:
+        try:
+            async with self._lock:
+                if self._unsettled and not self._closed:
+                    await self._settle()
+        except Exception:  # the next transaction settles it
+            log.exception("db.settle_failed")
+
+    async def _settle(self) -> None:
+        """With the lock held: wait until every statement queued on the writer has run
+        (its thread runs them in order), then roll back a transaction left open."""
+        await fetch_all(self._writer, "SELECT 1")
+        if self._writer.in_transaction:
+            await self._writer.execute("ROLLBACK")
+            log.warning("db.abandoned_transaction_rolled_back")
+        self._unsettled = False
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[Connection]:

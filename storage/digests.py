@@ -78,14 +78,16 @@ async def state_of(conn: Connection, group_id: int, kind: str, period: str) -> s
     return row["state"] if row else None
 
 
-async def stale_sending(conn: Connection, before: str) -> list[tuple[int, str, str]]:
-    """Sends claimed before ``before`` and never finished (the bot died mid-send)."""
+async def stale_sending(conn: Connection, kind: str, before: str) -> list[tuple[int, str, str]]:
+    """Sends of ``kind`` due before ``before`` and never finished (the bot stopped or died
+    mid-send): (group id, period, due at)."""
     return [
         (r[0], r[1], r[2])
         for r in await fetch_all(
             conn,
-            "SELECT group_id, kind, period FROM digest_send WHERE state = 'sending' AND due_at < ?",
-            (before,),
+            "SELECT group_id, period, due_at FROM digest_send "
+            "WHERE state = 'sending' AND kind = ? AND due_at < ? ORDER BY due_at, group_id",
+            (kind, before),
         )
     ]
 

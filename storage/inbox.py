@@ -1,5 +1,5 @@
-"""Repository of the durable inbox (see migration 8): add updates, read the unfinished
-ones, mark them done, prune old ones."""
+"""Repository of the durable inbox (see migrations 8 and 9): add updates, read the
+unfinished ones, mark them done, prune old ones, quarantine ones that cannot be stored."""
 
 from __future__ import annotations
 
@@ -32,6 +32,22 @@ async def add(conn: Connection, incoming: Incoming, now: str) -> bool:
         (incoming.update_id, incoming.dedupe, incoming.chat_id, incoming.payload, now),
     )
     return cursor.rowcount == 1
+
+
+async def quarantine(
+    conn: Connection,
+    update_id: int | None,
+    chat_id: int | None,
+    raw: str,
+    error: str,
+    now: str,
+) -> None:
+    """Keep an update that could not be stored in the inbox; ``raw`` must be ASCII."""
+    await conn.execute(
+        "INSERT INTO inbox_quarantine (update_id, chat_id, raw, error, received_at) "
+        "VALUES (?, ?, ?, ?, ?)",
+        (update_id, chat_id, raw, error, now),
+    )
 
 
 async def start(conn: Connection, update_id: int) -> None:

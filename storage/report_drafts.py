@@ -29,6 +29,7 @@ class Draft:
     updated_at: str
     expires_at: str
     photo_count: int
+    photos_unanswered: bool  # photos received, their count not answered yet
 
 
 # The columns a step may change; anything else is fixed at creation.
@@ -45,9 +46,10 @@ EDITABLE = frozenset(
         "longitude",
         "note_done",
         "note",
+        "photos_unanswered",
     }
 )
-_BOOLS = ("photos_done", "location_done", "note_done")
+_BOOLS = ("photos_done", "location_done", "note_done", "photos_unanswered")
 
 
 def _draft(row: sqlite3.Row) -> Draft:
@@ -137,6 +139,28 @@ async def photos(conn: Connection, draft_id: int) -> list[Photo]:
         (draft_id,),
     )
     return [Photo.of_row(row) for row in rows]
+
+
+async def claim_photo_answer(conn: Connection, telegram_id: int) -> bool:
+    """Take the answer to the photos a draft received; False when there is none to give
+    (answered already, or no draft)."""
+    cur = await conn.execute(
+        "UPDATE report_draft SET photos_unanswered = 0 "
+        "WHERE telegram_id = ? AND photos_unanswered = 1",
+        (telegram_id,),
+    )
+    return cur.rowcount == 1
+
+
+async def awaiting_photo_answer(conn: Connection, now: str) -> list[int]:
+    """Telegram ids of the live drafts whose photos have not been answered."""
+    rows = await fetch_all(
+        conn,
+        "SELECT telegram_id FROM report_draft WHERE photos_unanswered = 1 AND expires_at > ? "
+        "ORDER BY updated_at",
+        (now,),
+    )
+    return [row[0] for row in rows]
 
 
 async def clear_photos(conn: Connection, draft_id: int) -> None:

@@ -105,15 +105,23 @@ def _tip(row: sqlite3.Row) -> Tip:
 
 
 async def next_number(conn: Connection, day: str) -> str:
-    """The next number of a local day ``YYYYMMDD``: T-20261123-001, -002, …"""
+    """The next number of a local day ``YYYYMMDD``: T-20261123-001, -002, … -999, -1000, …
+
+    The sequence is the number after the prefix compared as a number, not as text (as
+    text ``-1000`` sorts before ``-999``); imported numbers of the day whose tail is not
+    all digits do not take part in it.
+    """
     prefix = f"T-{day}-"
+    start = len(prefix) + 1
     row = await fetch_one(
         conn,
-        "SELECT MAX(number) AS last FROM tip WHERE number >= ? AND number < ?",
-        (prefix, prefix + "A"),
+        "SELECT MAX(CAST(substr(number, ?) AS INTEGER)) AS last FROM tip "
+        "WHERE number >= ? AND number < ? "
+        "AND substr(number, ?) <> '' AND substr(number, ?) NOT GLOB '*[^0-9]*'",
+        (start, prefix, prefix + "A", start, start),
     )
-    last = row["last"]
-    following = int(last.rsplit("-", 1)[1]) + 1 if last else 1
+    last = row["last"] if row else None
+    following = int(last) + 1 if last is not None else 1
     return f"{prefix}{following:03d}"
 
 

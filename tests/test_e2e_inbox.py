@@ -75,6 +75,34 @@ async def test_the_same_message_under_another_update_id_is_handled_once(tg):
         assert (await cur.fetchone())[0] == 1
 
 
+async def test_an_update_that_cannot_be_stored_is_quarantined_and_the_rest_go_on(tg, caplog):
+    """An unpaired surrogate cannot be encoded for SQLite: the whole batch failed to store
+    and was fetched again forever, so no chat was answered any more."""
+    await tg.add(ADMIN, "NY", Role.ADMIN, "市管理员")
+    admin, stranger = tg.server.user(ADMIN), tg.server.user(2002)
+    with caplog.at_level(logging.ERROR, logger="gridbot.inbox"):
+        bad = await stranger.send_text("坏\ud800字")
+        await stranger.send_text("/whoami")
+        await admin.send_text("/whoami")
+        assert "市管理员" in (await admin.next_reply("sendMessage", timeout=10)).text
+        assert "2002" in (await stranger.next_reply("sendMessage", timeout=10)).text
+        await tg.settled()
+    assert [r.message for r in caplog.records] == ["inbox.quarantined"]
+    assert not tg.server.pending_updates  # confirmed to Telegram, the bad one too
+    async with tg.services.db.read() as conn:
+        async with conn.execute(
+            "SELECT update_id, chat_id, raw, error FROM inbox_quarantine"
+        ) as cur:
+            [(update_id, chat_id, raw, error)] = [tuple(r) for r in await cur.fetchall()]
+        async with conn.execute("SELECT update_id FROM inbox") as cur:
+            stored = {r[0] for r in await cur.fetchall()}
+    assert (update_id, chat_id) == (bad["update_id"], 2002)
+    assert raw.isascii() and json.loads(raw)["message"]["text"] == "坏\ud800字"
+    assert error.startswith("UnicodeEncodeError")
+    assert bad["update_id"] not in stored and len(stored) == 2
+    assert len(tg.server.calls_to("sendMessage", 2002)) == 1
+
+
 async def test_unfinished_updates_are_handled_at_the_next_start(tg, tmp_path):
     await tg.add(ADMIN, "NY", Role.ADMIN, "市管理员")
     await stop_app(tg.app)  # the bot is down; it had received two updates it never handled

@@ -189,3 +189,85 @@ async def test_a_read_sees_the_last_commit_while_another_task_has_a_read_open(tm
             assert (await cursor.fetchone())[0] == 3
         release.set()
         await holder
+
+
+async def test_tip_numbers_go_on_increasing_past_999_in_a_day(tmp_path):
+    """As text, MAX(number) took T-…-999 over T-…-1000, so the 1,001st tip of a day got a
+    number that already existed and could not be saved."""
+    from storage import tips as tip_repo
+
+    async with await Database.open(tmp_path / "tips.sqlite3") as db:
+        await db.migrate()
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO org_unit (id, code, name, level, parent_id, path, sort_order, "
+                "created_at, updated_at) VALUES (1, 'NY', '南阳市', 'city', NULL, '/1/', 0, "
+                "'x', 'x')"
+            )
+            # another day and an imported number of the same day that is not a sequence
+            seeds = ["T-20261122-5000", "T-20261123-IMPORTED-7"]
+            assert await tip_repo.next_number(conn, "20261123") == "T-20261123-001"
+            for i in range(1, 1001):
+                seeds.append(f"T-20261123-{i:03d}")
+            await conn.executemany(
+                "INSERT INTO tip (number, received_at, unit_id, description, source, state, "
+                "created_at) VALUES (?, 'x', 1, 'd', 'hotline', 'received', 'x')",
+                [(n,) for n in seeds],
+            )
+            number = await tip_repo.next_number(conn, "20261123")
+            assert number == "T-20261123-1001"
+            await tip_repo.insert(
+                conn,
+                number=number,
+                received_at="x",
+                unit_id=1,
+                description="d",
+                source="hotline",
+                state="received",
+                created_at="x",
+            )
+            assert await tip_repo.next_number(conn, "20261123") == "T-20261123-1002"
+            assert await tip_repo.next_number(conn, "20261124") == "T-20261124-001"
+
+
+async def test_a_transaction_cancelled_while_waiting_to_begin_leaves_the_writer_clean(tmp_path):
+    """aiosqlite runs a BEGIN in the connection's thread even when the task awaiting it is
+    cancelled; the BEGIN then began a transaction nobody ended, and every later write
+    failed with "cannot start a transaction within a transaction"."""
+    path = tmp_path / "cancel.sqlite3"
+    async with await Database.open(path, busy_timeout_ms=60_000) as db:
+        await db.migrate()
+        holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        holder.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        entered = asyncio.Event()
+
+        async def write() -> None:
+            async with db.transaction() as conn:
+                entered.set()
+                await conn.execute(
+                    "INSERT INTO user_setting (telegram_id, language, updated_at) "
+                    "VALUES (1, 'zh', 'x')"
+                )
+
+        task = asyncio.create_task(write())
+        await asyncio.sleep(0.3)  # real time: the BEGIN is waiting in SQLite's busy handler
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, 2)
+        assert not entered.is_set()
+        holder.execute("COMMIT")
+
+        # The writer gives the lock back without waiting for a next write of its own …
+        def take_the_lock() -> None:
+            holder.execute("PRAGMA busy_timeout=5000")
+            holder.execute("BEGIN IMMEDIATE")
+            holder.execute("ROLLBACK")
+
+        await asyncio.wait_for(asyncio.to_thread(take_the_lock), 10)
+        holder.close()
+        # … and the next write succeeds.
+        async with db.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO user_setting (telegram_id, language, updated_at) VALUES (2, 'zh', 'x')"
+            )
+        assert await _count(db) == 1

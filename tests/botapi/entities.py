@@ -19,7 +19,7 @@ _COMMAND = re.compile(r"(?<![\w/@])/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?
 
 def utf16_len(text: str) -> int:
     """Length of ``text`` in UTF-16 code units (Telegram's unit for entity offsets)."""
-    return len(text.encode("utf-16-le")) // 2
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
 
 
 def command_entities(text: str) -> list[Json]:

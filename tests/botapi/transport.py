@@ -135,7 +135,11 @@ def parse_body(content_type: str, body: bytes) -> tuple[Json, dict[str, Upload]]
 
 
 def _json_response(status: int, body: Json) -> tuple[int, str, bytes]:
-    return status, "application/json", json.dumps(body, ensure_ascii=False).encode("utf-8")
+    try:
+        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:  # an unpaired surrogate: sent as a \uXXXX escape
+        content = json.dumps(body).encode("ascii")
+    return status, "application/json", content
 
 
 async def handle_request(
