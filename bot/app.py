@@ -2,8 +2,9 @@
 
 ``post_init`` opens and migrates the database, then gives Telegram the command menus;
 ``post_shutdown`` closes the database. Updates of one chat run in order, chats run side
-by side (``bot.ordering``); every outgoing call goes through PTB's rate limiter, with
-retries on network errors and 5xx (``bot.sending``). PTB's
+by side (``bot.ordering``); every outgoing call goes through ``GridBot`` (long texts
+split, unchanged edits skipped) and PTB's rate limiter, with retries on network errors
+and 5xx (``bot.sending``). PTB's
 ``Updater`` is not used: updates come from ``bot.polling`` or ``bot.webhook``, through
 the durable inbox (``bot.inbox``); what was unfinished at the last stop is queued
 first in ``post_init``.
@@ -27,7 +28,7 @@ from bot.context import CONTEXT_TYPES, GridApplication
 from bot.jobs import schedule
 from bot.ordering import ChatOrderedUpdateProcessor
 from bot.polling import Poller
-from bot.sending import RetryingRateLimiter, until_reachable
+from bot.sending import GridBot, RetryingRateLimiter, until_reachable
 from bot.services import Services
 from handlers import register
 from handlers.menus import set_public_menus, sync_member_menus
@@ -87,32 +88,34 @@ def build_application(
         log.info("bot.stopped")
 
     processor = ChatOrderedUpdateProcessor(tg.max_concurrent_updates)
+    if request is None:
+        request = HTTPXRequest(
+            connection_pool_size=16,
+            connect_timeout=tg.connect_timeout,
+            read_timeout=tg.read_timeout,
+        )
+        get_updates_request = HTTPXRequest(
+            connect_timeout=tg.connect_timeout, read_timeout=tg.poll_timeout + 10
+        )
+    bot = GridBot(
+        token,
+        base_url=tg.base_url,
+        base_file_url=tg.base_file_url,
+        request=request,
+        get_updates_request=get_updates_request or request,
+        rate_limiter=RetryingRateLimiter(
+            max_retries=5, overall_max_rate=tg.max_messages_per_second
+        ),
+    )
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
         Application.builder()
-        .token(token)
-        .base_url(tg.base_url)
-        .base_file_url(tg.base_file_url)
+        .bot(bot)
         .context_types(CONTEXT_TYPES)
         .concurrent_updates(processor)
         .updater(None)  # bot.polling and bot.webhook receive, through the inbox
-        .rate_limiter(
-            RetryingRateLimiter(max_retries=5, overall_max_rate=tg.max_messages_per_second)
-        )
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if request is not None:
-        builder = builder.request(request).get_updates_request(get_updates_request or request)
-    else:
-        builder = builder.request(
-            HTTPXRequest(
-                connection_pool_size=16,
-                connect_timeout=tg.connect_timeout,
-                read_timeout=tg.read_timeout,
-            )
-        ).get_updates_request(
-            HTTPXRequest(connect_timeout=tg.connect_timeout, read_timeout=tg.poll_timeout + 10)
-        )
     application = builder.build()
 
     register(application)
