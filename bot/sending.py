@@ -189,7 +189,7 @@ class GridBot(ExtBot[None]):
         **kwargs: Any,
     ) -> Message:
         html = self._html(parse_mode)
-        parts = [text] if entities else split_text(text, html=html)
+        parts = ([text] if entities else split_text(text, html=html)) or [text]
         sent: Message | None = None
         for index, part in enumerate(parts):
             last = index == len(parts) - 1
