@@ -4,8 +4,9 @@
 menus; each member's private menu is synced afterwards by a background task, paced,
 while updates are already served (``post_shutdown`` and ``finish`` cancel it).
 ``post_shutdown`` closes the database. Updates of one chat run in order, chats run side
-by side (``bot.ordering``); every outgoing call goes through PTB's rate limiter, with
-retries on network errors and 5xx (``bot.sending``). PTB's
+by side (``bot.ordering``); every outgoing call goes through ``GridBot`` (long texts
+split, unchanged edits skipped) and PTB's rate limiter, with retries on network errors
+and 5xx (``bot.sending``). PTB's
 ``Updater`` is not used: updates come from ``bot.polling`` or ``bot.webhook``, through
 the durable inbox (``bot.inbox``); what was unfinished at the last stop is queued
 first in ``post_init``.
@@ -34,7 +35,7 @@ from bot.context import CONTEXT_TYPES, GridApplication
 from bot.jobs import schedule
 from bot.ordering import ChatOrderedUpdateProcessor
 from bot.polling import Poller
-from bot.sending import RetryingRateLimiter, Stopped, until_reachable
+from bot.sending import GridBot, RetryingRateLimiter, Stopped, until_reachable
 from bot.services import Services
 from handlers import register
 from handlers.menus import set_public_menus, sync_member_menus
@@ -94,40 +95,40 @@ def build_application(
         log.info("bot.stopped")
 
     processor = ChatOrderedUpdateProcessor(tg.max_concurrent_updates)
-    builder: ApplicationBuilder = (  # type: ignore[type-arg]
-        Application.builder()
-        .token(token)
-        .base_url(tg.base_url)
-        .base_file_url(tg.base_file_url)
-        .context_types(CONTEXT_TYPES)
-        .concurrent_updates(processor)
-        .updater(None)  # bot.polling and bot.webhook receive, through the inbox
-        .rate_limiter(
-            RetryingRateLimiter(max_retries=5, overall_max_rate=tg.max_messages_per_second)
-        )
-        .post_init(post_init)
-        .post_shutdown(post_shutdown)
-    )
-    if request is not None:
-        builder = builder.request(request).get_updates_request(get_updates_request or request)
-    else:
+    if request is None:
         # One proxy for both: bot methods and file downloads use ``request``, polling
         # uses ``get_updates_request``.
         proxy = tg.proxy_url()
-        builder = builder.request(
-            HTTPXRequest(
-                connection_pool_size=16,
-                connect_timeout=tg.connect_timeout,
-                read_timeout=tg.read_timeout,
-                proxy=proxy,
-            )
-        ).get_updates_request(
-            HTTPXRequest(
-                connect_timeout=tg.connect_timeout,
-                read_timeout=tg.poll_timeout + 10,
-                proxy=proxy,
-            )
+        request = HTTPXRequest(
+            connection_pool_size=16,
+            connect_timeout=tg.connect_timeout,
+            read_timeout=tg.read_timeout,
+            proxy=proxy,
         )
+        get_updates_request = HTTPXRequest(
+            connect_timeout=tg.connect_timeout,
+            read_timeout=tg.poll_timeout + 10,
+            proxy=proxy,
+        )
+    bot = GridBot(
+        token,
+        base_url=tg.base_url,
+        base_file_url=tg.base_file_url,
+        request=request,
+        get_updates_request=get_updates_request or request,
+        rate_limiter=RetryingRateLimiter(
+            max_retries=5, overall_max_rate=tg.max_messages_per_second
+        ),
+    )
+    builder: ApplicationBuilder = (  # type: ignore[type-arg]
+        Application.builder()
+        .bot(bot)
+        .context_types(CONTEXT_TYPES)
+        .concurrent_updates(processor)
+        .updater(None)  # bot.polling and bot.webhook receive, through the inbox
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
     application = builder.build()
 
     register(application)

@@ -30,8 +30,6 @@ from storage.db import Database
 from storage.members import Member
 from storage.times import from_text, to_text
 
-MESSAGE_LIMIT = 3800
-
 
 @dataclass(frozen=True)
 class Bulletin:
@@ -162,7 +160,8 @@ def _align(lines: list[tuple[str, ...]]) -> list[str]:
 
 
 def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
-    """The bulletin as HTML messages, each table whole in one message."""
+    """The bulletin as HTML messages, one per table; a table too long for one Telegram
+    message is sent in several, cut between rows (``bot.sending.GridBot``)."""
     period = bulletin.period
     title = text(
         "bulletin.title",
@@ -183,7 +182,7 @@ def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
             top=html.escape(rows[0].unit.name),
             bottom=html.escape(rows[-1].unit.name),
         )
-    return [part if len(part) <= MESSAGE_LIMIT else part[:MESSAGE_LIMIT] for part in parts]
+    return parts
 
 
 def workbook(bulletin: Bulletin, text: Callable[..., str]) -> bytes:

@@ -8,18 +8,29 @@ arrives is worse than one that, rarely, arrives twice (a request that timed out 
 have reached Telegram). Refusals (400, 403) are answers, not failures: never retried.
 One refusal is not even an error: answering a button press Telegram has forgotten
 (the update was handled again after a crash, or too late) — the reply still goes out.
+
+``GridBot`` is the bot itself: every message goes out through its ``send_message``, which
+splits a text too long for one message, and its edits, which skip what would change
+nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
+from telegram import InlineKeyboardMarkup, Message
+from telegram._utils.defaultvalue import DEFAULT_NONE, DefaultValue
+from telegram.constants import ParseMode
 from telegram.error import BadRequest, NetworkError, RetryAfter
-from telegram.ext import AIORateLimiter
+from telegram.ext import AIORateLimiter, ExtBot
+
+from bot.longtext import shorten, size, split_text
 
 T = TypeVar("T")
 MAX_BACKOFF = 60.0
@@ -153,3 +164,171 @@ class RetryingRateLimiter(AIORateLimiter):
                 await asyncio.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _digest(*values: object) -> bytes:
+    return hashlib.blake2b(repr(values).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+class GridBot(ExtBot[None]):
+    """The bot every reply goes out through (built in ``bot.app``), so no handler or job
+    has to remember two rules of Telegram:
+
+    * A text over one message (4,096 characters, ``bot.longtext``) is sent as several,
+      cut between lines and never inside an HTML tag; the keyboard goes with the last
+      part, a reply-to with the first, and the last part's ``Message`` is returned. An
+      edit cannot become two messages: its text is shortened to fit, with "…".
+    * An edit that would change nothing is not sent (Telegram refuses it: "message is
+      not modified"). What each message shows is remembered from the bot's own sends and
+      edits (the latest ``SHOWN_MAX`` messages); a double tap on a button edits once.
+      After a restart the memory is empty, and Telegram's refusal is taken as the same
+      answer: the message already shows it.
+    """
+
+    SHOWN_MAX = 20_000
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._shown: OrderedDict[tuple[str, int], tuple[bytes | None, bytes]] = OrderedDict()
+
+    def _html(self, parse_mode: Any) -> bool:
+        if isinstance(parse_mode, DefaultValue):  # not given: the bot's default
+            parse_mode = self.defaults.parse_mode if self.defaults else parse_mode.value
+        return str(parse_mode).lower() == ParseMode.HTML.lower()
+
+    def _remember(
+        self, chat_id: Any, message_id: Any, text: bytes | None, markup: bytes | None
+    ) -> None:
+        if chat_id is None or message_id is None:
+            return
+        key = (str(chat_id), int(message_id))
+        if text is None and key in self._shown:
+            text = self._shown[key][0]  # a new keyboard under the same text
+        self._shown[key] = (text, markup or b"")
+        self._shown.move_to_end(key)
+        while len(self._shown) > self.SHOWN_MAX:
+            self._shown.popitem(last=False)
+
+    def _shows(self, chat_id: Any, message_id: Any) -> tuple[bytes | None, bytes] | None:
+        if chat_id is None or message_id is None:
+            return None
+        return self._shown.get((str(chat_id), int(message_id)))
+
+    @staticmethod
+    def _markup(reply_markup: Any) -> bytes:
+        """The inline keyboard a message shows (a reply keyboard is not part of it)."""
+        if isinstance(reply_markup, InlineKeyboardMarkup):
+            return _digest(reply_markup.to_json())
+        return b""
+
+    async def send_message(  # type: ignore[override]
+        self,
+        chat_id: int | str,
+        text: str,
+        parse_mode: Any = DEFAULT_NONE,
+        entities: Any = None,
+        disable_notification: Any = DEFAULT_NONE,
+        protect_content: Any = DEFAULT_NONE,
+        reply_markup: Any = None,
+        **kwargs: Any,
+    ) -> Message:
+        html = self._html(parse_mode)
+        parts = ([text] if entities else split_text(text, html=html)) or [text]
+        sent: Message | None = None
+        for index, part in enumerate(parts):
+            last = index == len(parts) - 1
+            extra = (
+                kwargs
+                if index == 0
+                else {
+                    name: value
+                    for name, value in kwargs.items()
+                    if name not in ("reply_to_message_id", "reply_parameters")
+                }
+            )
+            sent = await super().send_message(
+                chat_id,
+                part,
+                parse_mode=parse_mode,
+                entities=entities,
+                disable_notification=disable_notification,
+                protect_content=protect_content,
+                reply_markup=reply_markup if last else None,
+                **extra,
+            )
+            self._remember(
+                sent.chat_id,
+                sent.message_id,
+                _digest(part, html),
+                self._markup(reply_markup if last else None),
+            )
+        if len(parts) > 1:
+            log.info("send.split", extra={"fields": {"parts": len(parts), "size": size(text)}})
+        assert sent is not None
+        return sent
+
+    async def edit_message_text(  # type: ignore[override]
+        self,
+        text: str,
+        chat_id: int | str | None = None,
+        message_id: int | None = None,
+        inline_message_id: str | None = None,
+        parse_mode: Any = DEFAULT_NONE,
+        reply_markup: Any = None,
+        **kwargs: Any,
+    ) -> Message | bool:
+        html = self._html(parse_mode)
+        if not kwargs.get("entities"):
+            text = shorten(text, html=html)
+        wanted = (_digest(text, html), self._markup(reply_markup))
+        if self._shows(chat_id, message_id) == wanted:
+            log.debug("send.edit_unchanged")
+            return True
+        try:
+            edited = await super().edit_message_text(
+                text,
+                chat_id=chat_id,
+                message_id=message_id,
+                inline_message_id=inline_message_id,
+                parse_mode=parse_mode,
+                reply_markup=reply_markup,
+                **kwargs,
+            )
+        except BadRequest as exc:
+            if not _not_modified(exc):
+                raise
+            edited = True
+        self._remember(chat_id, message_id, *wanted)
+        return edited
+
+    async def edit_message_reply_markup(  # type: ignore[override]
+        self,
+        chat_id: int | str | None = None,
+        message_id: int | None = None,
+        inline_message_id: str | None = None,
+        reply_markup: Any = None,
+        **kwargs: Any,
+    ) -> Message | bool:
+        markup = self._markup(reply_markup)
+        shown = self._shows(chat_id, message_id)
+        if shown is not None and shown[1] == markup:
+            log.debug("send.edit_unchanged")
+            return True
+        try:
+            edited = await super().edit_message_reply_markup(
+                chat_id=chat_id,
+                message_id=message_id,
+                inline_message_id=inline_message_id,
+                reply_markup=reply_markup,
+                **kwargs,
+            )
+        except BadRequest as exc:
+            if not _not_modified(exc):
+                raise
+            edited = True
+        self._remember(chat_id, message_id, None, markup)
+        return edited
+
+
+def _not_modified(exc: BadRequest) -> bool:
+    return "message is not modified" in exc.message.lower()

@@ -43,6 +43,9 @@ SOURCE_NAMES = {
     "other": "other",
     "其他": "other",
 }
+#: The longest text of a tip (its description, a closing result, a reason), typed in chat
+#: (``bot.tips``) or imported: it must fit a message with the rest of the tip's card.
+TEXT_MAX = 1000
 _NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,39}$")
 
 
@@ -177,6 +180,11 @@ def read_tip_file(path: Path, units: list[Unit], zone: ZoneInfo) -> list[TipRow]
         place = unit("unit", required=True)
         if not cell["description"]:
             row_problems.append(f"{where}: description is empty")
+        elif len(cell["description"]) > TEXT_MAX:
+            row_problems.append(
+                f"{where}: description is {len(cell['description'])} characters long "
+                f"(at most {TEXT_MAX}, as when typed in chat)"
+            )
         source = SOURCE_NAMES.get(cell["source"].lower())
         if source is None:
             row_problems.append(

@@ -20,7 +20,7 @@ from bot.config import Config
 from bot.errors import Refused
 from bot.evidence import EvidenceStore
 from bot.reports import IncomingPhoto
-from bot.tipfile import TipFileError, TipRow
+from bot.tipfile import TEXT_MAX, TipFileError, TipRow
 from storage import chats as chat_repo
 from storage import members as member_repo
 from storage import tips as tip_repo
@@ -36,7 +36,6 @@ from storage.units import Unit
 SOURCES = ("hotline", "online", "visit", "other")
 RECEIVE, CLOSE, RETURN = "tip", "tipclose", "tipreturn"  # flow names
 _DRAFT_KIND = {RECEIVE: "receive", CLOSE: "close", RETURN: "return"}
-TEXT_MAX = 1000
 CONTACT_MAX = 100
 MAX_PHOTOS = 10
 WORKERS_AND_UP = (Role.WORKER.value, Role.LEAD.value, Role.ADMIN.value)

@@ -59,7 +59,8 @@ async def reply_text(update: Update, context: GridContext, body: str, **kwargs: 
 
 def edit_moot(exc: BadRequest) -> bool:
     """An edit that changes nothing, or of a message that is gone or can no longer be
-    edited (deleted while the press was on its way): nothing to show, nothing broke."""
+    edited (deleted while the press was on its way): nothing to show, nothing broke.
+    (An edit that changes nothing is not even sent: ``bot.sending.GridBot``.)"""
     reason = str(exc).lower()
     return any(part in reason for part in ("not modified", "not found", "can't be edited"))
 

@@ -13,7 +13,7 @@ from bot.callbacks import (
     decode,
 )
 from bot.context import GridContext
-from bot.errors import Refused
+from bot.errors import Refused, echo
 from bot.members import Caller
 from bot.report_history import ReportPage
 from handlers.common import caller_of, edit_moot, local_time, reply, reply_text, text
@@ -58,7 +58,7 @@ async def site(update: Update, context: GridContext, caller: Caller) -> None:
     assert caller.member is not None
     found = await context.services.report_history.sites(caller.member, code)
     if not found:
-        await reply(update, context, caller, "site.unknown", code=code)
+        await reply(update, context, caller, "site.unknown", code=echo(code))
         return
     for history in found:
         current = history.site
