@@ -105,3 +105,10 @@ def check_move(inviter: Member | None, current: Member) -> str | None:
     if audience_of(inviter) < Audience.LEAD or not current.unit_path.startswith(inviter.unit_path):
         return "join.move_refused"
     return None
+
+
+def check_receive_tip(actor: Member) -> str | None:
+    """May ``actor`` receive a new tip (受理)? Leads and admins; anyone may read one."""
+    if audience_of(actor) < Audience.LEAD:
+        return "tip.receive_leads_only"
+    return None

@@ -49,7 +49,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("site", Audience.MEMBER, _PRIVATE),
     CommandSpec("close", Audience.MEMBER, _PRIVATE),
     CommandSpec("reports", Audience.LEAD, _PRIVATE),
-    CommandSpec("tip", Audience.LEAD, _PRIVATE),
+    CommandSpec("tip", Audience.MEMBER, _PRIVATE),  # receiving a new one: leads and admins
     CommandSpec("tips", Audience.LEAD, _PRIVATE),
     CommandSpec("assign", Audience.LEAD, _PRIVATE),
     CommandSpec("invite", Audience.LEAD, _PRIVATE),

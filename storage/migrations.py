@@ -417,6 +417,16 @@ _INBOX = (
     "CREATE INDEX inbox_done ON inbox (done_at) WHERE done_at IS NOT NULL",
 )
 
+# The members told of a tip (assigned, returned, overdue): they may read it later,
+# wherever they are by then.
+_TIP_READERS = (
+    """CREATE TABLE tip_notified (
+        tip_id    INTEGER NOT NULL REFERENCES tip (id),
+        member_id INTEGER NOT NULL REFERENCES member (id),
+        PRIMARY KEY (tip_id, member_id)
+    ) WITHOUT ROWID""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -426,4 +436,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(6, "digests", _DIGESTS),
     Migration(7, "audit", _AUDIT),
     Migration(8, "inbox", _INBOX),
+    Migration(9, "tip readers", _TIP_READERS),
 )

@@ -11,6 +11,7 @@ from bot.access import (
     check_invite,
     check_manage_member,
     check_move,
+    check_receive_tip,
     check_view_unit,
 )
 from storage.members import Member
@@ -119,3 +120,8 @@ def test_prefix_of_an_id_is_not_scope():
 )
 def test_check_move(inviter, current, expected):
     assert check_move(inviter, current) == expected
+
+
+def test_check_receive_tip():
+    assert check_receive_tip(WH_WORKER) == "tip.receive_leads_only"
+    assert check_receive_tip(WH_LEAD) is None and check_receive_tip(WL_ADMIN) is None

@@ -67,6 +67,7 @@ HIDDEN_SITE = "在您的管辖范围内没有找到编号为"
 STALE = "此按钮已失效，请重新发送命令。"
 REPORT_STALE = "此按钮属于已结束或已过期的上报，请发送 /report 查看当前上报。"
 TIP_STALE = "此按钮或操作已失效（线索状态已变化或草稿已结束）。"
+RECEIVE_LEADS_ONLY = "只有负责人和管理员可以受理新线索。"
 
 # Any of these in an answer to an allowed try means it was not done.
 NOT_DONE = (
@@ -97,6 +98,8 @@ class Try:
     expect: str
     chat: str = PRIVATE
     absent: tuple[str, ...] = ()
+    least: Who | None = None  # this form of the command needs more than the command
+    refused: str = ""  # the answer to a caller who may use the command, not this form
 
 
 @dataclass(frozen=True)
@@ -148,7 +151,7 @@ COMMAND_POLICY: dict[str, Command] = {
         Who.WORKER,
         ONLY_PRIVATE,
         (Try("/close {tip_in}", "办结线索 {tip_in}"),),
-        (Try("/close {tip_out}", SCOPE),),
+        (Try("/close {tip_out}", HIDDEN_TIP),),  # as /tip: no hint that it exists
     ),
     "reports": Command(
         Who.LEAD,
@@ -156,10 +159,13 @@ COMMAND_POLICY: dict[str, Command] = {
         (Try("/reports WL-WH-CZ", "崔庄社区 · 全部上报", absent=("井-OUT",)),),
         (Try("/reports WC", SCOPE), Try("/reports WC-XH-XH-01 today", SCOPE)),
     ),
-    "tip": Command(
-        Who.LEAD,
+    "tip": Command(  # anyone may read a tip in scope; receiving one is for leads
+        Who.WORKER,
         ONLY_PRIVATE,
-        (Try("/tip", "开始受理举报线索"), Try("/tip {tip_in}", "📋 线索 {tip_in}")),
+        (
+            Try("/tip", "开始受理举报线索", least=Who.LEAD, refused=RECEIVE_LEADS_ONLY),
+            Try("/tip {tip_in}", "📋 线索 {tip_in}"),
+        ),
         (Try("/tip {tip_out}", HIDDEN_TIP),),
     ),
     "tips": Command(
@@ -513,12 +519,15 @@ def content(tg, call: ApiCall) -> str:
     return shown
 
 
-def command_refusal(name: str, rule: Command, who: Who) -> str | None:
-    """What the policy says ``who`` is told when using /name in its chat, or None."""
+def command_refusal(name: str, rule: Command, who: Who, attempt: Try | None = None) -> str | None:
+    """What the policy says ``who`` is told when using /name (in the form ``attempt``)
+    in its chat, or None."""
     if who is Who.DISABLED and rule.least > Who.NONE:
         return DISABLED
     if who < rule.least:
         return (NOT_MEMBER if who is Who.NONE else NO_RIGHT).format(name)
+    if attempt is not None and attempt.least is not None and who < attempt.least:
+        return attempt.refused
     return None
 
 
@@ -637,7 +646,8 @@ async def test_command_matrix(world, name):
             refusal = command_refusal(name, rule, who) or world.fill(attempt.expect)
             problems.append(await run_try(world, who, attempt, refusal))
         for attempt in rule.allowed:
-            problems.append(await run_try(world, who, attempt, command_refusal(name, rule, who)))
+            refusal = command_refusal(name, rule, who, attempt)
+            problems.append(await run_try(world, who, attempt, refusal))
     problems = [p for p in problems if p]
     assert not problems, "\n".join(problems)
 
