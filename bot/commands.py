@@ -53,6 +53,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("tips", Audience.LEAD, _PRIVATE),
     CommandSpec("assign", Audience.LEAD, _PRIVATE),
     CommandSpec("invite", Audience.LEAD, _PRIVATE),
+    CommandSpec("invites", Audience.LEAD, _PRIVATE),
     CommandSpec("members", Audience.LEAD, _PRIVATE),
     CommandSpec("export", Audience.LEAD, _PRIVATE),
     CommandSpec("groups", Audience.ADMIN, _PRIVATE),

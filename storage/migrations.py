@@ -427,6 +427,20 @@ _TIP_READERS = (
     ) WITHOUT ROWID""",
 )
 
+# An invite remembers the unit its maker was in when they made it (the link stops working
+# once its maker is moved, demoted or disabled) and can be revoked.
+_INVITE_MAKERS = (
+    "ALTER TABLE invite ADD COLUMN maker_unit_id INTEGER REFERENCES org_unit (id)",
+    "ALTER TABLE invite ADD COLUMN revoked_at TEXT",
+    "ALTER TABLE invite ADD COLUMN revoked_by INTEGER REFERENCES member (id)",
+    """UPDATE invite SET maker_unit_id =
+        (SELECT m.unit_id FROM member m WHERE m.id = invite.created_by)
+        WHERE created_by IS NOT NULL""",
+    # Members disabled before this migration: their links stop now, for good.
+    """UPDATE invite SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+        WHERE revoked_at IS NULL AND created_by IN (SELECT id FROM member WHERE active = 0)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -437,4 +451,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(7, "audit", _AUDIT),
     Migration(8, "inbox", _INBOX),
     Migration(9, "tip readers", _TIP_READERS),
+    Migration(10, "invite makers", _INVITE_MAKERS),
 )
