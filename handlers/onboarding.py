@@ -132,8 +132,7 @@ async def move_pressed(update: Update, context: GridContext) -> None:
         else:
             offer = await invites.confirm_move(caller.telegram_id, button.invite)
     except Refused as refusal:
-        fields = {"unit": "", **refusal.fields}
-        await query.answer(text(context, caller, refusal.key, **fields), show_alert=True)
+        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
         return
     await query.answer()
     try:
