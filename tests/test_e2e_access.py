@@ -245,9 +245,10 @@ async def test_who_may_read_a_tip(tg):
     await tg.add(3002, "WL-WH-CZ", Role.WORKER, "社区网格员乙")
     await tg.add(3003, "WL-WH-CZ-01", Role.WORKER, "网格员丙")  # below: not their unit's
     await tg.add(3009, "WC-XH-XH", Role.WORKER, "宛城网格员")
-    admin, lead, worker = (tg.server.user(i) for i in (ADMIN, LEAD, WORKER))
+    admin, lead, worker, second = (tg.server.user(i) for i in (ADMIN, LEAD, WORKER, 3002))
     number = await receive(lead)
     assert "已通知 2 人" in (await lead.ask(f"/assign {number} WL-WH-CZ 24")).text
+    assert number in (await tg.server.wait_for(method="sendMessage", chat_id=3002)).text
     notice = await tg.server.wait_for(method="sendMessage", chat_id=WORKER)
     await worker.press_label(notice, "✅ 接单")
     await _answer(worker)
@@ -262,8 +263,8 @@ async def test_who_may_read_a_tip(tg):
         assert (await tg.server.user(outsider).ask(f"/tip {number}")).text == hidden
 
     # Moved away, the one who accepted it and the one who was told of it still may read it.
-    for telegram_id, name in ((WORKER, "社区网格员"), (3002, "社区网格员乙")):
-        await tg.add(telegram_id, "WC-XH", Role.WORKER, name)
-        assert (await tg.server.user(telegram_id).ask(f"/tip {number}")).text.startswith("📋")
+    for user, name in ((worker, "社区网格员"), (second, "社区网格员乙")):
+        await tg.add(user.id, "WC-XH", Role.WORKER, name)
+        assert (await user.ask(f"/tip {number}")).text.startswith(f"📋 线索 {number}")
     assert "只有负责人和管理员可以受理新线索" in (await worker.ask("/tip")).text
     assert (await tg.server.user(3009).ask(f"/tip {number}")).text == hidden
