@@ -136,6 +136,13 @@ class TipService:
         their own unit included), or one they acted on or were told of."""
         return self._sees(actor, tip) or await tip_repo.involves(conn, tip.id, actor.id)
 
+    async def _outside(self, conn: Connection, actor: Member, tip: Tip, hidden: Refused) -> Refused:
+        """Why ``actor`` may not act on ``tip`` where it is assigned: the unit is named only
+        to someone who may read the tip; anyone else gets ``hidden``, as if there were none."""
+        if await self._may_read(conn, actor, tip):
+            return Refused("deny.scope", unit=tip.assigned_name or tip.unit_name)
+        return hidden
+
     async def _draft(self, conn: Connection, actor: Member, flow: str) -> Draft:
         """The actor's draft of this flow; expired ones are refused (and dropped by
         ``current``)."""
@@ -405,7 +412,7 @@ class TipService:
             if tip is None or tip.state != "assigned":
                 raise Refused("tip.stale")
             if not self._covers(member, tip.assigned_path):
-                raise Refused("deny.scope", unit=tip.assigned_name or "")
+                raise await self._outside(conn, member, tip, Refused("tip.stale"))
             if tip.acknowledged_at is not None:
                 raise Refused("tip.already_acknowledged", number=tip.number)
             await tip_repo.update(
@@ -425,9 +432,8 @@ class TipService:
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
             if not self._covers(member, tip.assigned_path):
-                if not await self._may_read(conn, member, tip):
-                    raise Refused("tip.unknown", number=number)  # as /tip: no hint it exists
-                raise Refused("deny.scope", unit=tip.assigned_name or tip.unit_name)
+                hidden = Refused("tip.unknown", number=number)  # as /tip: no hint it exists
+                raise await self._outside(conn, member, tip, hidden)
             if tip.state != "assigned":
                 raise Refused("tip.wrong_state", number=tip.number)
             await tip_repo.start_draft(conn, member.telegram_id, "close", tip.id, {}, now, expires)

@@ -311,7 +311,7 @@ BUTTON_POLICY: dict[str, Button] = {
         Who.WORKER,
         "close",
         Press("1:ta:{my_ack_tip}:ack", "已接单线索", "sendMessage"),
-        Press("1:ta:{tip_out_id}:ack", "抱歉，新华社区第一网格 不在您的管辖范围内。"),
+        Press("1:ta:{tip_out_id}:ack", TIP_STALE),  # a tip they cannot see: no unit named
     ),
     "iv": Button(
         Who.LEAD,

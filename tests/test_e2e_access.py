@@ -202,6 +202,8 @@ async def test_close_outside_scope_answers_as_tip_does(tg):
     await lead.ask(f"/assign {number} WL-WH-CZ 24")
     for ask in (f"/close {number}", f"/tip {number}"):
         assert (await other.ask(ask)).text == f"没有找到您管辖范围内编号为“{number}”的线索。"
+    await other.press(await other.ask("/whoami"), "1:ta:1:ack", strict=False)  # forged 接单
+    assert await _answer(other) == "此按钮或操作已失效（线索状态已变化或草稿已结束）。"
     assert "崔庄" not in "".join(c.text for c in tg.server.calls_to("sendMessage", 3009))
 
 
