@@ -27,6 +27,7 @@ ACTIONS = frozenset(
     {
         "invite.created",
         "invite.used",
+        "invite.revoked",
         "member.added",
         "member.moved",
         "member.disabled",

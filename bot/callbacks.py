@@ -56,6 +56,23 @@ class MembersPageButton(Button):
     page: int = Field(ge=0, le=100_000)
 
 
+class MoveButton(Button):
+    """确认调动 / 取消 under an invite link an existing member opened."""
+
+    KIND: ClassVar[str] = "mv"
+
+    invite: int = Field(ge=1, le=2**53)
+    act: Literal["ok", "cx"]
+
+
+class RevokeInviteButton(Button):
+    """撤销 under one link of ``/invites``."""
+
+    KIND: ClassVar[str] = "iv"
+
+    invite: int = Field(ge=1, le=2**53)
+
+
 def decode(data: str | None, expected: type[Button] | None = None) -> Button | None:
     """The button a press stands for, or None for anything stale, foreign or forged.
 

@@ -50,10 +50,11 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("close", Audience.MEMBER, _PRIVATE),
     CommandSpec("reports", Audience.LEAD, _PRIVATE),
     CommandSpec("rank", Audience.LEAD, _PRIVATE),
-    CommandSpec("tip", Audience.LEAD, _PRIVATE),
+    CommandSpec("tip", Audience.MEMBER, _PRIVATE),  # receiving a new one: leads and admins
     CommandSpec("tips", Audience.LEAD, _PRIVATE),
     CommandSpec("assign", Audience.LEAD, _PRIVATE),
     CommandSpec("invite", Audience.LEAD, _PRIVATE),
+    CommandSpec("invites", Audience.LEAD, _PRIVATE),
     CommandSpec("members", Audience.LEAD, _PRIVATE),
     CommandSpec("export", Audience.LEAD, _PRIVATE),
     CommandSpec("groups", Audience.ADMIN, _PRIVATE),

@@ -46,13 +46,28 @@ class CreatedInvite:
 
 @dataclass(frozen=True)
 class JoinOffer:
-    """A valid link was opened: ask for the name. ``moved`` when an existing member was
-    moved at once instead (they already have a name)."""
+    """A valid link was opened: ask for the name. ``moved_from`` when it is an existing
+    member's: ``invite_id`` set, the move waits for them to confirm (nothing changed
+    yet); without it, the move is done."""
 
     unit: Unit
     chain: list[Unit]
     role: Role
     moved_from: Member | None = None
+    invite_id: int | None = None
+
+
+@dataclass(frozen=True)
+class OpenLink:
+    """A link that still admits people, as ``/invites`` lists it."""
+
+    id: int
+    unit: Unit
+    role: Role
+    uses: int
+    max_uses: int
+    expires_at: datetime
+    maker_name: str | None  # None: made by an operator from the shell
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ class InviteService:
                 max_uses=uses,
                 expires_at=to_text(expires_at),
                 created_by=actor.id,
+                maker_unit_id=actor.unit_id,
                 now=to_text(now),
             )
             await audit.record(
@@ -127,8 +143,8 @@ class InviteService:
         return CreatedInvite(token, unit, chain, role, uses, expires_at)
 
     async def open(self, telegram_id: int, token: str) -> JoinOffer:
-        """Someone opened ``/start <token>``: check it and either ask for a name or move
-        the existing member at once."""
+        """Someone opened ``/start <token>``: check it, then ask a newcomer for their name,
+        or an existing member to confirm the move (nothing changes until they do)."""
         if not TOKEN_RE.fullmatch(token):
             raise Refused("start.bad_token")
         now = self.clock.now()
@@ -139,22 +155,54 @@ class InviteService:
             chain = await unit_repo.ancestors(conn, unit)
             role = Role(invite.role)
             current = await member_repo.by_telegram_id(conn, telegram_id)
-            if current is None:
-                expires = now + timedelta(minutes=self.limits.join_timeout_minutes)
-                await chat_repo.put_join_draft(
-                    conn, telegram_id, invite.id, to_text(now), to_text(expires)
-                )
-                return JoinOffer(unit, chain, role)
-            if not current.active:
-                raise Refused("join.disabled")
-            if current.unit_id == unit.id and current.role == role.value:
-                raise Refused("join.already", unit=unit.name)
-            inviter = (
-                await member_repo.by_id(conn, invite.created_by) if invite.created_by else None
+            if current is not None:
+                await self._check_move(conn, invite, unit, role, current)
+            expires = now + timedelta(minutes=self.limits.join_timeout_minutes)
+            await chat_repo.put_join_draft(
+                conn, telegram_id, invite.id, to_text(now), to_text(expires)
             )
-            reason = access.check_move(inviter, current)
-            if reason:
-                raise Refused(reason, unit=current.unit_name)
+            if current is None:
+                return JoinOffer(unit, chain, role)
+            return JoinOffer(unit, chain, role, moved_from=current, invite_id=invite.id)
+
+    async def _check_move(
+        self, conn: Connection, invite: Invite, unit: Unit, role: Role, current: Member
+    ) -> Member | None:
+        """May this link move ``current``? Returns the link's maker."""
+        if not current.active:
+            raise Refused("join.disabled")
+        if current.unit_id == unit.id and current.role == role.value:
+            raise Refused("join.already", unit=unit.name)
+        inviter = await member_repo.by_id(conn, invite.created_by) if invite.created_by else None
+        reason = access.check_move(inviter, current)
+        if reason:
+            raise Refused(reason, unit=current.unit_name)
+        return inviter
+
+    async def confirm_move(self, telegram_id: int, invite_id: int) -> JoinOffer:
+        """The member pressed 确认调动 under the link ``invite_id`` they opened: everything
+        is checked again, then they are moved."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            draft = await chat_repo.join_draft(conn, telegram_id)
+            if draft is None or draft.invite_id != invite_id:
+                raise Refused("join.move_stale")
+            expired = from_text(draft.expires_at) <= now
+            await chat_repo.drop_join_draft(conn, telegram_id)
+        if expired:
+            raise Refused("join.move_stale")
+        async with self.db.transaction() as conn:
+            invite = await invite_repo.by_id(conn, invite_id)
+            current = await member_repo.by_telegram_id(conn, telegram_id)
+            if invite is None or current is None:
+                raise Refused("join.move_stale")
+            unit = await unit_repo.get_by_id(conn, invite.unit_id)
+            assert unit is not None
+            problem = await self._problem(conn, invite, unit, now)
+            if problem:
+                raise Refused(problem)
+            role = Role(invite.role)
+            inviter = await self._check_move(conn, invite, unit, role, current)
             if not await invite_repo.count_use(conn, invite.id):
                 raise Refused("start.used_up")
             await member_repo.update_placement(
@@ -184,7 +232,16 @@ class InviteService:
                 by_invite=invite.id,
                 **{"from": current.unit_code, "to": unit.code, "role": role.value},
             )
+            chain = await unit_repo.ancestors(conn, unit)
             return JoinOffer(unit, chain, role, moved_from=current)
+
+    async def cancel_move(self, telegram_id: int, invite_id: int) -> None:
+        """The member pressed 取消 under a move: nothing changes."""
+        async with self.db.transaction() as conn:
+            draft = await chat_repo.join_draft(conn, telegram_id)
+            if draft is None or draft.invite_id != invite_id:
+                raise Refused("join.move_stale")
+            await chat_repo.drop_join_draft(conn, telegram_id)
 
     async def has_pending_join(self, telegram_id: int) -> bool:
         async with self.db.read() as conn:
@@ -209,13 +266,11 @@ class InviteService:
                 raise Refused("join.no_draft")
             invite = await invite_repo.by_id(conn, draft.invite_id)
             assert invite is not None
-            problem = _problem(invite, now)
-            if problem is None and not await invite_repo.count_use(conn, invite.id):
-                problem = "start.used_up"
             unit = await unit_repo.get_by_id(conn, invite.unit_id)
             assert unit is not None
-            if problem is None and not unit.active:
-                problem = "start.unit_inactive"
+            problem = await self._problem(conn, invite, unit, now)
+            if problem is None and not await invite_repo.count_use(conn, invite.id):
+                problem = "start.used_up"
             if problem is not None or await member_repo.by_telegram_id(conn, telegram_id):
                 await chat_repo.drop_join_draft(conn, telegram_id)
                 problem = problem or "join.already"
@@ -254,19 +309,92 @@ class InviteService:
         invite = await invite_repo.by_hash(conn, hash_token(token))
         if invite is None:
             raise Refused("start.bad_token")
-        problem = _problem(invite, now)
-        if problem is None:
-            unit = await unit_repo.get_by_id(conn, invite.unit_id)
-            if unit is None or not unit.active:
-                problem = "start.unit_inactive"
+        unit = await unit_repo.get_by_id(conn, invite.unit_id)
+        assert unit is not None
+        problem = await self._problem(conn, invite, unit, now)
         if problem:
             raise Refused(problem)
         return invite
 
+    async def _problem(
+        self, conn: Connection, invite: Invite, unit: Unit, now: datetime
+    ) -> str | None:
+        """Why a link no longer admits anyone, or None: expired, used up, revoked, its
+        unit closed, or its maker disabled, moved or demoted."""
+        if invite.revoked_at is not None:
+            return "start.revoked"
+        if from_text(invite.expires_at) <= now:
+            return "start.expired"
+        if invite.uses >= invite.max_uses:
+            return "start.used_up"
+        if not unit.active:
+            return "start.unit_inactive"
+        maker = await member_repo.by_id(conn, invite.created_by) if invite.created_by else None
+        return access.check_invite_maker(maker, unit, Role(invite.role), invite.maker_unit_id)
 
-def _problem(invite: Invite, now: datetime) -> str | None:
-    if from_text(invite.expires_at) <= now:
-        return "start.expired"
-    if invite.uses >= invite.max_uses:
-        return "start.used_up"
-    return None
+    # ------------------------------------------------------------------ /invites
+
+    async def open_links(self, actor: Member) -> list[OpenLink]:
+        """The links in the actor's scope that still admit people and that the actor could
+        have made (a lead sees worker links), newest first."""
+        now = self.clock.now()
+        found: list[OpenLink] = []
+        async with self.db.read() as conn:
+            for invite in await invite_repo.open_in_subtree(conn, actor.unit_path, to_text(now)):
+                unit = await unit_repo.get_by_id(conn, invite.unit_id)
+                assert unit is not None
+                role = Role(invite.role)
+                if access.check_manage_invite(actor, unit, role) is not None:
+                    continue
+                if await self._problem(conn, invite, unit, now) is not None:
+                    continue
+                maker = (
+                    await member_repo.by_id(conn, invite.created_by) if invite.created_by else None
+                )
+                found.append(
+                    OpenLink(
+                        invite.id,
+                        unit,
+                        role,
+                        invite.uses,
+                        invite.max_uses,
+                        from_text(invite.expires_at),
+                        maker.name if maker else None,
+                    )
+                )
+        return found
+
+    async def revoke(self, actor: Member, invite_id: int) -> OpenLink:
+        """Revoke a link the actor could have made; an unknown, foreign or dead one is
+        ``invite.revoke_stale`` (no hint whether it exists)."""
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            invite = await invite_repo.by_id(conn, invite_id)
+            unit = await unit_repo.get_by_id(conn, invite.unit_id) if invite else None
+            if (
+                invite is None
+                or unit is None
+                or access.check_manage_invite(actor, unit, Role(invite.role)) is not None
+                or await self._problem(conn, invite, unit, now) is not None
+                or not await invite_repo.revoke(conn, invite.id, actor.id, to_text(now))
+            ):
+                raise Refused("invite.revoke_stale")
+            maker = await member_repo.by_id(conn, invite.created_by) if invite.created_by else None
+            await audit.record(
+                conn,
+                self.clock,
+                "invite.revoked",
+                actor=actor,
+                target=f"invite #{invite.id}",
+                unit_id=unit.id,
+                role=invite.role,
+            )
+        return OpenLink(
+            invite.id,
+            unit,
+            Role(invite.role),
+            invite.uses,
+            invite.max_uses,
+            from_text(invite.expires_at),
+            maker.name if maker else None,
+        )

@@ -13,6 +13,7 @@ from bot.errors import Refused
 from bot.i18n import Catalogue
 from bot.names import clean_name
 from storage import chats as chat_repo
+from storage import invites as invite_repo
 from storage import members as member_repo
 from storage import units as unit_repo
 from storage.db import Database
@@ -139,7 +140,10 @@ class MemberService:
                     "member.already_enabled" if active else "member.already_disabled",
                     name=target.name,
                 )
-            await member_repo.set_active(conn, target.id, active, to_text(self.clock.now()))
+            now = to_text(self.clock.now())
+            await member_repo.set_active(conn, target.id, active, now)
+            if not active:  # their links die with them, and stay dead if they come back
+                await invite_repo.revoke_made_by(conn, target.id, now)
             await audit.record(
                 conn,
                 self.clock,

@@ -553,7 +553,8 @@ class ReportService:
 
     async def submit(self, member: Member, draft_id: int) -> Submitted:
         """Turn a complete draft into a report, in one transaction. Submitting a draft
-        that already became a report answers with that report (pressed twice)."""
+        that already became the member's report answers with that report (pressed
+        twice); someone else's is stale."""
         async with self.db.read() as conn:
             done = await report_repo.id_by_draft(conn, draft_id)
         if done is not None:
@@ -631,8 +632,9 @@ class ReportService:
     async def _already(self, report_id: int, member: Member) -> Submitted:
         async with self.db.read() as conn:
             report = await report_repo.by_id(conn, report_id)
+            if report is None or report.member_id != member.id:
+                raise Refused("report.stale")  # a forged press: no hint whose or which
             flags = await self._shown_flags(conn, member, await report_repo.flags(conn, report_id))
-        assert report is not None
         return Submitted(report_id, flags, report.recheck, already=True)
 
     async def _site_for(self, conn: Connection, member: Member, draft: Draft, now: str) -> Site:

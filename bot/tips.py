@@ -133,6 +133,18 @@ class TipService:
     def _sees(self, actor: Member, tip: Tip) -> bool:
         return self._covers(actor, tip.unit_path) or self._covers(actor, tip.assigned_path)
 
+    async def _may_read(self, conn: Connection, actor: Member, tip: Tip) -> bool:
+        """A tip their scope covers (where it was received or the unit it is assigned to,
+        their own unit included), or one they acted on or were told of."""
+        return self._sees(actor, tip) or await tip_repo.involves(conn, tip.id, actor.id)
+
+    async def _outside(self, conn: Connection, actor: Member, tip: Tip, hidden: Refused) -> Refused:
+        """Why ``actor`` may not act on ``tip`` where it is assigned: the unit is named only
+        to someone who may read the tip; anyone else gets ``hidden``, as if there were none."""
+        if await self._may_read(conn, actor, tip):
+            return Refused("deny.scope", unit=tip.assigned_name or tip.unit_name)
+        return hidden
+
     async def _draft(self, conn: Connection, actor: Member, flow: str) -> Draft:
         """The actor's draft of this flow; expired ones are refused (and dropped by
         ``current``)."""
@@ -198,6 +210,9 @@ class TipService:
     # ------------------------------------------------------------------ receiving
 
     async def begin_receive(self, actor: Member) -> Step:
+        reason = access.check_receive_tip(actor)
+        if reason:
+            raise Refused(reason)
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
             await tip_repo.start_draft(conn, actor.telegram_id, "receive", None, {}, now, expires)
@@ -384,6 +399,7 @@ class TipService:
             tip = await tip_repo.by_id(conn, tip.id)
             assert tip is not None
             members = await member_repo.active_in_unit(conn, unit.id, WORKERS_AND_UP)
+            await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
         notices = [
             Notice(
                 m.telegram_id,
@@ -404,7 +420,7 @@ class TipService:
             if tip is None or tip.state != "assigned":
                 raise Refused("tip.stale")
             if not self._covers(member, tip.assigned_path):
-                raise Refused("deny.scope", unit=tip.assigned_name or "")
+                raise await self._outside(conn, member, tip, Refused("tip.stale"))
             if tip.acknowledged_at is not None:
                 raise Refused("tip.already_acknowledged", number=tip.number)
             await tip_repo.update(
@@ -424,7 +440,8 @@ class TipService:
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
             if not self._covers(member, tip.assigned_path):
-                raise Refused("deny.scope", unit=tip.assigned_name or tip.unit_name)
+                hidden = Refused("tip.unknown", number=number)  # as /tip: no hint it exists
+                raise await self._outside(conn, member, tip, hidden)
             if tip.state != "assigned":
                 raise Refused("tip.wrong_state", number=tip.number)
             await tip_repo.start_draft(conn, member.telegram_id, "close", tip.id, {}, now, expires)
@@ -601,6 +618,7 @@ class TipService:
             members = await member_repo.active_in_unit(
                 conn, tip.assigned_unit_id or 0, WORKERS_AND_UP
             )
+            await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
             fresh = await tip_repo.by_id(conn, tip.id)
             assert fresh is not None
         notices = [
@@ -619,7 +637,7 @@ class TipService:
     async def timeline(self, actor: Member, number: str) -> Timeline:
         async with self.db.read() as conn:
             tip = await self._tip(conn, number)
-            if not self._sees(actor, tip):
+            if not await self._may_read(conn, actor, tip):
                 raise Refused("tip.unknown", number=number)  # no hint that it exists
             events = await tip_repo.events(conn, tip.id)
             reward = await tip_repo.reward_of(conn, tip.id)
@@ -707,11 +725,14 @@ class TipService:
                 if target_index < 0:
                     continue  # nobody above the top
                 fields = {"number": tip.number, "unit": assigned.name, "deadline": tip.deadline}
+                told: list[int] = []
                 if level == 0:
                     for m in await member_repo.active_in_unit(conn, assigned.id, WORKERS_AND_UP):
                         notices.append(Notice(m.telegram_id, "tip.overdue_notice", fields, tip.id))
+                        told.append(m.id)
                 target = chain[target_index]
                 for m in await member_repo.active_in_unit(conn, target.id, LEADS_AND_ADMINS):
+                    told.append(m.id)
                     notices.append(
                         Notice(
                             m.telegram_id,
@@ -720,6 +741,7 @@ class TipService:
                             tip.id,
                         )
                     )
+                await tip_repo.add_notified(conn, tip.id, told)
                 await tip_repo.update(
                     conn, tip.id, "assigned", escalation_level=level + 1, escalated_at=now
                 )

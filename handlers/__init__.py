@@ -7,9 +7,11 @@ from telegram.ext import CallbackQueryHandler, ChatMemberHandler, MessageHandler
 from bot.callbacks import (
     BriefButton,
     MembersPageButton,
+    MoveButton,
     MyReportsPageButton,
     ReportButton,
     ReportPhotosButton,
+    RevokeInviteButton,
     ScopeReportsPageButton,
     TipActionButton,
     TipDraftButton,
@@ -50,6 +52,7 @@ def register(app: GridApplication) -> None:
         "whoami": onboarding.whoami,
         "lang": onboarding.lang,
         "invite": members.invite,
+        "invites": members.invites,
         "members": members.members,
         "disable": members.disable,
         "enable": members.enable,
@@ -80,6 +83,10 @@ def register(app: GridApplication) -> None:
     app.add_handler(
         CallbackQueryHandler(members.members_page_pressed, pattern=MembersPageButton.pattern())
     )
+    app.add_handler(
+        CallbackQueryHandler(members.revoke_pressed, pattern=RevokeInviteButton.pattern())
+    )
+    app.add_handler(CallbackQueryHandler(onboarding.move_pressed, pattern=MoveButton.pattern()))
     app.add_handler(CallbackQueryHandler(reports.report_pressed, pattern=ReportButton.pattern()))
     app.add_handler(
         CallbackQueryHandler(report_views.photos_pressed, pattern=ReportPhotosButton.pattern())

@@ -1,14 +1,16 @@
-"""Leads and admins steering people: /invite, /members (paged), /disable, /enable."""
+"""Leads and admins steering people: /invite, /invites (revoke), /members (paged),
+/disable, /enable."""
 
 from __future__ import annotations
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot import arguments
-from bot.callbacks import MembersPageButton, decode
+from bot import arguments, commands
+from bot.callbacks import MembersPageButton, RevokeInviteButton, decode
 from bot.context import GridContext
 from bot.errors import Refused
+from bot.invites import OpenLink
 from bot.members import Caller, MembersPage
 from handlers.common import (
     caller_of,
@@ -47,6 +49,97 @@ async def invite(update: Update, context: GridContext, caller: Caller) -> None:
         uses=created.max_uses,
         expires=local_time(context, created.expires_at),
     )
+
+
+INVITES_SHOWN = 20
+
+
+async def invites(update: Update, context: GridContext, caller: Caller) -> None:
+    """/invites: the links still open in the caller's area, a 撤销 button under each."""
+    if context.args:
+        await reply(update, context, caller, "usage.invites")
+        return
+    assert caller.member is not None
+    links = await context.services.invites.open_links(caller.member)
+    body, markup = _render_links(context, caller, links)
+    await reply_text(update, context, body, reply_markup=markup)
+
+
+async def revoke_pressed(update: Update, context: GridContext) -> None:
+    """撤销 under /invites: permissions are checked again, then the list is shown anew."""
+    query = update.callback_query
+    assert query is not None
+    caller = await caller_of(update, context)
+    button = decode(query.data, RevokeInviteButton)
+    if not isinstance(button, RevokeInviteButton):
+        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+        return
+    member = caller.member
+    if member is None or not member.active:
+        key = "deny.disabled" if member else "button.stale"
+        await query.answer(text(context, caller, key), show_alert=True)
+        return
+    if caller.audience < commands.spec("invites").audience:
+        await query.answer(text(context, caller, "deny.role", command="invites"), show_alert=True)
+        return
+    try:
+        revoked = await context.services.invites.revoke(member, button.invite)
+    except Refused as refusal:
+        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
+        return
+    await query.answer(
+        text(
+            context,
+            caller,
+            "invite.revoked",
+            id=revoked.id,
+            unit=revoked.unit.name,
+            role=role_name(context, caller, revoked.role.value),
+        )
+    )
+    body, markup = _render_links(context, caller, await context.services.invites.open_links(member))
+    try:
+        await query.edit_message_text(body, reply_markup=markup)
+    except BadRequest as exc:
+        if not edit_moot(exc):
+            raise
+
+
+def _render_links(
+    context: GridContext, caller: Caller, links: list[OpenLink]
+) -> tuple[str, InlineKeyboardMarkup | None]:
+    if not links:
+        return text(context, caller, "invite.none_open"), None
+    shown = links[:INVITES_SHOWN]
+    lines = [text(context, caller, "invite.open_header", count=len(links))]
+    for link in shown:
+        lines.append(
+            text(
+                context,
+                caller,
+                "invite.open_line",
+                id=link.id,
+                unit=link.unit.name,
+                code=link.unit.code,
+                role=role_name(context, caller, link.role.value),
+                uses=link.uses,
+                max_uses=link.max_uses,
+                expires=local_time(context, link.expires_at),
+                maker=link.maker_name or text(context, caller, "invite.operator"),
+            )
+        )
+    if len(links) > len(shown):
+        lines.append(text(context, caller, "invite.open_more", shown=len(shown)))
+    rows = [
+        [
+            InlineKeyboardButton(
+                text(context, caller, "invite.revoke", id=link.id),
+                callback_data=RevokeInviteButton(invite=link.id).encode(),
+            )
+        ]
+        for link in shown
+    ]
+    return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
 async def members(update: Update, context: GridContext, caller: Caller) -> None:

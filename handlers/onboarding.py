@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from telegram import MessageEntity, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
 from telegram.constants import ChatType
+from telegram.error import BadRequest
 
+from bot.callbacks import MoveButton, decode
 from bot.commands import Where
 from bot.context import GridContext
 from bot.errors import Refused
@@ -14,6 +16,7 @@ from bot.names import NAME_MAX, NAME_MIN
 from handlers import flows
 from handlers.common import (
     caller_of,
+    edit_moot,
     local_time,
     reply,
     reply_text,
@@ -88,12 +91,65 @@ async def _answer_offer(
             max=NAME_MAX,
         )
         return
+    assert offer.invite_id is not None
+    buttons = [
+        InlineKeyboardButton(
+            text(context, caller, label),
+            callback_data=MoveButton(invite=offer.invite_id, act=act).encode(),
+        )
+        for label, act in (("join.confirm", "ok"), ("join.cancel", "cx"))
+    ]
+    await reply(
+        update,
+        context,
+        caller,
+        "join.confirm_move",
+        role=role,
+        unit_path=unit_path(offer.chain),
+        old_unit=offer.moved_from.unit_name,
+        old_role=role_name(context, caller, offer.moved_from.role),
+        reply_markup=InlineKeyboardMarkup([buttons]),
+    )
+
+
+async def move_pressed(update: Update, context: GridContext) -> None:
+    """确认调动 or 取消 under a link an existing member opened: checked again on press."""
+    query = update.callback_query
+    assert query is not None
+    caller = await caller_of(update, context)
+    button = decode(query.data, MoveButton)
+    if not isinstance(button, MoveButton):
+        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+        return
+    if caller.member is None or not caller.member.active:
+        key = "deny.disabled" if caller.member else "button.stale"
+        await query.answer(text(context, caller, key), show_alert=True)
+        return
+    invites = context.services.invites
+    try:
+        if button.act == "cx":
+            await invites.cancel_move(caller.telegram_id, button.invite)
+        else:
+            offer = await invites.confirm_move(caller.telegram_id, button.invite)
+    except Refused as refusal:
+        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
+        return
+    await query.answer()
+    try:
+        await query.edit_message_reply_markup(None)
+    except BadRequest as exc:
+        if not edit_moot(exc):
+            raise
+    if button.act == "cx":
+        await reply(update, context, caller, "join.move_cancelled")
+        return
+    assert offer.moved_from is not None
     await reply(
         update,
         context,
         caller,
         "join.moved",
-        role=role,
+        role=role_name(context, caller, offer.role.value),
         unit_path=unit_path(offer.chain),
         old_unit=offer.moved_from.unit_name,
     )

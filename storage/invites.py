@@ -5,9 +5,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from storage.db import Connection, fetch_one
+from storage.db import Connection, fetch_all, fetch_one
+from storage.units import subtree_bounds
 
-_COLUMNS = "id, token_hash, unit_id, role, max_uses, uses, expires_at, created_by, created_at"
+_COLUMNS = (
+    "id, token_hash, unit_id, role, max_uses, uses, expires_at, created_by, created_at, "
+    "maker_unit_id, revoked_at"
+)
+_QUALIFIED = ", ".join(f"i.{column.strip()}" for column in _COLUMNS.split(","))
 
 
 @dataclass(frozen=True)
@@ -21,6 +26,9 @@ class Invite:
     expires_at: str
     created_by: int | None
     created_at: str
+    maker_unit_id: int | None = None
+    """The unit its maker was in when they made it; the link dies when they move."""
+    revoked_at: str | None = None
 
 
 def _invite(row: sqlite3.Row) -> Invite:
@@ -36,12 +44,13 @@ async def insert(
     max_uses: int,
     expires_at: str,
     created_by: int | None,
+    maker_unit_id: int | None,
     now: str,
 ) -> int:
     cursor = await conn.execute(
         "INSERT INTO invite (token_hash, unit_id, role, max_uses, uses, expires_at, "
-        "created_by, created_at) VALUES (?, ?, ?, ?, 0, ?, ?, ?)",
-        (token_hash, unit_id, role, max_uses, expires_at, created_by, now),
+        "created_by, created_at, maker_unit_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
+        (token_hash, unit_id, role, max_uses, expires_at, created_by, now, maker_unit_id),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
@@ -65,3 +74,36 @@ async def count_use(conn: Connection, invite_id: int) -> bool:
         "UPDATE invite SET uses = uses + 1 WHERE id = ? AND uses < max_uses", (invite_id,)
     )
     return cursor.rowcount == 1
+
+
+async def open_in_subtree(conn: Connection, unit_path: str, now: str) -> list[Invite]:
+    """Links into a subtree that are not revoked, expired or used up, newest first."""
+    low, high = subtree_bounds(unit_path)
+    rows = await fetch_all(
+        conn,
+        f"SELECT {_QUALIFIED} FROM invite i "
+        "JOIN org_unit u ON u.id = i.unit_id WHERE u.path >= ? AND u.path < ? "
+        "AND i.revoked_at IS NULL AND i.expires_at > ? AND i.uses < i.max_uses "
+        "ORDER BY i.id DESC",
+        (low, high, now),
+    )
+    return [_invite(row) for row in rows]
+
+
+async def revoke(conn: Connection, invite_id: int, by: int | None, now: str) -> bool:
+    """Revoke one link; False when it was revoked already."""
+    cursor = await conn.execute(
+        "UPDATE invite SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
+        (now, by, invite_id),
+    )
+    return cursor.rowcount == 1
+
+
+async def revoke_made_by(conn: Connection, member_id: int, now: str) -> int:
+    """Revoke every link a member made that is still open (they were disabled)."""
+    cursor = await conn.execute(
+        "UPDATE invite SET revoked_at = ? WHERE created_by = ? AND revoked_at IS NULL "
+        "AND uses < max_uses AND expires_at > ?",
+        (now, member_id, now),
+    )
+    return cursor.rowcount

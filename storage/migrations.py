@@ -455,6 +455,30 @@ _DRAFT_PHOTO_ANSWER = (
     "CHECK (photos_unanswered IN (0, 1))",
 )
 
+# The members told of a tip (assigned, returned, overdue): they may read it later,
+# wherever they are by then.
+_TIP_READERS = (
+    """CREATE TABLE tip_notified (
+        tip_id    INTEGER NOT NULL REFERENCES tip (id),
+        member_id INTEGER NOT NULL REFERENCES member (id),
+        PRIMARY KEY (tip_id, member_id)
+    ) WITHOUT ROWID""",
+)
+
+# An invite remembers the unit its maker was in when they made it (the link stops working
+# once its maker is moved, demoted or disabled) and can be revoked.
+_INVITE_MAKERS = (
+    "ALTER TABLE invite ADD COLUMN maker_unit_id INTEGER REFERENCES org_unit (id)",
+    "ALTER TABLE invite ADD COLUMN revoked_at TEXT",
+    "ALTER TABLE invite ADD COLUMN revoked_by INTEGER REFERENCES member (id)",
+    """UPDATE invite SET maker_unit_id =
+        (SELECT m.unit_id FROM member m WHERE m.id = invite.created_by)
+        WHERE created_by IS NOT NULL""",
+    # Members disabled before this migration: their links stop now, for good.
+    """UPDATE invite SET revoked_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now')
+        WHERE revoked_at IS NULL AND created_by IN (SELECT id FROM member WHERE active = 0)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -467,4 +491,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(9, "digest requests", _DIGEST_REQUESTS),
     Migration(10, "inbox quarantine", _INBOX_QUARANTINE),
     Migration(11, "draft photo answers", _DRAFT_PHOTO_ANSWER),
+    Migration(12, "tip readers", _TIP_READERS),
+    Migration(13, "invite makers", _INVITE_MAKERS),
 )

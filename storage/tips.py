@@ -205,6 +205,25 @@ async def events(conn: Connection, tip_id: int) -> list[Event]:
     ]
 
 
+async def add_notified(conn: Connection, tip_id: int, member_ids: list[int]) -> None:
+    """Remember who was told of a tip: they may read it later, wherever they are then."""
+    await conn.executemany(
+        "INSERT OR IGNORE INTO tip_notified (tip_id, member_id) VALUES (?, ?)",
+        [(tip_id, member_id) for member_id in member_ids],
+    )
+
+
+async def involves(conn: Connection, tip_id: int, member_id: int) -> bool:
+    """Did the member act on the tip (any event of theirs) or get told of it?"""
+    row = await fetch_one(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM tip_event WHERE tip_id = ? AND actor_id = ?) "
+        "OR EXISTS (SELECT 1 FROM tip_notified WHERE tip_id = ? AND member_id = ?)",
+        (tip_id, member_id, tip_id, member_id),
+    )
+    return bool(row and row[0])
+
+
 async def add_photos(conn: Connection, tip_id: int, event_id: int, photos: list[Photo]) -> None:
     await conn.executemany(
         "INSERT INTO tip_photo (tip_id, event_id, position, sha256, file_id, file_unique_id) "

@@ -9,8 +9,10 @@ from bot.access import (
     Role,
     audience_of,
     check_invite,
+    check_invite_maker,
     check_manage_member,
     check_move,
+    check_receive_tip,
     check_view_unit,
 )
 from storage.members import Member
@@ -115,7 +117,34 @@ def test_prefix_of_an_id_is_not_scope():
         (WL_ADMIN, WH_WORKER, None),
         (WH_LEAD, QY_WORKER, "join.move_refused"),
         (WH_LEAD, member(9, "worker", WL_WH, active=False), "join.disabled"),
+        (WH_LEAD, member(10, "admin", WL_WH), "join.move_refused"),  # a higher role
+        (WH_LEAD, member(11, "lead", WL_WH), "join.move_refused"),  # an equal one
+        (WL_ADMIN, member(12, "admin", WL_WH), "join.move_refused"),
+        (WL_ADMIN, member(13, "lead", WL_WH), None),
+        (None, member(14, "admin", WL), None),
+        (GONE_ADMIN, WH_WORKER, "join.move_refused"),
     ],
 )
 def test_check_move(inviter, current, expected):
     assert check_move(inviter, current) == expected
+
+
+@pytest.mark.parametrize(
+    ("maker", "unit", "role", "made_in", "expected"),
+    [
+        (None, WL_WH, Role.ADMIN, None, None),  # an operator's link
+        (WH_LEAD, WL_WH, Role.WORKER, WL_WH.id, None),
+        (WH_LEAD, WL_WH, Role.WORKER, WL_QY.id, "start.revoked"),  # moved since
+        (member(3, "worker", WL_WH), WL_WH, Role.WORKER, WL_WH.id, "start.revoked"),  # demoted
+        (member(3, "lead", WL_WH, active=False), WL_WH, Role.WORKER, WL_WH.id, "start.revoked"),
+        (member(2, "lead", WL), WL_WH, Role.LEAD, WL.id, "start.revoked"),  # admin → lead
+        (member(2, "lead", WL), WL_WH, Role.WORKER, WL.id, None),  # still may make it
+    ],
+)
+def test_check_invite_maker(maker, unit, role, made_in, expected):
+    assert check_invite_maker(maker, unit, role, made_in) == expected
+
+
+def test_check_receive_tip():
+    assert check_receive_tip(WH_WORKER) == "tip.receive_leads_only"
+    assert check_receive_tip(WH_LEAD) is None and check_receive_tip(WL_ADMIN) is None

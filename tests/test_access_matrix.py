@@ -15,6 +15,7 @@ member's scope; everything in 宛城区 (WC) is outside all of them.
 from __future__ import annotations
 
 import io
+import secrets
 import string
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -27,9 +28,12 @@ from openpyxl import load_workbook
 from bot import callbacks
 from bot.access import Role
 from bot.commands import COMMANDS
+from bot.invites import hash_token
 from bot.reports import IncomingPhoto
 from bot.tipfile import TipRow
+from storage import invites as invite_repo
 from storage.members import Member
+from storage.times import to_text
 from tests.botapi import ApiCall, TestUser
 from tests.photos import photo
 
@@ -67,6 +71,9 @@ HIDDEN_SITE = "在您的管辖范围内没有找到编号为"
 STALE = "此按钮已失效，请重新发送命令。"
 REPORT_STALE = "此按钮属于已结束或已过期的上报，请发送 /report 查看当前上报。"
 TIP_STALE = "此按钮或操作已失效（线索状态已变化或草稿已结束）。"
+RECEIVE_LEADS_ONLY = "只有负责人和管理员可以受理新线索。"
+INVITE_STALE = "这个邀请链接已失效或已被撤销，请重新发送 /invites。"
+MOVE_STALE = "这个调动确认已失效，请重新点开邀请链接。"
 
 # Any of these in an answer to an allowed try means it was not done.
 NOT_DONE = (
@@ -97,6 +104,8 @@ class Try:
     expect: str
     chat: str = PRIVATE
     absent: tuple[str, ...] = ()
+    least: Who | None = None  # this form of the command needs more than the command
+    refused: str = ""  # the answer to a caller who may use the command, not this form
 
 
 @dataclass(frozen=True)
@@ -148,7 +157,7 @@ COMMAND_POLICY: dict[str, Command] = {
         Who.WORKER,
         ONLY_PRIVATE,
         (Try("/close {tip_in}", "办结线索 {tip_in}"),),
-        (Try("/close {tip_out}", SCOPE),),
+        (Try("/close {tip_out}", HIDDEN_TIP),),  # as /tip: no hint that it exists
     ),
     "reports": Command(
         Who.LEAD,
@@ -165,10 +174,13 @@ COMMAND_POLICY: dict[str, Command] = {
             Try("/rank 本月 WC-XH-XH", "找不到编码为 WC-XH-XH 的单位"),
         ),
     ),
-    "tip": Command(
-        Who.LEAD,
+    "tip": Command(  # anyone may read a tip in scope; receiving one is for leads
+        Who.WORKER,
         ONLY_PRIVATE,
-        (Try("/tip", "开始受理举报线索"), Try("/tip {tip_in}", "📋 线索 {tip_in}")),
+        (
+            Try("/tip", "开始受理举报线索", least=Who.LEAD, refused=RECEIVE_LEADS_ONLY),
+            Try("/tip {tip_in}", "📋 线索 {tip_in}"),
+        ),
         (Try("/tip {tip_out}", HIDDEN_TIP),),
     ),
     "tips": Command(
@@ -196,6 +208,11 @@ COMMAND_POLICY: dict[str, Command] = {
         ONLY_PRIVATE,
         (Try("/invite WL-WH-CZ-01 worker", "?start="),),
         (Try("/invite WC worker", SCOPE), Try("/invite WC-XH-XH-01 网格员 1 1", SCOPE)),
+    ),
+    "invites": Command(
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (Try("/invites", "崔庄社区（WL-WH-CZ）", absent=("新华社区第一网格",)),),
     ),
     "members": Command(
         Who.LEAD,
@@ -309,7 +326,19 @@ BUTTON_POLICY: dict[str, Button] = {
         Who.WORKER,
         "close",
         Press("1:ta:{my_ack_tip}:ack", "已接单线索", "sendMessage"),
-        Press("1:ta:{tip_out_id}:ack", "抱歉，新华社区第一网格 不在您的管辖范围内。"),
+        Press("1:ta:{tip_out_id}:ack", TIP_STALE),  # a tip they cannot see: no unit named
+    ),
+    "iv": Button(
+        Who.LEAD,
+        "invites",
+        Press("1:iv:{my_invite}", "已撤销邀请链接", "editMessageText"),
+        Press("1:iv:{invite_out}", INVITE_STALE),  # a link outside: as if there were none
+    ),
+    "mv": Button(  # one's own move only: anyone else's is stale
+        Who.WORKER,
+        "start",
+        Press("1:mv:{my_move}:cx", "已取消，您的单位和角色没有变化", "sendMessage"),
+        Press("1:mv:{other_move}:ok", MOVE_STALE),
     ),
     "bf": Button(
         Who.ADMIN,
@@ -388,9 +417,40 @@ class World:
                 await services.tips.begin_close(mine, self.names["tip_in"])
             step = await services.tips.begin_close(self.members[ACTIVE_OUT], self.names["tip_out"])
             values["other_close_draft"] = step.draft.id
+        if "my_invite" in wanted:  # a link of its own for each presser to revoke
+            await services.invites.create(self.members[CITY_ADMIN], "WL-WH-CZ", "worker")
+            async with services.db.read() as conn, conn.execute("SELECT max(id) FROM invite") as c:
+                values["my_invite"] = str((await c.fetchone())[0])
+        if "my_move" in wanted:
+            values["my_move"] = str(await self.pending_move(mine))
+        if "other_move" in wanted:
+            if who > Who.NONE:
+                await self.pending_move(mine)
+            values["other_move"] = str(await self.pending_move(self.members[ACTIVE_OUT]))
         values["my_ack_tip"] = self.tip_ids[f"T-20261122-01{int(who) + 1}"]
         values["my_unit"] = mine.unit_code
         return template.format(**values)
+
+    async def pending_move(self, member: Member) -> int:
+        """``member`` opens an operator's link to another unit: the move waits for them."""
+        token = secrets.token_urlsafe(24)
+        now = self.tg.clock.now()
+        unit = await self.tg.services.org.unit("WL-WH-CZ-02")
+        async with self.tg.services.db.transaction() as conn:
+            await invite_repo.insert(
+                conn,
+                token_hash=hash_token(token),
+                unit_id=unit.id,
+                role="worker",
+                max_uses=1,
+                expires_at=to_text(now + timedelta(days=1)),
+                created_by=None,
+                maker_unit_id=None,
+                now=to_text(now),
+            )
+        offer = await self.tg.services.invites.open(member.telegram_id, token)
+        assert offer.invite_id is not None
+        return offer.invite_id
 
 
 async def submit_report(tg, member: Member, site: str, seed: int) -> int:
@@ -460,7 +520,14 @@ async def build_world(tg) -> World:
     await services.groups.bind(city, -100_800_001, "崔庄社区工作群", "WL-WH-CZ")
     await services.groups.bind(city, -100_800_002, "宛城区工作群", "WC")
 
+    # Open links: one into 崔庄社区 (in every caller's scope), one into 宛城区 (in none).
+    await services.invites.create(city, "WL-WH-CZ", "worker")
+    await services.invites.create(city, "WC-XH-XH-01", "worker")
+    async with services.db.read() as conn, conn.execute("SELECT max(id) FROM invite") as cur:
+        invite_out = (await cur.fetchone())[0]
+
     names = {
+        "invite_out": str(invite_out),
         "tip_in": "T-20261122-001",
         "tip_out": "T-20261122-002",
         "reward_in": "T-20261121-001",
@@ -528,12 +595,15 @@ def content(tg, call: ApiCall) -> str:
     return shown
 
 
-def command_refusal(name: str, rule: Command, who: Who) -> str | None:
-    """What the policy says ``who`` is told when using /name in its chat, or None."""
+def command_refusal(name: str, rule: Command, who: Who, attempt: Try | None = None) -> str | None:
+    """What the policy says ``who`` is told when using /name (in the form ``attempt``)
+    in its chat, or None."""
     if who is Who.DISABLED and rule.least > Who.NONE:
         return DISABLED
     if who < rule.least:
         return (NOT_MEMBER if who is Who.NONE else NO_RIGHT).format(name)
+    if attempt is not None and attempt.least is not None and who < attempt.least:
+        return attempt.refused
     return None
 
 
@@ -652,7 +722,8 @@ async def test_command_matrix(world, name):
             refusal = command_refusal(name, rule, who) or world.fill(attempt.expect)
             problems.append(await run_try(world, who, attempt, refusal))
         for attempt in rule.allowed:
-            problems.append(await run_try(world, who, attempt, command_refusal(name, rule, who)))
+            refusal = command_refusal(name, rule, who, attempt)
+            problems.append(await run_try(world, who, attempt, refusal))
     problems = [p for p in problems if p]
     assert not problems, "\n".join(problems)
 

@@ -18,6 +18,7 @@ LINK = re.compile(r"\?start=([A-Za-z0-9_-]+)")
 ACTIONS = {  # what the script below does once each → how /audit names it
     "invite.created": "创建邀请",
     "invite.used": "使用邀请加入",
+    "invite.revoked": "撤销邀请",
     "member.moved": "调整人员",
     "member.disabled": "停用人员",
     "member.enabled": "启用人员",
@@ -48,8 +49,15 @@ async def test_every_admin_and_lead_action_appears_in_audit(tg):
     worker = tg.server.user(WORKER, "网格员甲")
     await worker.ask(f"/start {await _invite(admin, 'WL-WH-CZ worker')}")
     assert "加入成功" in (await worker.ask("网格员甲")).text
-    moved = await worker.ask(f"/start {await _invite(admin, 'WL-WH-CZ-01 worker')}")
-    assert "调动成功" in moved.text
+    asked = await worker.ask(f"/start {await _invite(admin, 'WL-WH-CZ-01 worker')}")
+    await worker.press_label(asked, "确认调动")
+    await worker.next_reply("answerCallbackQuery")
+    assert "调动成功" in (await worker.next_reply("sendMessage")).text
+    await _invite(admin, "WL-WH-CZ worker")
+    listed = await admin.ask("/invites")
+    await admin.press(listed, listed.buttons[0][1])
+    assert "已撤销" in (await admin.next_reply("answerCallbackQuery")).params["text"]
+    assert "没有有效的邀请链接" in (await admin.next_reply("editMessageText")).text
     assert "已停用" in (await admin.ask(f"/disable {WORKER}")).text
     assert "已启用" in (await admin.ask(f"/enable {WORKER}")).text
     assert "已绑定" in (await in_group.ask("/bindgroup NY")).text

@@ -119,10 +119,21 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
 
     worker = [
         *["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"],
-        "close",
+        *["close", "tip"],
     ]
     assert commands(await tg.server.user(1003).ask("/help")) == worker
-    lead = [*worker, "reports", "rank", "tip", "tips", "assign", "invite", "members", "export"]
+    lead = [
+        *worker[:-1],
+        "reports",
+        "rank",
+        "tip",
+        "tips",
+        "assign",
+        "invite",
+        "invites",
+        "members",
+        "export",
+    ]
     assert commands(await tg.server.user(1002).ask("/help")) == lead
     assert commands(await tg.server.user(1001).ask("/help")) == [
         *lead,
@@ -172,7 +183,7 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     await server.wait_for(method="setMyCommands")
     worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
     lead_menu = [*worker_menu, "site", "close", "reports", "rank", "tip", "tips", "assign"]
-    lead_menu += ["invite", "members", "export"]
+    lead_menu += ["invite", "invites", "members", "export"]
     assert menu("chat", None, 2002) == lead_menu
     assert menu("chat", "en", 2002) == lead_menu
 

@@ -229,6 +229,8 @@ BUTTON_FIELDS: dict[str, list[st.SearchStrategy[str]]] = {
     "rr": [UNIT_FIELD, st.sampled_from(["today", "week", "all", "year", ""]), INT_FIELD],
     "td": [INT_FIELD, st.sampled_from([*callbacks.TIP_DRAFT_ACTIONS, "zz"]), INT_FIELD],
     "ta": [INT_FIELD, st.sampled_from(["ack", "pass", "back", "close"])],
+    "mv": [INT_FIELD, st.sampled_from(["ok", "cx", "x"])],
+    "iv": [INT_FIELD],
     "bf": [
         UNIT_FIELD,
         st.one_of(st.integers(20000101, 99991231).map(str), INT_FIELD),

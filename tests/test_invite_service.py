@@ -100,6 +100,10 @@ async def test_second_token_moves_only_when_its_inviter_covers_the_member(city: 
     own = await city.invites.create(wl_admin, "WL-WH-CZ", "lead")
     offer = await city.invites.open(worker.telegram_id, own.token)
     assert offer.moved_from is not None and offer.moved_from.unit_code == "WL-QY-GN"
+    assert offer.invite_id is not None
+    unmoved = await city.members.by_telegram_id(3)
+    assert unmoved is not None and unmoved.unit_code == "WL-QY-GN"  # until they confirm
+    await city.invites.confirm_move(worker.telegram_id, offer.invite_id)
     moved = await city.members.by_telegram_id(3)
     assert moved is not None and (moved.unit_code, moved.role, moved.name) == (
         "WL-WH-CZ",
