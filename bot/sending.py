@@ -8,15 +8,23 @@ arrives is worse than one that, rarely, arrives twice (a request that timed out 
 have reached Telegram). Refusals (400, 403) are answers, not failures: never retried.
 One refusal is not even an error: answering a button press Telegram has forgotten
 (the update was handled again after a crash, or too late) — the reply still goes out.
+
+The overall limit is shared fairly between chats (``FairQueue``): when it is reached,
+every chat with something to send waits in a queue of its own, and the chats take turns
+— so a chat with a hundred replies waiting delays another chat's reply by one turn, not
+by a hundred. (PTB's own overall limiter serves whoever came first.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable, Coroutine, Hashable
 from typing import Any, TypeVar
 
+from aiolimiter import AsyncLimiter
 from telegram.error import BadRequest, NetworkError, RetryAfter
 from telegram.ext import AIORateLimiter
 
@@ -54,9 +62,71 @@ def _expired_query(exc: BadRequest) -> bool:
     return "query is too old" in message or "query id is invalid" in message
 
 
+class FairQueue:
+    """``rate`` sends per ``period`` in all, taken in turns by chat.
+
+    While the rate allows, a send goes at once. Once it is reached, each send waits in
+    its chat's lane; each time the rate allows one more, the next lane in the rotation
+    sends its oldest, then goes to the back of the rotation (round robin). A chat's own
+    sends keep their order."""
+
+    def __init__(self, rate: float, period: float = 1.0) -> None:
+        self._bucket = AsyncLimiter(rate, period)
+        # Insertion order is the rotation: the first lane sends next.
+        self._lanes: dict[Hashable, deque[asyncio.Future[None]]] = {}
+        self._pump: asyncio.Task[None] | None = None
+
+    async def turn(self, lane: Hashable) -> None:
+        """Return when a send to ``lane`` (a chat) may go."""
+        if not self._lanes and self._bucket.has_capacity():
+            await self._bucket.acquire()  # capacity left: does not wait
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._lanes.setdefault(lane, deque()).append(waiter)
+        if self._pump is None or self._pump.done():
+            # A context of its own: not the first waiter's (its audit origin, say).
+            self._pump = asyncio.create_task(
+                self._serve(), name="gridbot-fair-sending", context=contextvars.Context()
+            )
+        await waiter  # cancelled with its task: _serve skips it
+
+    async def _serve(self) -> None:
+        while self._lanes:
+            await self._bucket.acquire()
+            while self._lanes:
+                lane, waiters = next(iter(self._lanes.items()))
+                waiter = waiters.popleft()
+                del self._lanes[lane]
+                if waiters:
+                    self._lanes[lane] = waiters  # to the back of the rotation
+                if not waiter.done():
+                    waiter.set_result(None)
+                    break
+
+    @property
+    def waiting(self) -> int:
+        """Sends waiting for their turn."""
+        return sum(len(waiters) for waiters in self._lanes.values())
+
+
 class RetryingRateLimiter(AIORateLimiter):
-    def __init__(self, *, network_retries: int = 4, first_delay: float = 0.5, **kwargs: Any):
-        super().__init__(**kwargs)
+    def __init__(
+        self,
+        *,
+        network_retries: int = 4,
+        first_delay: float = 0.5,
+        overall_max_rate: float = 30,
+        overall_time_period: float = 1,
+        **kwargs: Any,
+    ):
+        # The overall limit is ours (fair between chats); PTB keeps the per-group limit,
+        # the retries after a 429 and the pause of every send that a 429 asks for.
+        super().__init__(overall_max_rate=0, **kwargs)
+        self.fair = (
+            FairQueue(overall_max_rate, overall_time_period)
+            if overall_max_rate and overall_time_period
+            else None
+        )
         self.network_retries = network_retries
         self.first_delay = first_delay
 
@@ -70,7 +140,12 @@ class RetryingRateLimiter(AIORateLimiter):
         rate_limit_args: int | None,
     ) -> bool | dict[str, Any] | list[dict[str, Any]]:
         delay = self.first_delay
+        chat_id = data.get("chat_id")
+        fair = self.fair if chat_id is not None and not data.get("allow_paid_broadcast") else None
         for attempt in range(self.network_retries + 1):
+            if fair is not None:
+                # As PTB's overall limiter: only calls to a chat count.
+                await fair.turn(str(chat_id))
             try:
                 return await super().process_request(
                     callback, args, kwargs, endpoint, data, rate_limit_args
