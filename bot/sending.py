@@ -12,7 +12,10 @@ One refusal is not even an error: answering a button press Telegram has forgotte
 The overall limit is shared fairly between chats (``FairQueue``): when it is reached,
 every chat with something to send waits in a queue of its own, and the chats take turns
 — so a chat with a hundred replies waiting delays another chat's reply by one turn, not
-by a hundred. (PTB's own overall limiter serves whoever came first.)
+by a hundred. (PTB's own overall limiter serves whoever came first.) And one chat may
+send at most half of the overall rate for long (``CHAT_SHARE``; bursts as large as the
+overall limit's still go at once — Telegram itself asks for about one a second into one
+chat), so a chat that never stops sending leaves the rest for others' replies.
 """
 
 from __future__ import annotations
@@ -30,6 +33,10 @@ from telegram.ext import AIORateLimiter
 
 T = TypeVar("T")
 MAX_BACKOFF = 60.0
+# The part of the overall rate one chat may use.
+CHAT_SHARE = 0.5
+# Chats whose own limiter is kept while idle (the idle ones beyond are forgotten).
+KEEP_CHAT_LIMITERS = 512
 
 log = logging.getLogger("gridbot.sending")
 
@@ -70,14 +77,22 @@ class FairQueue:
     sends its oldest, then goes to the back of the rotation (round robin). A chat's own
     sends keep their order."""
 
-    def __init__(self, rate: float, period: float = 1.0) -> None:
+    def __init__(self, rate: float, period: float = 1.0, chat_share: float = CHAT_SHARE) -> None:
         self._bucket = AsyncLimiter(rate, period)
+        # A chat's own bucket holds as many as the overall one (the same bursts go at
+        # once) but drains at its share of the rate: a chat sending without pause is
+        # held to that share, leaving the rest for others.
+        self._rate = rate
+        self._chat_period = period / chat_share
+        self._chats: dict[Hashable, AsyncLimiter] = {}
         # Insertion order is the rotation: the first lane sends next.
         self._lanes: dict[Hashable, deque[asyncio.Future[None]]] = {}
         self._pump: asyncio.Task[None] | None = None
 
     async def turn(self, lane: Hashable) -> None:
-        """Return when a send to ``lane`` (a chat) may go."""
+        """Return when a send to ``lane`` (a chat) may go: within the chat's share first,
+        then in its turn for the overall rate."""
+        await self._chat_limiter(lane).acquire()
         if not self._lanes and self._bucket.has_capacity():
             await self._bucket.acquire()  # capacity left: does not wait
             return
@@ -89,6 +104,16 @@ class FairQueue:
                 self._serve(), name="gridbot-fair-sending", context=contextvars.Context()
             )
         await waiter  # cancelled with its task: _serve skips it
+
+    def _chat_limiter(self, lane: Hashable) -> AsyncLimiter:
+        if lane not in self._chats and len(self._chats) >= KEEP_CHAT_LIMITERS:
+            for key, limiter in list(self._chats.items()):
+                if limiter.has_capacity(limiter.max_rate):  # idle for a while: forget it
+                    del self._chats[key]
+        limiter = self._chats.get(lane)
+        if limiter is None:
+            limiter = self._chats[lane] = AsyncLimiter(self._rate, self._chat_period)
+        return limiter
 
     async def _serve(self) -> None:
         while self._lanes:
