@@ -456,7 +456,7 @@ async def main() -> None:
         "--flood-rate", type=float, default=100, help="flood updates a second (0: all at once)"
     )
     parser.add_argument(
-        "--probe-every", type=float, default=0.05, help="the flood case: seconds between probes"
+        "--probe-every", type=float, default=0.1, help="the flood case: seconds between probes"
     )
     args = parser.parse_args()
     config = await prepare_gridbot(Path(tempfile.mkdtemp(prefix="gridbot-load-")), args.workers)

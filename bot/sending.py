@@ -13,9 +13,9 @@ The overall limit is shared fairly between chats (``FairQueue``): when it is rea
 every chat with something to send waits in a queue of its own, and the chats take turns
 — so a chat with a hundred replies waiting delays another chat's reply by one turn, not
 by a hundred. (PTB's own overall limiter serves whoever came first.) And one chat may
-send at most half of the overall rate for long (``CHAT_SHARE``; bursts as large as the
-overall limit's still go at once — Telegram itself asks for about one a second into one
-chat), so a chat that never stops sending leaves the rest for others' replies.
+use at most half of the overall limit (``CHAT_SHARE``: 15 at once, then 15 a second, at
+the default 30 — Telegram itself asks for about one a second into one chat), so a chat
+that never stops sending leaves the other half for everyone else's replies.
 """
 
 from __future__ import annotations
@@ -74,16 +74,15 @@ class FairQueue:
 
     While the rate allows, a send goes at once. Once it is reached, each send waits in
     its chat's lane; each time the rate allows one more, the next lane in the rotation
-    sends its oldest, then goes to the back of the rotation (round robin). A chat's own
-    sends keep their order."""
+    sends its oldest, then goes to the back of the rotation (round robin). Before that,
+    a chat's sends wait for its own share of the rate (``chat_share``, bursts included).
+    A chat's own sends keep their order."""
 
     def __init__(self, rate: float, period: float = 1.0, chat_share: float = CHAT_SHARE) -> None:
         self._bucket = AsyncLimiter(rate, period)
-        # A chat's own bucket holds as many as the overall one (the same bursts go at
-        # once) but drains at its share of the rate: a chat sending without pause is
-        # held to that share, leaving the rest for others.
-        self._rate = rate
-        self._chat_period = period / chat_share
+        # A chat's own bucket: its share of the rate, and of a burst.
+        self._chat_rate = max(1.0, rate * chat_share)
+        self._period = period
         self._chats: dict[Hashable, AsyncLimiter] = {}
         # Insertion order is the rotation: the first lane sends next.
         self._lanes: dict[Hashable, deque[asyncio.Future[None]]] = {}
@@ -112,7 +111,7 @@ class FairQueue:
                     del self._chats[key]
         limiter = self._chats.get(lane)
         if limiter is None:
-            limiter = self._chats[lane] = AsyncLimiter(self._rate, self._chat_period)
+            limiter = self._chats[lane] = AsyncLimiter(self._chat_rate, self._period)
         return limiter
 
     async def _serve(self) -> None:
