@@ -111,7 +111,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         # Tells a chat, once per overflow, that updates of it are being dropped.
         self.on_dropped: Callable[[Update, int], Awaitable[None]] | None = None
 
-    async def process_update(  # type: ignore[override]
+    async def process_update(  # type: ignore[misc]  # final in PTB: see the docstring
         self, update: object, coroutine: Awaitable[Any]
     ) -> None:
         """Replaces PTB's (marked final there), which takes a slot *before*
@@ -162,10 +162,11 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     async def _drop(self, update: object, coroutine: Awaitable[Any], chat: _Chat) -> None:
         """Refuse an update of a chat whose queue is full: its handlers never run.
 
-        It is marked done, so a restart does not run it either (a crash before that
-        commit replays it, and it meets the cap again). Dropping a later update while
-        earlier ones of the chat are still queued cannot reorder a replay: the dropped
-        one never runs at all."""
+        It is marked done, so a restart does not run it either. (A crash before that
+        commit leaves it unfinished like the chat's queued ones: the next start replays
+        them all in order, and it runs if the chat's queue has room then, else it is
+        dropped again.) Marking it done while earlier updates of the chat are still
+        queued cannot put a replay out of order: a dropped update never runs at all."""
         if inspect.iscoroutine(coroutine):
             coroutine.close()  # PTB's process_update for it, never started
         fields = describe(update)
