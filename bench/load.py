@@ -1,6 +1,8 @@
 """Load benchmark: a bare PTB echo bot and gridbot under the same load of report flows.
 
     python bench/load.py [--workers 60] [--seconds 120] [--rate UPDATES_PER_S]
+                         [--only echo|gridbot|flood] [--flood-size 1000] [--flood-rate 100]
+                         [--flood-seconds 60]
 
 One process tree, one run. This process serves the project's Bot API test server on
 loopback HTTP and plays N grid workers; the bots run as child processes polling it:
@@ -21,6 +23,16 @@ this bounds arrival-to-commit from above), overall and per step of the flow; out
 calls per second and the number of 429 answers; the bot process's peak RSS (VmHWM);
 CPU time per update of the bot and of this process (the test server and the simulated
 workers), which share the machine.
+
+(c) the flood case, ``gridbot run`` with the production limits (30 sends a second, 100
+updates queued per chat): another chat's ``/whoami`` (one every ``--probe-every`` s)
+answer time, p50/p99 from arrival at the server to the answer, first with the bot
+otherwise idle, then while a stranger's chat floods it with ``--flood-size`` messages,
+``--flood-rate`` a second (0: all at once), wave after wave (the next once the bot has
+answered the last); ``--flood-seconds`` split between the two, printed side by side with
+the bot's CPU. The target: the flooded p99 within 2× the idle p99. (Sent all at once,
+the flood is ahead of the other chat's update in Telegram's one stream of updates: that
+update is seen only once the bot has fetched and stored the flood's.)
 """
 
 from __future__ import annotations
@@ -295,11 +307,12 @@ async def run_one(
     return result
 
 
-async def prepare_gridbot(folder: Path, workers: int) -> Path:
+async def prepare_gridbot(
+    folder: Path, workers: int, telegram: str = "max_messages_per_second = 0\n"
+) -> Path:
     config = write_config(
         folder,
-        "[reports]\nalbum_wait_seconds = 0\n"
-        "[telegram]\npoll_timeout = 2\nmax_messages_per_second = 0\n",
+        f"[reports]\nalbum_wait_seconds = 0\n[telegram]\npoll_timeout = 2\n{telegram}",
     )
     services = await Services.open(load_config(config), clock=SystemClock())
     try:
@@ -313,6 +326,117 @@ async def prepare_gridbot(folder: Path, workers: int) -> Path:
     return config
 
 
+FLOODER = 9_000_001  # a stranger
+
+
+async def _probe(user: TestUser, until: float, every: float, out: list[float]) -> None:
+    """/whoami from ``user`` every ``every`` seconds (at once when an answer was late)
+    until ``until``; each answer time in ms goes to ``out``."""
+    while time.time() < until:
+        pushed = time.time()
+        await user.send_text("/whoami")
+        call = await user.next_reply("sendMessage", timeout=120)
+        out.append((call.at - pushed) * 1000)
+        wait = pushed + every - time.time()
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+
+async def _quiet(server: BotApiServer, chat_id: int, for_seconds: float = 0.5) -> None:
+    """Until every update was fetched and the bot has sent nothing to ``chat_id`` for
+    ``for_seconds``."""
+    seen, still = -1, 0.0
+    while still < for_seconds:
+        await asyncio.sleep(0.1)
+        count = len(server.sent_messages(chat_id))
+        if count != seen or server.pending_updates:
+            seen, still = count, 0.0
+        else:
+            still += 0.1
+
+
+async def _flood(
+    server: BotApiServer, flooder: TestUser, until: float, size: int, rate: float
+) -> int:
+    """Waves of ``size`` updates from ``flooder``, ``rate`` a second (0: all at once),
+    the next once the bot has answered the last, until ``until``; returns how many."""
+    waves = 0
+    while time.time() < until:
+        began = time.time()
+        for number in range(size):
+            if rate and (wait := began + number / rate - time.time()) > 0:
+                await asyncio.sleep(wait)
+            await flooder.send_text(f"flood {number}")
+        waves += 1
+        await _quiet(server, flooder.chat_id)
+    return waves
+
+
+def _p(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p * len(ordered)))] if ordered else float("nan")
+
+
+async def run_flood(
+    command: list[str],
+    server: BotApiServer,
+    seconds: float,
+    size: int,
+    rate: float,
+    every: float,
+) -> dict[str, float]:
+    env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
+    log = os.environ.get("GRIDBOT_BENCH_LOG")
+    errors = open(f"{log}.flood", "wb") if log else asyncio.subprocess.DEVNULL  # noqa: SIM115, ASYNC230
+    bot = await asyncio.create_subprocess_exec(
+        *command, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=errors,
+    )  # fmt: skip
+    idle: list[float] = []
+    flooded: list[float] = []
+    try:
+        await server.wait_polling(timeout=60)
+        prober = server.user(5000, _name(0))
+        flooder = server.user(FLOODER, "陌生人")
+        await _probe(prober, time.time() + 1, every, [])  # warm up
+        cpu, began = _cpu_seconds(bot.pid), time.time()
+        await _probe(prober, time.time() + seconds / 2, every, idle)
+        cpu_idle = (_cpu_seconds(bot.pid) - cpu) / (time.time() - began) * 100
+        cpu, began = _cpu_seconds(bot.pid), time.time()
+        until = time.time() + seconds / 2
+        flood = asyncio.create_task(_flood(server, flooder, until, size, rate))
+        await _probe(prober, until, every, flooded)
+        waves = await flood
+        cpu_flood = (_cpu_seconds(bot.pid) - cpu) / (time.time() - began) * 100
+        sent = [c.text for c in server.sent_messages(FLOODER)]
+    finally:
+        bot.terminate()
+        await asyncio.wait_for(bot.wait(), 60)
+    told = sum(1 for text in sent if "发送得太快" in text)
+    result = {
+        "idle_p50": _p(idle, 0.5),
+        "idle_p99": _p(idle, 0.99),
+        "flood_p50": _p(flooded, 0.5),
+        "flood_p99": _p(flooded, 0.99),
+    }
+    ratio = result["flood_p99"] / result["idle_p99"]
+    pace = f"at {rate:g}/s" if rate else "at once"
+    print(
+        f"   flood: another chat's /whoami, update→answer | idle: p50 {result['idle_p50']:.1f} "
+        f"ms p99 {result['idle_p99']:.1f} ms ({len(idle)} asked) | one chat flooding "
+        f"{size:,} updates {pace}, {waves} waves: p50 {result['flood_p50']:.1f} ms p99 "
+        f"{result['flood_p99']:.1f} ms ({len(flooded)} asked) | p99 flooded / idle "
+        f"{ratio:.2f}× (target ≤ 2×)",
+        flush=True,
+    )
+    print(
+        f"{'':>10}the flooding chat: {waves * size} updates sent, {len(sent) - told} answered, "
+        f"{waves * size - (len(sent) - told)} dropped, told {told} times | bot CPU: idle "
+        f"{cpu_idle:.0f}%, flooded {cpu_flood:.0f}%",
+        flush=True,
+    )
+    return result
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=60)
@@ -321,10 +445,24 @@ async def main() -> None:
         "--rate", type=float, help="offer this many updates/s in all (default: closed loop)"
     )
     parser.add_argument("--profile", type=Path, help="run gridbot under cProfile, write here")
-    parser.add_argument("--only", choices=["echo", "gridbot"], help="run one bot")
+    parser.add_argument(
+        "--only", choices=["echo", "gridbot", "flood"], help="run one bot, or the flood case"
+    )
+    parser.add_argument("--flood-size", type=int, default=1000, help="updates per flood wave")
+    parser.add_argument(
+        "--flood-seconds", type=float, default=60, help="the flood case: idle half, flooded half"
+    )
+    parser.add_argument(
+        "--flood-rate", type=float, default=100, help="flood updates a second (0: all at once)"
+    )
+    parser.add_argument(
+        "--probe-every", type=float, default=0.1, help="the flood case: seconds between probes"
+    )
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="gridbot-load-"))
-    config = await prepare_gridbot(folder, args.workers)
+    config = await prepare_gridbot(Path(tempfile.mkdtemp(prefix="gridbot-load-")), args.workers)
+    flood_config = await prepare_gridbot(
+        Path(tempfile.mkdtemp(prefix="gridbot-flood-")), 1, telegram=""
+    )
     print(
         f"{args.workers} workers, {args.seconds:.0f} s per bot, {os.cpu_count()} CPUs; "
         "full report flows (9 updates each), "
@@ -353,7 +491,19 @@ async def main() -> None:
             results[name] = await run_one(
                 name, command, server, args.workers, args.seconds, flow, args.rate
             )
-    if len(results) == 2:
+    if args.only in (None, "flood"):
+        server = BotApiServer(TEST_TOKEN)
+        async with server.serve_http() as url:
+            command = [sys.executable, "-m", "bot", "run", "--config", str(flood_config)]
+            results["flood"] = await run_flood(
+                [*command, "--api-url", url],
+                server,
+                args.flood_seconds,
+                args.flood_size,
+                args.flood_rate,
+                args.probe_every,
+            )
+    if "echo" in results and "gridbot" in results:
         ratio = results["gridbot"]["updates_per_s"] / results["echo"]["updates_per_s"]
         print(f"gridbot / echo update rate: {ratio:.2f}×")
 

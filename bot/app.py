@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Awaitable, Callable
@@ -38,6 +39,7 @@ from bot.polling import Poller
 from bot.sending import GridBot, RetryingRateLimiter, Stopped, until_reachable
 from bot.services import Services
 from handlers import register
+from handlers.errors import tell_dropping
 from handlers.menus import set_public_menus, sync_member_menus
 
 log = logging.getLogger("gridbot.app")
@@ -74,6 +76,7 @@ def build_application(
         services = await Services.open(config, clock=clock)
         application.bot_data.services = services
         processor.inbox = lambda: services.inbox
+        processor.on_dropped = functools.partial(tell_dropping, application)
         # What was received and not handled when the bot last stopped goes first.
         await services.inbox.prune()
         for replay in await services.inbox.unfinished():
@@ -94,7 +97,7 @@ def build_application(
             await services.close()
         log.info("bot.stopped")
 
-    processor = ChatOrderedUpdateProcessor(tg.max_concurrent_updates)
+    processor = ChatOrderedUpdateProcessor(tg.max_concurrent_updates, tg.max_queued_per_chat)
     if request is None:
         # One proxy for both: bot methods and file downloads use ``request``, polling
         # uses ``get_updates_request``.

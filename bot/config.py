@@ -115,6 +115,9 @@ class TelegramConfig(_Table):
     connect_timeout: float = Field(10.0, gt=0)
     read_timeout: float = Field(10.0, gt=0)
     max_concurrent_updates: int = Field(64, ge=1, le=4096)
+    # Updates one chat may have waiting (the one being handled included); beyond that
+    # its updates are dropped and the chat is told once: a flood delays only itself.
+    max_queued_per_chat: int = Field(100, ge=1, le=100_000)
     # Outgoing calls per second for the whole bot (Telegram allows about 30); 0 turns the
     # overall limit off, e.g. against a Bot API test server in a benchmark.
     max_messages_per_second: float = Field(30, ge=0)

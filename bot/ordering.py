@@ -2,7 +2,9 @@
 
 PTB's choice is all-or-nothing (``concurrent_updates`` on or off). A report being drafted
 needs its photos and buttons handled in the order the person sent them, but one slow
-chat must not hold up the city, so this processor keeps one lock per chat.
+chat must not hold up the city, so this processor keeps one queue per chat, in front of
+the slots all chats share: one chat flooding the bot delays only itself, and past a cap
+(``telegram.max_queued_per_chat``) its further updates are dropped, the chat told once.
 
 It is also where every update begins and ends: it marks the update done in the
 durable inbox (``bot.inbox``) once its handlers have run, sets the audit origin (the chat and
@@ -14,10 +16,12 @@ what the person wrote.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from telegram import Update
@@ -77,20 +81,67 @@ def _content_kind(message: Any) -> str:
     return "text" if message.text else "service"
 
 
+@dataclass
+class _Chat:
+    """One chat's queue: its updates take turns on ``turn``; ``queued`` counts the ones
+    waiting and the one running; ``told`` is set once the chat has been told it is over
+    its cap. Dropped when the queue empties (so the next overflow is told again)."""
+
+    turn: asyncio.Lock = field(default_factory=asyncio.Lock)
+    queued: int = 0
+    told: bool = False
+
+
 class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
-    def __init__(self, max_concurrent_updates: int) -> None:
+    """Each chat's updates queue for their chat's turn first, and only then take one of
+    the ``max_concurrent_updates`` slots shared by all chats: a chat waiting for its own
+    previous update holds no slot, so one busy chat can never fill them. A chat may have
+    at most ``max_queued_per_chat`` updates queued (the running one included); beyond that
+    an update is dropped (``update.dropped`` in the log), marked done in the inbox, and
+    the chat is told once, through ``on_dropped``, that it is sending too fast."""
+
+    def __init__(self, max_concurrent_updates: int, max_queued_per_chat: int = 100) -> None:
         super().__init__(max_concurrent_updates)
-        self._locks: dict[int, asyncio.Lock] = {}
-        self._waiting: dict[int, int] = {}
+        if max_queued_per_chat < 1:
+            raise ValueError("max_queued_per_chat must be a positive integer")
+        self.max_queued_per_chat = max_queued_per_chat
+        self._chats: dict[int, _Chat] = {}
         # The durable inbox, once the services are open (set in post_init).
         self.inbox: Callable[[], Inbox] | None = None
+        # Tells a chat, once per overflow, that updates of it are being dropped.
+        self.on_dropped: Callable[[Update, int], Awaitable[None]] | None = None
+
+    async def process_update(  # type: ignore[misc]  # final in PTB: see the docstring
+        self, update: object, coroutine: Awaitable[Any]
+    ) -> None:
+        """Replaces PTB's (marked final there), which takes a slot *before*
+        ``do_process_update``: here the chat's turn comes first, then the slot."""
+        key = chat_key(update)
+        if key is None:
+            async with self._semaphore:
+                await self.do_process_update(update, coroutine)
+            return
+        chat = self._chats.setdefault(key, _Chat())
+        if chat.queued >= self.max_queued_per_chat:
+            await self._drop(update, coroutine, chat)
+            return
+        chat.queued += 1
+        try:
+            async with chat.turn, self._semaphore:
+                await self.do_process_update(update, coroutine)
+        finally:
+            chat.queued -= 1
+            if not chat.queued and self._chats.get(key) is chat:
+                del self._chats[key]
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
+        """Run one update (in its chat's turn, holding a slot): the handlers, then the
+        done-mark, under the update's audit origin, then its log line."""
         fields = describe(update)
         origin = ORIGIN.set(Origin("chat", fields.get("chat_id"), fields.get("update_id")))
         started = time.perf_counter()
         try:
-            await self._in_order(update, self._handled(update, coroutine))
+            await self._handled(update, coroutine)
         finally:
             ORIGIN.reset(origin)
             fields["ms"] = round((time.perf_counter() - started) * 1000, 1)
@@ -102,27 +153,41 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         await coroutine
         # PTB has given any handler error to the error handler by now: the update is
         # handled either way (a cancelled task, at shutdown, is not).
+        await self._finish(update)
+
+    async def _finish(self, update: object) -> None:
         if self.inbox is not None and isinstance(update, Update):
             await self.inbox().finish(update.update_id)
 
-    async def _in_order(self, update: object, coroutine: Awaitable[Any]) -> None:
-        key = chat_key(update)
-        if key is None:
-            await coroutine
-            return
-        lock = self._locks.setdefault(key, asyncio.Lock())
-        self._waiting[key] = self._waiting.get(key, 0) + 1
+    async def _drop(self, update: object, coroutine: Awaitable[Any], chat: _Chat) -> None:
+        """Refuse an update of a chat whose queue is full: its handlers never run.
+
+        It is marked done, so a restart does not run it either. (A crash before that
+        commit leaves it unfinished like the chat's queued ones: the next start replays
+        them all in order, and it runs if the chat's queue has room then, else it is
+        dropped again.) Marking it done while earlier updates of the chat are still
+        queued cannot put a replay out of order: a dropped update never runs at all."""
+        if inspect.iscoroutine(coroutine):
+            coroutine.close()  # PTB's process_update for it, never started
+        fields = describe(update)
+        fields["queued"] = chat.queued
+        origin = ORIGIN.set(Origin("chat", fields.get("chat_id"), fields.get("update_id")))
         try:
-            async with lock:
-                await coroutine
+            log.warning("update.dropped", extra={"fields": fields})
+            if not chat.told and self.on_dropped is not None and isinstance(update, Update):
+                chat.told = True
+                try:
+                    await self.on_dropped(update, chat.queued)
+                except Exception as exc:  # the notice is a courtesy: never lose the mark
+                    log.warning(
+                        "update.dropped_notice_failed", extra={"fields": {"error": repr(exc)}}
+                    )
+            await self._finish(update)
         finally:
-            self._waiting[key] -= 1
-            if not self._waiting[key]:
-                del self._waiting[key]
-                del self._locks[key]
+            ORIGIN.reset(origin)
 
     async def initialize(self) -> None:
-        """Nothing to set up: locks are made per chat as updates arrive."""
+        """Nothing to set up: chat queues are made as updates arrive."""
 
     async def shutdown(self) -> None:
-        """Nothing to tear down: every lock is released when its update is done."""
+        """Nothing to tear down: a chat's queue goes when its last update is done."""

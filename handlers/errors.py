@@ -1,4 +1,5 @@
-"""The last line: log what broke (update id, exception) and apologise to the person."""
+"""The last line: log what broke (update id, exception) and apologise to the person; and
+tell a chat that sends faster than it can be answered that its messages are dropped."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.context import GridContext
-from handlers.common import caller_of, text
+from bot.context import GridApplication, GridContext
+from handlers.common import caller_of, reply_text, text
 
 log = logging.getLogger("gridbot.errors")
 
@@ -29,3 +30,13 @@ async def on_error(update: object, context: GridContext) -> None:
             )
     except (TelegramError, OSError, RuntimeError) as exc:  # the apology itself failed
         log.warning("apology.failed update=%s error=%r", update_id, exc)
+
+
+async def tell_dropping(application: GridApplication, update: Update, queued: int) -> None:
+    """Said once when ``queued`` updates of a chat wait and the bot starts dropping the
+    chat's further ones (``bot.ordering``)."""
+    if update.effective_chat is None or update.effective_user is None:
+        return
+    context = GridContext.from_update(update, application)
+    caller = await caller_of(update, context)
+    await reply_text(update, context, text(context, caller, "error.too_fast", count=queued))

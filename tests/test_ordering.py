@@ -40,7 +40,7 @@ async def test_one_chat_in_order_many_chats_at_once():
         starts = [u for kind, c, u in log if kind == "start" and c == chat]
         assert starts == sorted(starts)
     assert overlap_seen.is_set()
-    assert not processor._locks  # released once idle
+    assert not processor._chats  # released once idle
 
 
 async def test_an_update_is_marked_done_before_the_next_one_of_its_chat_starts():
@@ -63,3 +63,79 @@ async def test_an_update_is_marked_done_before_the_next_one_of_its_chat_starts()
     await asyncio.gather(*(processor.process_update(_update(u, 111), work(u)) for u in (1, 2, 3)))
     assert seen == {1: [], 2: [1], 3: [1, 2]}
     assert finished == [1, 2, 3]
+
+
+async def test_a_chat_waiting_for_its_turn_holds_no_slot():
+    """One chat's queue must not fill the slots all chats share: with two slots and one
+    chat's first update stuck, its nine others wait for their turn, while another chat's
+    updates run — each chat still in its own order."""
+    processor = ChatOrderedUpdateProcessor(2)
+    started: dict[int, list[int]] = {111: [], 222: []}
+    release = asyncio.Event()
+    other_done = asyncio.Event()
+
+    async def work(update_id: int, chat_id: int) -> None:
+        started[chat_id].append(update_id)
+        if update_id == 1:
+            await release.wait()
+        if chat_id == 222 and len(started[222]) == 3:
+            other_done.set()
+
+    flood = [(u, 111) for u in range(1, 11)]
+    other = [(u, 222) for u in range(11, 14)]
+    tasks = [
+        asyncio.create_task(processor.process_update(_update(u, c), work(u, c)))
+        for u, c in flood + other
+    ]
+    await asyncio.wait_for(other_done.wait(), 2)  # the original code waits forever here
+    assert started == {111: [1], 222: [11, 12, 13]}
+    release.set()
+    await asyncio.gather(*tasks)
+    assert started[111] == list(range(1, 11))
+    assert not processor._chats
+
+
+async def test_past_the_cap_a_chat_is_told_once_and_the_rest_is_dropped_but_marked_done(
+    caplog,
+):
+    processor = ChatOrderedUpdateProcessor(64, max_queued_per_chat=3)
+    ran: list[int] = []
+    finished: list[int] = []
+    told: list[tuple[int, int]] = []
+    release = asyncio.Event()
+
+    class Inbox:
+        async def finish(self, update_id: int) -> None:
+            finished.append(update_id)
+
+    async def tell(update: Update, queued: int) -> None:
+        told.append((update.update_id, queued))
+
+    processor.inbox = lambda: Inbox()
+    processor.on_dropped = tell
+
+    async def work(update_id: int) -> None:
+        ran.append(update_id)
+        if update_id == 1:
+            await release.wait()
+
+    with caplog.at_level("INFO", logger="gridbot.updates"):
+        tasks = [
+            asyncio.create_task(processor.process_update(_update(u, 111), work(u)))
+            for u in range(1, 11)
+        ]
+        await asyncio.sleep(0.05)
+        # 1 runs, 2 and 3 wait their turn; 4–10 are dropped, the chat told at the first.
+        assert told == [(4, 3)]
+        assert sorted(finished) == list(range(4, 11))
+        release.set()
+        await asyncio.gather(*tasks)
+    assert ran == [1, 2, 3]
+    assert finished[-3:] == [1, 2, 3]
+    dropped = [r for r in caplog.records if r.getMessage() == "update.dropped"]
+    assert [r.fields["update_id"] for r in dropped] == list(range(4, 11))
+    assert not processor._chats
+
+    # Once the queue has emptied, the chat is served again (and told again if it floods).
+    await processor.process_update(_update(11, 111), work(11))
+    assert ran[-1] == 11
