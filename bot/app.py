@@ -33,7 +33,8 @@ from telegram.request import BaseRequest, HTTPXRequest
 from bot.clock import Clock
 from bot.config import Config, ConfigError, redacted_proxy
 from bot.context import CONTEXT_TYPES, GridApplication
-from bot.jobs import schedule
+from bot.inflight import InFlight, cut_short
+from bot.jobs import TrackedJobQueue, schedule
 from bot.ordering import ChatOrderedUpdateProcessor
 from bot.polling import Poller
 from bot.sending import GridBot, RetryingRateLimiter, Stopped, until_reachable
@@ -127,6 +128,7 @@ def build_application(
         Application.builder()
         .bot(bot)
         .context_types(CONTEXT_TYPES)
+        .job_queue(TrackedJobQueue())
         .concurrent_updates(processor)
         .updater(None)  # bot.polling and bot.webhook receive, through the inbox
         .post_init(post_init)
@@ -202,12 +204,34 @@ async def initialize(
 
 
 async def finish(application: GridApplication) -> None:
+    """Stop promptly: no update or job starts any more, those still waiting are left to
+    the next start, the running ones get ``telegram.stop_grace_seconds`` and are then
+    cancelled (``bot.inflight``); then PTB's stop, shutdown and ``post_shutdown``."""
     await _stop_menu_sync(application)
     if application.running:
+        await _cut_short(application)
         await application.stop()
     await application.shutdown()
     if application.post_shutdown:
         await application.post_shutdown(application)
+
+
+async def _cut_short(application: GridApplication) -> None:
+    services = getattr(application.bot_data, "services", None)
+    grace = services.config.telegram.stop_grace_seconds if services is not None else 1.0
+    kinds: dict[str, InFlight] = {}
+    processor = application.update_processor
+    if isinstance(processor, ChatOrderedUpdateProcessor):
+        left = processor.close()
+        if left:
+            log.info("stop.updates_left", extra={"fields": {"count": left}})
+        kinds["updates"] = processor.running
+    jobs = application.job_queue
+    if isinstance(jobs, TrackedJobQueue):
+        if jobs.scheduler.running:
+            jobs.scheduler.pause()  # start no job during the grace period
+        kinds["jobs"] = jobs.running
+    await cut_short(grace, **kinds)
 
 
 async def serve_polling(application: GridApplication, config: Config, stop: asyncio.Event) -> None:

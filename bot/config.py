@@ -118,6 +118,9 @@ class TelegramConfig(_Table):
     # Updates one chat may have waiting (the one being handled included); beyond that
     # its updates are dropped and the chat is told once: a flood delays only itself.
     max_queued_per_chat: int = Field(100, ge=1, le=100_000)
+    # At stop, how long updates being handled and jobs running may go on before they
+    # are cancelled (and handled again, or taken over, at the next start).
+    stop_grace_seconds: float = Field(1.0, ge=0, le=600)
     # Outgoing calls per second for the whole bot (Telegram allows about 30); 0 turns the
     # overall limit off, e.g. against a Bot API test server in a benchmark.
     max_messages_per_second: float = Field(30, ge=0)

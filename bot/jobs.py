@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import logging
 
-from telegram.ext import CallbackContext
+from telegram.ext import CallbackContext, Job, JobQueue
 
 from bot.context import GridApplication
+from bot.inflight import InFlight
 
 log = logging.getLogger("gridbot.jobs")
 
@@ -61,6 +62,25 @@ async def prune_inbox(context: CallbackContext) -> None:  # type: ignore[type-ar
     pruned = await context.bot_data.services.inbox.prune()
     if pruned:
         log.info("inbox.pruned", extra={"fields": {"count": pruned}})
+
+
+class TrackedJobQueue(JobQueue):  # type: ignore[type-arg]
+    """PTB's JobQueue, with every running job counted in ``running``, so a stop can give
+    jobs a grace period and then cancel them (``bot.inflight``) instead of waiting for a
+    send retried against a Telegram that cannot be reached."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.running = InFlight()
+
+    @staticmethod
+    async def job_callback(job_queue: JobQueue, job: Job) -> None:  # type: ignore[type-arg]
+        running = getattr(job_queue, "running", None)
+        if running is None:
+            await job.run(job_queue.application)
+            return
+        with running.track():
+            await job.run(job_queue.application)
 
 
 def schedule(application: GridApplication) -> None:

@@ -16,6 +16,7 @@ what the person wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import re
@@ -29,6 +30,7 @@ from telegram.ext import BaseUpdateProcessor
 
 from bot.audit import ORIGIN, Origin
 from bot.inbox import Inbox
+from bot.inflight import InFlight
 
 log = logging.getLogger("gridbot.updates")
 _WORD = re.compile(r"^[a-z_]{1,32}$")
@@ -110,15 +112,22 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         self.inbox: Callable[[], Inbox] | None = None
         # Tells a chat, once per overflow, that updates of it are being dropped.
         self.on_dropped: Callable[[Update, int], Awaitable[None]] | None = None
+        # Updates being handled, and those waiting for their turn or a slot (``close``).
+        self.running = InFlight()
+        self._waiting: set[asyncio.Task[Any]] = set()
+        self._closed = False
 
     async def process_update(  # type: ignore[misc]  # final in PTB: see the docstring
         self, update: object, coroutine: Awaitable[Any]
     ) -> None:
         """Replaces PTB's (marked final there), which takes a slot *before*
         ``do_process_update``: here the chat's turn comes first, then the slot."""
+        if self._closed:  # stopping: left unfinished in the inbox, handled at next start
+            _close(coroutine)
+            return
         key = chat_key(update)
         if key is None:
-            async with self._semaphore:
+            async with self._turn(contextlib.nullcontext()):
                 await self.do_process_update(update, coroutine)
             return
         chat = self._chats.setdefault(key, _Chat())
@@ -127,12 +136,40 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
             return
         chat.queued += 1
         try:
-            async with chat.turn, self._semaphore:
+            async with self._turn(chat.turn):
                 await self.do_process_update(update, coroutine)
+        except asyncio.CancelledError:
+            _close(coroutine)  # cancelled while waiting: never started
+            raise
         finally:
             chat.queued -= 1
             if not chat.queued and self._chats.get(key) is chat:
                 del self._chats[key]
+
+    @contextlib.asynccontextmanager
+    async def _turn(self, chat_turn: contextlib.AbstractAsyncContextManager[Any]) -> Any:
+        """The chat's turn, then a shared slot; while waiting for them the update can be
+        cancelled by ``close``, and once it has them it counts as running."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._waiting.add(task)
+        try:
+            async with chat_turn, self._semaphore:
+                self._waiting.discard(task)  # type: ignore[arg-type]
+                with self.running.track():
+                    yield
+        finally:
+            self._waiting.discard(task)  # type: ignore[arg-type]
+
+    def close(self) -> int:
+        """At stop: start no more updates. Those still waiting for their turn are
+        cancelled (they stay unfinished in the inbox and are handled at the next start);
+        the running ones are left to ``bot.inflight.cut_short``. How many were waiting."""
+        self._closed = True
+        waiting = [task for task in self._waiting if not task.done()]
+        for task in waiting:
+            task.cancel()
+        return len(waiting)
 
     async def do_process_update(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Run one update (in its chat's turn, holding a slot): the handlers, then the
@@ -167,8 +204,7 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         them all in order, and it runs if the chat's queue has room then, else it is
         dropped again.) Marking it done while earlier updates of the chat are still
         queued cannot put a replay out of order: a dropped update never runs at all."""
-        if inspect.iscoroutine(coroutine):
-            coroutine.close()  # PTB's process_update for it, never started
+        _close(coroutine)
         fields = describe(update)
         fields["queued"] = chat.queued
         origin = ORIGIN.set(Origin("chat", fields.get("chat_id"), fields.get("update_id")))
@@ -191,3 +227,9 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
 
     async def shutdown(self) -> None:
         """Nothing to tear down: a chat's queue goes when its last update is done."""
+
+
+def _close(coroutine: Awaitable[Any]) -> None:
+    """Discard PTB's ``process_update`` for an update that is never started."""
+    if inspect.iscoroutine(coroutine) and coroutine.cr_frame is not None:
+        coroutine.close()
