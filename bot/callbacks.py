@@ -66,11 +66,21 @@ class MoveButton(Button):
 
 
 class RevokeInviteButton(Button):
-    """撤销 under one link of ``/invites``."""
+    """撤销 under one link of ``/invites``; ``page`` is the page it was shown on, drawn
+    again after the revoke."""
 
     KIND: ClassVar[str] = "iv"
 
     invite: int = Field(ge=1, le=2**53)
+    page: int = Field(0, ge=0, le=100_000)
+
+
+class InvitesPageButton(Button):
+    """« 上一页 / 下一页 » under ``/invites``."""
+
+    KIND: ClassVar[str] = "ip"
+
+    page: int = Field(ge=0, le=100_000)
 
 
 def decode(data: str | None, expected: type[Button] | None = None) -> Button | None:

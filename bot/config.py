@@ -277,7 +277,7 @@ class InviteConfig(_Table):
 
 
 class MembersConfig(_Table):
-    page_size: int = Field(20, ge=5, le=50)
+    page_size: int = Field(20, ge=5, le=50)  # lines per page of /members and /invites
 
 
 class ScheduleConfig(_Table):

@@ -14,13 +14,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot import access, audit
+from bot import access, audit, paging
 from bot.access import ROLE_ALIASES, Role
 from bot.clock import Clock
 from bot.codes import typed_code
 from bot.config import InviteConfig
 from bot.errors import Refused
 from bot.names import clean_name
+from bot.paging import Page
 from storage import chats as chat_repo
 from storage import invites as invite_repo
 from storage import members as member_repo
@@ -81,10 +82,13 @@ def hash_token(token: str) -> str:
 
 
 class InviteService:
-    def __init__(self, db: Database, clock: Clock, limits: InviteConfig) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, limits: InviteConfig, page_size: int = 20
+    ) -> None:
         self.db = db
         self.clock = clock
         self.limits = limits
+        self.page_size = page_size  # links per page of /invites
 
     def parse_role(self, text: str) -> Role:
         role = ROLE_ALIASES.get(text.strip().lower())
@@ -363,6 +367,13 @@ class InviteService:
                     )
                 )
         return found
+
+    async def open_links_page(
+        self, actor: Member, page: int, *, clamp: bool = False
+    ) -> Page[OpenLink]:
+        """One page of ``open_links``; a page that no longer exists is ``button.stale``, or
+        with ``clamp`` the last page (the list redrawn after a revoke emptied its page)."""
+        return paging.page_of(await self.open_links(actor), page, self.page_size, clamp=clamp)
 
     async def revoke(self, actor: Member, invite_id: int) -> OpenLink:
         """Revoke a link the actor could have made; an unknown, foreign or dead one is

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot import access, audit
+from bot import access, audit, paging
 from bot.access import Role
 from bot.clock import Clock
 from bot.codes import typed_code
@@ -169,9 +169,7 @@ class MemberService:
             if reason:
                 raise Refused(reason, unit=unit.name)
             total = await member_repo.count_in_subtree(conn, unit.path)
-            pages = max(1, -(-total // self.page_size))
-            if not 0 <= page < pages:
-                raise Refused("button.stale")
+            pages = paging.check_page(page, total, self.page_size)
             rows = await member_repo.page_in_subtree(
                 conn, unit.path, offset=page * self.page_size, limit=self.page_size
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from bot import access
+from bot import access, paging
 from bot.clock import Clock
 from bot.codes import typed_code
 from bot.config import Config
@@ -79,10 +79,7 @@ class ReportHistory:
             return report, await report_repo.photos(conn, report_id)
 
     def _pages(self, total: int, page: int) -> int:
-        pages = max(1, -(-total // self.page_size))
-        if not 0 <= page < pages:
-            raise Refused("button.stale")
-        return pages
+        return paging.check_page(page, total, self.page_size)
 
     async def mine(self, member: Member, page: int) -> ReportPage:
         async with self.db.read() as conn:

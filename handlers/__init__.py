@@ -6,6 +6,7 @@ from telegram.ext import CallbackQueryHandler, ChatMemberHandler, MessageHandler
 
 from bot.callbacks import (
     BriefButton,
+    InvitesPageButton,
     MembersPageButton,
     MoveButton,
     MyReportsPageButton,
@@ -85,6 +86,9 @@ def register(app: GridApplication) -> None:
     )
     app.add_handler(
         CallbackQueryHandler(members.revoke_pressed, pattern=RevokeInviteButton.pattern())
+    )
+    app.add_handler(
+        CallbackQueryHandler(members.invites_page_pressed, pattern=InvitesPageButton.pattern())
     )
     app.add_handler(CallbackQueryHandler(onboarding.move_pressed, pattern=MoveButton.pattern()))
     app.add_handler(CallbackQueryHandler(reports.report_pressed, pattern=ReportButton.pattern()))

@@ -10,12 +10,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from telegram import Update
+from telegram import InlineKeyboardButton, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
 from bot import commands
+from bot.callbacks import Button
 from bot.context import GridContext
 from bot.errors import Refused
 from bot.members import Caller
@@ -63,6 +64,27 @@ def edit_moot(exc: BadRequest) -> bool:
     (An edit that changes nothing is not even sent: ``bot.sending.GridBot``.)"""
     reason = str(exc).lower()
     return any(part in reason for part in ("not modified", "not found", "can't be edited"))
+
+
+def page_buttons(
+    context: GridContext, caller: Caller, page: int, pages: int, button: Callable[[int], Button]
+) -> list[InlineKeyboardButton]:
+    """« 上一页 / 下一页 under page ``page`` (from 0) of ``pages``; ``button(n)`` is the payload
+    that shows page ``n``. Empty on a list of one page."""
+    row = []
+    if page > 0:
+        row.append(
+            InlineKeyboardButton(
+                text(context, caller, "button.prev"), callback_data=button(page - 1).encode()
+            )
+        )
+    if page + 1 < pages:
+        row.append(
+            InlineKeyboardButton(
+                text(context, caller, "button.next"), callback_data=button(page + 1).encode()
+            )
+        )
+    return row
 
 
 def role_name(context: GridContext, caller: Caller, role: str) -> str:

@@ -1,21 +1,29 @@
-"""Leads and admins steering people: /invite, /invites (revoke), /members (paged),
+"""Leads and admins steering people: /invite, /invites (paged, revoke), /members (paged),
 /disable, /enable."""
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
 from bot import arguments, commands
-from bot.callbacks import MembersPageButton, RevokeInviteButton, decode
+from bot.callbacks import (
+    Button,
+    InvitesPageButton,
+    MembersPageButton,
+    RevokeInviteButton,
+    decode,
+)
 from bot.context import GridContext
 from bot.errors import Refused
 from bot.invites import OpenLink
 from bot.members import Caller, MembersPage
+from bot.paging import Page
 from handlers.common import (
     caller_of,
     edit_moot,
     local_time,
+    page_buttons,
     reply,
     reply_text,
     role_name,
@@ -23,6 +31,7 @@ from handlers.common import (
     unit_path,
 )
 from handlers.menus import refresh_menu
+from storage.members import Member
 
 
 async def invite(update: Update, context: GridContext, caller: Caller) -> None:
@@ -51,41 +60,50 @@ async def invite(update: Update, context: GridContext, caller: Caller) -> None:
     )
 
 
-INVITES_SHOWN = 20
-
-
 async def invites(update: Update, context: GridContext, caller: Caller) -> None:
-    """/invites: the links still open in the caller's area, a 撤销 button under each."""
+    """/invites: the links still open in the caller's area, a 撤销 button under each,
+    a page at a time."""
     if context.args:
         await reply(update, context, caller, "usage.invites")
         return
     assert caller.member is not None
-    links = await context.services.invites.open_links(caller.member)
-    body, markup = _render_links(context, caller, links)
+    page = await context.services.invites.open_links_page(caller.member, 0)
+    body, markup = _render_links(context, caller, page)
     await reply_text(update, context, body, reply_markup=markup)
 
 
-async def revoke_pressed(update: Update, context: GridContext) -> None:
-    """撤销 under /invites: permissions are checked again, then the list is shown anew."""
+async def invites_page_pressed(update: Update, context: GridContext) -> None:
+    """« 上一页 / 下一页 under /invites: permissions are checked again, then the page."""
+    pressed = await _invites_press(update, context, InvitesPageButton)
+    if pressed is None:
+        return
+    caller, member, button = pressed
+    assert isinstance(button, InvitesPageButton)
     query = update.callback_query
     assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, RevokeInviteButton)
-    if not isinstance(button, RevokeInviteButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+    try:
+        page = await context.services.invites.open_links_page(member, button.page)
+    except Refused as refusal:
+        await _refuse(context, caller, query, refusal)
         return
-    member = caller.member
-    if member is None or not member.active:
-        key = "deny.disabled" if member else "button.stale"
-        await query.answer(text(context, caller, key), show_alert=True)
+    await query.answer()
+    await _show_links(context, caller, query, page)
+
+
+async def revoke_pressed(update: Update, context: GridContext) -> None:
+    """撤销 under /invites: permissions are checked again, then the page it was on is
+    shown anew (the one before it, if the revoke emptied it)."""
+    pressed = await _invites_press(update, context, RevokeInviteButton)
+    if pressed is None:
         return
-    if caller.audience < commands.spec("invites").audience:
-        await query.answer(text(context, caller, "deny.role", command="invites"), show_alert=True)
-        return
+    caller, member, button = pressed
+    assert isinstance(button, RevokeInviteButton)
+    query = update.callback_query
+    assert query is not None
     try:
         revoked = await context.services.invites.revoke(member, button.invite)
     except Refused as refusal:
-        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
+        await _refuse(context, caller, query, refusal)
         return
     await query.answer(
         text(
@@ -97,7 +115,46 @@ async def revoke_pressed(update: Update, context: GridContext) -> None:
             role=role_name(context, caller, revoked.role.value),
         )
     )
-    body, markup = _render_links(context, caller, await context.services.invites.open_links(member))
+    page = await context.services.invites.open_links_page(member, button.page, clamp=True)
+    await _show_links(context, caller, query, page)
+
+
+async def _invites_press(
+    update: Update, context: GridContext, kind: type[Button]
+) -> tuple[Caller, Member, Button] | None:
+    """A press under /invites, checked as the command is (``bot.commands``): the caller,
+    their member record and the button; None once the press has been answered."""
+    query = update.callback_query
+    assert query is not None
+    caller = await caller_of(update, context)
+    button = decode(query.data, kind)
+    if button is None:
+        await query.answer(text(context, caller, "button.forged"), show_alert=True)
+        return None
+    member = caller.member
+    if member is None or not member.active:
+        key = "deny.disabled" if member else "button.stale"
+        await query.answer(text(context, caller, key), show_alert=True)
+        return None
+    if caller.audience < commands.spec("invites").audience:
+        await query.answer(text(context, caller, "deny.role", command="invites"), show_alert=True)
+        return None
+    return caller, member, button
+
+
+async def _refuse(
+    context: GridContext, caller: Caller, query: CallbackQuery, refusal: Refused
+) -> None:
+    await query.answer(
+        text(context, caller, refusal.key, **{"command": "invites", **refusal.fields}),
+        show_alert=True,
+    )
+
+
+async def _show_links(
+    context: GridContext, caller: Caller, query: CallbackQuery, page: Page[OpenLink]
+) -> None:
+    body, markup = _render_links(context, caller, page)
     try:
         await query.edit_message_text(body, reply_markup=markup)
     except BadRequest as exc:
@@ -106,13 +163,13 @@ async def revoke_pressed(update: Update, context: GridContext) -> None:
 
 
 def _render_links(
-    context: GridContext, caller: Caller, links: list[OpenLink]
+    context: GridContext, caller: Caller, page: Page[OpenLink]
 ) -> tuple[str, InlineKeyboardMarkup | None]:
-    if not links:
+    if page.total == 0:
         return text(context, caller, "invite.none_open"), None
-    shown = links[:INVITES_SHOWN]
-    lines = [text(context, caller, "invite.open_header", count=len(links))]
-    for link in shown:
+    header = "invite.open_header_paged" if page.pages > 1 else "invite.open_header"
+    lines = [text(context, caller, header, count=page.total, page=page.page + 1, pages=page.pages)]
+    for link in page.items:
         lines.append(
             text(
                 context,
@@ -128,18 +185,17 @@ def _render_links(
                 maker=link.maker_name or text(context, caller, "invite.operator"),
             )
         )
-    if len(links) > len(shown):
-        lines.append(text(context, caller, "invite.open_more", shown=len(shown)))
     rows = [
         [
             InlineKeyboardButton(
                 text(context, caller, "invite.revoke", id=link.id),
-                callback_data=RevokeInviteButton(invite=link.id).encode(),
+                callback_data=RevokeInviteButton(invite=link.id, page=page.page).encode(),
             )
         ]
-        for link in shown
+        for link in page.items
     ]
-    return "\n".join(lines), InlineKeyboardMarkup(rows)
+    turn = page_buttons(context, caller, page.page, page.pages, lambda n: InvitesPageButton(page=n))
+    return "\n".join(lines), InlineKeyboardMarkup([*rows, turn] if turn else rows)
 
 
 async def members(update: Update, context: GridContext, caller: Caller) -> None:
@@ -216,21 +272,13 @@ def _render_page(
                 mark="" if member.active else text(context, caller, "members.disabled_mark"),
             )
         )
-    buttons = []
-    if page.page > 0:
-        buttons.append(
-            InlineKeyboardButton(
-                text(context, caller, "members.prev"),
-                callback_data=MembersPageButton(unit=page.unit.code, page=page.page - 1).encode(),
-            )
-        )
-    if page.page + 1 < page.pages:
-        buttons.append(
-            InlineKeyboardButton(
-                text(context, caller, "members.next"),
-                callback_data=MembersPageButton(unit=page.unit.code, page=page.page + 1).encode(),
-            )
-        )
+    buttons = page_buttons(
+        context,
+        caller,
+        page.page,
+        page.pages,
+        lambda n: MembersPageButton(unit=page.unit.code, page=n),
+    )
     return "\n".join(lines), InlineKeyboardMarkup([buttons]) if buttons else None
 
 

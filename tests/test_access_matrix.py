@@ -331,8 +331,14 @@ BUTTON_POLICY: dict[str, Button] = {
     "iv": Button(
         Who.LEAD,
         "invites",
-        Press("1:iv:{my_invite}", "已撤销邀请链接", "editMessageText"),
-        Press("1:iv:{invite_out}", INVITE_STALE),  # a link outside: as if there were none
+        Press("1:iv:{my_invite}:0", "已撤销邀请链接", "editMessageText"),
+        Press("1:iv:{invite_out}:0", INVITE_STALE),  # a link outside: as if there were none
+    ),
+    "ip": Button(  # the links are the presser's scope's; a page past the end is stale
+        Who.LEAD,
+        "invites",
+        Press("1:ip:0", "您辖区内有效的邀请链接：共", "editMessageText"),
+        Press("1:ip:9", STALE),
     ),
     "mv": Button(  # one's own move only: anyone else's is stale
         Who.WORKER,

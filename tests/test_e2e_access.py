@@ -110,28 +110,123 @@ async def test_invites_lists_open_links_in_scope_and_a_button_revokes_one(tg):
     everything = await admin.ask("/invites")
     assert "共 4 个" in everything.text and "宛城区（WC）" in everything.text
 
-    await lead.press(listed, "1:iv:1")
+    await lead.press(listed, "1:iv:1:0")
     assert await _answer(lead) == "已撤销邀请链接 #1（崔庄社区第一网格，网格员）。"
     edited = await lead.next_reply("editMessageText")
     assert "共 1 个" in edited.text and [b for b, _ in edited.buttons] == ["撤销 #2"]
     assert (await tg.server.user(5002).ask(f"/start {own}")).text.startswith(DEAD)
 
     stale = "这个邀请链接已失效或已被撤销，请重新发送 /invites。"
-    await lead.press(listed, "1:iv:1", strict=False)  # the old keyboard, pressed again
+    await lead.press(listed, "1:iv:1:0", strict=False)  # the old keyboard, pressed again
     assert await _answer(lead) == stale
-    await lead.press(listed, "1:iv:4", strict=False)  # forged: 宛城区's link
+    await lead.press(listed, "1:iv:4:0", strict=False)  # forged: 宛城区's link
     assert await _answer(lead) == stale
-    await lead.press(listed, "1:iv:3", strict=False)  # forged: a lead link in their street
+    await lead.press(listed, "1:iv:3:0", strict=False)  # forged: a lead link in their street
     assert await _answer(lead) == stale
     await lead.press(listed, "1:iv:x", strict=False)
     assert await _answer(lead) == "无法识别此按钮，请重新发送命令。"
-    await worker.press(await worker.ask("/whoami"), "1:iv:2", strict=False)
+    await worker.press(await worker.ask("/whoami"), "1:iv:2:0", strict=False)
     assert "没有使用 /invites 的权限" in await _answer(worker)
     assert "没有使用 /invites 的权限" in (await worker.ask("/invites")).text
     assert "真实姓名" in (await tg.server.user(5003).ask(f"/start {outside}")).text
 
     async with tg.services.db.read() as conn, conn.execute("SELECT action FROM audit") as cur:
         assert [r[0] for r in await cur.fetchall()].count("invite.revoked") == 1
+
+
+def _ids(message) -> list[int]:
+    """The link numbers a /invites page lists, top to bottom."""
+    return [int(line.split(" ")[0][1:]) for line in message.text.splitlines()[1:]]
+
+
+def _down(first: int, last: int) -> list[int]:
+    return list(range(first, last - 1, -1))
+
+
+async def test_invites_pages_a_long_list_with_buttons(tg):
+    """Fails before paging (issue 14, item 15): /invites showed the newest 20 links with
+    no way to reach the others."""
+    await tg.add(LEAD, "WL-WH", Role.LEAD, "街道负责人")
+    await tg.add(WORKER, "WL-WH-CZ", Role.WORKER, "社区网格员")
+    maker = await tg.services.members.by_telegram_id(LEAD)
+    for _ in range(45):
+        await tg.services.invites.create(maker, "WL-WH-CZ", "worker")
+    lead, worker = tg.server.user(LEAD), tg.server.user(WORKER)
+
+    listed = await lead.ask("/invites")
+    assert listed.text.splitlines()[0] == "您辖区内有效的邀请链接：共 45 个（第 1/3 页）"
+    assert _ids(listed) == _down(45, 26)
+    assert listed.buttons[-1] == ("下一页 »", "1:ip:1")
+    assert [data for _, data in listed.buttons[:-1]] == [f"1:iv:{i}:0" for i in _down(45, 26)]
+
+    await lead.press(listed, "1:ip:1")
+    assert await _answer(lead) == ""  # a quiet answer, then the page
+    second = await lead.next_reply("editMessageText")
+    assert second.text.splitlines()[0] == "您辖区内有效的邀请链接：共 45 个（第 2/3 页）"
+    assert _ids(second) == _down(25, 6)
+    assert second.buttons[-2:] == [("« 上一页", "1:ip:0"), ("下一页 »", "1:ip:2")]
+    await lead.press(listed, "1:ip:2")
+    await _answer(lead)
+    third = await lead.next_reply("editMessageText")
+    assert "（第 3/3 页）" in third.text and _ids(third) == _down(5, 1)
+    assert [data for _, data in third.buttons] == [
+        *(f"1:iv:{i}:2" for i in _down(5, 1)),
+        "1:ip:1",
+    ]
+    await lead.press(listed, "1:ip:1")  # back again
+    await _answer(lead)
+    assert _ids(await lead.next_reply("editMessageText")) == _down(25, 6)
+
+    # Revoking on page 2 draws page 2 again, one link further down the list.
+    await lead.press(listed, "1:iv:10:1")
+    assert await _answer(lead) == "已撤销邀请链接 #10（崔庄社区，网格员）。"
+    redrawn = await lead.next_reply("editMessageText")
+    assert redrawn.text.splitlines()[0] == "您辖区内有效的邀请链接：共 44 个（第 2/3 页）"
+    assert _ids(redrawn) == [*_down(25, 11), *_down(9, 5)]
+    assert ("撤销 #5", "1:iv:5:1") in redrawn.buttons
+
+    # Emptying the last page draws the one before it.
+    await lead.press(listed, "1:ip:2")
+    await _answer(lead)
+    assert _ids(await lead.next_reply("editMessageText")) == _down(4, 1)
+    for number in _down(4, 2):
+        await lead.press(listed, f"1:iv:{number}:2")
+        await _answer(lead)
+        assert _ids(await lead.next_reply("editMessageText")) == _down(number - 1, 1)
+    await lead.press(listed, "1:iv:1:2")
+    assert await _answer(lead) == "已撤销邀请链接 #1（崔庄社区，网格员）。"
+    last = await lead.next_reply("editMessageText")
+    assert last.text.splitlines()[0] == "您辖区内有效的邀请链接：共 40 个（第 2/2 页）"
+    assert _ids(last) == [*_down(25, 11), *_down(9, 5)]
+    assert last.buttons[-1] == ("« 上一页", "1:ip:0")
+
+    # A page that is not there (forged, or gone since the list shrank) is stale.
+    stale = "此按钮已失效，请重新发送命令。"
+    for data in ("1:ip:2", "1:ip:7", "1:ip:100000"):
+        await lead.press(listed, data, strict=False)
+        assert await _answer(lead) == stale
+    for data in ("1:ip:-1", "1:ip:x", "1:ip:1:1", "1:ip:100001"):
+        await lead.press(listed, data, strict=False)
+        assert await _answer(lead) == "无法识别此按钮，请重新发送命令。"
+
+    # A worker's client forging the lead's page button is refused; so is the lead once
+    # demoted, under the very list they were shown.
+    await worker.press(await worker.ask("/whoami"), "1:ip:1", strict=False)
+    assert (await _answer(worker)).startswith("抱歉，您没有使用 /invites 的权限")
+    english = tg.server.user(2002)
+    await tg.add(2002, "WL-WH", Role.LEAD, "英文负责人")
+    await english.ask("/lang en")
+    shown = await english.ask("/invites")
+    assert shown.text.splitlines()[0] == "Open invite links in your area: 40 (page 1/2)"
+    assert shown.buttons[-1] == ("Next »", "1:ip:1")
+    await tg.add(LEAD, "WL-WH", Role.WORKER, "街道负责人")
+    await lead.press(listed, "1:ip:0")
+    assert (await _answer(lead)).startswith("抱歉，您没有使用 /invites 的权限")
+    await lead.press(listed, "1:iv:25:1", strict=False)
+    assert (await _answer(lead)).startswith("抱歉，您没有使用 /invites 的权限")
+    assert len(await tg.services.invites.open_links(maker)) == 0  # maker demoted: all dead
+    async with tg.services.db.read() as conn, conn.execute("SELECT action FROM audit") as cur:
+        assert [r[0] for r in await cur.fetchall()].count("invite.revoked") == 5
 
 
 # ---------------------------------------------------------------- item 10
@@ -183,7 +278,7 @@ async def test_moving_an_existing_member_waits_for_their_confirmation(tg):
     other = await _invite(admin, "WL-WH-CZ-02 worker")
     asked = await worker.ask(f"/start {other}")
     listed = await admin.ask("/invites")
-    await admin.press(listed, f"1:iv:{asked.buttons[0][1].split(':')[2]}")
+    await admin.press(listed, f"1:iv:{asked.buttons[0][1].split(':')[2]}:0")
     await _answer(admin)
     await worker.press_label(asked, "确认调动")
     assert await _answer(worker) == DEAD

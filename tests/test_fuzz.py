@@ -230,7 +230,8 @@ BUTTON_FIELDS: dict[str, list[st.SearchStrategy[str]]] = {
     "td": [INT_FIELD, st.sampled_from([*callbacks.TIP_DRAFT_ACTIONS, "zz"]), INT_FIELD],
     "ta": [INT_FIELD, st.sampled_from(["ack", "pass", "back", "close"])],
     "mv": [INT_FIELD, st.sampled_from(["ok", "cx", "x"])],
-    "iv": [INT_FIELD],
+    "iv": [INT_FIELD, INT_FIELD],
+    "ip": [INT_FIELD],
     "bf": [
         UNIT_FIELD,
         st.one_of(st.integers(20000101, 99991231).map(str), INT_FIELD),

@@ -10,6 +10,7 @@ from bot.commands import COMMANDS, Where, menu, spec
 from bot.errors import Refused
 from bot.i18n import Catalogue, fields_of
 from bot.names import clean_name
+from bot.paging import check_page, page_count, page_of
 
 
 @pytest.mark.parametrize(
@@ -83,6 +84,29 @@ def test_button_round_trip_and_forgeries():
         "1:mp:WL:１",
     ]:
         assert decode(forged) is None, forged
+
+
+def test_pages_of_a_list():
+    """The pager behind /members, /invites, /myreports and /reports."""
+    assert [page_count(total, 20) for total in (0, 1, 20, 21, 45)] == [1, 1, 1, 2, 3]
+    assert check_page(2, 45, 20) == 3
+    for page in (-1, 3):
+        with pytest.raises(Refused) as refused:
+            check_page(page, 45, 20)
+        assert refused.value.key == "button.stale"
+    items = list(range(45))
+    third = page_of(items, 2, 20)
+    assert (third.items, third.page, third.pages, third.total, third.offset) == (
+        [40, 41, 42, 43, 44],
+        2,
+        3,
+        45,
+        40,
+    )
+    assert page_of(items[:40], 2, 20, clamp=True).page == 1  # the last page emptied
+    assert page_of([], 5, 20, clamp=True).items == []
+    with pytest.raises(Refused):
+        page_of(items[:40], 2, 20)
 
 
 def test_menus_follow_the_policy():
