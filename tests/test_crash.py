@@ -17,7 +17,6 @@ import random
 import re
 import signal
 import sqlite3
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from bot.config import load_config
 from bot.orgfile import read_org_file
 from bot.services import Services
 from tests.botapi import ApiCall, BotApiServer
-from tests.cli_helpers import gridbot
+from tests.cli_helpers import gridbot, start_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 from tests.photos import photo
 
@@ -145,8 +144,8 @@ def _stuck(server: BotApiServer, workers: list[Worker]) -> str:
 async def _start(config: Path, url: str, cwd: Path, env: dict[str, str]):
     """Start the bot; its log goes to bot.log (every run appended), for a failure report."""
     with (cwd / "bot.log").open("ab") as log:
-        return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "run", "--config", str(config), "--api-url", url,
+        return await start_gridbot(
+            "run", "--config", str(config), "--api-url", url,
             cwd=cwd, env=env, stdout=log, stderr=log,
         )  # fmt: skip
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import signal
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.botapi import BotApiServer
+from tests.cli_helpers import start_gridbot, stop_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 
 pytestmark = pytest.mark.slow
@@ -64,22 +64,10 @@ async def test_run_over_loopback_invite_join_whoami_and_no_token_in_logs(tmp_pat
 
     server = BotApiServer(TEST_TOKEN)
     async with server.serve_http() as url:
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--config",
-            str(config),
-            "--api-url",
-            url,
-            "--log-level",
-            "DEBUG",
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        bot = await start_gridbot(
+            "run", "--config", str(config), "--api-url", url, "--log-level", "DEBUG",
+            cwd=tmp_path, env=env,
+        )  # fmt: skip
         try:
             await server.wait_polling(timeout=30)
             admin = server.user(1001, "管理员")
@@ -103,9 +91,7 @@ async def test_run_over_loopback_invite_join_whoami_and_no_token_in_logs(tmp_pat
             again = await worker.ask("/whoami", timeout=30)
             assert "姓名：李四" in again.text
         finally:
-            bot.send_signal(signal.SIGTERM)
-            out_bytes, err_bytes = await asyncio.wait_for(bot.communicate(), 30)
-    logs = out_bytes.decode() + err_bytes.decode()
+            logs = await stop_gridbot(bot)
     assert bot.returncode == 0, logs[-3000:]
     assert "bot.ready" in logs and "command update=" in logs
     secret = TEST_TOKEN.split(":", 1)[1]

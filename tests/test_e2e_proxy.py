@@ -3,10 +3,6 @@ file download goes through the proxy, and its credentials are never logged."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import signal
-import sys
 from collections import Counter
 from pathlib import Path
 
@@ -17,6 +13,7 @@ from bot.config import load_config, proxy_problem, proxy_secrets, redacted_proxy
 from bot.orgfile import read_org_file
 from bot.services import Services
 from tests.botapi import BotApiServer
+from tests.cli_helpers import start_gridbot, stop_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, add_member, write_config
 from tests.e2e_reports import start_at_photos
 from tests.forward_proxy import ForwardProxy
@@ -45,23 +42,10 @@ async def test_run_through_a_forward_proxy_every_call_and_download(tmp_path):
             "[reports]\nalbum_wait_seconds = 0.2\n",
         )
         await _city_with_a_worker(config)
-        env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
-        bot = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--config",
-            str(config),
-            "--api-url",
-            api_url,
-            "--log-level",
-            "DEBUG",
+        bot = await start_gridbot(
+            "run", "--config", str(config), "--api-url", api_url, "--log-level", "DEBUG",
             cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        )  # fmt: skip
         try:
             await server.wait_polling(timeout=60)
             worker = server.user(2002, "李四")
@@ -71,9 +55,7 @@ async def test_run_through_a_forward_proxy_every_call_and_download(tmp_path):
             received = await worker.next_reply("sendMessage", timeout=15)
             assert "已收到照片" in received.text, received.text
         finally:
-            bot.send_signal(signal.SIGTERM)
-            out, err = await asyncio.wait_for(bot.communicate(), 30)
-    logs = out.decode() + err.decode()
+            logs = await stop_gridbot(bot)
     assert bot.returncode == 0, logs[-3000:]
 
     through_proxy = Counter(

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.botapi import BotApiServer
+from tests.cli_helpers import start_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 from tests.e2e_reports import press, start_at_photos
 from tests.photos import photo
@@ -30,20 +31,10 @@ async def _cli(*args: str, cwd: Path, env: dict[str, str]) -> None:
 
 
 async def _start(config: Path, url: str, cwd: Path, env: dict[str, str]):
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "run",
-        "--config",
-        str(config),
-        "--api-url",
-        url,
-        cwd=cwd,
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await start_gridbot(
+        "run", "--config", str(config), "--api-url", url,
+        cwd=cwd, env=env, stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
 
 
 async def test_a_draft_survives_the_process_being_killed(tmp_path):

@@ -5,11 +5,9 @@ polling backs off — and the log says what cannot be reached, never with the to
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from bot.app import build_application, serve_polling
 from bot.config import load_config
 from bot.webhook import serve as serve_webhook
 from tests.botapi import BotApiServer
+from tests.cli_helpers import start_gridbot
 from tests.conftest import TEST_TOKEN, write_config
 
 
@@ -39,21 +38,8 @@ class Bot:
 
     @classmethod
     async def start(cls, tmp_path: Path, *args: str) -> Bot:
-        env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
         config = write_config(tmp_path)
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "bot",
-            "run",
-            "--config",
-            str(config),
-            *args,
-            cwd=tmp_path,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        process = await start_gridbot("run", "--config", str(config), *args, cwd=tmp_path)
         return cls(process)
 
     async def wait_line(self, pattern: str, count: int = 1, timeout: float = 30) -> str:
