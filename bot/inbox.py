@@ -30,6 +30,7 @@ import functools
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -111,13 +112,22 @@ class Inbox:
         self._batch: _Batch | None = None
         self._committing: set[asyncio.Task[None]] = set()
 
-    async def receive(self, updates: list[dict[str, Any]]) -> list[int]:
-        """Commit updates (JSON as Telegram sent it); returns the ids that are new, in order.
+    async def receive(
+        self,
+        updates: list[dict[str, Any]],
+        admit: Callable[[int, int | None], bool] | None = None,
+    ) -> list[int]:
+        """Commit updates (JSON as Telegram sent it); returns the ids that are new and to
+        be handled, in order.
 
         A batch is stored in one statement (one hop to the database thread, whatever its
         size); only if that fails because an update in it cannot be stored are its updates
-        stored one by one, and the ones that cannot be stored quarantined."""
+        stored one by one, and the ones that cannot be stored quarantined. ``admit`` (the
+        update id, the chat id) is asked about each new update before the commit: one it
+        refuses (its chat has too many queued) is stored already done, in the same
+        commit, and not returned — it is never handled, nor replayed."""
         fresh: list[int] = []
+        refused: list[int] = []
         now = to_text(self.clock.now())
         async with self.db.transaction() as conn:
             readable: list[tuple[dict[str, Any], Incoming]] = []
@@ -134,11 +144,18 @@ class Inbox:
                 except UNSTORABLE:
                     added = await self._add_one_by_one(conn, chunk, now)
                 for _, incoming in chunk:
-                    if incoming.update_id in added:
-                        added.discard(incoming.update_id)  # an id twice in a batch: once
+                    if incoming.update_id not in added:
+                        continue
+                    added.discard(incoming.update_id)  # an id twice in a batch: once
+                    if admit is None or admit(incoming.update_id, incoming.chat_id):
                         fresh.append(incoming.update_id)
-        if len(fresh) < len(updates):
-            log.info("inbox.duplicates", extra={"fields": {"count": len(updates) - len(fresh)}})
+                    else:
+                        refused.append(incoming.update_id)
+            if refused:
+                await inbox_repo.done_many(conn, refused, now)
+        if len(fresh) + len(refused) < len(updates):
+            count = len(updates) - len(fresh) - len(refused)
+            log.info("inbox.duplicates", extra={"fields": {"count": count}})
         return fresh
 
     async def _add_one_by_one(

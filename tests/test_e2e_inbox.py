@@ -41,11 +41,11 @@ async def test_a_store_failure_leaves_the_update_unconfirmed_until_it_is_stored(
     inbox = tg.services.inbox
     real, calls = inbox.receive, []
 
-    async def failing_once(updates):
+    async def failing_once(updates, *args):
         calls.append(len(updates))
         if len(calls) == 1:
             raise OSError("disk full")
-        return await real(updates)
+        return await real(updates, *args)
 
     inbox.receive = failing_once
     try:
