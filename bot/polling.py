@@ -167,7 +167,8 @@ class Poller:
         if ids:
             self.offset = max(ids) + 1
         bot = self.application.bot
-        for data in updates:
+        unreadable: list[int] = []
+        for data in updates:  # no waiting in here: every admitted update is queued
             update_id = data.get("update_id")
             if update_id in handle:
                 try:
@@ -179,11 +180,13 @@ class Poller:
                         "polling.unreadable_update",
                         extra={"fields": {"update_id": update_id, **_error(exc)}},
                     )
-                    await self.inbox().finish(update_id)  # not replayed at every start
+                    unreadable.append(update_id)
                     continue
-                await self.application.update_queue.put(update)
+                self.application.update_queue.put_nowait(update)
             elif update_id in chats:  # refused: stored done
                 processor.dropped(data, chats[update_id], functools.partial(bot.update_of, data))
+        for update_id in unreadable:
+            await self.inbox().finish(update_id)  # not replayed at every start
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1

@@ -103,6 +103,24 @@ async def test_an_update_that_cannot_be_stored_is_quarantined_and_the_rest_go_on
     assert len(tg.server.calls_to("sendMessage", 2002)) == 1
 
 
+async def test_an_update_that_cannot_be_parsed_is_logged_and_the_rest_go_on(tg, caplog):
+    """Updates are stored as they came and parsed only then: one PTB cannot read (a message
+    without a date) is logged and marked done, and the ones behind it are handled. On main
+    getUpdates parsed the batch first, failed on it, and fetched it again forever."""
+    await tg.add(ADMIN, "NY", Role.ADMIN, "市管理员")
+    admin = tg.server.user(ADMIN)
+    with caplog.at_level(logging.ERROR, logger="gridbot.polling"):
+        bad = tg.server.push(
+            "message", {"message_id": 1, "chat": {"id": 2002, "type": "private"}}, chat_id=2002
+        )
+        await admin.send_text("/whoami")
+        assert "市管理员" in (await admin.next_reply("sendMessage", timeout=10)).text
+        await tg.settled()
+    assert [r.message for r in caplog.records] == ["polling.unreadable_update"]
+    assert (bad["update_id"], 1, 0) in await _inbox(tg)
+    assert not tg.server.pending_updates
+
+
 async def test_unfinished_updates_are_handled_at_the_next_start(tg, tmp_path):
     await tg.add(ADMIN, "NY", Role.ADMIN, "市管理员")
     await stop_app(tg.app)  # the bot is down; it had received two updates it never handled
