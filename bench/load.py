@@ -408,6 +408,7 @@ async def run_flood(
         waves = await flood
         cpu_flood = (_cpu_seconds(bot.pid) - cpu) / (time.time() - began) * 100
         sent = [c.text for c in server.sent_messages(FLOODER)]
+        polls = [c for c in server.calls if c.method == "getUpdates" and c.at >= began and c.ok]
     finally:
         bot.terminate()
         await asyncio.wait_for(bot.wait(), 60)
@@ -431,7 +432,8 @@ async def run_flood(
     print(
         f"{'':>10}the flooding chat: {waves * size} updates sent, {len(sent) - told} answered, "
         f"{waves * size - (len(sent) - told)} dropped, told {told} times | bot CPU: idle "
-        f"{cpu_idle:.0f}%, flooded {cpu_flood:.0f}%",
+        f"{cpu_idle:.0f}%, flooded {cpu_flood:.0f}% | flooded: {len(polls)} getUpdates, "
+        f"{sum(len(c.result) for c in polls) / max(len(polls), 1):.2f} updates each",
         flush=True,
     )
     return result
@@ -444,7 +446,9 @@ async def main() -> None:
     parser.add_argument(
         "--rate", type=float, help="offer this many updates/s in all (default: closed loop)"
     )
-    parser.add_argument("--profile", type=Path, help="run gridbot under cProfile, write here")
+    parser.add_argument(
+        "--profile", type=Path, help="run gridbot (or the flood case's) under cProfile, write here"
+    )
     parser.add_argument(
         "--only", choices=["echo", "gridbot", "flood"], help="run one bot, or the flood case"
     )
@@ -494,7 +498,7 @@ async def main() -> None:
     if args.only in (None, "flood"):
         server = BotApiServer(TEST_TOKEN)
         async with server.serve_http() as url:
-            command = [sys.executable, "-m", "bot", "run", "--config", str(flood_config)]
+            command = [sys.executable, *profile, "-m", "bot", "run", "--config", str(flood_config)]
             results["flood"] = await run_flood(
                 [*command, "--api-url", url],
                 server,

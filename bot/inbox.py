@@ -30,6 +30,7 @@ import functools
 import json
 import logging
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -90,6 +91,12 @@ def dedupe_key(data: dict[str, Any]) -> tuple[str | None, int | None]:
     return None, None
 
 
+def _incoming(data: dict[str, Any]) -> Incoming:
+    """An update's row in the inbox; raises one of ``UNSTORABLE`` if it has none."""
+    key, chat = dedupe_key(data)
+    return Incoming(int(data["update_id"]), key, chat, json.dumps(data, ensure_ascii=False))
+
+
 @dataclass
 class _Batch:
     """Done-marks waiting to be committed together."""
@@ -105,27 +112,63 @@ class Inbox:
         self._batch: _Batch | None = None
         self._committing: set[asyncio.Task[None]] = set()
 
-    async def receive(self, updates: list[dict[str, Any]]) -> list[int]:
-        """Commit updates (JSON as Telegram sent it); returns the ids that are new."""
+    async def receive(
+        self,
+        updates: list[dict[str, Any]],
+        admit: Callable[[int, int | None], bool] | None = None,
+    ) -> list[int]:
+        """Commit updates (JSON as Telegram sent it); returns the ids that are new and to
+        be handled, in order.
+
+        A batch is stored in one statement (one hop to the database thread, whatever its
+        size); only if that fails because an update in it cannot be stored are its updates
+        stored one by one, and the ones that cannot be stored quarantined. ``admit`` (the
+        update id, the chat id) is asked about each new update before the commit: one it
+        refuses (its chat has too many queued) is stored already done, in the same
+        commit, and not returned — it is never handled, nor replayed."""
         fresh: list[int] = []
+        refused: list[int] = []
         now = to_text(self.clock.now())
         async with self.db.transaction() as conn:
+            readable: list[tuple[dict[str, Any], Incoming]] = []
             for data in updates:
                 try:
-                    key, chat = dedupe_key(data)
-                    incoming = Incoming(
-                        int(data["update_id"]), key, chat, json.dumps(data, ensure_ascii=False)
-                    )
-                    added = await inbox_repo.add(conn, incoming, now)
+                    readable.append((data, _incoming(data)))
                 except UNSTORABLE as exc:
-                    # A failed statement leaves the rest of the transaction as it was.
                     await self._quarantine(conn, data, exc, now)
-                    continue
-                if added:
-                    fresh.append(incoming.update_id)
-        if len(fresh) < len(updates):
-            log.info("inbox.duplicates", extra={"fields": {"count": len(updates) - len(fresh)}})
+            for start in range(0, len(readable), inbox_repo.ADD_MANY_MAX):
+                chunk = readable[start : start + inbox_repo.ADD_MANY_MAX]
+                try:
+                    # A failed statement leaves the rest of the transaction as it was.
+                    added = await inbox_repo.add_many(conn, [i for _, i in chunk], now)
+                except UNSTORABLE:
+                    added = await self._add_one_by_one(conn, chunk, now)
+                for _, incoming in chunk:
+                    if incoming.update_id not in added:
+                        continue
+                    added.discard(incoming.update_id)  # an id twice in a batch: once
+                    if admit is None or admit(incoming.update_id, incoming.chat_id):
+                        fresh.append(incoming.update_id)
+                    else:
+                        refused.append(incoming.update_id)
+            if refused:
+                await inbox_repo.done_many(conn, refused, now)
+        if len(fresh) + len(refused) < len(updates):
+            count = len(updates) - len(fresh) - len(refused)
+            log.info("inbox.duplicates", extra={"fields": {"count": count}})
         return fresh
+
+    async def _add_one_by_one(
+        self, conn: Connection, chunk: list[tuple[dict[str, Any], Incoming]], now: str
+    ) -> set[int]:
+        added: set[int] = set()
+        for data, incoming in chunk:
+            try:
+                if await inbox_repo.add(conn, incoming, now):
+                    added.add(incoming.update_id)
+            except UNSTORABLE as exc:
+                await self._quarantine(conn, data, exc, now)
+        return added
 
     async def _quarantine(
         self, conn: Connection, data: dict[str, Any], exc: Exception, now: str

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from telegram import Update
 from telegram.error import InvalidToken, RetryAfter
 
 from bot.inbox import Inbox
+from bot.ordering import ChatOrderedUpdateProcessor
 from bot.sending import MAX_BACKOFF, seconds, until_reachable
 
 log = logging.getLogger("gridbot.polling")
@@ -97,9 +98,9 @@ class Poller:
         while True:
             self.heartbeat = time.monotonic()
             try:
-                updates = await self.application.bot.get_updates(
+                updates = await self.application.bot.get_updates_data(
                     offset=self.offset,
-                    timeout=self.timeout,
+                    poll_seconds=self.timeout,
                     allowed_updates=self.allowed_updates,
                     read_timeout=self.timeout + self.read_margin,
                 )
@@ -136,15 +137,56 @@ class Poller:
                     )
                     self.failing_since, self.failures = None, 0
 
-    async def _take(self, updates: tuple[Update, ...]) -> None:
-        """Commit a batch, then (by moving the offset) let Telegram forget it."""
+    async def _take(self, updates: list[dict[str, Any]]) -> None:
+        """Commit a batch (the JSON as it came), then (by moving the offset) let Telegram
+        forget it; only then are the new updates parsed and handed to the handlers.
+
+        Before the commit each new update is taken into its chat's queue
+        (``ChatOrderedUpdateProcessor.admit``); one whose chat has too many queued is
+        committed as done instead, never parsed: a flooding chat's updates past its cap
+        cost one row each, not a parse, a task and a commit of their own."""
+        updates = [u for u in updates if isinstance(u, dict)]
+        ids = [u["update_id"] for u in updates if isinstance(u.get("update_id"), int)]
         if not updates:
             return
-        fresh = set(await self.inbox().receive([u.to_dict() for u in updates]))
-        self.offset = updates[-1].update_id + 1
-        for update in updates:
-            if update.update_id in fresh:
-                await self.application.update_queue.put(update)
+        processor = self.application.update_processor
+        chats: dict[int, int | None] = {}  # asked about, with their chat
+        admit = None
+        if isinstance(processor, ChatOrderedUpdateProcessor):
+
+            def admit(update_id: int, chat_id: int | None) -> bool:
+                chats[update_id] = chat_id
+                return processor.admit(update_id, chat_id)
+
+        try:
+            handle = set(await self.inbox().receive(updates, admit))
+        except BaseException:
+            for update_id in chats:  # not committed: fetched and asked about again
+                processor.release(update_id)
+            raise
+        if ids:
+            self.offset = max(ids) + 1
+        bot = self.application.bot
+        unreadable: list[int] = []
+        for data in updates:  # no waiting in here: every admitted update is queued
+            update_id = data.get("update_id")
+            if update_id in handle:
+                try:
+                    update = bot.update_of(data)
+                except Exception as exc:  # stored, but not an update PTB can read
+                    if update_id in chats:
+                        processor.release(update_id)
+                    log.error(
+                        "polling.unreadable_update",
+                        extra={"fields": {"update_id": update_id, **_error(exc)}},
+                    )
+                    unreadable.append(update_id)
+                    continue
+                self.application.update_queue.put_nowait(update)
+            elif update_id in chats:  # refused: stored done
+                processor.dropped(data, chats[update_id], functools.partial(bot.update_of, data))
+        for update_id in unreadable:
+            await self.inbox().finish(update_id)  # not replayed at every start
 
     def _failed(self, exc: BaseException) -> None:
         self.failures += 1

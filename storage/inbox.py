@@ -34,6 +34,33 @@ async def add(conn: Connection, incoming: Incoming, now: str) -> bool:
     return cursor.rowcount == 1
 
 
+# Updates ``add_many`` stores in one statement, at most (5 parameters each: well within
+# SQLite's limit of 32,766).
+ADD_MANY_MAX = 500
+
+
+async def add_many(conn: Connection, incoming: list[Incoming], now: str) -> set[int]:
+    """Store up to ``ADD_MANY_MAX`` updates in one statement; returns the update ids that
+    were new (the others were already there, as in ``add``). If one of them cannot be
+    stored, the statement fails as a whole and stores none."""
+    if not incoming:
+        return set()
+    assert len(incoming) <= ADD_MANY_MAX
+    rows = ",".join(["(?, ?, ?, ?, ?)"] * len(incoming))
+    parameters = [
+        value
+        for item in incoming
+        for value in (item.update_id, item.dedupe, item.chat_id, item.payload, now)
+    ]
+    result = await fetch_all(
+        conn,
+        "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at) "
+        f"VALUES {rows} ON CONFLICT DO NOTHING RETURNING update_id",
+        parameters,
+    )
+    return {row[0] for row in result}
+
+
 async def quarantine(
     conn: Connection,
     update_id: int | None,

@@ -7,6 +7,7 @@ handling updates; sharing the send limit between chats is tested in test_fair_se
 from __future__ import annotations
 
 import pytest
+from telegram import Update
 
 from bot.access import Role
 
@@ -59,6 +60,32 @@ async def test_past_its_cap_a_chat_is_told_once_and_its_further_updates_are_drop
     # Once its queue has emptied, the chat is answered again, without the notice.
     reply = await flooder.ask("/whoami")
     assert reply.text != notice and "Telegram ID" in reply.text
+
+
+@pytest.mark.parametrize("tg_config", [NO_SEND_LIMIT + "max_queued_per_chat = 5\n"])
+async def test_updates_past_the_cap_are_stored_done_without_being_parsed(tg, monkeypatch):
+    """Intake's cost of a flood: an update its chat has no room for is committed done as
+    it came, and never parsed (nor given a task, nor a commit of its own). On main every
+    update was parsed, turned back into JSON for the inbox, and dropped only later."""
+    parsed: list[int] = []
+    de_json = Update.de_json.__func__  # type: ignore[attr-defined]
+
+    def counted(cls, data, bot=None):
+        parsed.append(data["update_id"])
+        return de_json(cls, data, bot)
+
+    monkeypatch.setattr(Update, "de_json", classmethod(counted))
+    flooder = tg.server.user(FLOODER, "陌生人")
+    sent = [await flooder.send_text("/whoami") for _ in range(50)]
+    await tg.settled(timeout=30)
+    assert len(tg.server.sent_messages(flooder.chat_id)) == 6  # five answers, one notice
+    # The five handled, and the first dropped one (for the notice) — not the 44 others.
+    assert parsed == [u["update_id"] for u in sent[:6]]
+    async with (
+        tg.services.db.read() as conn,
+        conn.execute("SELECT count(*) FROM inbox WHERE done_at IS NOT NULL") as cursor,
+    ):
+        assert (await cursor.fetchone())[0] == 50
 
 
 @pytest.mark.parametrize("tg_config", [NO_SEND_LIMIT + "max_concurrent_updates = 2\n"])

@@ -41,11 +41,11 @@ async def test_a_store_failure_leaves_the_update_unconfirmed_until_it_is_stored(
     inbox = tg.services.inbox
     real, calls = inbox.receive, []
 
-    async def failing_once(updates):
+    async def failing_once(updates, *args):
         calls.append(len(updates))
         if len(calls) == 1:
             raise OSError("disk full")
-        return await real(updates)
+        return await real(updates, *args)
 
     inbox.receive = failing_once
     try:
@@ -101,6 +101,24 @@ async def test_an_update_that_cannot_be_stored_is_quarantined_and_the_rest_go_on
     assert error.startswith("UnicodeEncodeError")
     assert bad["update_id"] not in stored and len(stored) == 2
     assert len(tg.server.calls_to("sendMessage", 2002)) == 1
+
+
+async def test_an_update_that_cannot_be_parsed_is_logged_and_the_rest_go_on(tg, caplog):
+    """Updates are stored as they came and parsed only then: one PTB cannot read (a message
+    without a date) is logged and marked done, and the ones behind it are handled. On main
+    getUpdates parsed the batch first, failed on it, and fetched it again forever."""
+    await tg.add(ADMIN, "NY", Role.ADMIN, "市管理员")
+    admin = tg.server.user(ADMIN)
+    with caplog.at_level(logging.ERROR, logger="gridbot.polling"):
+        bad = tg.server.push(
+            "message", {"message_id": 1, "chat": {"id": 2002, "type": "private"}}, chat_id=2002
+        )
+        await admin.send_text("/whoami")
+        assert "市管理员" in (await admin.next_reply("sendMessage", timeout=10)).text
+        await tg.settled()
+    assert [r.message for r in caplog.records] == ["polling.unreadable_update"]
+    assert (bad["update_id"], 1, 0) in await _inbox(tg)
+    assert not tg.server.pending_updates
 
 
 async def test_unfinished_updates_are_handled_at_the_next_start(tg, tmp_path):

@@ -112,3 +112,40 @@ async def test_a_group_whose_commit_is_cancelled_before_it_starts_does_not_block
             await asyncio.wait_for(waiting, 5)
         await asyncio.wait_for(inbox.finish(2), 5)
         assert await _done(db) == [2]
+
+
+async def test_a_batch_is_stored_in_one_statement_and_refused_updates_are_stored_done(tmp_path):
+    """Intake's cost per update: one statement for the batch (it was one per update), and
+    an update its chat has no room for (``admit`` says no) is committed done with it, in
+    the same commit — never handled, nor replayed."""
+    db = await Database.open(tmp_path / "batch.sqlite3")
+    await db.migrate()
+    inbox = Inbox(db, FakeClock())
+    async with db:
+        statements: list[str] = []
+        await db._writer.set_trace_callback(statements.append)
+        asked: list[tuple[int, int | None]] = []
+
+        def admit(update_id: int, chat_id: int | None) -> bool:
+            asked.append((update_id, chat_id))
+            return update_id % 2 == 0
+
+        updates = [
+            {"update_id": i, "message": {"message_id": i, "chat": {"id": 7}, "text": "x"}}
+            for i in range(1, 51)
+        ]
+        handle = await inbox.receive(updates, admit)
+        await db._writer.set_trace_callback(None)
+        inserts = [s for s in statements if s.startswith("INSERT INTO inbox")]
+        assert len(inserts) == 1
+        assert [s for s in statements if s in ("BEGIN IMMEDIATE", "COMMIT")] == [
+            "BEGIN IMMEDIATE",
+            "COMMIT",
+        ]
+        assert handle == list(range(2, 51, 2))
+        assert asked == [(i, 7) for i in range(1, 51)]
+        assert await _done(db) == list(range(1, 51, 2))
+        assert [r.update_id for r in await inbox.unfinished()] == list(range(2, 51, 2))
+        # Fetched again (the offset had not moved): nothing is new, nobody is asked.
+        asked.clear()
+        assert await inbox.receive(updates, admit) == [] and asked == []

@@ -139,3 +139,53 @@ async def test_past_the_cap_a_chat_is_told_once_and_the_rest_is_dropped_but_mark
     # Once the queue has emptied, the chat is served again (and told again if it floods).
     await processor.process_update(_update(11, 111), work(11))
     assert ran[-1] == 11
+
+
+async def test_updates_taken_in_at_intake_count_once_and_past_the_cap_are_refused(caplog):
+    """``admit`` counts an update into its chat's queue before it is parsed; one past the
+    cap is refused there, logged and the chat told once (a flood's dropped updates are
+    never parsed nor run); ``release`` takes an admission back."""
+    processor = ChatOrderedUpdateProcessor(64, max_queued_per_chat=2)
+    told: list[tuple[int, int]] = []
+    parsed: list[int] = []
+
+    async def tell(update: Update, queued: int) -> None:
+        told.append((update.update_id, queued))
+
+    def parse(update_id: int) -> Update:
+        parsed.append(update_id)
+        return _update(update_id, 111)
+
+    processor.on_dropped = tell
+    assert processor.admit(1, 111) and processor.admit(2, 111)
+    assert not processor.admit(3, 111) and not processor.admit(4, 111)
+    assert processor.admit(5, 222)  # another chat has room
+    with caplog.at_level("INFO", logger="gridbot.updates"):
+        for update_id in (3, 4):
+            processor.dropped(
+                {"update_id": update_id, "message": {"chat": {"id": 111}, "text": "x"}},
+                111,
+                lambda u=update_id: parse(u),
+            )
+        await asyncio.sleep(0)
+    assert told == [(3, 2)] and parsed == [3]  # told once; only that one parsed
+    dropped = [r.fields for r in caplog.records if r.getMessage() == "update.dropped"]
+    assert [(f["update_id"], f["chat_id"], f["kind"], f["queued"]) for f in dropped] == [
+        (3, 111, "text", 2),
+        (4, 111, "text", 2),
+    ]
+
+    # An admitted update is not counted again when it runs; a released one frees its place.
+    ran: list[int] = []
+
+    async def work(update_id: int) -> None:
+        ran.append(update_id)
+
+    processor.release(5)
+    await processor.process_update(_update(1, 111), work(1))
+    assert processor.admit(6, 111)  # 2 and 6 queued: full again
+    assert not processor.admit(7, 111)
+    await processor.process_update(_update(2, 111), work(2))
+    await processor.process_update(_update(6, 111), work(6))
+    assert ran == [1, 2, 6]
+    assert not processor._chats and not processor._admitted
