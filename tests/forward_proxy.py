@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.botapi.http import _Connection
+from tests.botapi.http import _Connection, read_request
 
 # Headers about this hop only (RFC 9110 7.6.1), never forwarded.
 _HOP = {
@@ -65,22 +65,10 @@ class ForwardProxy:
     ) -> None:
         conn = _Connection(reader)
         while True:
-            head = await conn.read_until(b"\r\n\r\n")
-            if head is None:
+            request = await read_request(conn)
+            if request is None:
                 return
-            request_line, *header_lines = head.decode("latin-1").split("\r\n")
-            verb, target, _version = request_line.split(" ", 2)
-            headers: dict[str, str] = {}
-            for line in header_lines:
-                if ":" in line:
-                    key, _, value = line.partition(":")
-                    headers[key.strip().lower()] = value.strip()
-            if "chunked" in headers.get("transfer-encoding", "").lower():
-                body = await conn.read_chunked()
-            else:
-                body = await conn.read_exactly(int(headers.get("content-length", "0") or 0))
-            if body is None:
-                return
+            verb, target, _version, headers, body = request
             if verb == "CONNECT" or not target.startswith("http://"):
                 status, kind, content, extra = 405, "text/plain", b"absolute http only\n", ""
             elif not self._authorised(headers):

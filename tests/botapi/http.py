@@ -72,6 +72,34 @@ class _Connection:
             body += chunk[:-2]
 
 
+async def read_request(
+    conn: _Connection,
+) -> tuple[str, str, str, dict[str, str], bytes] | None:
+    """The next HTTP/1.1 request on a connection: verb, target, version, headers (names
+    lower-cased) and body (by Content-Length or chunked); None when the client is gone or
+    the request line is not one."""
+    head = await conn.read_until(b"\r\n\r\n")
+    if head is None:
+        return None
+    request_line, *header_lines = head.decode("latin-1").split("\r\n")
+    try:
+        verb, target, version = request_line.split(" ", 2)
+    except ValueError:
+        return None
+    headers: dict[str, str] = {}
+    for line in header_lines:
+        if ":" in line:
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+    if "chunked" in headers.get("transfer-encoding", "").lower():
+        body = await conn.read_chunked()
+    else:
+        body = await conn.read_exactly(int(headers.get("content-length", "0") or 0))
+    if body is None:
+        return None
+    return verb, target, version, headers, body
+
+
 async def _answer_unless_gone(
     server: BotApiServer, conn: _Connection, target: str, headers: dict[str, str], body: bytes
 ) -> tuple[int, str, bytes] | None:
@@ -95,25 +123,10 @@ async def _serve_connection(
 ) -> None:
     conn = _Connection(reader)
     while True:
-        head = await conn.read_until(b"\r\n\r\n")
-        if head is None:
+        request = await read_request(conn)
+        if request is None:
             return
-        request_line, *header_lines = head.decode("latin-1").split("\r\n")
-        try:
-            verb, target, version = request_line.split(" ", 2)
-        except ValueError:
-            return
-        headers: dict[str, str] = {}
-        for line in header_lines:
-            if ":" in line:
-                key, _, value = line.partition(":")
-                headers[key.strip().lower()] = value.strip()
-        if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = await conn.read_chunked()
-        else:
-            body = await conn.read_exactly(int(headers.get("content-length", "0") or 0))
-        if body is None:
-            return
+        verb, target, version, headers, body = request
         answer = await _answer_unless_gone(server, conn, target, headers, body)
         if answer is None:
             return
