@@ -61,6 +61,7 @@ class Poller:
         self._loop_task: asyncio.Task[None] | None = None
         self._watchdog_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._fetching: asyncio.Task[Any] | None = None  # the loop, while in getUpdates
 
     @property
     def stale_after(self) -> float:
@@ -98,12 +99,17 @@ class Poller:
         while True:
             self.heartbeat = time.monotonic()
             try:
-                updates = await self.application.bot.get_updates_data(
-                    offset=self.offset,
-                    poll_seconds=self.timeout,
-                    allowed_updates=self.allowed_updates,
-                    read_timeout=self.timeout + self.read_margin,
-                )
+                self._fetching = asyncio.current_task()
+                try:
+                    updates = await self.application.bot.get_updates_data(
+                        offset=self.offset,
+                        poll_seconds=self.timeout,
+                        allowed_updates=self.allowed_updates,
+                        read_timeout=self.timeout + self.read_margin,
+                    )
+                finally:
+                    if self._fetching is asyncio.current_task():
+                        self._fetching = None
                 await self._take(updates)
             except asyncio.CancelledError:
                 raise
@@ -201,7 +207,14 @@ class Poller:
             await asyncio.sleep(self.watchdog_every)
             task = self._loop_task
             dead = task is None or task.done()
-            stuck = time.monotonic() - self.heartbeat > self.stale_after
+            # Only a getUpdates call that hangs is cut off. A commit of the inbox that is
+            # slow is waited for: cancelled, it may still land after the loop gave it up,
+            # and the batch would then be stored but never handed to the handlers.
+            stuck = (
+                self._fetching is not None
+                and self._fetching is task
+                and time.monotonic() - self.heartbeat > self.stale_after
+            )
             if self._stopping or not (dead or stuck):
                 continue
             idle = round(time.monotonic() - self.heartbeat, 1)

@@ -204,3 +204,34 @@ async def test_the_watchdog_restarts_a_polling_loop_that_died(tg, caplog):
         assert "市管理员" in (await admin.next_reply("sendMessage", timeout=5)).text
     assert poller.restarts == 1
     assert [r.message for r in caplog.records] == ["polling.restarted"]
+
+
+async def test_the_watchdog_waits_for_a_slow_commit_instead_of_cutting_it_off(tg, caplog):
+    """A commit that is slow to come back (it has landed; the answer is late, as with a slow
+    fsync) is not taken for a stuck loop: cancelled there, the batch would be stored but
+    never handed to the handlers."""
+    await tg.add(ADMIN, "NY", Role.ADMIN, "市管理员")
+    poller = tg.app.bot_data.poller
+    poller.read_margin = -30.8  # stuck after 0.2 s without an answer
+    poller.watchdog_every = 0.05
+    poller._watchdog_task.cancel()
+    poller._watchdog_task = asyncio.create_task(poller._watchdog())
+    inbox = tg.services.inbox
+    receive = inbox.receive
+    slow = {"left": 1}
+
+    async def landed_but_slow(*args, **kwargs):
+        stored = await receive(*args, **kwargs)
+        if slow["left"] and stored:
+            slow["left"] -= 1
+            await asyncio.sleep(1.0)
+        return stored
+
+    inbox.receive = landed_but_slow
+    with caplog.at_level(logging.ERROR, logger="gridbot.polling"):
+        admin = tg.server.user(ADMIN)
+        await admin.send_text("/whoami")
+        assert "市管理员" in (await admin.next_reply("sendMessage", timeout=5)).text
+    assert poller.restarts == 0
+    assert "polling.restarted" not in [r.message for r in caplog.records]
+    await tg.settled()
