@@ -341,6 +341,12 @@ class GridBot(ExtBot[None]):
         while len(self._shown) > self.SHOWN_MAX:
             self._shown.popitem(last=False)
 
+    def _forget(self, chat_id: Any, message_id: Any) -> None:
+        """While an edit is on its way, what the message shows is not known: an edit
+        that fails may still have taken effect, and another edit may overtake it."""
+        if chat_id is not None and message_id is not None:
+            self._shown.pop((str(chat_id), int(message_id)), None)
+
     def _shows(self, chat_id: Any, message_id: Any) -> tuple[bytes | None, bytes] | None:
         if chat_id is None or message_id is None:
             return None
@@ -416,6 +422,7 @@ class GridBot(ExtBot[None]):
         if self._shows(chat_id, message_id) == wanted:
             log.debug("send.edit_unchanged")
             return True
+        self._forget(chat_id, message_id)  # unknown until Telegram answers (it may fail)
         try:
             edited = await super().edit_message_text(
                 text,
@@ -446,6 +453,7 @@ class GridBot(ExtBot[None]):
         if shown is not None and shown[1] == markup:
             log.debug("send.edit_unchanged")
             return True
+        self._forget(chat_id, message_id)
         try:
             edited = await super().edit_message_reply_markup(
                 chat_id=chat_id,
@@ -458,7 +466,7 @@ class GridBot(ExtBot[None]):
             if not _not_modified(exc):
                 raise
             edited = True
-        self._remember(chat_id, message_id, None, markup)
+        self._remember(chat_id, message_id, shown[0] if shown else None, markup)
         return edited
 
 

@@ -356,6 +356,29 @@ async def test_an_unchanged_edit_is_not_sent_and_a_long_one_is_shortened(tg, peo
     await fresh.shutdown()
 
 
+async def test_after_a_failed_edit_the_next_edit_is_sent_whatever_was_remembered(tg, people):
+    """An edit that failed may still have taken effect (a timeout after Telegram applied
+    it), and another edit may overtake one on its way: until Telegram answers, what the
+    message shows is not known, so an edit back to the earlier text is sent, not skipped."""
+    from telegram.error import TelegramError
+
+    bare = GridBot(  # no rate limiter: no retries of the failure
+        tg.app.bot.token,
+        base_url=tg.services.config.telegram.base_url,
+        request=HTTPXRequest(httpx_kwargs={"transport": tg.server.transport()}),
+    )
+    await bare.initialize()
+    try:
+        sent = await bare.send_message(LEAD, "原样")
+        tg.server.fail_next("editMessageText", 500)
+        with pytest.raises(TelegramError):
+            await bare.edit_message_text("改过", chat_id=LEAD, message_id=sent.message_id)
+        await bare.edit_message_text("原样", chat_id=LEAD, message_id=sent.message_id)
+        assert [c.text for c in tg.server.calls_to("editMessageText")][-1] == "原样"
+    finally:
+        await bare.shutdown()
+
+
 async def test_a_long_reply_keeps_its_keyboard_on_the_last_part(tg, people):
     from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
