@@ -17,22 +17,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 log = logging.getLogger("gridbot.stop")
 
 # How long cancelled work may take to unwind (a cancelled task runs its ``finally``
-# blocks, a rollback among them) before the stop goes on without it.
+# blocks, a rollback among them) before ``cut_short`` logs it as stuck. (PTB's own stop
+# still waits for an update task that has not ended.)
 UNWIND_SECONDS = 1.0
 
 
 class InFlight:
-    """The tasks doing one kind of work right now."""
+    """The blocks of one kind of work running right now, each with its task. A block,
+    not a task, is what is waited for: with one update at a time PTB runs every update
+    in one long-lived task, which must not count as busy between updates."""
 
     def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[object]] = set()
+        self._open: dict[asyncio.Future[None], asyncio.Task[Any]] = {}
 
     def __len__(self) -> int:
-        return sum(1 for task in self._tasks if not task.done())
+        return len(self._open)
 
     @contextlib.contextmanager
     def track(self) -> Iterator[None]:
@@ -41,32 +45,35 @@ class InFlight:
         if task is None:
             yield
             return
-        self._tasks.add(task)
+        ended: asyncio.Future[None] = task.get_loop().create_future()
+        self._open[ended] = task
         try:
             yield
         finally:
-            self._tasks.discard(task)
+            del self._open[ended]
+            ended.set_result(None)
 
-    def tasks(self) -> set[asyncio.Task[object]]:
-        return {task for task in self._tasks if not task.done()}
+    def blocks(self) -> dict[asyncio.Future[None], asyncio.Task[Any]]:
+        """The open blocks: a future set when each ends, and the task running it."""
+        return dict(self._open)
 
 
 async def cut_short(grace: float, **kinds: InFlight) -> dict[str, int]:
-    """Wait up to ``grace`` seconds for the work of every kind to end, then cancel what is
-    still running and give it ``UNWIND_SECONDS`` to unwind. How many tasks of each kind
-    were cancelled (logged when any were)."""
-    running = {kind: flight.tasks() for kind, flight in kinds.items()}
-    everything = set().union(*running.values())
-    if everything and grace > 0:
-        await asyncio.wait(everything, timeout=grace)
+    """Wait up to ``grace`` seconds for the work of every kind to end, then cancel the
+    tasks still inside a block and give them ``UNWIND_SECONDS`` to leave it. How many
+    were cancelled of each kind (logged when any were)."""
+    running = {kind: flight.blocks() for kind, flight in kinds.items()}
+    ends = {ended for blocks in running.values() for ended in blocks}
+    if ends and grace > 0:
+        await asyncio.wait(ends, timeout=grace)
     cancelled = {kind: 0 for kind in kinds}
-    late: set[asyncio.Task[object]] = set()
-    for kind, tasks in running.items():
-        for task in tasks:
-            if not task.done():
+    late: set[asyncio.Future[None]] = set()
+    for kind, blocks in running.items():
+        for ended, task in blocks.items():
+            if not ended.done() and not task.done():
                 task.cancel()
                 cancelled[kind] += 1
-                late.add(task)
+                late.add(ended)
     if late:
         log.warning("stop.cut_short", extra={"fields": {**cancelled, "grace": grace}})
         _, stuck = await asyncio.wait(late, timeout=UNWIND_SECONDS)

@@ -321,15 +321,17 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         origin = ORIGIN.set(Origin("chat", fields.get("chat_id"), fields.get("update_id")))
         try:
             log.warning("update.dropped", extra={"fields": fields})
-            if not chat.told and self.on_dropped is not None and isinstance(update, Update):
-                chat.told = True
-                try:
-                    await self.on_dropped(update, chat.queued)
-                except Exception as exc:  # the notice is a courtesy: never lose the mark
-                    log.warning(
-                        "update.dropped_notice_failed", extra={"fields": {"error": repr(exc)}}
-                    )
-            await self._finish(update)
+            with self.running.track():  # a stop cuts the notice short like any update
+                if not chat.told and self.on_dropped is not None and isinstance(update, Update):
+                    chat.told = True
+                    try:
+                        await self.on_dropped(update, chat.queued)
+                    except Exception as exc:  # the notice is a courtesy: never lose the mark
+                        log.warning(
+                            "update.dropped_notice_failed",
+                            extra={"fields": {"error": repr(exc)}},
+                        )
+                await self._finish(update)
         finally:
             ORIGIN.reset(origin)
 

@@ -88,3 +88,27 @@ async def test_a_job_stuck_in_a_send_is_cancelled_after_the_grace_period(tg):
     await asyncio.wait_for(started.wait(), 5)
     took = await _timed_stop(tg)
     assert took < 2.5, f"stop took {took:.1f} s"
+
+
+@pytest.mark.parametrize(
+    "tg_config", ["max_concurrent_updates = 1\n[reports]\nalbum_wait_seconds = 0.2\n"]
+)
+async def test_one_update_at_a_time_stops_without_waiting_the_grace_period(tg, caplog):
+    """With one update at a time PTB handles every update in its one fetching task, which
+    never ends: a stop waits for the update being handled, not for that task, and does
+    not cancel it."""
+    await tg.add(1001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
+    config = tg.services.config
+    tg.services.config = config.model_copy(
+        update={"telegram": config.telegram.model_copy(update={"stop_grace_seconds": 5.0})}
+    )
+    tg.server.delay_next("sendMessage", 0.5)
+    await tg.server.user(1001).send_text("/whoami")
+    running = tg.app.update_processor.running
+    async with asyncio.timeout(5):
+        while not len(running):
+            await asyncio.sleep(0.01)
+    took = await _timed_stop(tg)
+    # Before: the full grace period (5 s), then PTB's fetcher cancelled.
+    assert took < 2.5, f"stop took {took:.1f} s"
+    assert "stop.cut_short" not in caplog.text
