@@ -8,7 +8,8 @@ When ``getUpdates`` keeps failing (network down, Telegram 5xx, 429, a second ins
 polling with the same token) it backs off — 1 s doubling to 60 s, or the ``retry_after``
 Telegram asks for — and recovers by itself. It logs once when polling starts failing
 and once when it recovers, not once per try. A watchdog restarts the loop if it dies or
-stops making calls without saying why.
+hangs in a getUpdates call without saying why (never while it commits a batch: a commit
+it gave up on might land all the same, and the batch would never be handled).
 """
 
 from __future__ import annotations
