@@ -200,11 +200,7 @@ class InviteService:
             current = await member_repo.by_telegram_id(conn, telegram_id)
             if invite is None or current is None:
                 raise Refused("join.move_stale")
-            unit = await unit_repo.get_by_id(conn, invite.unit_id)
-            assert unit is not None
-            problem = await self._problem(conn, invite, unit, now)
-            if problem:
-                raise Refused(problem)
+            unit = await self._usable_unit(conn, invite, now)
             role = Role(invite.role)
             inviter = await self._check_move(conn, invite, unit, role, current)
             if not await invite_repo.count_use(conn, invite.id):
@@ -313,12 +309,18 @@ class InviteService:
         invite = await invite_repo.by_hash(conn, hash_token(token))
         if invite is None:
             raise Refused("start.bad_token")
+        await self._usable_unit(conn, invite, now)
+        return invite
+
+    async def _usable_unit(self, conn: Connection, invite: Invite, now: datetime) -> Unit:
+        """The unit an invite admits to, once nothing stands against its use (else
+        ``Refused`` with the problem)."""
         unit = await unit_repo.get_by_id(conn, invite.unit_id)
         assert unit is not None
         problem = await self._problem(conn, invite, unit, now)
         if problem:
             raise Refused(problem)
-        return invite
+        return unit
 
     async def _problem(
         self, conn: Connection, invite: Invite, unit: Unit, now: datetime
