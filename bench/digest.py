@@ -30,11 +30,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.chart import score_chart
-from bot.clock import FakeClock
 from bot.config import load_config
-from bot.digest import render_daily
-from bot.ranking import Period
+from bot.core.clock import FakeClock
+from bot.domain.digest import render_daily
+from bot.domain.ranking import Period
+from bot.formats.chart import score_chart
 from bot.services import Services
 
 UTC8 = timedelta(hours=8)

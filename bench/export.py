@@ -30,9 +30,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.digest import build
-from bot.clock import FakeClock
 from bot.config import load_config
-from bot.exports import Exporter, ExportRequest
+from bot.core.clock import FakeClock
+from bot.domain.exports import Exporter, ExportRequest
 from bot.i18n import Catalogue
 from bot.services import Services
 from storage import maintenance

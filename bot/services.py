@@ -4,24 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.audit import AuditService
-from bot.bulletin import BulletinService
-from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.digest import DigestService
-from bot.exports import ExportService
-from bot.groups import GroupService
+from bot.core.clock import Clock, SystemClock
+from bot.domain.audit import AuditService
+from bot.domain.bulletin import BulletinService
+from bot.domain.digest import DigestService
+from bot.domain.exports import ExportService
+from bot.domain.groups import GroupService
+from bot.domain.inbox import Inbox
+from bot.domain.invites import InviteService
+from bot.domain.members import MemberService
+from bot.domain.menus import MenuService
+from bot.domain.org import OrgService
+from bot.domain.ranking import RankingService
+from bot.domain.report_history import ReportHistory
+from bot.domain.reports import ReportService
+from bot.domain.status_updates import StatusUpdateService
+from bot.domain.tips import TipService
 from bot.i18n import Catalogue
-from bot.inbox import Inbox
-from bot.invites import InviteService
-from bot.members import MemberService
-from bot.menus import MenuService
-from bot.org import OrgService
-from bot.ranking import RankingService
-from bot.report_history import ReportHistory
-from bot.reports import ReportService
-from bot.status_updates import StatusUpdateService
-from bot.tips import TipService
 from storage.db import Database
 
 

@@ -4,20 +4,7 @@ from __future__ import annotations
 
 from telegram.ext import CallbackQueryHandler, ChatMemberHandler, MessageHandler, filters
 
-from bot.callbacks import (
-    BriefButton,
-    InvitesPageButton,
-    MembersPageButton,
-    MoveButton,
-    MyReportsPageButton,
-    ReportButton,
-    ReportPhotosButton,
-    RevokeInviteButton,
-    ScopeReportsPageButton,
-    TipActionButton,
-    TipDraftButton,
-)
-from bot.context import GridApplication
+from bot.runtime.context import GridApplication
 from handlers import (
     bulletins,
     digests,
@@ -32,6 +19,19 @@ from handlers import (
     tips,
 )
 from handlers.buttons import unknown_button
+from handlers.callbacks import (
+    BriefButton,
+    InvitesPageButton,
+    MembersPageButton,
+    MoveButton,
+    MyReportsPageButton,
+    ReportButton,
+    ReportPhotosButton,
+    RevokeInviteButton,
+    ScopeReportsPageButton,
+    TipActionButton,
+    TipDraftButton,
+)
 from handlers.common import guarded_command
 from handlers.errors import on_error
 
@@ -39,7 +39,7 @@ from handlers.errors import on_error
 def register(app: GridApplication) -> None:
     """Order matters: PTB runs the first matching handler of a group.
 
-    1. Declared commands, each behind its policy guard (``bot.commands``).
+    1. Declared commands, each behind its policy guard (``bot.core.policy``).
     2. Inline buttons, by payload kind; anything else is stale or forged.
     3. The bot's own membership in groups, and groups moving to a supergroup's chat id.
     4. Private messages that are not commands: the name while joining, the step of the

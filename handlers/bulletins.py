@@ -12,15 +12,15 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Upda
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from bot import arguments
-from bot.bulletin import Bulletin, render_bulletin, workbook
-from bot.callbacks import BriefButton, decode
-from bot.context import GridContext
-from bot.digest import DueDigest, Plan
-from bot.members import Caller
+from bot.core import arguments
+from bot.domain.bulletin import Bulletin, render_bulletin, workbook
+from bot.domain.digest import DueDigest, Plan
+from bot.domain.members import Caller
+from bot.runtime.context import GridContext
 from bot.services import Services
+from handlers.callbacks import BriefButton, decode
 from handlers.common import caller_of, reply, text
-from handlers.digests import _tell_admins, _text, by_period, deliver
+from handlers.grouppost import by_period, deliver, tell_admins, texts_in
 
 log = logging.getLogger("gridbot.bulletins")
 
@@ -37,7 +37,7 @@ def _file(bulletin: Bulletin, say: Any) -> InputFile:
 
 async def _send_plan(bot: Any, services: Services, plan: Plan) -> int:
     for skipped in plan.skipped:
-        await _tell_admins(
+        await tell_admins(
             bot,
             services,
             skipped.group,
@@ -55,7 +55,7 @@ async def _send_plan(bot: Any, services: Services, plan: Plan) -> int:
 
 
 async def _send_one(bot: Any, services: Services, due: DueDigest, bulletin: Bulletin) -> int:
-    say = _text(services)
+    say = texts_in(services)
     try:
         messages = render_bulletin(bulletin, say)
         delivered = await deliver(bot, services, due.group, messages)
@@ -93,7 +93,7 @@ async def brief(update: Update, context: GridContext, caller: Caller) -> None:
         return
     assert caller.member is not None
     bulletin = await context.services.bulletins.build(caller.member.unit_code, last)
-    say = _text(context.services, caller.language)
+    say = texts_in(context.services, caller.language)
     for message in render_bulletin(bulletin, say):
         await context.bot.send_message(chat.id, message, parse_mode=ParseMode.HTML)
     await context.bot.send_document(chat.id, _file(bulletin, say))

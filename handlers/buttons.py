@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.context import GridContext
+from bot.runtime.context import GridContext
 from handlers.common import caller_of, text
 
 

@@ -15,12 +15,12 @@ from telegram.constants import ChatType
 from telegram.error import BadRequest
 from telegram.ext import CommandHandler, filters
 
-from bot import commands
-from bot.callbacks import Button
-from bot.context import GridContext
-from bot.errors import Refused
-from bot.members import Caller
-from storage.units import Unit
+from bot.core import policy
+from bot.core.errors import Refused
+from bot.domain.members import Caller
+from bot.domain.records import Unit
+from bot.runtime.context import GridContext
+from handlers.callbacks import Button
 
 log = logging.getLogger("gridbot.handlers")
 
@@ -61,7 +61,7 @@ async def reply_text(update: Update, context: GridContext, body: str, **kwargs: 
 def edit_moot(exc: BadRequest) -> bool:
     """An edit that changes nothing, or of a message that is gone or can no longer be
     edited (deleted while the press was on its way): nothing to show, nothing broke.
-    (An edit that changes nothing is not even sent: ``bot.sending.GridBot``.)"""
+    (An edit that changes nothing is not even sent: ``bot.runtime.sending.GridBot``.)"""
     reason = str(exc).lower()
     return any(part in reason for part in ("not modified", "not found", "can't be edited"))
 
@@ -97,17 +97,21 @@ def unit_path(chain: list[Unit]) -> str:
     return " / ".join(unit.name for unit in shown)
 
 
-def local_time(context: GridContext, moment: datetime) -> str:
+def local_time(context: GridContext, moment: datetime | str) -> str:
+    """A moment as the reader's clock shows it, in the configured zone; ``moment`` may
+    be a stored timestamp (ISO 8601 text, UTC)."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
     return moment.astimezone(context.services.config.locale.zone).strftime("%Y-%m-%d %H:%M")
 
 
 def guarded_command(name: str, callback: GuardedCallback) -> CommandHandler:
     """A ``CommandHandler`` for ``name`` that first applies the command's policy.
 
-    The policy comes from ``bot.commands``; a name with no policy there raises
+    The policy comes from ``bot.core.policy``; a name with no policy there raises
     ``KeyError`` here, at start-up, so no command can exist without one.
     """
-    spec = commands.spec(name)
+    spec = policy.spec(name)
 
     @functools.wraps(callback)
     async def guard(update: Update, context: GridContext) -> None:
@@ -115,14 +119,12 @@ def guarded_command(name: str, callback: GuardedCallback) -> CommandHandler:
         caller = await caller_of(update, context)
         chat = update.effective_chat
         where = (
-            commands.Where.PRIVATE
-            if chat and chat.type == ChatType.PRIVATE
-            else commands.Where.GROUP
+            policy.Where.PRIVATE if chat and chat.type == ChatType.PRIVATE else policy.Where.GROUP
         )
         try:
             if where not in spec.where:
                 raise Refused(
-                    "deny.private_only" if where == commands.Where.GROUP else "deny.group_only"
+                    "deny.private_only" if where == policy.Where.GROUP else "deny.group_only"
                 )
             if caller.audience < spec.audience:
                 if caller.member is not None and not caller.member.active:
@@ -152,3 +154,22 @@ def guarded_command(name: str, callback: GuardedCallback) -> CommandHandler:
             )
 
     return CommandHandler(name, guard, filters=filters.UpdateType.MESSAGE)
+
+
+def localized(caller: Caller, item: Any) -> str:
+    """A configured name (category, status, counter) in the caller's language."""
+    english = getattr(item, "name_en", None)
+    return english if caller.language == "en" and english else item.name
+
+
+def status_name(context: GridContext, caller: Caller, category: str, status: str | None) -> str:
+    found = context.services.config.campaign.category(category)
+    for option in found.statuses if found else []:
+        if option.code == status:
+            return localized(caller, option)
+    return status or "—"
+
+
+def category_name(context: GridContext, caller: Caller, category: str | None) -> str:
+    found = context.services.config.campaign.category(category)
+    return localized(caller, found) if found else (category or "—")

@@ -13,29 +13,19 @@ from typing import Any
 
 from telegram import Update
 from telegram.constants import ParseMode
-from telegram.error import ChatMigrated, Forbidden, TelegramError
+from telegram.error import TelegramError
 
-from bot.chart import score_chart
-from bot.context import GridContext
-from bot.digest import DueDigest, chart_caption, render_daily
-from bot.members import Caller
-from bot.orgfile import CODE_RE
-from bot.ranking import Period, Ranking
+from bot.domain.digest import DueDigest, chart_caption, render_daily
+from bot.domain.members import Caller
+from bot.domain.ranking import Ranking
+from bot.formats.chart import score_chart
+from bot.formats.orgfile import CODE_RE
+from bot.runtime.context import GridContext
 from bot.services import Services
 from handlers.common import reply
-from storage.groups import Group
+from handlers.grouppost import by_period, deliver, tell_admins, texts_in
 
 log = logging.getLogger("gridbot.digests")
-
-
-def _text(services: Services, language: str | None = None) -> Any:
-    catalogue = services.catalogue
-    chosen = language or catalogue.default
-
-    def text(key: str, **fields: Any) -> str:
-        return catalogue.text(chosen, key, **fields)
-
-    return text
 
 
 @dataclass(frozen=True)
@@ -47,54 +37,11 @@ class Rendered:
 
 async def rendered(services: Services, ranking: Ranking, language: str | None = None) -> Rendered:
     """A ranking as the digest shows it: the table messages, then the score chart."""
-    text = _text(services, language)
+    text = texts_in(services, language)
     messages = render_daily(ranking, text)
     caption = chart_caption(ranking, text)
     chart = await asyncio.to_thread(score_chart, ranking, caption, text("digest.column.score"))
     return Rendered(messages, chart, caption)
-
-
-async def _tell_admins(bot: Any, services: Services, group: Group, key: str, **fields: Any) -> None:
-    for admin in await services.digests.admins_over(group):
-        caller = await services.members.caller(admin.telegram_id, None)
-        body = services.catalogue.text(
-            caller.language, key, title=group.title, unit=group.unit_name, **fields
-        )
-        try:
-            await bot.send_message(admin.telegram_id, body)
-        except TelegramError as exc:
-            log.warning("digest.notice_failed admin=%s error=%r", admin.telegram_id, exc)
-
-
-async def deliver(
-    bot: Any,
-    services: Services,
-    group: Group,
-    messages: list[str],
-    chart: bytes | None = None,
-    caption: str | None = None,
-) -> bool:
-    """Send the messages (then the chart) to the group; False (and the group unbound,
-    admins told) when the chat is gone. A 429 is waited out by the rate limiter."""
-    chat_id = group.chat_id
-    parts: list[str | bytes] = [*messages, *([chart] if chart is not None else [])]
-    index = 0
-    while index < len(parts):
-        part = parts[index]
-        try:
-            if isinstance(part, bytes):
-                await bot.send_photo(chat_id, part, caption=caption)
-            else:
-                await bot.send_message(chat_id, part, parse_mode=ParseMode.HTML)
-            index += 1
-        except ChatMigrated as moved:
-            await services.groups.moved(chat_id, moved.new_chat_id)
-            chat_id = moved.new_chat_id
-        except Forbidden as exc:
-            await services.groups.ended(group.chat_id, "gone")
-            await _tell_admins(bot, services, group, "digest.gone_notice", reason=str(exc))
-            return False
-    return True
 
 
 async def send_daily_digests(context: Any) -> int:
@@ -103,7 +50,7 @@ async def send_daily_digests(context: Any) -> int:
     plan = await services.digests.plan_daily()
     for skipped in plan.skipped:
         log.warning("digest.skipped group=%s day=%s", skipped.group.chat_id, skipped.key)
-        await _tell_admins(
+        await tell_admins(
             context.bot,
             services,
             skipped.group,
@@ -118,15 +65,6 @@ async def send_daily_digests(context: Any) -> int:
         for due in dues:
             sent += await _send_one(context.bot, services, due, rankings[due.group.unit_code])
     return sent
-
-
-def by_period(sends: list[DueDigest]) -> dict[Period, list[DueDigest]]:
-    """Sends grouped by period (one, except when an interrupted send of an earlier period
-    is taken over), in order."""
-    grouped: dict[Period, list[DueDigest]] = {}
-    for due in sends:
-        grouped.setdefault(due.period, []).append(due)
-    return grouped
 
 
 async def _send_one(bot: Any, services: Services, due: DueDigest, ranking: Ranking) -> int:

@@ -8,7 +8,7 @@ import logging
 from telegram import Update
 from telegram.error import TelegramError
 
-from bot.context import GridApplication, GridContext
+from bot.runtime.context import GridApplication, GridContext
 from handlers.common import caller_of, reply_text, text
 
 log = logging.getLogger("gridbot.errors")
@@ -34,7 +34,7 @@ async def on_error(update: object, context: GridContext) -> None:
 
 async def tell_dropping(application: GridApplication, update: Update, queued: int) -> None:
     """Said once when ``queued`` updates of a chat wait and the bot starts dropping the
-    chat's further ones (``bot.ordering``)."""
+    chat's further ones (``bot.runtime.ordering``)."""
     if update.effective_chat is None or update.effective_user is None:
         return
     context = GridContext.from_update(update, application)

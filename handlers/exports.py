@@ -10,14 +10,13 @@ from pathlib import Path
 
 from telegram import InputFile, Update
 
-from bot import arguments
-from bot.context import GridContext
-from bot.errors import Refused
-from bot.exports import KINDS
-from bot.members import Caller
+from bot.core import arguments
+from bot.core.errors import Refused
+from bot.domain.exports import KINDS
+from bot.domain.members import Caller
+from bot.domain.records import Member
+from bot.runtime.context import GridContext
 from handlers.common import local_time, reply, reply_text, text
-from storage.members import Member
-from storage.times import from_text
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +120,7 @@ async def audit(update: Update, context: GridContext, caller: Caller) -> None:
                 context,
                 caller,
                 "audit.line",
-                time=local_time(context, from_text(entry.at)),
+                time=local_time(context, entry.at),
                 actor=entry.actor_name,
                 action=text(context, caller, f"audit.action.{entry.action}"),
                 target=entry.target,

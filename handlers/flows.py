@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 
 from telegram import Update
 
-from bot.context import GridContext
-from bot.members import Caller
+from bot.domain.members import Caller
+from bot.runtime.context import GridContext
 
 FlowHandler = Callable[[Update, GridContext, Caller], Awaitable[bool]]
 

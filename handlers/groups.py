@@ -10,10 +10,9 @@ from telegram import ChatMember, Update
 from telegram.constants import ChatType
 from telegram.error import TelegramError
 
-from bot.context import GridContext
-from bot.members import Caller
+from bot.domain.members import Caller
+from bot.runtime.context import GridContext
 from handlers.common import local_time, reply, reply_text, text, unit_path
-from storage.times import from_text
 
 log = logging.getLogger("gridbot.groups")
 
@@ -66,7 +65,7 @@ async def groups(update: Update, context: GridContext, caller: Caller) -> None:
                 context,
                 caller,
                 f"group.state.{group.ended_reason or 'unbound'}",
-                when=local_time(context, from_text(group.ended_at or group.bound_at)),
+                when=local_time(context, group.ended_at or group.bound_at),
             )
         )
         lines.append(

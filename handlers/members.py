@@ -6,19 +6,20 @@ from __future__ import annotations
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot import arguments, commands
-from bot.callbacks import (
+from bot.core import arguments, policy
+from bot.core.errors import Refused
+from bot.core.paging import Page
+from bot.domain.invites import OpenLink
+from bot.domain.members import Caller, MembersPage
+from bot.domain.records import Member
+from bot.runtime.context import GridContext
+from handlers.callbacks import (
     Button,
     InvitesPageButton,
     MembersPageButton,
     RevokeInviteButton,
     decode,
 )
-from bot.context import GridContext
-from bot.errors import Refused
-from bot.invites import OpenLink
-from bot.members import Caller, MembersPage
-from bot.paging import Page
 from handlers.common import (
     caller_of,
     edit_moot,
@@ -31,7 +32,6 @@ from handlers.common import (
     unit_path,
 )
 from handlers.menus import refresh_menu
-from storage.members import Member
 
 
 async def invite(update: Update, context: GridContext, caller: Caller) -> None:
@@ -122,7 +122,7 @@ async def revoke_pressed(update: Update, context: GridContext) -> None:
 async def _invites_press(
     update: Update, context: GridContext, kind: type[Button]
 ) -> tuple[Caller, Member, Button] | None:
-    """A press under /invites, checked as the command is (``bot.commands``): the caller,
+    """A press under /invites, checked as the command is (``bot.core.policy``): the caller,
     their member record and the button; None once the press has been answered."""
     query = update.callback_query
     assert query is not None
@@ -136,7 +136,7 @@ async def _invites_press(
         key = "deny.disabled" if member else "button.stale"
         await query.answer(text(context, caller, key), show_alert=True)
         return None
-    if caller.audience < commands.spec("invites").audience:
+    if caller.audience < policy.spec("invites").audience:
         await query.answer(text(context, caller, "deny.role", command="invites"), show_alert=True)
         return None
     return caller, member, button

@@ -1,7 +1,7 @@
 """Command menus on Telegram: the public ones at start-up (private chats, groups, and
 groups' administrators), a private one per lead/admin.
 
-The decisions (which menu, what changed) are ``bot.menus``; this module only makes the
+The decisions (which menu, what changed) are ``bot.domain.menus``; this module only makes the
 ``setMyCommands`` / ``deleteMyCommands`` calls and reports them done. Members' menus
 are synced in the background after start-up, a few members a second; a chat whose
 menu already matches (by the digest recorded for it) costs no call. One member's menu
@@ -25,10 +25,10 @@ from telegram import (
 )
 from telegram.error import TelegramError
 
-from bot.access import Audience
-from bot.commands import Where
-from bot.context import GridContext
-from bot.menus import PUBLIC, MenuChange
+from bot.core.access import Audience
+from bot.core.policy import Where
+from bot.domain.menus import PUBLIC, MenuChange
+from bot.runtime.context import GridContext
 from bot.services import Services
 
 log = logging.getLogger("gridbot.menus")

@@ -6,14 +6,14 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, 
 from telegram.constants import ChatType
 from telegram.error import BadRequest
 
-from bot.callbacks import MoveButton, decode
-from bot.commands import Where
-from bot.context import GridContext
-from bot.errors import Refused
-from bot.invites import JoinOffer
-from bot.members import Caller
-from bot.names import NAME_MAX, NAME_MIN
+from bot.core.errors import Refused
+from bot.core.names import NAME_MAX, NAME_MIN
+from bot.core.policy import Where
+from bot.domain.invites import JoinOffer
+from bot.domain.members import Caller
+from bot.runtime.context import GridContext
 from handlers import flows
+from handlers.callbacks import MoveButton, decode
 from handlers.common import (
     caller_of,
     edit_moot,
@@ -25,7 +25,6 @@ from handlers.common import (
     unit_path,
 )
 from handlers.menus import refresh_menu
-from storage.times import from_text
 
 
 async def start(update: Update, context: GridContext, caller: Caller) -> None:
@@ -256,7 +255,7 @@ async def whoami(update: Update, context: GridContext, caller: Caller) -> None:
         code=member.unit_code,
         role=role_name(context, caller, member.role),
         status=text(context, caller, "whoami.active" if member.active else "whoami.disabled"),
-        joined=local_time(context, from_text(member.joined_at)),
+        joined=local_time(context, member.joined_at),
     )
 
 

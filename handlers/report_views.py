@@ -6,20 +6,27 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.error import BadRequest
 
-from bot.callbacks import (
+from bot.core.errors import Refused, echo
+from bot.domain.members import Caller
+from bot.domain.records import Report
+from bot.domain.report_history import ReportPage
+from bot.runtime.context import GridContext
+from handlers.callbacks import (
     MyReportsPageButton,
     ReportPhotosButton,
     ScopeReportsPageButton,
     decode,
 )
-from bot.context import GridContext
-from bot.errors import Refused, echo
-from bot.members import Caller
-from bot.report_history import ReportPage
-from handlers.common import caller_of, edit_moot, local_time, reply, reply_text, text
-from handlers.reports import category_name, status_name
-from storage.reports import Report
-from storage.times import from_text
+from handlers.common import (
+    caller_of,
+    category_name,
+    edit_moot,
+    local_time,
+    reply,
+    reply_text,
+    status_name,
+    text,
+)
 
 PHOTO_BUTTONS = 8
 
@@ -37,7 +44,7 @@ def report_line(context: GridContext, caller: Caller, report: Report, with_site:
         caller,
         "reports.line_site" if with_site else "reports.line",
         number=report.number,
-        time=local_time(context, from_text(report.created_at)),
+        time=local_time(context, report.created_at),
         category=category_name(context, caller, report.category),
         site=report.site_code,
         status=status_name(context, caller, report.category, report.status),

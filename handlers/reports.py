@@ -1,6 +1,6 @@
 """The report flow in private chat: /report or a photo starts it; one question at a
 time, inline buttons wherever there is a choice; a summary card; 提交 answers with the
-report number only after the commit (``bot.reports`` holds the rules)."""
+report number only after the commit (``bot.domain.reports`` holds the rules)."""
 
 from __future__ import annotations
 
@@ -19,43 +19,23 @@ from telegram import (
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackContext
 
-from bot.callbacks import ReportButton, decode
-from bot.context import GridContext
-from bot.errors import Refused
-from bot.members import Caller
-from bot.reports import (
-    MAX_DOWNLOAD_BYTES,
+from bot.core.errors import Refused
+from bot.domain.members import Caller
+from bot.domain.records import Member
+from bot.domain.reports import (
     STEPS,
     DraftView,
-    IncomingPhoto,
     PhotoCheck,
     SiteSearch,
     Submitted,
 )
+from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.common import caller_of, text
-from storage.members import Member
+from handlers.callbacks import ReportButton, decode
+from handlers.common import caller_of, category_name, localized, status_name, text
+from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.reports")
-
-
-def localized(caller: Caller, item: Any) -> str:
-    """A configured name (category, status, counter) in the caller's language."""
-    english = getattr(item, "name_en", None)
-    return english if caller.language == "en" and english else item.name
-
-
-def status_name(context: GridContext, caller: Caller, category: str, status: str | None) -> str:
-    found = context.services.config.campaign.category(category)
-    for option in found.statuses if found else []:
-        if option.code == status:
-            return localized(caller, option)
-    return status or "—"
-
-
-def category_name(context: GridContext, caller: Caller, category: str | None) -> str:
-    found = context.services.config.campaign.category(category)
-    return localized(caller, found) if found else (category or "—")
 
 
 def _button(label: str, draft: int, act: str, arg: int = 0) -> InlineKeyboardButton:
@@ -267,10 +247,6 @@ async def report_command(update: Update, context: GridContext, caller: Caller) -
     await ask(context, chat.id, caller, opened.view)
 
 
-def _is_image_document(message: Message) -> bool:
-    return message.document is not None and (message.document.mime_type or "").startswith("image/")
-
-
 @flows.starter
 async def photo_starts_report(update: Update, context: GridContext, caller: Caller) -> bool:
     """A photo (or an image sent as a file) with no conversation going starts a report."""
@@ -313,42 +289,6 @@ async def take_photo(
 async def _refuse(context: GridContext, chat_id: int, caller: Caller, refusal: Refused) -> None:
     """A refusal mid-flow: say why, and what the draft is still waiting for."""
     await _send(context, chat_id, text(context, caller, refusal.key, **refusal.fields))
-
-
-async def fetch_photo(context: GridContext, message: Message) -> IncomingPhoto:
-    """The largest size of a photo, or an image sent as a file, downloaded with getFile.
-
-    ``Refused`` for a file that is not an image or is over the Bot API's download limit
-    (checked before downloading)."""
-    if message.photo:
-        size = message.photo[-1]
-        file_id, unique_id, file_size, as_file = (
-            size.file_id,
-            size.file_unique_id,
-            size.file_size,
-            False,
-        )
-    else:
-        document = message.document
-        if document is None or not _is_image_document(message):
-            raise Refused("report.not_an_image")
-        file_id, unique_id, file_size, as_file = (
-            document.file_id,
-            document.file_unique_id,
-            document.file_size,
-            True,
-        )
-    limit_mb = MAX_DOWNLOAD_BYTES // (1024 * 1024)
-    if file_size is not None and file_size > MAX_DOWNLOAD_BYTES:
-        raise Refused("report.file_too_big", mb=limit_mb)
-    try:
-        telegram_file = await context.bot.get_file(file_id)
-    except BadRequest as exc:
-        if "too big" in str(exc).lower():
-            raise Refused("report.file_too_big", mb=limit_mb) from None
-        raise
-    data = bytes(await telegram_file.download_as_bytearray())
-    return IncomingPhoto(data, file_id, unique_id, as_file)
 
 
 def schedule_photo_answer(context: GridContext, chat_id: int, caller: Caller) -> None:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from telegram import Update
 
-from bot.context import GridContext
-from bot.errors import Refused
-from bot.members import Caller
-from bot.status_updates import BODY_MAX, Posted, UpdateStep
+from bot.core.errors import Refused
+from bot.domain.members import Caller
+from bot.domain.status_updates import BODY_MAX, Posted, UpdateStep
+from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.common import reply
-from handlers.reports import localized
+from handlers.common import localized, reply
 
 
 async def _answer(

@@ -1,6 +1,6 @@
 """Tips in chat: /tip (receive, or a tip's timeline), /assign, 接单, /close with a
 verdict, 通过 / 退回, /tips (open ones, or the official table), /reward and /rewards.
-The rules are in ``bot.tips``; this module asks, renders and sends."""
+The rules are in ``bot.domain.tips``; this module asks, renders and sends."""
 
 from __future__ import annotations
 
@@ -11,18 +11,17 @@ from typing import Any
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot import arguments, tiptable
-from bot.callbacks import TipActionButton, TipDraftButton, decode
-from bot.context import GridContext
-from bot.errors import Refused
-from bot.members import Caller
-from bot.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step
+from bot.core import arguments
+from bot.core.errors import Refused
+from bot.domain.members import Caller
+from bot.domain.records import Member, Tip
+from bot.domain.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step
+from bot.formats import tiptable
+from bot.runtime.context import GridContext
 from handlers import flows
+from handlers.callbacks import TipActionButton, TipDraftButton, decode
 from handlers.common import caller_of, local_time, reply, reply_text, text, unit_path
-from handlers.reports import fetch_photo
-from storage.members import Member
-from storage.times import from_text
-from storage.tips import Tip
+from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.tips")
 
@@ -42,7 +41,7 @@ def _action_button(label: str, tip: int, act: str) -> InlineKeyboardButton:
 
 
 def _when(context: GridContext, value: str | None) -> str:
-    return local_time(context, from_text(value)) if value else "—"
+    return local_time(context, value) if value else "—"
 
 
 async def _send(context: GridContext, chat_id: int, body: str, markup: Any = None) -> Message:

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from bot.access import Role
-from bot.clock import FakeClock
 from bot.config import Config, load_config
-from bot.orgfile import read_org_file
+from bot.core.access import Role
+from bot.core.clock import FakeClock
+from bot.formats.orgfile import read_org_file
 from bot.services import Services
 from storage.members import Member
 from tests.botapi import BotApiServer
@@ -128,7 +128,8 @@ async def start_app(
     FakeClock themselves, never behind the test's back."""
     from telegram.request import HTTPXRequest
 
-    from bot.app import build_application, poller
+    from bot.app import build_application
+    from bot.runtime.lifecycle import poller
 
     transport = server.transport()
     app = build_application(
@@ -154,7 +155,7 @@ async def start_app(
 
 
 async def stop_app(app: Any) -> None:
-    from bot.app import finish
+    from bot.runtime.lifecycle import finish
 
     await app.bot_data.poller.stop()
     await finish(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.e2e_reports import press
 
 ADMIN, LEAD, WORKER, OTHER = 1001, 2001, 3001, 3002

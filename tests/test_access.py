@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.access import (
+from bot.core.access import (
     Audience,
     Role,
     audience_of,

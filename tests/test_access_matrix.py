@@ -2,8 +2,8 @@
 non-member, worker, lead, admin — at targets inside and outside their scope, and checked
 against ONE policy table declared here (``COMMAND_POLICY`` and ``BUTTON_POLICY``).
 
-Deny by default: a command in ``bot.commands.COMMANDS`` or a button kind registered in
-``bot.callbacks`` with no entry below fails ``test_every_command_and_button_kind_has_a_policy``
+Deny by default: a command in ``bot.core.policy.COMMANDS`` or a button kind registered in
+``handlers.callbacks`` with no entry below fails ``test_every_command_and_button_kind_has_a_policy``
 (and its own matrix case). "Allowed" means the bot answered with the entry's mark of
 success and no refusal; "denied" means the specific refusal, and the database unchanged.
 
@@ -25,12 +25,12 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from bot import callbacks
-from bot.access import Role
-from bot.commands import COMMANDS
-from bot.invites import hash_token
-from bot.reports import IncomingPhoto
-from bot.tipfile import TipRow
+from bot.core.access import Role
+from bot.core.policy import COMMANDS
+from bot.domain.invites import hash_token
+from bot.domain.reports import IncomingPhoto
+from bot.formats.tipfile import TipRow
+from handlers import callbacks
 from storage import invites as invite_repo
 from storage.members import Member
 from storage.times import to_text
@@ -683,7 +683,7 @@ def button_refusal(rule: Button, who: Who) -> str | None:
 
 
 def _button_kinds() -> set[str]:
-    """The KIND of every Button subclass defined in bot.callbacks."""
+    """The KIND of every Button subclass defined in handlers.callbacks."""
     found, todo = set(), [callbacks.Button]
     while todo:
         cls = todo.pop()

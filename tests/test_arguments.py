@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from bot import arguments
+from bot.core import arguments
 from tests.e2e_tips import add_people, receive
 
 APOLOGY = "出错了"

@@ -8,9 +8,9 @@ import warnings
 
 from PIL import Image
 
-from bot.chart import missing_glyphs, score_chart
-from bot.orgfile import read_org_file
-from bot.ranking import Period, Ranking, RankRow
+from bot.domain.ranking import Period, Ranking, RankRow
+from bot.formats.chart import missing_glyphs, score_chart
+from bot.formats.orgfile import read_org_file
 from storage.units import Unit
 from tests.conftest import EXAMPLE_ORG
 

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.access import Role
-from bot.clock import SystemClock
 from bot.config import load_config
-from bot.orgfile import read_org_file
+from bot.core.access import Role
+from bot.core.clock import SystemClock
+from bot.formats.orgfile import read_org_file
 from bot.services import Services
 from tests.botapi import ApiCall, BotApiServer
 from tests.cli_helpers import gridbot, start_gridbot

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.e2e_reports import press
 from tests.e2e_tips import receive
 from tests.photos import photo

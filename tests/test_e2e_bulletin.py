@@ -10,8 +10,8 @@ from datetime import datetime
 
 from openpyxl import load_workbook
 
-from bot.context import GridContext
-from bot.tipfile import read_tip_file
+from bot.formats.tipfile import read_tip_file
+from bot.runtime.context import GridContext
 from handlers.bulletins import send_weekly_bulletins
 from tests.cli_helpers import gridbot
 from tests.test_e2e_digests import CITY_GROUP, city_group  # noqa: F401 - fixture

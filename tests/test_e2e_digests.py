@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from bot.access import Role
-from bot.context import GridContext
+from bot.core.access import Role
+from bot.runtime.context import GridContext
 from handlers.digests import send_daily_digests
 from tests.test_ranking import submit
 

@@ -11,7 +11,7 @@ import secrets
 import pytest
 from openpyxl import load_workbook
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.photos import photo
 from tests.test_ranking import submit
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from telegram import Update
 
-from bot.access import Role
+from bot.core.access import Role
 
 FLOODER = 9101  # a stranger
 MEMBER = 3201

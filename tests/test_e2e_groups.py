@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.access import Role
+from bot.core.access import Role
 
 GROUP = -1001234
 CITY_GROUP = -100777

@@ -9,8 +9,8 @@ import asyncio
 import json
 import logging
 
-from bot.access import Role
-from bot.inbox import MAX_ATTEMPTS
+from bot.core.access import Role
+from bot.domain.inbox import MAX_ATTEMPTS
 from tests.botapi.updates import text_content
 from tests.conftest import start_app, stop_app
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 
-from bot.logs import configure_logging
+from bot.ops.logs import configure_logging
 from tests.conftest import TEST_TOKEN
 from tests.e2e_tips import LEAD, add_people, receive
 

@@ -11,13 +11,13 @@ from datetime import datetime
 import pytest
 from telegram.request import HTTPXRequest
 
-from bot import longtext
-from bot.access import Role
-from bot.context import GridContext
-from bot.errors import ECHO_MAX, Refused, echo
-from bot.orgfile import UnitRow, read_org_file
-from bot.sending import GridBot
-from bot.tipfile import TEXT_MAX, TipFileError, read_tip_file
+from bot.core.access import Role
+from bot.core.errors import ECHO_MAX, Refused, echo
+from bot.formats.orgfile import UnitRow, read_org_file
+from bot.formats.tipfile import TEXT_MAX, TipFileError, read_tip_file
+from bot.runtime import longtext
+from bot.runtime.context import GridContext
+from bot.runtime.sending import GridBot
 from handlers.bulletins import send_weekly_bulletins
 from tests.botapi.entities import parse_html, utf16_len
 from tests.conftest import EXAMPLE_ORG

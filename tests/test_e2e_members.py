@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.access import Role
+from bot.core.access import Role
 
 NAMES = "甲乙丙丁戊己庚辛壬癸"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 import json
 
-from bot.access import Role
 from bot.config import load_config
-from bot.orgfile import read_org_file
+from bot.core.access import Role
+from bot.formats.orgfile import read_org_file
 from bot.services import Services
 from tests.botapi import ApiCall, BotApiServer
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, add_member, start_app, stop_app, write_config

@@ -7,7 +7,7 @@ import logging
 import re
 from datetime import timedelta
 
-from bot.access import Role
+from bot.core.access import Role
 
 LINK = re.compile(r"https://t\.me/gridbot_test_bot\?start=([A-Za-z0-9_-]+)")
 

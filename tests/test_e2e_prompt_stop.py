@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.conftest import stop_app
 
 

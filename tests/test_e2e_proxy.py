@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from bot.access import Role
 from bot.app import build_application
-from bot.cli import main
 from bot.config import load_config, proxy_problem, proxy_secrets, redacted_proxy
-from bot.orgfile import read_org_file
+from bot.core.access import Role
+from bot.formats.orgfile import read_org_file
+from bot.ops.cli import main
 from bot.services import Services
 from tests.botapi import BotApiServer
 from tests.cli_helpers import start_gridbot, stop_gridbot

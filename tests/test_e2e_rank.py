@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.access import Role
-from bot.context import GridContext
+from bot.core.access import Role
+from bot.runtime.context import GridContext
 from handlers.digests import send_daily_digests
 from storage import digests as digest_repo
 from tests.test_ranking import submit

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.botapi import ApiCall
 from tests.e2e_reports import count_reports, send_photos
 from tests.photos import photo

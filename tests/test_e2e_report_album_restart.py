@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.conftest import start_app, stop_app
 from tests.e2e_reports import start_at_photos
 from tests.photos import photo

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.e2e_reports import count_reports, draft_photos, send_photos, start_at_photos
 from tests.photos import photo
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.e2e_reports import press, send_photos
 from tests.photos import photo
 

@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.access import Role
-from bot.context import GridContext
-from bot.jobs import tip_deadlines
+from bot.core.access import Role
+from bot.runtime.context import GridContext
+from handlers.jobs import tip_deadlines
 from tests.e2e_reports import press
 from tests.e2e_tips import ADMIN, LEAD, OTHER, WORKER, add_people, receive
 from tests.photos import photo

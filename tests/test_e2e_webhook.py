@@ -11,10 +11,10 @@ import httpx
 import pytest
 from telegram.request import HTTPXRequest
 
-from bot.access import Role
 from bot.app import build_application
 from bot.config import load_config
-from bot.webhook import SECRET_HEADER, serve
+from bot.core.access import Role
+from bot.runtime.webhook import SECRET_HEADER, serve
 from tests.botapi.server import BotApiServer
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 
@@ -40,7 +40,7 @@ async def webhook_bot(tmp_path, secret_line: str = ""):
     target = f"http://127.0.0.1:{port}/gridbot/hook"
     delivery = asyncio.create_task(server.deliver_webhook(target, stop))
     services = app.bot_data.services
-    from bot.orgfile import read_org_file
+    from bot.formats.orgfile import read_org_file
 
     await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
     try:

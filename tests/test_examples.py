@@ -9,8 +9,8 @@ import re
 import shlex
 import tomllib
 
-from bot.cli import _parser
 from bot.config import WebhookConfig
+from bot.ops.cli import _parser
 from tests.conftest import ROOT
 
 EXAMPLES = ROOT / "examples"

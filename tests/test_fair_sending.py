@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.sending import FairQueue, RetryingRateLimiter
+from bot.runtime.sending import FairQueue, RetryingRateLimiter
 
 
 async def test_a_chat_with_many_sends_waiting_does_not_hold_up_another_chats_send():

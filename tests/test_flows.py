@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.members import Caller
+from bot.domain.members import Caller
 from handlers import flows
 from storage import chats
 

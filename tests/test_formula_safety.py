@@ -10,8 +10,8 @@ from datetime import date
 
 from openpyxl import load_workbook
 
-from bot.bulletin import workbook
-from bot.orgfile import read_org_file
+from bot.domain.bulletin import workbook
+from bot.formats.orgfile import read_org_file
 from handlers.digests import _text
 from tests.cli_helpers import gridbot
 from tests.conftest import EXAMPLE_ORG, write_config

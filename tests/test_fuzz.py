@@ -40,9 +40,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from bot import callbacks
-from bot.access import Role
-from bot.commands import COMMANDS
+from bot.core.access import Role
+from bot.core.policy import COMMANDS
+from handlers import callbacks
 from tests.botapi import ApiCall, TestUser
 from tests.botapi.records import SHOWING_METHODS
 from tests.botapi.updates import callback_query_json
@@ -220,7 +220,7 @@ INT_FIELD = st.one_of(
 )
 UNIT_FIELD = st.one_of(st.sampled_from(UNIT_CODES), st.text(max_size=8))
 
-#: Fields of every button kind in bot.callbacks, in declaration order, with random values.
+#: Fields of every button kind in handlers.callbacks, in declaration order, with random values.
 BUTTON_FIELDS: dict[str, list[st.SearchStrategy[str]]] = {
     "mp": [UNIT_FIELD, INT_FIELD],
     "r": [INT_FIELD, st.sampled_from([*callbacks.REPORT_ACTIONS, "rm", "OK"]), INT_FIELD],
@@ -912,7 +912,7 @@ async def test_fuzz(tg):
     # No flood limits in the test: they only slow the run down (PTB's AIORateLimiter
     # would hold group replies to 20 a minute).
     limiter = tg.app.bot.rate_limiter
-    limiter.fair = None  # the overall limit, shared fairly between chats (bot.sending)
+    limiter.fair = None  # the overall limit, shared fairly between chats (bot.runtime.sending)
     limiter._group_max_rate = 0
     for person in CAST:
         if person.unit:

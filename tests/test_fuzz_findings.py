@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.access import Role
+from bot.core.access import Role
 from tests.photos import photo
 from tests.test_e2e_reports import report_new_site
 

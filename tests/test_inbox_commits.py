@@ -8,8 +8,8 @@ from contextlib import asynccontextmanager
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.inbox import Inbox
+from bot.core.clock import FakeClock
+from bot.domain.inbox import Inbox
 from storage.db import Database, fetch_all
 
 

@@ -6,9 +6,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.access import Role
-from bot.errors import Refused
-from bot.invites import hash_token
+from bot.core.access import Role
+from bot.core.errors import Refused
+from bot.domain.invites import hash_token
 from bot.services import Services
 from tests.conftest import add_member
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import logging
 
-from bot.logs import REDACTED, RedactTokenFilter, configure_logging
+from bot.ops.logs import REDACTED, RedactTokenFilter, configure_logging
 from tests.conftest import TEST_TOKEN
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from bot.access import Role
-from bot.codes import typed_code
-from bot.errors import Refused
-from bot.names import clean_name
+from bot.core.access import Role
+from bot.core.codes import typed_code
+from bot.core.errors import Refused
+from bot.core.names import clean_name
 from tests.conftest import add_member
 from tests.e2e_tips import add_people, receive
 from tests.test_e2e_onboarding import _invite

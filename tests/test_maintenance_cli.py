@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from bot.access import Role
-from bot.clock import SystemClock
 from bot.config import load_config
+from bot.core.access import Role
+from bot.core.clock import SystemClock
 from bot.services import Services
 from tests.cli_helpers import gridbot
 from tests.conftest import EXAMPLE_ORG, write_config

@@ -6,7 +6,7 @@ import asyncio
 
 from telegram import Chat, Message, Update, User
 
-from bot.ordering import ChatOrderedUpdateProcessor
+from bot.runtime.ordering import ChatOrderedUpdateProcessor
 
 
 def _update(update_id: int, chat_id: int) -> Update:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.orgfile import OrgFileError, read_org_file
+from bot.formats.orgfile import OrgFileError, read_org_file
 from tests.conftest import EXAMPLE_ORG
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from bot.images import hash_distance
-from bot.photo_index import PhotoIndex
+from bot.domain.photo_index import PhotoIndex
+from bot.formats.images import hash_distance
 
 
 def _brute(photos: list[tuple[str, int]], phash: str, limit: int) -> tuple[int, int] | None:

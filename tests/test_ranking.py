@@ -7,9 +7,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from bot.access import Role
-from bot.ranking import Period, Ranking, RankingService, RankRow
-from bot.reports import IncomingPhoto
+from bot.core.access import Role
+from bot.domain.ranking import Period, Ranking, RankingService, RankRow
+from bot.domain.reports import IncomingPhoto
 from tests.conftest import add_member
 from tests.photos import photo
 
@@ -135,7 +135,7 @@ def test_periods():
 
 
 def test_a_long_table_is_split_between_rows_with_the_header_on_every_part():
-    from bot.digest import MESSAGE_LIMIT, render_daily
+    from bot.domain.digest import MESSAGE_LIMIT, render_daily
     from bot.i18n import Catalogue
     from storage.units import Unit
 

@@ -7,12 +7,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot import geo, images
-from bot.access import Role
 from bot.config import AreaConfig, load_config
-from bot.errors import Refused
-from bot.orgfile import read_org_file
-from bot.reports import IncomingPhoto
+from bot.core import geo
+from bot.core.access import Role
+from bot.core.errors import Refused
+from bot.domain.reports import IncomingPhoto
+from bot.formats import images
+from bot.formats.orgfile import read_org_file
 from bot.services import Services
 from tests.conftest import EXAMPLE_ORG, add_member, write_config
 from tests.photos import photo, png, recompressed

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from openpyxl import load_workbook
 
-from bot.access import Role
-from bot.logs import configure_logging
+from bot.core.access import Role
+from bot.ops.logs import configure_logging
 from storage.evidence import EvidenceFiles
 from tests.conftest import TEST_TOKEN
 from tests.e2e_reports import press, send_photos, start_at_photos

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot.access import Audience
-from bot.callbacks import MembersPageButton, decode
-from bot.commands import COMMANDS, Where, menu, spec
-from bot.errors import Refused
+from bot.core.access import Audience
+from bot.core.errors import Refused
+from bot.core.names import clean_name
+from bot.core.paging import check_page, page_count, page_of
+from bot.core.policy import COMMANDS, Where, menu, spec
 from bot.i18n import Catalogue, fields_of
-from bot.names import clean_name
-from bot.paging import check_page, page_count, page_of
+from handlers.callbacks import MembersPageButton, decode
 
 
 @pytest.mark.parametrize(
@@ -142,7 +142,7 @@ def test_catalogue_merges_area_files_and_refuses_a_key_twice(tmp_path):
 def test_button_kinds_are_unique_and_stay_within_64_bytes():
     from typing import ClassVar
 
-    from bot.callbacks import Button
+    from handlers.callbacks import Button
 
     with pytest.raises(ValueError):
 

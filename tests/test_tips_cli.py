@@ -8,7 +8,7 @@ import random
 import sqlite3
 from datetime import datetime, timedelta
 
-from bot.tiptable import TableRow
+from bot.formats.tiptable import TableRow
 from tests.cli_helpers import gridbot
 from tests.conftest import EXAMPLE_ORG, write_config
 

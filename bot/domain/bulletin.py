@@ -1,0 +1,245 @@
+"""The weekly bulletin (简报): the official tip table, the week's reports and grid
+coverage by unit, the top and bottom units — as text and as an XLSX workbook with one
+sheet per table. Telegram-free.
+
+A bulletin covers the seven days that end the day before it is due (a Friday bulletin
+covers Friday to Thursday) and is cut off at midnight after its last day, so
+``gridbot tips table --from FIRST --to LAST`` prints the same tip table.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from openpyxl import Workbook
+
+from bot.config import WEEKDAYS, Config
+from bot.core.clock import Clock
+from bot.domain import audit
+from bot.domain.digest import DueDigest, Interrupted, Plan, percent
+from bot.domain.ranking import Period, Ranking, RankingService
+from bot.formats.spreadsheet import xlsx_row
+from bot.formats.tiptable import HEADERS, TableRow, render, text_width, tip_table
+from storage import digests as digest_repo
+from storage import groups as group_repo
+from storage.db import Database
+from storage.members import Member
+from storage.times import from_text, to_text
+
+
+@dataclass(frozen=True)
+class Bulletin:
+    period: Period
+    tips: list[TableRow]
+    ranking: Ranking
+
+    @property
+    def parent_name(self) -> str:
+        return self.ranking.parent.name
+
+
+def period_ending(last: date) -> Period:
+    return Period("range", last - timedelta(days=6), last)
+
+
+class BulletinService:
+    def __init__(self, db: Database, clock: Clock, config: Config, ranking: RankingService):
+        self.db = db
+        self.clock = clock
+        self.zone = config.locale.zone
+        self.schedule = config.schedule
+        self.ranking = ranking
+        self.interrupted = Interrupted(clock, config.schedule.catch_up_hours)
+
+    def latest_due(self) -> datetime:
+        """The most recent weekly bulletin time at or before now."""
+        weekday, hhmm = self.schedule.weekly_bulletin.split()
+        hour, minute = (int(x) for x in hhmm.split(":"))
+        local = self.clock.now().astimezone(self.zone)
+        back = (local.weekday() - WEEKDAYS.index(weekday)) % 7
+        day = local.date() - timedelta(days=back)
+        due = datetime(day.year, day.month, day.day, hour, minute, tzinfo=self.zone)
+        return due if due <= local else due - timedelta(days=7)
+
+    async def build(self, parent_code: str | None, last: date) -> Bulletin:
+        return (await self.build_many([parent_code], last))[parent_code]
+
+    async def build_many(
+        self, parent_codes: list[str | None], last: date
+    ) -> dict[str | None, Bulletin]:
+        """Bulletins of several units for one period, the figures read once."""
+        period = period_ending(last)
+        start, end = period.bounds(self.zone)
+        rankings = await self.ranking.rank_many(parent_codes, period)
+        return {
+            code: Bulletin(period, await tip_table(self.db, start, end, code), rankings[code])
+            for code in parent_codes
+        }
+
+    async def plan(
+        self,
+        groups_in: str | None = None,
+        last: date | None = None,
+        publisher: Member | None = None,
+    ) -> Plan:
+        """Claim the bulletin of every bound group (within the subtree at ``groups_in``)
+        that has not had it: the scheduled one (``last`` None), with the sends an earlier
+        run left unfinished, or one an admin (``publisher``) publishes, which is audited."""
+        now = self.clock.now()
+        scheduled = last is None
+        if last is None:
+            due = self.latest_due()
+            last = due.date() - timedelta(days=1)
+            late = now - due > timedelta(hours=self.schedule.catch_up_hours)
+        else:
+            due, late = now, False
+        period = period_ending(last)
+        async with self.db.transaction() as conn:
+            plan = await self.interrupted.take_over(conn, "weekly") if scheduled else Plan()
+            groups = (
+                await group_repo.in_subtree(conn, groups_in)
+                if groups_in
+                else await group_repo.active(conn)
+            )
+            for group in groups:
+                if not group.active or from_text(group.bound_at) > due:
+                    continue
+                state = "skipped" if late else "sending"
+                key = period.first.isoformat()
+                if await digest_repo.claim(conn, group.id, "weekly", key, to_text(due), state):
+                    (plan.skipped if late else plan.send).append(
+                        DueDigest(group, "weekly", period, due)
+                    )
+            if publisher is not None and plan.send:
+                await audit.record(
+                    conn,
+                    self.clock,
+                    "bulletin.published",
+                    actor=publisher,
+                    target=f"{period.first.isoformat()} — {period.last.isoformat()}",
+                    unit_id=publisher.unit_id,
+                    groups=len(plan.send),
+                )
+        if scheduled:
+            self.interrupted.taken("weekly")
+        return plan
+
+
+def _pre(lines: list[str]) -> str:
+    return "<pre>" + "\n".join(html.escape(line) for line in lines) + "</pre>"
+
+
+def _report_rows(ranking: Ranking) -> list[tuple[str, ...]]:
+    return [
+        (
+            row.unit.name,
+            str(row.reports),
+            f"{row.grids_covered}/{row.grids}",
+            percent(row.grids_covered, row.grids),
+            str(row.members_active),
+            f"{row.sites_done}/{row.sites}",
+        )
+        for row in ranking.rows
+    ]
+
+
+def _align(lines: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(text_width(line[i]) for line in lines) for i in range(len(lines[0]))]
+    out = []
+    for line in lines:
+        cells = []
+        for i, cell in enumerate(line):
+            pad = " " * (widths[i] - text_width(cell))
+            cells.append(cell + pad if i == 0 else pad + cell)
+        out.append(" | ".join(cells))
+    return out
+
+
+def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
+    """The bulletin as HTML messages, one per table; a table too long for one Telegram
+    message is sent in several, cut between rows (``bot.runtime.sending.GridBot``)."""
+    period = bulletin.period
+    title = text(
+        "bulletin.title",
+        unit=html.escape(bulletin.parent_name),
+        first=period.first.isoformat(),
+        last=period.last.isoformat(),
+    )
+    report_headers = tuple(text(f"bulletin.column.{c}") for c in _REPORT_COLUMNS)
+    parts = [
+        f"{title}\n\n{text('bulletin.tips_heading')}\n" + _pre(render(bulletin.tips).splitlines()),
+        f"{text('bulletin.reports_heading')}\n"
+        + _pre(_align([report_headers, *_report_rows(bulletin.ranking)])),
+    ]
+    rows = bulletin.ranking.rows
+    if rows:
+        parts[-1] += "\n\n" + text(
+            "bulletin.top_bottom",
+            top=html.escape(rows[0].unit.name),
+            bottom=html.escape(rows[-1].unit.name),
+        )
+    return parts
+
+
+def workbook(bulletin: Bulletin, text: Callable[..., str]) -> bytes:
+    """The bulletin's tables as XLSX, one sheet each."""
+    book = Workbook()
+    tips = book.active
+    assert tips is not None
+    tips.title = text("bulletin.sheet.tips")
+    tips.append(xlsx_row(tips, list(HEADERS)))
+    for row in bulletin.tips:
+        # The truncated percentage, so that the sheet shows what the printed table shows.
+        rate = None if row.percent is None else row.percent / 100
+        values = [row.area, row.received, row.assigned, row.closed, rate, row.valid]
+        tips.append(xlsx_row(tips, values))
+    for cell in tips["E"][1:]:
+        cell.number_format = "0%"
+    reports = book.create_sheet(text("bulletin.sheet.reports"))
+    reports.append(xlsx_row(reports, [text(f"bulletin.column.{c}") for c in _XLSX_REPORT_COLUMNS]))
+    for r in bulletin.ranking.rows:
+        reports.append(
+            xlsx_row(
+                reports,
+                [
+                    r.rank,
+                    r.unit.code,
+                    r.unit.name,
+                    r.score,
+                    r.reports,
+                    r.grids_covered,
+                    r.grids,
+                    r.members_active,
+                    r.members,
+                    r.sites_done,
+                    r.sites,
+                    r.flagged,
+                    r.overdue,
+                ],
+            )
+        )
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+_REPORT_COLUMNS = ("unit", "reports", "grids", "coverage", "active", "sites")
+_XLSX_REPORT_COLUMNS = (
+    "rank",
+    "code",
+    "unit",
+    "score",
+    "reports",
+    "grids_covered",
+    "grids",
+    "active",
+    "members",
+    "sites_done",
+    "sites",
+    "flagged",
+    "overdue",
+)

@@ -1,0 +1,484 @@
+"""Exports: the records an admin or lead may see, as XLSX (or CSV) files.
+
+Telegram-free and synchronous: ``Exporter.run`` is meant for a worker thread (the bot
+calls it through ``asyncio.to_thread``; the shell calls it directly). It reads on its own
+read-only connection in batches, streams rows into openpyxl's write-only workbook (or a
+CSV file), and splits the output into parts:
+
+- an XLSX sheet holds at most 1,048,576 rows;
+- a file sent through the Bot API must stay under its upload limit (50 MB, or what a
+  self-hosted server allows). A part is closed when the estimated size of what it holds
+  reaches a budget; if the finished file is still too large, that part is written again
+  with a smaller budget, so no part is ever over the limit.
+
+Text a person typed is written as text: a note starting with ``=`` never becomes an
+Excel formula, and characters XML cannot hold are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from bot.config import Config
+from bot.core.errors import Refused
+from bot.formats.spreadsheet import csv_value, xlsx_row
+from bot.i18n import Catalogue
+from storage import exports as export_repo
+from storage.members import Member
+from storage.reports import number_of
+from storage.times import from_text, to_text
+
+KINDS = export_repo.KINDS
+FORMATS = ("xlsx", "csv")
+XLSX_MAX_ROWS = 1_048_576 - 1  # one row is the header
+BATCH = 1000
+# Bytes of XML around each cell, and how much better than 1:1 an XLSX part is assumed to
+# compress before its size is checked (tabular XML deflates 4-10x; SHA-256 hex about 2x).
+_CELL_OVERHEAD = 40
+_FIRST_GUESS = 3.0
+
+LEVELS = ("district", "street", "community", "grid")
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    kind: str
+    scope_path: str
+    start: datetime | None = None
+    """First moment included (aware); None for no lower bound."""
+    end: datetime | None = None
+    """First moment excluded (aware); None for no upper bound."""
+    language: str = "zh"
+
+
+@dataclass(frozen=True)
+class ExportPart:
+    path: Path
+    rows: int
+    size: int
+
+
+@dataclass
+class ExportResult:
+    kind: str
+    total: int
+    parts: list[ExportPart] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(part.rows for part in self.parts)
+
+
+class Exporter:
+    def __init__(self, config: Config, catalogue: Catalogue) -> None:
+        self.config = config
+        self.catalogue = catalogue
+        self.zone: ZoneInfo = config.locale.zone
+
+    def run(
+        self,
+        request: ExportRequest,
+        out: Path,
+        *,
+        fmt: str = "xlsx",
+        max_bytes: int | None = None,
+        progress: Progress | None = None,
+    ) -> ExportResult:
+        """Write the export to ``out`` (``out-part2.xlsx``… when it takes several files).
+        With ``max_bytes``, every file is at most that large."""
+        if request.kind not in KINDS:
+            raise ValueError(f"unknown export kind {request.kind!r}")
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown export format {fmt!r}")
+        conn = export_repo.connect(self.config.database.path)
+        try:
+            return self._run(conn, request, Path(out), fmt, max_bytes, progress)
+        finally:
+            conn.close()
+
+    def _run(
+        self,
+        conn: sqlite3.Connection,
+        request: ExportRequest,
+        out: Path,
+        fmt: str,
+        max_bytes: int | None,
+        progress: Progress | None,
+    ) -> ExportResult:
+        start = to_text(request.start) if request.start else None
+        end = to_text(request.end) if request.end else None
+        total = export_repo.count(conn, request.kind, request.scope_path, start, end)
+        table = _Table(self, request.language, export_repo.units(conn), request.kind)
+        result = ExportResult(request.kind, total)
+
+        def rows_after(after: int) -> Iterator[tuple[int, list[Any]]]:
+            while True:
+                found = export_repo.batch(
+                    conn, request.kind, request.scope_path, start, end, after, BATCH
+                )
+                for row in found:
+                    yield row["id"], table.values(row)
+                if len(found) < BATCH:
+                    return
+                after = found[-1]["id"]
+
+        row_limit = XLSX_MAX_ROWS if fmt == "xlsx" else None
+        budget = int(max_bytes * _FIRST_GUESS) if max_bytes and fmt == "xlsx" else max_bytes
+        after, done = 0, 0
+        while True:
+            path = _part_path(out, len(result.parts) + 1)
+            writer = _write_xlsx if fmt == "xlsx" else _write_csv
+            written, last_id, more = writer(
+                path, table.headers, rows_after(after), budget, row_limit
+            )
+            size = path.stat().st_size
+            if max_bytes and size > max_bytes and written > 1:
+                assert budget is not None
+                budget = max(1, int(budget * max_bytes / size * 0.9))
+                continue  # the same rows again, in a smaller part
+            result.parts.append(ExportPart(path, written, size))
+            done += written
+            if progress:
+                progress(done, total)
+            after = last_id
+            if not more:
+                break
+        if len(result.parts) > 1:
+            first = result.parts[0]
+            renamed = _numbered(out, 1)
+            first.path.replace(renamed)
+            result.parts[0] = ExportPart(renamed, first.rows, first.size)
+        return result
+
+
+def _part_path(out: Path, number: int) -> Path:
+    return out if number == 1 else _numbered(out, number)
+
+
+def _numbered(out: Path, number: int) -> Path:
+    return out.with_name(f"{out.stem}-part{number}{out.suffix}")
+
+
+def _estimate(values: list[Any]) -> int:
+    return sum(len(str(v).encode()) + _CELL_OVERHEAD for v in values if v is not None)
+
+
+def _write_xlsx(
+    path: Path,
+    headers: list[str],
+    rows: Iterator[tuple[int, list[Any]]],
+    budget: int | None,
+    row_limit: int | None,
+) -> tuple[int, int, bool]:
+    """Write rows until the budget or the row limit; returns (rows, last id, more?)."""
+    book = Workbook(write_only=True)
+    sheet: WriteOnlyWorksheet = book.create_sheet()
+    sheet.freeze_panes = "A2"
+    sheet.append(headers)
+    written, last_id, used = 0, 0, _estimate(headers)
+    more = False
+    for row_id, values in rows:
+        cost = _estimate(values)
+        if written and (
+            (budget is not None and used + cost > budget)
+            or (row_limit is not None and written >= row_limit)
+        ):
+            more = True
+            break
+        sheet.append(xlsx_row(sheet, values))
+        written, last_id, used = written + 1, row_id, used + cost
+    book.save(path)
+    return written, last_id, more
+
+
+def _write_csv(
+    path: Path,
+    headers: list[str],
+    rows: Iterator[tuple[int, list[Any]]],
+    budget: int | None,
+    row_limit: int | None,
+) -> tuple[int, int, bool]:
+    written, last_id, more = 0, 0, False
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(headers)
+        used = handle.tell()
+        for row_id, values in rows:
+            line = _csv_line([csv_value(v) for v in values])
+            cost = len(line.encode())
+            if written and budget is not None and used + cost > budget:
+                more = True
+                break
+            handle.write(line)
+            written, last_id, used = written + 1, row_id, used + cost
+    return written, last_id, more
+
+
+class _Line:
+    def __init__(self) -> None:
+        self.text = ""
+
+    def write(self, text: str) -> None:
+        self.text += text
+
+
+def _csv_line(values: list[Any]) -> str:
+    line = _Line()
+    csv.writer(line).writerow(values)
+    return line.text
+
+
+class _Table:
+    """Headers and row values of one kind, in one language."""
+
+    def __init__(
+        self,
+        exporter: Exporter,
+        language: str,
+        units: dict[int, tuple[str, str, str, str]],
+        kind: str,
+    ) -> None:
+        self.text = lambda key, **f: exporter.catalogue.text(language, key, **f)
+        self.language = language
+        self.zone = exporter.zone
+        self.campaign = exporter.config.campaign
+        self.units = units
+        self.by_path = {info[3]: info for info in units.values()}
+        self.kind = kind
+        self.values: Callable[[sqlite3.Row], list[Any]] = getattr(self, f"_{kind}")
+        self.headers = [self.text(f"export.col.{c}") for c in _COLUMNS[kind]]
+
+    def _time(self, stored: str | None) -> str | None:
+        if not stored:
+            return None
+        return from_text(stored).astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+
+    def _levels(self, unit_id: int | None) -> list[str | None]:
+        """The unit's district, street, community and grid names (blank below it)."""
+        names: dict[str, str] = {}
+        info = self.units.get(unit_id) if unit_id is not None else None
+        if info is not None:
+            path = info[3]
+            ids = [part for part in path.strip("/").split("/") if part]
+            for index in range(len(ids)):
+                ancestor = self.by_path.get("/" + "/".join(ids[: index + 1]) + "/")
+                if ancestor is not None:
+                    names[ancestor[2]] = ancestor[1]
+        return [names.get(level) for level in LEVELS]
+
+    def _unit(self, unit_id: int | None) -> str | None:
+        info = self.units.get(unit_id) if unit_id is not None else None
+        return f"{info[1]}（{info[0]}）" if info else None
+
+    def _named(self, item: Any) -> str:
+        english = getattr(item, "name_en", None)
+        return english if self.language == "en" and english else item.name
+
+    def _category(self, code: str) -> str:
+        found = self.campaign.category(code)
+        return self._named(found) if found else code
+
+    def _status(self, category: str, code: str | None) -> str | None:
+        found = self.campaign.category(category)
+        for option in found.statuses if found else []:
+            if option.code == code:
+                return self._named(option)
+        return code
+
+    def _yes(self, flag: int | None) -> str | None:
+        return None if flag is None else self.text("export.yes" if flag else "export.no")
+
+    def _reports(self, row: sqlite3.Row) -> list[Any]:
+        flags = (row["flags"] or "").split()
+        photos = (row["photos"] or "").split()
+        return [
+            number_of(row["id"]),
+            self._time(row["at"]),
+            *self._levels(row["unit_id"]),
+            row["member"],
+            row["telegram_id"],
+            self._category(row["category"]),
+            row["site"],
+            self._status(row["category"], row["status"]),
+            self._yes(row["recheck"]),
+            row["latitude"],
+            row["longitude"],
+            "、".join(self.text(f"report.flag_name.{f}") for f in flags) or None,
+            row["note"],
+            len(photos),
+            "\n".join(photos) or None,
+        ]
+
+    def _tips(self, row: sqlite3.Row) -> list[Any]:
+        reward = row["reward"]
+        return [
+            row["number"],
+            self._time(row["at"]),
+            self.text(f"tip.source.{row['source']}"),
+            *self._levels(row["unit_id"]),
+            row["address"],
+            row["description"],
+            self._unit(row["assigned_unit_id"]),
+            self._time(row["assigned_at"]),
+            self._time(row["deadline"]),
+            self._time(row["acknowledged_at"]),
+            self.text(f"tip.state.{row['state']}"),
+            self._time(row["closed_at"]),
+            self._yes(row["valid"]),
+            row["result"],
+            row["returns"],
+            row["escalation_level"],
+            self.text(f"export.reward.{reward}") if reward else None,
+        ]
+
+    def _members(self, row: sqlite3.Row) -> list[Any]:
+        return [
+            row["telegram_id"],
+            row["name"],
+            row["username"],
+            self.text(f"role.{row['role']}"),
+            *self._levels(row["unit_id"]),
+            self.text("export.active" if row["active"] else "export.disabled"),
+            self._time(row["at"]),
+            row["reports"],
+            self._time(row["last_report"]),
+        ]
+
+    def _updates(self, row: sqlite3.Row) -> list[Any]:
+        names = {c.code: self._named(c) for c in self.campaign.counters}
+        counters = []
+        for pair in (row["counters"] or "").split():
+            code, _, value = pair.partition("=")
+            counters.append(f"{names.get(code, code)}={value}")
+        return [
+            self._time(row["at"]),
+            *self._levels(row["unit_id"]),
+            row["member"],
+            row["telegram_id"],
+            row["body"],
+            " ".join(counters) or None,
+        ]
+
+
+_COLUMNS: dict[str, tuple[str, ...]] = {
+    "reports": (
+        "number",
+        "time",
+        *LEVELS,
+        "reporter",
+        "telegram_id",
+        "category",
+        "site",
+        "status",
+        "recheck",
+        "latitude",
+        "longitude",
+        "flags",
+        "note",
+        "photo_count",
+        "photos",
+    ),
+    "tips": (
+        "tip_number",
+        "received",
+        "source",
+        *LEVELS,
+        "address",
+        "description",
+        "assigned_unit",
+        "assigned",
+        "deadline",
+        "acknowledged",
+        "state",
+        "closed",
+        "valid",
+        "result",
+        "returns",
+        "escalation",
+        "reward",
+    ),
+    "members": (
+        "telegram_id",
+        "name",
+        "username",
+        "role",
+        *LEVELS,
+        "member_state",
+        "joined",
+        "reports",
+        "last_report",
+    ),
+    "updates": ("time", *LEVELS, "reporter", "telegram_id", "body", "counters"),
+}
+
+
+class ExportService:
+    """The bot's side of exports: one at a time, in a worker thread, audited."""
+
+    def __init__(self, config: Config, catalogue: Catalogue, audit: Any, clock: Any) -> None:
+        self.config = config
+        self.exporter = Exporter(config, catalogue)
+        self.audit = audit
+        self.clock = clock
+        self._lock = asyncio.Lock()
+
+    @property
+    def busy(self) -> bool:
+        return self._lock.locked()
+
+    def request(
+        self, actor: Member, kind: str, first: date | None, last: date | None, language: str
+    ) -> ExportRequest:
+        """The export of ``kind`` in the actor's scope for local days ``first``…``last``."""
+        zone = self.exporter.zone
+        if first and last and first > last:
+            raise Refused("export.bad_range")
+        return ExportRequest(
+            kind,
+            actor.unit_path,
+            datetime.combine(first, time(0), zone) if first else None,
+            datetime.combine(last + timedelta(days=1), time(0), zone) if last else None,
+            language,
+        )
+
+    async def count(self, request: ExportRequest) -> int:
+        def work() -> int:
+            conn = export_repo.connect(self.config.database.path)
+            try:
+                start = to_text(request.start) if request.start else None
+                end = to_text(request.end) if request.end else None
+                return export_repo.count(conn, request.kind, request.scope_path, start, end)
+            finally:
+                conn.close()
+
+        return await asyncio.to_thread(work)
+
+    async def run(self, actor: Member, request: ExportRequest, out: Path) -> ExportResult:
+        max_bytes = int(self.config.exports.max_file_mb * 1024 * 1024)
+        async with self._lock:
+            result = await asyncio.to_thread(
+                self.exporter.run, request, out, fmt="xlsx", max_bytes=max_bytes
+            )
+        await self.audit.record(
+            "export",
+            actor=actor,
+            target=request.kind,
+            rows=result.rows,
+            parts=len(result.parts),
+            start=request.start.date().isoformat() if request.start else None,
+            end=(request.end - timedelta(days=1)).date().isoformat() if request.end else None,
+        )
+        return result

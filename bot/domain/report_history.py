@@ -1,0 +1,114 @@
+"""Looking back at reports: a site's history, a member's own reports, a lead's scope.
+
+Scope is checked here, on every call (a button pressed later is checked again): a site
+or report is visible to a member whose unit's subtree holds the site's unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from bot.config import Config
+from bot.core import access, paging
+from bot.core.clock import Clock
+from bot.core.codes import typed_code
+from bot.core.errors import Refused
+from storage import reports as report_repo
+from storage import sites as site_repo
+from storage import units as unit_repo
+from storage.db import Database
+from storage.members import Member
+from storage.reports import Photo, Report
+from storage.sites import Site
+from storage.times import to_text
+from storage.units import Unit
+
+SITE_HISTORY = 15
+PERIODS = ("today", "week", "all")
+
+
+@dataclass(frozen=True)
+class SiteHistory:
+    site: Site
+    reports: list[Report]
+
+
+@dataclass(frozen=True)
+class ReportPage:
+    reports: list[Report]
+    page: int
+    pages: int
+    total: int
+    unit: Unit | None = None
+    period: str = "all"
+
+
+class ReportHistory:
+    def __init__(self, db: Database, clock: Clock, config: Config) -> None:
+        self.db = db
+        self.clock = clock
+        self.zone = config.locale.zone
+        self.page_size = config.reports.page_size
+
+    def period_start(self, period: str) -> str | None:
+        """UTC start of today or of this week (Monday) in the configured zone."""
+        if period == "all":
+            return None
+        today = self.clock.now().astimezone(self.zone).date()
+        if period == "week":
+            today -= timedelta(days=today.weekday())
+        return to_text(datetime.combine(today, time(0), self.zone))
+
+    async def sites(self, member: Member, code: str) -> list[SiteHistory]:
+        async with self.db.read() as conn:
+            found = await site_repo.with_code_in_subtree(conn, typed_code(code), member.unit_path)
+            return [
+                SiteHistory(site, await report_repo.for_site(conn, site.id, SITE_HISTORY))
+                for site in found
+            ]
+
+    async def photos(self, member: Member, report_id: int) -> tuple[Report, list[Photo]]:
+        async with self.db.read() as conn:
+            report = await report_repo.by_id(conn, report_id)
+            unit = await unit_repo.get_by_id(conn, report.unit_id) if report else None
+            if report is None or unit is None:
+                raise Refused("button.stale")
+            if not access.in_scope(member, unit) and report.member_id != member.id:
+                raise Refused("deny.scope", unit=unit.name)
+            return report, await report_repo.photos(conn, report_id)
+
+    def _pages(self, total: int, page: int) -> int:
+        return paging.check_page(page, total, self.page_size)
+
+    async def mine(self, member: Member, page: int) -> ReportPage:
+        async with self.db.read() as conn:
+            total = await report_repo.count_for_member(conn, member.id)
+            pages = self._pages(total, page)
+            rows = await report_repo.page_for_member(
+                conn, member.id, self.page_size, page * self.page_size
+            )
+        return ReportPage(rows, page, pages, total)
+
+    async def in_scope(
+        self, member: Member, unit_code: str | None, period: str, page: int
+    ) -> ReportPage:
+        if period not in PERIODS:
+            raise Refused("button.stale")
+        async with self.db.read() as conn:
+            unit = await unit_repo.get_by_code(conn, typed_code(unit_code)) if unit_code else None
+            if unit_code and unit is None:
+                raise Refused("unit.unknown", code=unit_code)
+            if unit is None:
+                unit = await unit_repo.get_by_id(conn, member.unit_id)
+            assert unit is not None
+            reason = access.check_view_unit(member, unit)
+            if reason:
+                raise Refused(reason, unit=unit.name)
+            since = self.period_start(period)
+            total = await report_repo.count_in_subtree(conn, unit.path, since)
+            pages = self._pages(total, page)
+            rows = await report_repo.page_in_subtree(
+                conn, unit.path, since, self.page_size, page * self.page_size
+            )
+        return ReportPage(rows, page, pages, total, unit, period)

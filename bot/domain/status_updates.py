@@ -1,0 +1,136 @@
+"""Status updates (工作动态): a short text, then each configured counter as a number.
+
+Like a report, the update being written is a draft row (one per person), so a restart
+resumes it; the draft's id becomes the update's ``draft_id``, so finishing twice stores
+one update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.config import Config, CounterConfig
+from bot.core import arguments
+from bot.core.clock import Clock
+from bot.core.errors import Refused
+from storage import chats as chat_repo
+from storage import status_updates as update_repo
+from storage.db import Database
+from storage.members import Member
+from storage.status_updates import UpdateDraft
+from storage.times import to_text
+
+FLOW = "update"
+BODY_MAX = 1000
+COUNTER_MAX = 1_000_000
+
+
+@dataclass(frozen=True)
+class UpdateStep:
+    """Where the draft stands: the body is asked first, then each counter in turn."""
+
+    draft: UpdateDraft
+    counter: CounterConfig | None  # the counter to ask for next; None when all are in
+
+
+@dataclass(frozen=True)
+class Posted:
+    update_id: int
+    counters: dict[str, int]
+
+
+class StatusUpdateService:
+    def __init__(self, db: Database, clock: Clock, config: Config) -> None:
+        self.db = db
+        self.clock = clock
+        self.counters = config.campaign.counters
+        self.hours = config.reports.draft_hours
+
+    def _times(self) -> tuple[str, str]:
+        now = self.clock.now()
+        return to_text(now), to_text(now + timedelta(hours=self.hours))
+
+    def _next_counter(self, draft: UpdateDraft) -> CounterConfig | None:
+        return next((c for c in self.counters if c.code not in draft.counters), None)
+
+    async def begin(self, member: Member, body: str | None) -> UpdateStep | Posted:
+        """/update [text]: start (or restart) the draft; with no counters configured, a
+        text alone is posted at once."""
+        now, expires = self._times()
+        cleaned = self._clean(body) if body else None
+        async with self.db.transaction() as conn:
+            await update_repo.put_draft(
+                conn, member.telegram_id, member.id, cleaned, {}, now, expires
+            )
+            await chat_repo.set_active_flow(conn, member.telegram_id, FLOW, now)
+        return await self._advance(member)
+
+    async def answer(self, member: Member, text: str) -> UpdateStep | Posted:
+        """The next message of the flow: the body, or the number for the next counter."""
+        now, expires = self._times()
+        async with self.db.transaction() as conn:
+            draft = await update_repo.draft_of(conn, member.telegram_id)
+            if draft is None or draft.expires_at <= now:
+                if draft is not None:
+                    await update_repo.drop_draft(conn, member.telegram_id)
+                await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
+                raise Refused("update.expired")
+            body, counters = draft.body, dict(draft.counters)
+            if body is None:
+                body = self._clean(text)
+            else:
+                counter = self._next_counter(draft)
+                assert counter is not None  # a complete draft is posted at once
+                counters[counter.code] = self._number(text, counter)
+            await update_repo.put_draft(
+                conn, member.telegram_id, member.id, body, counters, now, expires
+            )
+        return await self._advance(member)
+
+    async def _advance(self, member: Member) -> UpdateStep | Posted:
+        now, _ = self._times()
+        async with self.db.transaction() as conn:
+            draft = await update_repo.draft_of(conn, member.telegram_id)
+            assert draft is not None
+            if draft.body is None or self._next_counter(draft) is not None:
+                return UpdateStep(draft, self._next_counter(draft) if draft.body else None)
+            update_id = await update_repo.id_by_draft(conn, draft.id)
+            if update_id is None:
+                update_id = await update_repo.insert(
+                    conn, draft.id, member.id, member.unit_id, draft.body, draft.counters, now
+                )
+            await update_repo.drop_draft(conn, member.telegram_id)
+            await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
+            return Posted(update_id, draft.counters)
+
+    async def cancel(self, member: Member) -> bool:
+        async with self.db.transaction() as conn:
+            draft = await update_repo.draft_of(conn, member.telegram_id)
+            await update_repo.drop_draft(conn, member.telegram_id)
+            await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
+            return draft is not None
+
+    async def current(self, member: Member) -> UpdateStep | None:
+        async with self.db.read() as conn:
+            draft = await update_repo.draft_of(conn, member.telegram_id)
+        if draft is None:
+            return None
+        return UpdateStep(draft, self._next_counter(draft) if draft.body else None)
+
+    @staticmethod
+    def _clean(body: str) -> str:
+        body = body.strip()
+        if not body:
+            raise Refused("update.body_needed", max=BODY_MAX)
+        if len(body) > BODY_MAX:
+            raise Refused("update.body_too_long", max=BODY_MAX)
+        return body
+
+    @staticmethod
+    def _number(text: str, counter: CounterConfig) -> int:
+        cleaned = text.strip().replace(",", "").replace("，", "")
+        value = arguments.number(cleaned, 0, COUNTER_MAX)
+        if value is None:
+            raise Refused("update.not_a_number", counter=counter.name, max=COUNTER_MAX)
+        return value

@@ -1,0 +1,825 @@
+"""Tips (举报线索) as a service: received → assigned → closed, every step an event row.
+
+Telegram-free. Receiving and closing take several answers, kept in a ``tip_draft`` row
+(one per person) so a restart resumes them. State changes are guarded by the state the
+tip is expected to be in, so two people acting at once (or a button pressed twice) move
+a tip once. Escalation of overdue tips returns who to tell; the caller sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from bot.config import Config
+from bot.core import access
+from bot.core.access import Role
+from bot.core.clock import Clock
+from bot.core.codes import typed_code
+from bot.core.errors import Refused
+from bot.domain import audit
+from bot.domain.evidence import EvidenceStore
+from bot.domain.reports import IncomingPhoto
+from bot.formats.tipfile import TEXT_MAX, TipFileError, TipRow
+from storage import chats as chat_repo
+from storage import members as member_repo
+from storage import tips as tip_repo
+from storage import units as unit_repo
+from storage.db import Connection, Database
+from storage.evidence import EvidenceFiles
+from storage.members import Member
+from storage.reports import Photo
+from storage.times import from_text, to_text
+from storage.tips import Draft, Event, Reward, Tip
+from storage.units import Unit
+
+SOURCES = ("hotline", "online", "visit", "other")
+RECEIVE, CLOSE, RETURN = "tip", "tipclose", "tipreturn"  # flow names
+_DRAFT_KIND = {RECEIVE: "receive", CLOSE: "close", RETURN: "return"}
+CONTACT_MAX = 100
+MAX_PHOTOS = 10
+WORKERS_AND_UP = (Role.WORKER.value, Role.LEAD.value, Role.ADMIN.value)
+LEADS_AND_ADMINS = (Role.LEAD.value, Role.ADMIN.value)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a draft stands, with what the question needs."""
+
+    draft: Draft
+    step: str
+    browse: Unit | None = None  # the unit shown by the place picker
+    children: list[Unit] = field(default_factory=list)
+    can_go_up: bool = False
+    tip: Tip | None = None  # the tip being closed or returned
+    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A private message to send: to whom, which catalogue key, with what."""
+
+    telegram_id: int
+    key: str
+    fields: dict[str, Any]
+    tip_id: int
+    acknowledge_button: bool = False
+    verify_buttons: bool = False
+    recipient: str = ""  # their name, to say who could not be reached
+
+
+@dataclass(frozen=True)
+class Outcome:
+    tip: Tip
+    notices: list[Notice] = field(default_factory=list)
+    reward_created: bool = False
+
+
+@dataclass(frozen=True)
+class Timeline:
+    tip: Tip
+    events: list[Event]
+    show_contact: bool
+    reward: Reward | None
+
+
+def receive_step(data: dict[str, Any]) -> str:
+    if not data.get("description"):
+        return "description"
+    if not data.get("source"):
+        return "source"
+    if not data.get("place_done"):
+        return "place"
+    if not data.get("photos_done"):
+        return "photos"
+    if not data.get("contact_done"):
+        return "contact"
+    return "confirm"
+
+
+def close_step(data: dict[str, Any]) -> str:
+    if not data.get("result"):
+        return "result"
+    if not data.get("photos_done"):
+        return "photos"
+    return "verdict"
+
+
+class TipService:
+    def __init__(self, db: Database, clock: Clock, config: Config) -> None:
+        self.db = db
+        self.clock = clock
+        self.settings = config.tips
+        self.zone = config.locale.zone
+        self.draft_hours = config.reports.draft_hours
+        self.evidence = EvidenceStore(EvidenceFiles(config.evidence.path), config.locale.zone)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _times(self) -> tuple[datetime, str, str]:
+        now = self.clock.now()
+        return now, to_text(now), to_text(now + timedelta(hours=self.draft_hours))
+
+    async def _tip(self, conn: Connection, number: str) -> Tip:
+        tip = await tip_repo.by_number(conn, typed_code(number))
+        if tip is None:
+            raise Refused("tip.unknown", number=number)
+        return tip
+
+    @staticmethod
+    def _covers(actor: Member, path: str | None) -> bool:
+        return path is not None and path.startswith(actor.unit_path)
+
+    def _sees(self, actor: Member, tip: Tip) -> bool:
+        return self._covers(actor, tip.unit_path) or self._covers(actor, tip.assigned_path)
+
+    async def _may_read(self, conn: Connection, actor: Member, tip: Tip) -> bool:
+        """A tip their scope covers (where it was received or the unit it is assigned to,
+        their own unit included), or one they acted on or were told of."""
+        return self._sees(actor, tip) or await tip_repo.involves(conn, tip.id, actor.id)
+
+    async def _outside(self, conn: Connection, actor: Member, tip: Tip, hidden: Refused) -> Refused:
+        """Why ``actor`` may not act on ``tip`` where it is assigned: the unit is named only
+        to someone who may read the tip; anyone else gets ``hidden``, as if there were none."""
+        if await self._may_read(conn, actor, tip):
+            return Refused("deny.scope", unit=tip.assigned_name or tip.unit_name)
+        return hidden
+
+    async def _draft(self, conn: Connection, actor: Member, flow: str) -> Draft:
+        """The actor's draft of this flow; expired ones are refused (and dropped by
+        ``current``)."""
+        draft = await tip_repo.draft_of(conn, actor.telegram_id)
+        if draft is None or draft.kind != _DRAFT_KIND[flow]:
+            raise Refused("tip.stale")
+        return draft
+
+    async def _step(self, conn: Connection, actor: Member, draft: Draft) -> Step:
+        if draft.kind == "receive":
+            step = receive_step(draft.data)
+            if step == "confirm":
+                unit_id = draft.data.get("unit_id")
+                unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
+                place = await unit_repo.ancestors(conn, unit) if unit else []
+                return Step(draft, step, place=place)
+            if step != "place":
+                return Step(draft, step)
+            browse_id = draft.data.get("browse") or actor.unit_id
+            browse = await unit_repo.get_by_id(conn, browse_id)
+            assert browse is not None
+            kids = [u for u in await unit_repo.children(conn, browse.id) if u.active]
+            return Step(draft, step, browse, kids, browse.id != actor.unit_id)
+        tip = await tip_repo.by_id(conn, draft.tip_id) if draft.tip_id else None
+        step = close_step(draft.data) if draft.kind == "close" else "reason"
+        return Step(draft, step, tip=tip)
+
+    async def current(self, actor: Member, flow: str) -> tuple[Step | None, bool]:
+        """The actor's draft of ``flow`` (or None) and whether one just expired."""
+        _, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            draft = await tip_repo.draft_of(conn, actor.telegram_id)
+            if draft is None or draft.kind != _DRAFT_KIND[flow]:
+                return None, False
+            if draft.expires_at <= now:
+                await tip_repo.drop_draft(conn, actor.telegram_id)
+                await chat_repo.end_active_flow(conn, actor.telegram_id, flow)
+                return None, True
+            return await self._step(conn, actor, draft), False
+
+    async def _update(self, actor: Member, flow: str, draft_id: int | None, **changes: Any) -> Step:
+        _, now, expires = self._times()
+        async with self.db.transaction() as conn:
+            draft = await self._draft(conn, actor, flow)
+            if draft_id is not None and draft.id != draft_id:
+                raise Refused("tip.stale")
+            data = {**draft.data, **changes}
+            await tip_repo.save_draft(conn, draft.id, data, expires)
+            await chat_repo.set_active_flow(conn, actor.telegram_id, flow, now)
+            fresh = await tip_repo.draft_of(conn, actor.telegram_id)
+            assert fresh is not None
+            return await self._step(conn, actor, fresh)
+
+    async def cancel(self, actor: Member, flow: str) -> bool:
+        async with self.db.transaction() as conn:
+            draft = await tip_repo.draft_of(conn, actor.telegram_id)
+            await chat_repo.end_active_flow(conn, actor.telegram_id, flow)
+            if draft is None or draft.kind != _DRAFT_KIND[flow]:
+                return False
+            await tip_repo.drop_draft(conn, actor.telegram_id)
+            return True
+
+    # ------------------------------------------------------------------ receiving
+
+    async def begin_receive(self, actor: Member) -> Step:
+        reason = access.check_receive_tip(actor)
+        if reason:
+            raise Refused(reason)
+        _, now, expires = self._times()
+        async with self.db.transaction() as conn:
+            await tip_repo.start_draft(conn, actor.telegram_id, "receive", None, {}, now, expires)
+            await chat_repo.set_active_flow(conn, actor.telegram_id, RECEIVE, now)
+            draft = await tip_repo.draft_of(conn, actor.telegram_id)
+            assert draft is not None
+            return await self._step(conn, actor, draft)
+
+    @staticmethod
+    def _text(value: str, limit: int, key: str) -> str:
+        value = value.strip()
+        if not value:
+            raise Refused(f"{key}_needed", max=limit)
+        if len(value) > limit:
+            raise Refused(f"{key}_too_long", max=limit)
+        return value
+
+    async def receive_text(self, actor: Member, value: str) -> Step:
+        """Typed text: the description, an address at the place step, or the contact."""
+        step, _ = await self.current(actor, RECEIVE)
+        if step is None:
+            raise Refused("tip.stale")
+        if step.step == "description":
+            return await self._update(
+                actor, RECEIVE, None, description=self._text(value, TEXT_MAX, "tip.description")
+            )
+        if step.step == "place":
+            assert step.browse is not None
+            address = self._text(value, 200, "tip.address")
+            return await self._update(
+                actor, RECEIVE, None, unit_id=step.browse.id, address=address, place_done=True
+            )
+        if step.step == "contact":
+            contact = self._text(value, CONTACT_MAX, "tip.contact")
+            return await self._update(actor, RECEIVE, None, contact=contact, contact_done=True)
+        raise Refused(f"tip.expect.{step.step}")
+
+    async def receive_button(self, actor: Member, draft_id: int, act: str, arg: int) -> Step:
+        if act == "src":
+            if not 0 <= arg < len(SOURCES):
+                raise Refused("tip.stale")
+            return await self._update(actor, RECEIVE, draft_id, source=SOURCES[arg])
+        if act in ("down", "here"):
+            async with self.db.read() as conn:
+                unit = await unit_repo.get_by_id(conn, arg)
+            if unit is None or not access.in_scope(actor, unit):
+                raise Refused("tip.stale")
+            if act == "down":
+                return await self._update(actor, RECEIVE, draft_id, browse=unit.id)
+            return await self._update(
+                actor, RECEIVE, draft_id, unit_id=unit.id, address=None, place_done=True
+            )
+        if act == "up":
+            async with self.db.read() as conn:
+                draft = await self._draft(conn, actor, RECEIVE)
+                unit = await unit_repo.get_by_id(conn, draft.data.get("browse") or actor.unit_id)
+            parent = unit.parent_id if unit and unit.id != actor.unit_id else actor.unit_id
+            return await self._update(actor, RECEIVE, draft_id, browse=parent)
+        if act == "pd":
+            return await self._update(actor, RECEIVE, draft_id, photos_done=True)
+        if act == "nc":
+            return await self._update(actor, RECEIVE, draft_id, contact=None, contact_done=True)
+        raise Refused("tip.stale")
+
+    async def add_photo(
+        self, actor: Member, flow: str, message_id: int, photo: IncomingPhoto
+    ) -> Step:
+        """A photo for the tip being received or closed (kept in the evidence store)."""
+        async with self.db.read() as conn:
+            draft = await self._draft(conn, actor, flow)
+        if draft.photo_count >= MAX_PHOTOS:
+            raise Refused("report.too_many_photos", max=MAX_PHOTOS)
+        facts = await self.evidence.keep(photo.data)
+        _, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            await self.evidence.record(conn, facts, now)
+            draft = await self._draft(conn, actor, flow)
+            stored = Photo(facts.sha256, photo.file_id, photo.file_unique_id, photo.as_file)
+            await tip_repo.add_draft_photo(conn, draft.id, message_id, stored)
+        return await self._update(actor, flow, draft.id)
+
+    async def submit_receive(self, actor: Member, draft_id: int) -> Tip:
+        now_dt, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            draft = await self._draft(conn, actor, RECEIVE)
+            if draft.id != draft_id:
+                raise Refused("tip.stale")
+            data = draft.data
+            if receive_step(data) != "confirm":
+                raise Refused("tip.incomplete")
+            day = now_dt.astimezone(self.zone).strftime("%Y%m%d")
+            number = await tip_repo.next_number(conn, day)
+            tip_id = await tip_repo.insert(
+                conn,
+                number=number,
+                received_at=now,
+                unit_id=data["unit_id"],
+                address=data.get("address"),
+                description=data["description"],
+                source=data["source"],
+                contact=data.get("contact"),
+                state="received",
+                created_by=actor.id,
+                created_at=now,
+            )
+            event = await tip_repo.add_event(
+                conn, tip_id, now, actor.id, "received", None, "received"
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.received",
+                actor=actor,
+                target=number,
+                unit_id=data["unit_id"],
+                source=data["source"],
+            )
+            await tip_repo.add_photos(
+                conn, tip_id, event, await tip_repo.draft_photos(conn, draft.id)
+            )
+            await tip_repo.drop_draft(conn, actor.telegram_id)
+            await chat_repo.end_active_flow(conn, actor.telegram_id, RECEIVE)
+            tip = await tip_repo.by_id(conn, tip_id)
+            assert tip is not None
+            return tip
+
+    # ------------------------------------------------------------------ assigning
+
+    async def assign(self, actor: Member, number: str, code: str, hours: int | None) -> Outcome:
+        if hours is None:
+            hours = self.settings.deadline_hours
+        if not 1 <= hours <= 24 * 90:
+            raise Refused("tip.bad_hours")
+        now_dt, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await self._tip(conn, number)
+            unit = await unit_repo.get_by_code(conn, typed_code(code))
+            if unit is None:
+                raise Refused("unit.unknown", code=code)
+            if not self._sees(actor, tip):
+                raise Refused("tip.unknown", number=number)
+            if not access.in_scope(actor, unit):
+                raise Refused("deny.scope", unit=unit.name)
+            if not unit.active:
+                raise Refused("group.unit_inactive", unit=unit.name)
+            if tip.state not in ("received", "assigned"):
+                raise Refused("tip.wrong_state", number=tip.number)
+            deadline = to_text(now_dt + timedelta(hours=hours))
+            changed = await tip_repo.update(
+                conn,
+                tip.id,
+                tip.state,
+                state="assigned",
+                assigned_unit_id=unit.id,
+                assigned_by=actor.id,
+                assigned_at=now,
+                deadline=deadline,
+                acknowledged_at=None,
+                acknowledged_by=None,
+                escalation_level=0,
+                escalated_at=None,
+            )
+            if not changed:
+                raise Refused("tip.wrong_state", number=tip.number)
+            await tip_repo.add_event(
+                conn,
+                tip.id,
+                now,
+                actor.id,
+                "assigned",
+                tip.state,
+                "assigned",
+                f"{unit.code} {hours}h",
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.assigned",
+                actor=actor,
+                target=tip.number,
+                unit_id=unit.id,
+                hours=hours,
+            )
+            tip = await tip_repo.by_id(conn, tip.id)
+            assert tip is not None
+            members = await member_repo.active_in_unit(conn, unit.id, WORKERS_AND_UP)
+            await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
+        notices = [
+            Notice(
+                m.telegram_id,
+                "tip.assigned_notice",
+                {"number": tip.number, "description": tip.description, "deadline": deadline},
+                tip.id,
+                acknowledge_button=True,
+                recipient=m.name,
+            )
+            for m in members
+        ]
+        return Outcome(tip, notices)
+
+    async def acknowledge(self, member: Member, tip_id: int) -> Tip:
+        _, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await tip_repo.by_id(conn, tip_id)
+            if tip is None or tip.state != "assigned":
+                raise Refused("tip.stale")
+            if not self._covers(member, tip.assigned_path):
+                raise await self._outside(conn, member, tip, Refused("tip.stale"))
+            if tip.acknowledged_at is not None:
+                raise Refused("tip.already_acknowledged", number=tip.number)
+            await tip_repo.update(
+                conn, tip.id, "assigned", acknowledged_at=now, acknowledged_by=member.id
+            )
+            await tip_repo.add_event(
+                conn, tip.id, now, member.id, "acknowledged", "assigned", "assigned"
+            )
+            fresh = await tip_repo.by_id(conn, tip.id)
+            assert fresh is not None
+            return fresh
+
+    # ------------------------------------------------------------------ closing
+
+    async def begin_close(self, member: Member, number: str) -> Step:
+        _, now, expires = self._times()
+        async with self.db.transaction() as conn:
+            tip = await self._tip(conn, number)
+            if not self._covers(member, tip.assigned_path):
+                hidden = Refused("tip.unknown", number=number)  # as /tip: no hint it exists
+                raise await self._outside(conn, member, tip, hidden)
+            if tip.state != "assigned":
+                raise Refused("tip.wrong_state", number=tip.number)
+            await tip_repo.start_draft(conn, member.telegram_id, "close", tip.id, {}, now, expires)
+            await chat_repo.set_active_flow(conn, member.telegram_id, CLOSE, now)
+            draft = await tip_repo.draft_of(conn, member.telegram_id)
+            assert draft is not None
+            return await self._step(conn, member, draft)
+
+    async def close_text(self, member: Member, value: str) -> Step:
+        step, _ = await self.current(member, CLOSE)
+        if step is None:
+            raise Refused("tip.stale")
+        if step.step != "result":
+            raise Refused(f"tip.expect.{step.step}")
+        return await self._update(
+            member, CLOSE, None, result=self._text(value, TEXT_MAX, "tip.result")
+        )
+
+    async def close_photos_done(self, member: Member, draft_id: int) -> Step:
+        return await self._update(member, CLOSE, draft_id, photos_done=True)
+
+    async def close(self, member: Member, draft_id: int, valid: bool) -> Outcome:
+        """The verdict: the tip is closed (or, with verification on, waits for it)."""
+        _, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            draft = await self._draft(conn, member, CLOSE)
+            if draft.id != draft_id or close_step(draft.data) != "verdict":
+                raise Refused("tip.stale")
+            tip = await tip_repo.by_id(conn, draft.tip_id or 0)
+            if (
+                tip is None
+                or tip.state != "assigned"
+                or not self._covers(member, tip.assigned_path)
+            ):
+                raise Refused("tip.stale")
+            to_state = "verifying" if self.settings.verify else "closed"
+            await tip_repo.update(
+                conn,
+                tip.id,
+                "assigned",
+                state=to_state,
+                closed_at=now,
+                closed_by=member.id,
+                valid=int(valid),
+                result=draft.data["result"],
+            )
+            kind = "submitted" if self.settings.verify else "closed"
+            verdict = "valid" if valid else "invalid"
+            event = await tip_repo.add_event(
+                conn,
+                tip.id,
+                now,
+                member.id,
+                kind,
+                "assigned",
+                to_state,
+                f"{verdict}: {draft.data['result']}",
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.closed",
+                actor=member,
+                target=tip.number,
+                unit_id=tip.assigned_unit_id,
+                valid=valid,
+                state=to_state,
+            )
+            await tip_repo.add_photos(
+                conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
+            )
+            await tip_repo.drop_draft(conn, member.telegram_id)
+            await chat_repo.end_active_flow(conn, member.telegram_id, CLOSE)
+            reward = False
+            notices: list[Notice] = []
+            if to_state == "closed" and valid:
+                await tip_repo.add_reward(conn, tip.id, now)
+                reward = True
+            if to_state == "verifying" and tip.assigned_by:
+                assigner = await member_repo.by_id(conn, tip.assigned_by)
+                if assigner and assigner.active:
+                    notices.append(
+                        Notice(
+                            assigner.telegram_id,
+                            "tip.verify_notice",
+                            {"number": tip.number, "result": draft.data["result"], "valid": valid},
+                            tip.id,
+                            verify_buttons=True,
+                        )
+                    )
+            fresh = await tip_repo.by_id(conn, tip.id)
+            assert fresh is not None
+            return Outcome(fresh, notices, reward)
+
+    async def _may_verify(self, conn: Connection, actor: Member, tip: Tip) -> None:
+        if tip.state != "verifying":
+            raise Refused("tip.stale")
+        if actor.id != tip.assigned_by and not (
+            actor.role == Role.ADMIN.value and self._covers(actor, tip.assigned_path)
+        ):
+            raise Refused("tip.not_verifier", number=tip.number)
+
+    async def approve(self, actor: Member, tip_id: int) -> Outcome:
+        _, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await tip_repo.by_id(conn, tip_id)
+            if tip is None:
+                raise Refused("tip.stale")
+            await self._may_verify(conn, actor, tip)
+            await tip_repo.update(conn, tip.id, "verifying", state="closed")
+            await tip_repo.add_event(
+                conn, tip.id, now, actor.id, "closed", "verifying", "closed", "approved"
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.approved",
+                actor=actor,
+                target=tip.number,
+                unit_id=tip.assigned_unit_id,
+            )
+            if tip.valid:
+                await tip_repo.add_reward(conn, tip.id, now)
+            fresh = await tip_repo.by_id(conn, tip.id)
+            assert fresh is not None
+            return Outcome(fresh, [], bool(tip.valid))
+
+    async def begin_return(self, actor: Member, tip_id: int) -> Step:
+        _, now, expires = self._times()
+        async with self.db.transaction() as conn:
+            tip = await tip_repo.by_id(conn, tip_id)
+            if tip is None:
+                raise Refused("tip.stale")
+            await self._may_verify(conn, actor, tip)
+            await tip_repo.start_draft(conn, actor.telegram_id, "return", tip.id, {}, now, expires)
+            await chat_repo.set_active_flow(conn, actor.telegram_id, RETURN, now)
+            draft = await tip_repo.draft_of(conn, actor.telegram_id)
+            assert draft is not None
+            return await self._step(conn, actor, draft)
+
+    async def send_back(self, actor: Member, reason: str) -> Outcome:
+        """退回 with a reason: the tip goes back to its unit, and the returns are counted."""
+        reason = self._text(reason, TEXT_MAX, "tip.reason")
+        _, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            draft = await self._draft(conn, actor, RETURN)
+            tip = await tip_repo.by_id(conn, draft.tip_id or 0)
+            if tip is None:
+                raise Refused("tip.stale")
+            await self._may_verify(conn, actor, tip)
+            await tip_repo.update(
+                conn,
+                tip.id,
+                "verifying",
+                state="assigned",
+                closed_at=None,
+                closed_by=None,
+                valid=None,
+                returns=tip.returns + 1,
+            )
+            await tip_repo.add_event(
+                conn, tip.id, now, actor.id, "returned", "verifying", "assigned", reason
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.returned",
+                actor=actor,
+                target=tip.number,
+                unit_id=tip.assigned_unit_id,
+            )
+            await tip_repo.drop_draft(conn, actor.telegram_id)
+            await chat_repo.end_active_flow(conn, actor.telegram_id, RETURN)
+            members = await member_repo.active_in_unit(
+                conn, tip.assigned_unit_id or 0, WORKERS_AND_UP
+            )
+            await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
+            fresh = await tip_repo.by_id(conn, tip.id)
+            assert fresh is not None
+        notices = [
+            Notice(
+                m.telegram_id,
+                "tip.returned_notice",
+                {"number": tip.number, "reason": reason},
+                tip.id,
+            )
+            for m in members
+        ]
+        return Outcome(fresh, notices)
+
+    # ------------------------------------------------------------------ reading
+
+    async def timeline(self, actor: Member, number: str) -> Timeline:
+        async with self.db.read() as conn:
+            tip = await self._tip(conn, number)
+            if not await self._may_read(conn, actor, tip):
+                raise Refused("tip.unknown", number=number)  # no hint that it exists
+            events = await tip_repo.events(conn, tip.id)
+            reward = await tip_repo.reward_of(conn, tip.id)
+        return Timeline(tip, events, actor.role == Role.ADMIN.value, reward)
+
+    async def open_tips(
+        self, actor: Member, code: str | None, limit: int = 30
+    ) -> tuple[Unit, list[Tip]]:
+        async with self.db.read() as conn:
+            unit = (
+                await unit_repo.get_by_code(conn, typed_code(code))
+                if code
+                else await unit_repo.get_by_id(conn, actor.unit_id)
+            )
+            if unit is None:
+                raise Refused("unit.unknown", code=code or "")
+            reason = access.check_view_unit(actor, unit)
+            if reason:
+                raise Refused(reason, unit=unit.name)
+            return unit, await tip_repo.open_in_subtree(conn, unit.path, limit)
+
+    def is_overdue(self, tip: Tip) -> bool:
+        return (
+            tip.state == "assigned"
+            and tip.deadline is not None
+            and tip.deadline < to_text(self.clock.now())
+        )
+
+    # ------------------------------------------------------------------ rewards
+
+    async def settle(self, actor: Member, number: str, outcome: str, note: str | None) -> Reward:
+        if outcome not in ("paid", "declined"):
+            raise Refused("usage.reward")
+        _, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await self._tip(conn, number)
+            if not self._covers(actor, tip.assigned_path or tip.unit_path):
+                raise Refused("tip.unknown", number=number)
+            reward = await tip_repo.reward_of(conn, tip.id)
+            if reward is None:
+                raise Refused("reward.none", number=tip.number)
+            if not await tip_repo.settle_reward(conn, tip.id, outcome, actor.id, now, note):
+                raise Refused("reward.settled", number=tip.number, state=reward.state)
+            await tip_repo.add_event(
+                conn, tip.id, now, actor.id, f"reward_{outcome}", None, None, note
+            )
+            await audit.record(
+                conn,
+                self.clock,
+                f"reward.{outcome}",
+                actor=actor,
+                target=tip.number,
+                unit_id=tip.assigned_unit_id or tip.unit_id,
+            )
+            settled = await tip_repo.reward_of(conn, tip.id)
+            assert settled is not None
+            return settled
+
+    async def pending_rewards(self, actor: Member) -> list[Reward]:
+        async with self.db.read() as conn:
+            return await tip_repo.pending_rewards(conn, actor.unit_path)
+
+    # ------------------------------------------------------------------ deadlines
+
+    async def escalate(self) -> list[Notice]:
+        """Overdue tips: the first time, tell the assigned unit and the leads and admins of
+        its parent; then, every ``escalate_every_hours``, one level further up. Each step
+        is recorded (level and time) in the same transaction that decides it, so a step
+        is never repeated — run this as often as you like."""
+        now_dt, now, _ = self._times()
+        every = timedelta(hours=self.settings.escalate_every_hours)
+        notices: list[Notice] = []
+        async with self.db.transaction() as conn:
+            for tip in await tip_repo.overdue(conn, now):
+                level = tip.escalation_level
+                if level > 0 and (
+                    tip.escalated_at is None or from_text(tip.escalated_at) + every > now_dt
+                ):
+                    continue
+                assigned = await unit_repo.get_by_id(conn, tip.assigned_unit_id or 0)
+                if assigned is None:
+                    continue
+                chain = await unit_repo.ancestors(conn, assigned)
+                target_index = len(chain) - 2 - level  # the parent at level 0, then up
+                if target_index < 0:
+                    continue  # nobody above the top
+                fields = {"number": tip.number, "unit": assigned.name, "deadline": tip.deadline}
+                told: list[int] = []
+                if level == 0:
+                    for m in await member_repo.active_in_unit(conn, assigned.id, WORKERS_AND_UP):
+                        notices.append(Notice(m.telegram_id, "tip.overdue_notice", fields, tip.id))
+                        told.append(m.id)
+                target = chain[target_index]
+                for m in await member_repo.active_in_unit(conn, target.id, LEADS_AND_ADMINS):
+                    told.append(m.id)
+                    notices.append(
+                        Notice(
+                            m.telegram_id,
+                            "tip.escalated_notice",
+                            {**fields, "level": level + 1},
+                            tip.id,
+                        )
+                    )
+                await tip_repo.add_notified(conn, tip.id, told)
+                await tip_repo.update(
+                    conn, tip.id, "assigned", escalation_level=level + 1, escalated_at=now
+                )
+                await tip_repo.add_event(
+                    conn, tip.id, now, None, "escalated", "assigned", "assigned", target.code
+                )
+        return notices
+
+    async def overdue_by_unit(self) -> dict[int, int]:
+        async with self.db.read() as conn:
+            return await tip_repo.overdue_counts(conn, to_text(self.clock.now()))
+
+    # ------------------------------------------------------------------ bulk import
+
+    async def import_rows(self, rows: list[TipRow]) -> int:
+        """Import checked rows in one transaction: all of them, or none (a number that is
+        already in the database refuses the whole file)."""
+        _, now, _ = self._times()
+        async with self.db.transaction() as conn:
+            taken = await tip_repo.numbers_exist(conn, [r.number for r in rows])
+            if taken:
+                clashes = [
+                    f"line {r.line}: number {r.number} exists" for r in rows if r.number in taken
+                ]
+                raise TipFileError(clashes)
+            for row in rows:
+                state = "closed" if row.closed_at else "assigned" if row.assigned_at else "received"
+                received = to_text(row.received_at)
+                tip_id = await tip_repo.insert(
+                    conn,
+                    number=row.number,
+                    received_at=received,
+                    unit_id=row.unit.id,
+                    description=row.description,
+                    source=row.source,
+                    state=state,
+                    assigned_unit_id=row.assigned_unit.id if row.assigned_unit else None,
+                    assigned_at=to_text(row.assigned_at) if row.assigned_at else None,
+                    deadline=to_text(row.deadline) if row.deadline else None,
+                    closed_at=to_text(row.closed_at) if row.closed_at else None,
+                    valid=None if row.valid is None else int(row.valid),
+                    created_at=now,
+                )
+                await tip_repo.add_event(
+                    conn, tip_id, received, None, "received", None, "received", "import"
+                )
+                if row.assigned_at and row.assigned_unit:
+                    at = to_text(row.assigned_at)
+                    note = f"{row.assigned_unit.code} import"
+                    await tip_repo.add_event(
+                        conn, tip_id, at, None, "assigned", "received", "assigned", note
+                    )
+                if row.closed_at:
+                    await tip_repo.add_event(
+                        conn,
+                        tip_id,
+                        to_text(row.closed_at),
+                        None,
+                        "closed",
+                        "assigned",
+                        "closed",
+                        "import",
+                    )
+                    if row.valid:
+                        await tip_repo.add_reward(conn, tip_id, to_text(row.closed_at))
+            if rows:
+                await audit.record(
+                    conn,
+                    self.clock,
+                    "tips.imported",
+                    actor=None,
+                    target=f"{rows[0].number} … {rows[-1].number}",
+                    unit_id=None,
+                    count=len(rows),
+                )
+        return len(rows)
+
+    async def units(self) -> list[Unit]:
+        async with self.db.read() as conn:
+            return await unit_repo.all_units(conn)

@@ -1,0 +1,131 @@
+"""The official tip table (DESIGN §4): 区域 | 受理(件) | 交办(件) | 办结(件) | 办结率 | 有效(件).
+
+Counted over the tips *received* in the period, each as it stood at the period's end:
+received, assigned by then, closed by then, and closed as valid by then. A tip belongs
+to the district that holds its responsible unit (the assigned one, else the one it was
+received for). The closure rate is closed ÷ received, truncated to a whole percent
+(46 of 49 is 93%), and "—" when nothing was received. A ``合计`` row comes first, then one
+row per district in the tree's order. Telegram-free: the weekly bulletin reuses it.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.formats.spreadsheet import csv_value
+from storage import tips as tip_repo
+from storage import units as unit_repo
+from storage.db import Database
+from storage.times import to_text
+
+HEADERS = ("区域", "受理(件)", "交办(件)", "办结(件)", "办结率", "有效(件)")
+TOTAL = "合计"
+
+
+@dataclass(frozen=True)
+class TableRow:
+    area: str
+    received: int
+    assigned: int
+    closed: int
+    valid: int
+
+    @property
+    def percent(self) -> int | None:
+        """办结率 = 办结 ÷ 受理 in whole percent, truncated (never rounded up); None when
+        nothing was received."""
+        if self.received == 0:
+            return None
+        return self.closed * 100 // self.received
+
+    @property
+    def rate(self) -> str:
+        return "—" if self.percent is None else f"{self.percent}%"
+
+    def cells(self) -> tuple[str, ...]:
+        return (
+            self.area,
+            str(self.received),
+            str(self.assigned),
+            str(self.closed),
+            self.rate,
+            str(self.valid),
+        )
+
+
+async def tip_table(
+    db: Database, start: datetime | None, end: datetime, parent_code: str | None = None
+) -> list[TableRow]:
+    """The table for tips received in [start, end) (from the beginning when no start),
+    one row per district — or per child of ``parent_code`` (a district's streets)."""
+    async with db.read() as conn:
+        root = (
+            await unit_repo.get_by_code(conn, parent_code)
+            if parent_code
+            else await unit_repo.root(conn)
+        )
+        districts = await unit_repo.children(conn, root.id) if root else []
+        rows = await tip_repo.cohort(conn, to_text(start) if start else None, to_text(end))
+        if root is not None:
+            rows = [row for row in rows if row["path"].startswith(root.path)]
+    counts = {d.path: [0, 0, 0, 0] for d in districts}
+    total = [0, 0, 0, 0]
+    for row in rows:
+        figures = (1, int(row["assigned"]), int(row["closed"]), int(row["valid"]))
+        total = [a + b for a, b in zip(total, figures, strict=True)]
+        for district in districts:
+            if row["path"].startswith(district.path):
+                counts[district.path] = [
+                    a + b for a, b in zip(counts[district.path], figures, strict=True)
+                ]
+                break
+    table = [TableRow(TOTAL, *total)]
+    table += [TableRow(d.name, *counts[d.path]) for d in districts]
+    return table
+
+
+def text_width(text: str) -> int:
+    """Columns a string takes in a monospace font (CJK characters take two)."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def render(rows: list[TableRow]) -> str:
+    """A monospace table (CJK characters count as two columns)."""
+    lines = [HEADERS, *(row.cells() for row in rows)]
+    widths = [max(text_width(line[i]) for line in lines) for i in range(len(HEADERS))]
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        parts = []
+        for i, cell in enumerate(cells):
+            pad = " " * (widths[i] - text_width(cell))
+            parts.append(cell + pad if i == 0 else pad + cell)
+        return " | ".join(parts)
+
+    return "\n".join(fmt(line) for line in lines)
+
+
+def render_markdown(rows: list[TableRow]) -> str:
+    """A Markdown table: numbers and rates right-aligned."""
+    lines = [HEADERS, ("---", *("---:" for _ in HEADERS[1:])), *(row.cells() for row in rows)]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+
+
+def _delimited(rows: list[TableRow], delimiter: str) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(HEADERS)
+    writer.writerows([csv_value(cell) for cell in row.cells()] for row in rows)
+    return out.getvalue().rstrip("\n")
+
+
+FORMATS: dict[str, Callable[[list[TableRow]], str]] = {
+    "text": render,
+    "md": render_markdown,
+    "csv": lambda rows: _delimited(rows, ","),
+    "tsv": lambda rows: _delimited(rows, "\t"),
+}
