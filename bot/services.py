@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.config import Config
 from bot.core.clock import Clock, SystemClock
+from bot.core.periods import Calendar
 from bot.domain.audit import AuditService
 from bot.domain.bulletin import BulletinService
 from bot.domain.digest import DigestService
@@ -30,6 +31,7 @@ class Services:
     config: Config
     db: Database
     clock: Clock
+    calendar: Calendar
     catalogue: Catalogue
     org: OrgService
     members: MemberService
@@ -69,6 +71,7 @@ class Services:
             config=config,
             db=db,
             clock=clock,
+            calendar=Calendar(clock, config.locale.zone),
             catalogue=catalogue,
             org=OrgService(db, clock),
             members=MemberService(db, clock, catalogue, config.members.page_size),

@@ -12,7 +12,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Upda
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from bot.core import arguments
+from bot.core import periods
 from bot.domain.bulletin import Bulletin, render_bulletin, workbook
 from bot.domain.digest import DueDigest, Plan
 from bot.domain.members import Caller
@@ -76,10 +76,11 @@ async def send_weekly_bulletins(context: Any) -> int:
 
 
 def _last_day(context: GridContext, args: list[str]) -> date | None:
-    today = context.services.clock.now().astimezone(context.services.config.locale.zone).date()
+    """/brief's LAST_DAY: yesterday when not given, never later than today."""
+    today = context.services.calendar.today()
     if not args:
         return today - timedelta(days=1)
-    chosen = arguments.day(args[0])
+    chosen = periods.day(args[0])
     return chosen if chosen is not None and chosen <= today else None
 
 
@@ -97,7 +98,7 @@ async def brief(update: Update, context: GridContext, caller: Caller) -> None:
     for message in render_bulletin(bulletin, say):
         await context.bot.send_message(chat.id, message, parse_mode=ParseMode.HTML)
     await context.bot.send_document(chat.id, _file(bulletin, say))
-    day = int(last.strftime("%Y%m%d"))
+    day = periods.as_number(last)
     unit = caller.member.unit_code
     buttons = [
         InlineKeyboardButton(
@@ -127,7 +128,7 @@ async def brief_pressed(update: Update, context: GridContext) -> None:
     if member is None or not member.active or member.role != "admin":
         await query.answer(text(context, caller, "deny.role", command="brief"), show_alert=True)
         return
-    last = arguments.day_from_number(button.last)
+    last = periods.day_from_number(button.last)
     if button.unit != member.unit_code or last is None:
         await query.answer(text(context, caller, "button.stale"), show_alert=True)
         return

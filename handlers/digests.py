@@ -15,6 +15,7 @@ from telegram import Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
 
+from bot.core import periods
 from bot.domain.digest import DueDigest, chart_caption, render_daily
 from bot.domain.members import Caller
 from bot.domain.ranking import Ranking
@@ -94,18 +95,6 @@ async def _send_one(bot: Any, services: Services, due: DueDigest, ranking: Ranki
     return int(delivered)
 
 
-_PERIOD_WORDS = {"today": "day", "week": "week", "month": "month"}  # rank.word.* -> kind
-
-
-def _period_kind(services: Services, word: str) -> str | None:
-    """The period a /rank word names (``rank.word.*`` in any language), or None."""
-    folded = word.strip().lower()
-    for name, kind in _PERIOD_WORDS.items():
-        if folded in services.catalogue.keywords(f"rank.word.{name}"):
-            return kind
-    return None
-
-
 async def rank(update: Update, context: GridContext, caller: Caller) -> None:
     """/rank [today|week|month] [CODE]: the ranking of a unit's children (the caller's
     own unit by default, today by default), with its chart, as the digest shows it."""
@@ -115,7 +104,7 @@ async def rank(update: Update, context: GridContext, caller: Caller) -> None:
     kind: str | None = None
     code: str | None = None
     for arg in args:
-        named = _period_kind(context.services, arg)
+        named = periods.kind_of(arg, context.services.catalogue.keywords)
         if named is not None and kind is None:
             kind = named
         elif named is None and code is None and CODE_RE.fullmatch(arg):
@@ -123,7 +112,7 @@ async def rank(update: Update, context: GridContext, caller: Caller) -> None:
         else:
             await reply(update, context, caller, "usage.rank")
             return
-    ranking = await context.services.ranking.rank_in_scope(caller.member, code, kind or "day")
+    ranking = await context.services.ranking.rank_in_scope(caller.member, code, kind or periods.DAY)
     digest = await rendered(context.services, ranking, caller.language)
     for message in digest.messages:
         await context.bot.send_message(chat.id, message, parse_mode=ParseMode.HTML)

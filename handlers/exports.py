@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import logging
 import tempfile
-from datetime import date
 from pathlib import Path
 
 from telegram import InputFile, Update
 
-from bot.core import arguments
+from bot.core import arguments, periods
 from bot.core.errors import Refused
 from bot.domain.exports import KINDS
 from bot.domain.members import Caller
@@ -29,14 +28,14 @@ def _member(caller: Caller) -> Member:
     return caller.member
 
 
-def _days(args: list[str]) -> tuple[date | None, date | None]:
-    days: list[date] = []
-    for value in args:
-        day = arguments.day(value)
-        if day is None:
-            raise Refused("export.bad_date", value=value[:20])
-        days.append(day)
-    return (days[0] if days else None, days[1] if len(days) > 1 else None)
+def _days(context: GridContext, args: list[str]) -> periods.Days:
+    """FROM [TO] of /export: none is all time, FROM alone runs until today."""
+    try:
+        return periods.days(args, context.services.calendar.today())
+    except periods.BadDays as bad:
+        if bad.text is not None:
+            raise Refused("export.bad_date", value=bad.text[:20]) from None
+        raise Refused("export.bad_range") from None
 
 
 async def export(update: Update, context: GridContext, caller: Caller) -> None:
@@ -48,9 +47,8 @@ async def export(update: Update, context: GridContext, caller: Caller) -> None:
     member = _member(caller)
     services = context.services
     kind = args[0].lower()
-    first, last = _days(args[1:])
-    if first and not last:
-        last = services.clock.now().astimezone(services.config.locale.zone).date()
+    span = _days(context, args[1:])
+    first, last = span.first, span.last
     request = services.exports.request(member, kind, first, last, caller.language)
     fields = {
         "kind": text(context, caller, f"export.kind.{kind}"),

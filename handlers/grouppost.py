@@ -10,8 +10,8 @@ from typing import Any
 from telegram.constants import ParseMode
 from telegram.error import ChatMigrated, Forbidden, TelegramError
 
+from bot.core.periods import Period
 from bot.domain.digest import DueDigest
-from bot.domain.ranking import Period
 from bot.domain.records import Group
 from bot.services import Services
 

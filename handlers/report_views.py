@@ -6,6 +6,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.error import BadRequest
 
+from bot.core import periods
 from bot.core.errors import Refused, echo
 from bot.domain.members import Caller
 from bot.domain.records import Report
@@ -179,6 +180,10 @@ async def myreports(update: Update, context: GridContext, caller: Caller) -> Non
     )
 
 
+# The period words /reports takes (``period.word.*``) and the history period each names.
+_PERIODS = {periods.DAY: "today", periods.WEEK: "week"}
+
+
 def _period_name(context: GridContext, caller: Caller, period: str) -> str:
     return text(context, caller, f"reports.period.{period}")
 
@@ -187,8 +192,9 @@ async def reports(update: Update, context: GridContext, caller: Caller) -> None:
     """/reports [CODE] [today|week]: reports in the caller's scope, flags shown."""
     args = list(context.args or [])
     period = "all"
-    if args and args[-1].lower() in ("today", "week", "今天", "本周"):
-        period = {"今天": "today", "本周": "week"}.get(args[-1], args[-1].lower())
+    kind = periods.kind_of(args[-1], context.services.catalogue.keywords) if args else None
+    if kind in _PERIODS:
+        period = _PERIODS[kind]
         args.pop()
     if len(args) > 1:
         await reply(update, context, caller, "usage.reports")

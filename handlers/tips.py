@@ -5,13 +5,12 @@ The rules are in ``bot.domain.tips``; this module asks, renders and sends."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
-from bot.core import arguments
+from bot.core import arguments, periods
 from bot.core.errors import Refused
 from bot.domain.members import Caller
 from bot.domain.records import Member, Tip
@@ -273,15 +272,14 @@ def _tip_line(context: GridContext, caller: Caller, tip: Tip) -> str:
 
 
 async def _table(update: Update, context: GridContext, caller: Caller, args: list[str]) -> None:
-    zone = context.services.config.locale.zone
-    days = [day for day in map(arguments.day, args) if day is not None]
-    first = days[0] if days else None
-    last = days[1] if len(days) == 2 else context.services.clock.now().astimezone(zone).date()
-    if len(days) != len(args) or len(days) > 2 or (first is not None and first > last):
+    calendar = context.services.calendar
+    try:
+        span = periods.days(args, calendar.today())
+    except periods.BadDays:
         await reply(update, context, caller, "usage.tips")
         return
-    start = datetime.combine(first, time(0), zone) if first else None
-    end = datetime.combine(last + timedelta(days=1), time(0), zone)
+    first, last = span.first, span.last or calendar.today()
+    start, end = periods.span(first, last, calendar.zone)
     rows = await tiptable.tip_table(context.services.db, start, end)
     period = f"{first.isoformat() if first else '…'} – {last.isoformat()}"
     body = text(context, caller, "tip.table_title", period=period) + "\n" + tiptable.render(rows)

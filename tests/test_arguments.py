@@ -8,7 +8,7 @@ from datetime import date
 
 import pytest
 
-from bot.core import arguments
+from bot.core import arguments, periods
 from tests.e2e_tips import add_people, receive
 
 APOLOGY = "出错了"
@@ -25,7 +25,7 @@ def test_numbers_are_ascii_digits_within_their_range():
 
 
 def test_days_are_real_calendar_days_with_room_around_them():
-    assert arguments.day("2026-11-20") == date(2026, 11, 20)
+    assert periods.day("2026-11-20") == date(2026, 11, 20)
     for text in (
         "9999-12-31",
         "0001-01-01",
@@ -34,9 +34,9 @@ def test_days_are_real_calendar_days_with_room_around_them():
         "２０２６-11-20",
         "20261120",
     ):
-        assert arguments.day(text) is None, text
-    assert arguments.day_from_number(20261122) == date(2026, 11, 22)
-    assert arguments.day_from_number(20261340) is None
+        assert periods.day(text) is None, text
+    assert periods.day_from_number(20261122) == date(2026, 11, 22)
+    assert periods.day_from_number(20261340) is None
 
 
 @pytest.mark.parametrize(

@@ -13,15 +13,16 @@ import html
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from openpyxl import Workbook
 
 from bot.config import WEEKDAYS, Config
 from bot.core.clock import Clock
+from bot.core.periods import Calendar, Period
 from bot.domain import audit
 from bot.domain.digest import DueDigest, Interrupted, Plan, percent
-from bot.domain.ranking import Period, Ranking, RankingService
+from bot.domain.ranking import Ranking, RankingService
 from bot.formats.spreadsheet import xlsx_row
 from bot.formats.tiptable import HEADERS, TableRow, render, text_width, tip_table
 from storage import digests as digest_repo
@@ -43,7 +44,8 @@ class Bulletin:
 
 
 def period_ending(last: date) -> Period:
-    return Period("range", last - timedelta(days=6), last)
+    """The seven days a bulletin covers, ending with ``last``."""
+    return Period.ending(last, 7)
 
 
 class BulletinService:
@@ -51,6 +53,7 @@ class BulletinService:
         self.db = db
         self.clock = clock
         self.zone = config.locale.zone
+        self.calendar = Calendar(clock, self.zone)
         self.schedule = config.schedule
         self.ranking = ranking
         self.interrupted = Interrupted(clock, config.schedule.catch_up_hours)
@@ -59,11 +62,7 @@ class BulletinService:
         """The most recent weekly bulletin time at or before now."""
         weekday, hhmm = self.schedule.weekly_bulletin.split()
         hour, minute = (int(x) for x in hhmm.split(":"))
-        local = self.clock.now().astimezone(self.zone)
-        back = (local.weekday() - WEEKDAYS.index(weekday)) % 7
-        day = local.date() - timedelta(days=back)
-        due = datetime(day.year, day.month, day.day, hour, minute, tzinfo=self.zone)
-        return due if due <= local else due - timedelta(days=7)
+        return self.calendar.latest(time(hour, minute), WEEKDAYS.index(weekday))
 
     async def build(self, parent_code: str | None, last: date) -> Bulletin:
         return (await self.build_many([parent_code], last))[parent_code]

@@ -17,14 +17,15 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 
 from bot.config import Config
 from bot.core import access
 from bot.core.access import Role
 from bot.core.clock import Clock
 from bot.core.errors import Refused
-from bot.domain.ranking import Period, Ranking
+from bot.core.periods import DAY, Calendar, Period
+from bot.domain.ranking import Ranking
 from bot.formats.tiptable import text_width
 from storage import digests as digest_repo
 from storage import groups as group_repo
@@ -62,10 +63,10 @@ class Plan:
 
 def period_of(kind: str, key: str) -> Period:
     """The period of a recorded send: a day, or the seven days a bulletin covers."""
-    first = date.fromisoformat(key)
+    first = date.fromisoformat(key)  # written by ``DueDigest.key``, never typed
     if kind == "daily":
-        return Period.of("day", first)
-    return Period("range", first, first + timedelta(days=6))
+        return Period.of(DAY, first)
+    return Period.starting(first, 7)
 
 
 class Interrupted:
@@ -115,21 +116,20 @@ class DigestService:
         self.db = db
         self.clock = clock
         self.zone = config.locale.zone
+        self.calendar = Calendar(clock, self.zone)
         self.schedule = config.schedule
         self.interrupted = Interrupted(clock, config.schedule.catch_up_hours)
 
     def latest_daily_due(self) -> datetime:
         """The most recent daily digest time at or before now."""
-        local = self.clock.now().astimezone(self.zone)
-        due = datetime.combine(local.date(), self.schedule.daily_time(), self.zone)
-        return due if due <= local else due - timedelta(days=1)
+        return self.calendar.latest(self.schedule.daily_time())
 
     async def plan_daily(self) -> Plan:
         """Claim the daily digest of every bound group that has not had it yet, with the
         sends an earlier run left unfinished (``Interrupted``)."""
         now = self.clock.now()
         due = self.latest_daily_due()
-        period = Period.of("day", due.date())
+        period = Period.of(DAY, due.date())
         late = now - due > timedelta(hours=self.schedule.catch_up_hours)
         async with self.db.transaction() as conn:
             plan = await self.interrupted.take_over(conn, "daily")
@@ -157,7 +157,7 @@ class DigestService:
         Recorded as a request of its own (``digest_request``), never as the scheduled
         send of the day, so the scheduled digest still goes out at its time."""
         now = self.clock.now()
-        period = Period.of("day", now.astimezone(self.zone).date())
+        period = self.calendar.period(DAY)
         async with self.db.transaction() as conn:
             group = await group_repo.by_chat(conn, chat_id)
             if group is None or not group.active:
@@ -191,17 +191,17 @@ class DigestService:
         """Today's reminder, once it is due (and not past the catch-up window): the
         active workers who have submitted nothing today, each claimed once."""
         now = self.clock.now()
-        local = now.astimezone(self.zone)
-        due = datetime.combine(local.date(), self.schedule.reminder_time(), self.zone)
-        if local < due or now - due > timedelta(hours=self.schedule.catch_up_hours):
+        today = self.calendar.period(DAY)
+        due = datetime.combine(today.first, self.schedule.reminder_time(), self.zone)
+        if now < due or now - due > timedelta(hours=self.schedule.catch_up_hours):
             return []
-        start = datetime.combine(local.date(), time(0), self.zone)
+        start, end = today.bounds(self.zone)
         async with self.db.transaction() as conn:
             ids = await digest_repo.claim_reminders(
                 conn,
-                local.date().isoformat(),
+                today.first.isoformat(),
                 to_text(start),
-                to_text(start + timedelta(days=1)),
+                to_text(end),
                 to_text(due),
                 to_text(now),
             )

@@ -22,7 +22,7 @@ import csv
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from openpyxl import Workbook
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bot.config import Config
+from bot.core import periods
 from bot.core.errors import Refused
 from bot.formats.spreadsheet import csv_value, xlsx_row
 from bot.i18n import Catalogue
@@ -443,16 +444,10 @@ class ExportService:
         self, actor: Member, kind: str, first: date | None, last: date | None, language: str
     ) -> ExportRequest:
         """The export of ``kind`` in the actor's scope for local days ``first``…``last``."""
-        zone = self.exporter.zone
         if first and last and first > last:
             raise Refused("export.bad_range")
-        return ExportRequest(
-            kind,
-            actor.unit_path,
-            datetime.combine(first, time(0), zone) if first else None,
-            datetime.combine(last + timedelta(days=1), time(0), zone) if last else None,
-            language,
-        )
+        start, end = periods.span(first, last, self.exporter.zone)
+        return ExportRequest(kind, actor.unit_path, start, end, language)
 
     async def count(self, request: ExportRequest) -> int:
         def work() -> int:

@@ -9,13 +9,13 @@ Each row is attributed to the child whose subtree holds it by its materialised p
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date
 
 from bot.config import Config
 from bot.core import access
 from bot.core.clock import Clock
 from bot.core.errors import Refused
+from bot.core.periods import Calendar, Period
 from storage import daily as daily_repo
 from storage import members as member_repo
 from storage import sites as site_repo
@@ -28,41 +28,6 @@ from storage.units import Unit
 
 RATES = ("coverage", "active", "sites_done", "closure")
 COUNTS = ("reports", "valid", "overdue", "flagged")
-
-
-@dataclass(frozen=True)
-class Period:
-    """Local days ``first``…``last`` (inclusive)."""
-
-    kind: str  # 'day' | 'week' | 'month' | 'range'
-    first: date
-    last: date
-
-    @classmethod
-    def of(cls, kind: str, day: date) -> Period:
-        if kind == "day":
-            return cls(kind, day, day)
-        if kind == "week":
-            monday = day - timedelta(days=day.weekday())
-            return cls(kind, monday, monday + timedelta(days=6))
-        if kind == "month":
-            first = day.replace(day=1)
-            following = (first + timedelta(days=32)).replace(day=1)
-            return cls(kind, first, following - timedelta(days=1))
-        raise ValueError(f"unknown period kind {kind!r}")
-
-    def previous(self) -> Period:
-        if self.kind == "month":
-            return Period.of("month", self.first - timedelta(days=1))
-        length = (self.last - self.first).days + 1
-        return Period(
-            self.kind, self.first - timedelta(days=length), self.first - timedelta(days=1)
-        )
-
-    def bounds(self, zone: ZoneInfo) -> tuple[datetime, datetime]:
-        """[start, end) as aware datetimes."""
-        start = datetime.combine(self.first, time(0), zone)
-        return start, datetime.combine(self.last + timedelta(days=1), time(0), zone)
 
 
 @dataclass(frozen=True)
@@ -171,6 +136,7 @@ class RankingService:
         self.clock = clock
         self.config = config
         self.zone = config.locale.zone
+        self.calendar = Calendar(clock, self.zone)
         self.settings = config.ranking
         self.done = {
             (category.code, status.code)
@@ -180,7 +146,8 @@ class RankingService:
         }
 
     def today(self) -> date:
-        return self.clock.now().astimezone(self.zone).date()
+        """Today in the configured zone."""
+        return self.calendar.today()
 
     async def rank_children(self, parent_code: str | None, period: Period) -> Ranking:
         """The children of a unit (the city when no code), ranked over ``period``, with
@@ -203,7 +170,7 @@ class RankingService:
             children = [kid for kid in await unit_repo.children(conn, unit.id) if kid.active]
         if not children:
             raise Refused("rank.no_children", unit=unit.name, code=unit.code)
-        return await self.rank_children(unit.code, Period.of(kind, self.today()))
+        return await self.rank_children(unit.code, self.calendar.period(kind))
 
     async def rank_many(
         self, parent_codes: list[str | None], period: Period

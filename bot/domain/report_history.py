@@ -7,13 +7,13 @@ or report is visible to a member whose unit's subtree holds the site's unit.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
 
 from bot.config import Config
 from bot.core import access, paging
 from bot.core.clock import Clock
 from bot.core.codes import typed_code
 from bot.core.errors import Refused
+from bot.core.periods import DAY, WEEK, Calendar
 from storage import reports as report_repo
 from storage import sites as site_repo
 from storage import units as unit_repo
@@ -49,16 +49,14 @@ class ReportHistory:
         self.db = db
         self.clock = clock
         self.zone = config.locale.zone
+        self.calendar = Calendar(clock, self.zone)
         self.page_size = config.reports.page_size
 
     def period_start(self, period: str) -> str | None:
         """UTC start of today or of this week (Monday) in the configured zone."""
         if period == "all":
             return None
-        today = self.clock.now().astimezone(self.zone).date()
-        if period == "week":
-            today -= timedelta(days=today.weekday())
-        return to_text(datetime.combine(today, time(0), self.zone))
+        return to_text(self.calendar.since(DAY if period == "today" else WEEK))
 
     async def sites(self, member: Member, code: str) -> list[SiteHistory]:
         async with self.db.read() as conn:

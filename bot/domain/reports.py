@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from bot.config import CategoryConfig, Config
-from bot.core import arguments, geo
+from bot.core import arguments, geo, periods
 from bot.core.clock import Clock
 from bot.core.codes import typed_code
 from bot.core.errors import Refused
@@ -618,7 +618,7 @@ class ReportService:
             flags,
         )
         await site_repo.record_report(conn, site.id, report_id, draft.status, now)
-        day = self.clock.now().astimezone(self.config.locale.zone).date().isoformat()
+        day = periods.day_of(self.clock.now(), self.config.locale.zone).isoformat()
         await daily_repo.count_report(conn, site.unit_id, member.id, day, bool(flags))
         await draft_repo.delete(conn, draft.id)
         await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)

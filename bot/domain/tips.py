@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import Config
-from bot.core import access
+from bot.core import access, periods
 from bot.core.access import Role
 from bot.core.clock import Clock
 from bot.core.codes import typed_code
@@ -304,7 +304,7 @@ class TipService:
             data = draft.data
             if receive_step(data) != "confirm":
                 raise Refused("tip.incomplete")
-            day = now_dt.astimezone(self.zone).strftime("%Y%m%d")
+            day = periods.day_of(now_dt, self.zone).strftime("%Y%m%d")
             number = await tip_repo.next_number(conn, day)
             tip_id = await tip_repo.insert(
                 conn,

@@ -26,14 +26,14 @@ import math
 import os
 import sys
 from collections.abc import Callable, Coroutine, Sequence
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic import SecretStr
 from telegram.error import InvalidToken, TelegramError
 
 from bot.config import Config, ConfigError, load_config, proxy_problem, proxy_secrets
-from bot.core import arguments
+from bot.core import arguments, periods
 from bot.core.access import Role
 from bot.core.clock import SystemClock
 from bot.core.errors import Refused
@@ -369,9 +369,9 @@ def _telegram_id(text: str) -> int:
 def _day(text: str | None, flag: str) -> date | None:
     if text is None:
         return None
-    day = arguments.day(text)
+    day = periods.day(text)
     if day is None:
-        first, last = arguments.FIRST_DAY, arguments.LAST_DAY
+        first, last = periods.FIRST_DAY, periods.LAST_DAY
         raise CliError([f"{flag} {text!r} is not a date (YYYY-MM-DD, {first} to {last})"], 2)
     return day
 
@@ -379,15 +379,13 @@ def _day(text: str | None, flag: str) -> date | None:
 async def _tips_table(config: Config, args: argparse.Namespace) -> int:
     from bot.formats.tiptable import FORMATS, tip_table
 
-    zone = config.locale.zone
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
 
     async def work(services: Services) -> int:
-        final = last or services.clock.now().astimezone(zone).date()
+        final = last or services.calendar.today()
         if first and first > final:
             raise CliError(["--from must not be later than --to"], 2)
-        start = datetime.combine(first, time(0), zone) if first else None
-        end = datetime.combine(final + timedelta(days=1), time(0), zone)
+        start, end = periods.span(first, final, config.locale.zone)
         print(FORMATS[args.format](await tip_table(services.db, start, end)))
         return 0
 
@@ -430,15 +428,6 @@ def _progress_wanted(flag: bool | None) -> bool:
     return sys.stderr.isatty() if flag is None else flag
 
 
-def _span(
-    config: Config, first: date | None, last: date | None
-) -> tuple[datetime | None, datetime | None]:
-    zone = config.locale.zone
-    start = datetime.combine(first, time(0), zone) if first else None
-    end = datetime.combine(last + timedelta(days=1), time(0), zone) if last else None
-    return start, end
-
-
 async def _export(config: Config, args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -456,7 +445,7 @@ async def _export(config: Config, args: argparse.Namespace) -> int:
             if args.unit:
                 raise CliError([f"no unit with the code {args.unit!r}"])
             raise CliError(["the unit tree is empty: run 'gridbot org import FILE' first"])
-        start, end = _span(config, first, last)
+        start, end = periods.span(first, last, config.locale.zone)
         request = ExportRequest(args.kind, unit.path, start, end, config.locale.language)
         span = f"-{first:%Y%m%d}" if first else ""
         span += f"-{last:%Y%m%d}" if last else ""
@@ -502,8 +491,8 @@ async def _audit(config: Config, args: argparse.Namespace) -> int:
     first = _day(args.since, "--since")
 
     async def work(services: Services) -> int:
-        day = first or (services.clock.now().astimezone(zone).date() - timedelta(days=7))
-        for entry in await services.audit.since(datetime.combine(day, time(0), zone)):
+        day = first or (services.calendar.today() - timedelta(days=7))
+        for entry in await services.audit.since(periods.start_of(day, zone)):
             when = from_text(entry.at).astimezone(zone)
             if args.format == "jsonl":
                 row = {
