@@ -3,8 +3,9 @@
 city's history, so they neither hold the bot's connections nor one long cursor.
 
 Every query takes the scope (a unit path: rows about units in that subtree), an
-optional time range (UTC text, ``start`` inclusive, ``end`` exclusive), the last id
-already read and a batch size, and returns ``sqlite3.Row`` objects ordered by id.
+optional time range (aware datetimes, ``start`` inclusive, ``end`` exclusive), the last
+id already read and a batch size, and returns rows (column name → value, times as aware
+UTC datetimes) ordered by id.
 
 The unary ``+`` on the path and time conditions keeps SQLite from driving the query
 by the unit or time index, and ``CROSS JOIN`` keeps the record table the outer loop:
@@ -16,8 +17,11 @@ the table once over the whole export, whatever the scope.
 from __future__ import annotations
 
 import sqlite3
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from storage.times import from_text_or_none, to_text
 from storage.units import subtree_bounds
 
 KINDS = ("reports", "tips", "members", "updates")
@@ -102,13 +106,35 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _params(path: str, start: str | None, end: str | None) -> dict[str, object]:
+# The time columns of the queries above, returned as datetimes.
+_TIMES = ("at", "assigned_at", "deadline", "acknowledged_at", "closed_at", "updated_at")
+_TIMES += ("last_report",)
+
+
+def _params(path: str, start: datetime | None, end: datetime | None) -> dict[str, object]:
     low, high = subtree_bounds(path)
-    return {"low": low, "high": high, "start": start or _EARLIEST, "end": end or _LATEST}
+    return {
+        "low": low,
+        "high": high,
+        "start": to_text(start) if start else _EARLIEST,
+        "end": to_text(end) if end else _LATEST,
+    }
+
+
+def _row(row: sqlite3.Row) -> dict[str, Any]:
+    data = dict(row)
+    for name in _TIMES:
+        if name in data:
+            data[name] = from_text_or_none(data[name])
+    return data
 
 
 def count(
-    conn: sqlite3.Connection, kind: str, path: str, start: str | None, end: str | None
+    conn: sqlite3.Connection,
+    kind: str,
+    path: str,
+    start: datetime | None,
+    end: datetime | None,
 ) -> int:
     return int(conn.execute(_COUNTS[kind], _params(path, start, end)).fetchone()[0])
 
@@ -117,13 +143,13 @@ def batch(
     conn: sqlite3.Connection,
     kind: str,
     path: str,
-    start: str | None,
-    end: str | None,
+    start: datetime | None,
+    end: datetime | None,
     after: int,
     limit: int,
-) -> list[sqlite3.Row]:
+) -> list[dict[str, Any]]:
     params = {**_params(path, start, end), "after": after, "limit": limit}
-    return conn.execute(_QUERIES[kind], params).fetchall()
+    return [_row(row) for row in conn.execute(_QUERIES[kind], params).fetchall()]
 
 
 def units(conn: sqlite3.Connection) -> dict[int, tuple[str, str, str, str]]:

@@ -17,3 +17,13 @@ def to_text(moment: datetime) -> str:
 def from_text(text: str) -> datetime:
     """Stored text back to an aware UTC datetime."""
     return datetime.strptime(text, _FORMAT).replace(tzinfo=UTC)
+
+
+def to_text_or_none(moment: datetime | None) -> str | None:
+    """``to_text`` that keeps None (an open end, a time not yet reached)."""
+    return None if moment is None else to_text(moment)
+
+
+def from_text_or_none(text: str | None) -> datetime | None:
+    """``from_text`` that keeps None (a column that is NULL)."""
+    return None if text is None else from_text(text)

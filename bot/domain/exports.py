@@ -38,9 +38,10 @@ from bot.i18n import Catalogue
 from storage import exports as export_repo
 from storage.members import Member
 from storage.reports import number_of
-from storage.times import from_text, to_text
 
 KINDS = export_repo.KINDS
+# One exported record: column name → value, times as aware datetimes (``export_repo.batch``).
+Row = dict[str, Any]
 FORMATS = ("xlsx", "csv")
 XLSX_MAX_ROWS = 1_048_576 - 1  # one row is the header
 BATCH = 1000
@@ -119,8 +120,7 @@ class Exporter:
         max_bytes: int | None,
         progress: Progress | None,
     ) -> ExportResult:
-        start = to_text(request.start) if request.start else None
-        end = to_text(request.end) if request.end else None
+        start, end = request.start, request.end
         total = export_repo.count(conn, request.kind, request.scope_path, start, end)
         table = _Table(self, request.language, export_repo.units(conn), request.kind)
         result = ExportResult(request.kind, total)
@@ -259,13 +259,13 @@ class _Table:
         self.units = units
         self.by_path = {info[3]: info for info in units.values()}
         self.kind = kind
-        self.values: Callable[[sqlite3.Row], list[Any]] = getattr(self, f"_{kind}")
+        self.values: Callable[[Row], list[Any]] = getattr(self, f"_{kind}")
         self.headers = [self.text(f"export.col.{c}") for c in _COLUMNS[kind]]
 
-    def _time(self, stored: str | None) -> str | None:
-        if not stored:
+    def _time(self, moment: datetime | None) -> str | None:
+        if moment is None:
             return None
-        return from_text(stored).astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
 
     def _levels(self, unit_id: int | None) -> list[str | None]:
         """The unit's district, street, community and grid names (blank below it)."""
@@ -302,7 +302,7 @@ class _Table:
     def _yes(self, flag: int | None) -> str | None:
         return None if flag is None else self.text("export.yes" if flag else "export.no")
 
-    def _reports(self, row: sqlite3.Row) -> list[Any]:
+    def _reports(self, row: Row) -> list[Any]:
         flags = (row["flags"] or "").split()
         photos = (row["photos"] or "").split()
         return [
@@ -323,7 +323,7 @@ class _Table:
             "\n".join(photos) or None,
         ]
 
-    def _tips(self, row: sqlite3.Row) -> list[Any]:
+    def _tips(self, row: Row) -> list[Any]:
         reward = row["reward"]
         return [
             row["number"],
@@ -345,7 +345,7 @@ class _Table:
             self.text(f"export.reward.{reward}") if reward else None,
         ]
 
-    def _members(self, row: sqlite3.Row) -> list[Any]:
+    def _members(self, row: Row) -> list[Any]:
         return [
             row["telegram_id"],
             row["name"],
@@ -358,7 +358,7 @@ class _Table:
             self._time(row["last_report"]),
         ]
 
-    def _updates(self, row: sqlite3.Row) -> list[Any]:
+    def _updates(self, row: Row) -> list[Any]:
         names = {c.code: self._named(c) for c in self.campaign.counters}
         counters = []
         for pair in (row["counters"] or "").split():
@@ -453,9 +453,9 @@ class ExportService:
         def work() -> int:
             conn = export_repo.connect(self.config.database.path)
             try:
-                start = to_text(request.start) if request.start else None
-                end = to_text(request.end) if request.end else None
-                return export_repo.count(conn, request.kind, request.scope_path, start, end)
+                return export_repo.count(
+                    conn, request.kind, request.scope_path, request.start, request.end
+                )
             finally:
                 conn.close()
 
