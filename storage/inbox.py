@@ -4,8 +4,10 @@ unfinished ones, mark them done, prune old ones, quarantine ones that cannot be 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.db import Connection, fetch_all
+from storage.times import to_text
 
 
 @dataclass(frozen=True)
@@ -23,13 +25,13 @@ class Pending:
     attempts: int
 
 
-async def add(conn: Connection, incoming: Incoming, now: str) -> bool:
+async def add(conn: Connection, incoming: Incoming, now: datetime) -> bool:
     """Store one update; False if it is already there (same update id, or the same
     message or button press under another id)."""
     cursor = await conn.execute(
         "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at) "
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (incoming.update_id, incoming.dedupe, incoming.chat_id, incoming.payload, now),
+        (incoming.update_id, incoming.dedupe, incoming.chat_id, incoming.payload, to_text(now)),
     )
     return cursor.rowcount == 1
 
@@ -39,7 +41,7 @@ async def add(conn: Connection, incoming: Incoming, now: str) -> bool:
 ADD_MANY_MAX = 500
 
 
-async def add_many(conn: Connection, incoming: list[Incoming], now: str) -> set[int]:
+async def add_many(conn: Connection, incoming: list[Incoming], now: datetime) -> set[int]:
     """Store up to ``ADD_MANY_MAX`` updates in one statement; returns the update ids that
     were new (the others were already there, as in ``add``). If one of them cannot be
     stored, the statement fails as a whole and stores none."""
@@ -47,10 +49,11 @@ async def add_many(conn: Connection, incoming: list[Incoming], now: str) -> set[
         return set()
     assert len(incoming) <= ADD_MANY_MAX
     rows = ",".join(["(?, ?, ?, ?, ?)"] * len(incoming))
+    at = to_text(now)
     parameters = [
         value
         for item in incoming
-        for value in (item.update_id, item.dedupe, item.chat_id, item.payload, now)
+        for value in (item.update_id, item.dedupe, item.chat_id, item.payload, at)
     ]
     result = await fetch_all(
         conn,
@@ -67,13 +70,13 @@ async def quarantine(
     chat_id: int | None,
     raw: str,
     error: str,
-    now: str,
+    now: datetime,
 ) -> None:
     """Keep an update that could not be stored in the inbox; ``raw`` must be ASCII."""
     await conn.execute(
         "INSERT INTO inbox_quarantine (update_id, chat_id, raw, error, received_at) "
         "VALUES (?, ?, ?, ?, ?)",
-        (update_id, chat_id, raw, error, now),
+        (update_id, chat_id, raw, error, to_text(now)),
     )
 
 
@@ -82,19 +85,20 @@ async def start(conn: Connection, update_id: int) -> None:
     await conn.execute("UPDATE inbox SET attempts = attempts + 1 WHERE update_id = ?", (update_id,))
 
 
-async def done(conn: Connection, update_id: int, now: str) -> None:
+async def done(conn: Connection, update_id: int, now: datetime) -> None:
     await conn.execute(
-        "UPDATE inbox SET done_at = ? WHERE update_id = ? AND done_at IS NULL", (now, update_id)
+        "UPDATE inbox SET done_at = ? WHERE update_id = ? AND done_at IS NULL",
+        (to_text(now), update_id),
     )
 
 
-async def done_many(conn: Connection, update_ids: list[int], now: str) -> None:
+async def done_many(conn: Connection, update_ids: list[int], now: datetime) -> None:
     for start in range(0, len(update_ids), 500):
         chunk = update_ids[start : start + 500]
         marks = ",".join("?" * len(chunk))
         await conn.execute(
             f"UPDATE inbox SET done_at = ? WHERE update_id IN ({marks}) AND done_at IS NULL",
-            (now, *chunk),
+            (to_text(now), *chunk),
         )
 
 
@@ -110,9 +114,9 @@ async def unfinished(conn: Connection) -> list[Pending]:
     ]
 
 
-async def prune(conn: Connection, done_before: str) -> int:
+async def prune(conn: Connection, done_before: datetime) -> int:
     """Forget updates handled before ``done_before``; returns how many."""
     cursor = await conn.execute(
-        "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (done_before,)
+        "DELETE FROM inbox WHERE done_at IS NOT NULL AND done_at < ?", (to_text(done_before),)
     )
     return cursor.rowcount

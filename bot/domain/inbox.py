@@ -32,14 +32,13 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.clock import Clock
 from storage import inbox as inbox_repo
 from storage.db import Connection, Database
 from storage.inbox import Incoming
-from storage.times import to_text
 
 log = logging.getLogger("gridbot.inbox")
 
@@ -128,7 +127,7 @@ class Inbox:
         commit, and not returned — it is never handled, nor replayed."""
         fresh: list[int] = []
         refused: list[int] = []
-        now = to_text(self.clock.now())
+        now = self.clock.now()
         async with self.db.transaction() as conn:
             readable: list[tuple[dict[str, Any], Incoming]] = []
             for data in updates:
@@ -159,7 +158,7 @@ class Inbox:
         return fresh
 
     async def _add_one_by_one(
-        self, conn: Connection, chunk: list[tuple[dict[str, Any], Incoming]], now: str
+        self, conn: Connection, chunk: list[tuple[dict[str, Any], Incoming]], now: datetime
     ) -> set[int]:
         added: set[int] = set()
         for data, incoming in chunk:
@@ -171,7 +170,7 @@ class Inbox:
         return added
 
     async def _quarantine(
-        self, conn: Connection, data: dict[str, Any], exc: Exception, now: str
+        self, conn: Connection, data: dict[str, Any], exc: Exception, now: datetime
     ) -> None:
         """Keep an update that cannot be stored aside, so the ones behind it go on. If
         even that fails, the error stands and the batch is fetched again."""
@@ -205,7 +204,7 @@ class Inbox:
         would wait for the lock the caller holds)."""
         if self.db.in_transaction():
             async with self.db.transaction() as conn:
-                await inbox_repo.done(conn, update_id, to_text(self.clock.now()))
+                await inbox_repo.done(conn, update_id, self.clock.now())
             return
         batch = self._batch
         if batch is None:
@@ -222,7 +221,7 @@ class Inbox:
             # From here on, new marks go to the next group.
             if self._batch is batch:
                 self._batch = None
-            await inbox_repo.done_many(conn, batch.update_ids, to_text(self.clock.now()))
+            await inbox_repo.done_many(conn, batch.update_ids, self.clock.now())
 
     def _settle(self, batch: _Batch, task: asyncio.Task[None]) -> None:
         """Tell the group's callers how its commit ended — also when the task was
@@ -242,7 +241,7 @@ class Inbox:
     async def unfinished(self) -> list[Replay]:
         """What to handle again after a restart, oldest first; gives up on updates that
         have failed too often."""
-        now = to_text(self.clock.now())
+        now = self.clock.now()
         replays: list[Replay] = []
         async with self.db.transaction() as conn:
             for row in await inbox_repo.unfinished(conn):
@@ -260,6 +259,6 @@ class Inbox:
         return replays
 
     async def prune(self) -> int:
-        before = to_text(self.clock.now() - KEEP_DONE)
+        before = self.clock.now() - KEEP_DONE
         async with self.db.transaction() as conn:
             return await inbox_repo.prune(conn, before)
