@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from storage.db import Connection, fetch_all
+from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
 
 @dataclass(frozen=True)
 class NewEntry:
-    at: str
+    at: datetime
     source: str
     actor_id: int | None
     actor_name: str
@@ -26,7 +28,7 @@ class NewEntry:
 @dataclass(frozen=True)
 class Entry:
     id: int
-    at: str
+    at: datetime
     source: str
     actor_name: str
     telegram_id: int | None
@@ -46,7 +48,8 @@ _SELECT = (
 
 
 def _entry(row: sqlite3.Row) -> Entry:
-    return Entry(*tuple(row))  # the columns of _SELECT, in the order of Entry's fields
+    entry = Entry(*tuple(row))  # the columns of _SELECT, in the order of Entry's fields
+    return replace(entry, at=from_text(row["at"]))
 
 
 async def insert(conn: Connection, entry: NewEntry) -> int:
@@ -54,7 +57,7 @@ async def insert(conn: Connection, entry: NewEntry) -> int:
         "INSERT INTO audit (at, source, actor_id, actor_name, telegram_id, chat_id, action, "
         "target, unit_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            entry.at,
+            to_text(entry.at),
             entry.source,
             entry.actor_id,
             entry.actor_name,
@@ -87,9 +90,9 @@ async def latest_in_subtree(conn: Connection, path: str, limit: int) -> list[Ent
     ]
 
 
-async def since(conn: Connection, at: str) -> list[Entry]:
+async def since(conn: Connection, at: datetime) -> list[Entry]:
     """Every entry at or after ``at``, oldest first."""
     return [
         _entry(row)
-        for row in await fetch_all(conn, f"{_SELECT} WHERE a.at >= ? ORDER BY a.id", (at,))
+        for row in await fetch_all(conn, f"{_SELECT} WHERE a.at >= ? ORDER BY a.id", (to_text(at),))
     ]

@@ -21,7 +21,6 @@ from storage import audit as audit_repo
 from storage.audit import Entry, NewEntry
 from storage.db import Connection, Database
 from storage.members import Member
-from storage.times import to_text
 
 ACTIONS = frozenset(
     {
@@ -93,7 +92,7 @@ async def record(
     await audit_repo.insert(
         conn,
         NewEntry(
-            at=to_text(clock.now()),
+            at=clock.now(),
             source=origin.source,
             actor_id=actor.id if actor else None,
             actor_name=name,
@@ -126,7 +125,7 @@ class AuditService:
 
     async def since(self, moment: datetime) -> list[Entry]:
         async with self.db.read() as conn:
-            return await audit_repo.since(conn, to_text(moment))
+            return await audit_repo.since(conn, moment)
 
     async def record(
         self,

@@ -485,15 +485,13 @@ async def _export(config: Config, args: argparse.Namespace) -> int:
 async def _audit(config: Config, args: argparse.Namespace) -> int:
     import json
 
-    from storage.times import from_text
-
     zone = config.locale.zone
     first = _day(args.since, "--since")
 
     async def work(services: Services) -> int:
         day = first or (services.calendar.today() - timedelta(days=7))
         for entry in await services.audit.since(periods.start_of(day, zone)):
-            when = from_text(entry.at).astimezone(zone)
+            when = entry.at.astimezone(zone)
             if args.format == "jsonl":
                 row = {
                     "at": when.isoformat(),
