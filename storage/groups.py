@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.db import Connection, fetch_all, fetch_one
+from storage.times import from_text, from_text_or_none, to_text
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -22,9 +24,9 @@ class Group:
     unit_id: int
     title: str
     bound_by: int | None
-    bound_at: str
+    bound_at: datetime
     active: bool
-    ended_at: str | None
+    ended_at: datetime | None
     ended_reason: str | None
     unit_code: str
     unit_name: str
@@ -34,6 +36,8 @@ class Group:
 def _group(row: sqlite3.Row) -> Group:
     data = dict(row)
     data["active"] = bool(data["active"])
+    data["bound_at"] = from_text(data["bound_at"])
+    data["ended_at"] = from_text_or_none(data["ended_at"])
     return Group(**data)
 
 
@@ -43,7 +47,7 @@ async def by_chat(conn: Connection, chat_id: int) -> Group | None:
 
 
 async def bind(
-    conn: Connection, chat_id: int, unit_id: int, title: str, member_id: int, now: str
+    conn: Connection, chat_id: int, unit_id: int, title: str, member_id: int, now: datetime
 ) -> None:
     """Bind (or re-bind) a chat to a unit, making it active again."""
     await conn.execute(
@@ -51,16 +55,16 @@ async def bind(
         "VALUES (?, ?, ?, ?, ?) ON CONFLICT (chat_id) DO UPDATE SET "
         "unit_id = excluded.unit_id, title = excluded.title, bound_by = excluded.bound_by, "
         "bound_at = excluded.bound_at, active = 1, ended_at = NULL, ended_reason = NULL",
-        (chat_id, unit_id, title, member_id, now),
+        (chat_id, unit_id, title, member_id, to_text(now)),
     )
 
 
-async def end(conn: Connection, chat_id: int, reason: str, now: str) -> bool:
+async def end(conn: Connection, chat_id: int, reason: str, now: datetime) -> bool:
     """Stop sending to a chat; False when it was not an active bound group."""
     cur = await conn.execute(
         "UPDATE group_chat SET active = 0, ended_at = ?, ended_reason = ? "
         "WHERE chat_id = ? AND active = 1",
-        (now, reason, chat_id),
+        (to_text(now), reason, chat_id),
     )
     return cur.rowcount == 1
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.db import Connection, fetch_all, fetch_one
+from storage.times import from_text, from_text_or_none, to_text
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -23,16 +25,20 @@ class Invite:
     role: str
     max_uses: int
     uses: int
-    expires_at: str
+    expires_at: datetime
     created_by: int | None
-    created_at: str
+    created_at: datetime
     maker_unit_id: int | None = None
     """The unit its maker was in when they made it; the link dies when they move."""
-    revoked_at: str | None = None
+    revoked_at: datetime | None = None
 
 
 def _invite(row: sqlite3.Row) -> Invite:
-    return Invite(**dict(row))
+    data = dict(row)
+    data["expires_at"] = from_text(data["expires_at"])
+    data["created_at"] = from_text(data["created_at"])
+    data["revoked_at"] = from_text_or_none(data["revoked_at"])
+    return Invite(**data)
 
 
 async def insert(
@@ -42,15 +48,24 @@ async def insert(
     unit_id: int,
     role: str,
     max_uses: int,
-    expires_at: str,
+    expires_at: datetime,
     created_by: int | None,
     maker_unit_id: int | None,
-    now: str,
+    now: datetime,
 ) -> int:
     cursor = await conn.execute(
         "INSERT INTO invite (token_hash, unit_id, role, max_uses, uses, expires_at, "
         "created_by, created_at, maker_unit_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
-        (token_hash, unit_id, role, max_uses, expires_at, created_by, now, maker_unit_id),
+        (
+            token_hash,
+            unit_id,
+            role,
+            max_uses,
+            to_text(expires_at),
+            created_by,
+            to_text(now),
+            maker_unit_id,
+        ),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
@@ -76,7 +91,7 @@ async def count_use(conn: Connection, invite_id: int) -> bool:
     return cursor.rowcount == 1
 
 
-async def open_in_subtree(conn: Connection, unit_path: str, now: str) -> list[Invite]:
+async def open_in_subtree(conn: Connection, unit_path: str, now: datetime) -> list[Invite]:
     """Links into a subtree that are not revoked, expired or used up, newest first."""
     low, high = subtree_bounds(unit_path)
     rows = await fetch_all(
@@ -85,25 +100,25 @@ async def open_in_subtree(conn: Connection, unit_path: str, now: str) -> list[In
         "JOIN org_unit u ON u.id = i.unit_id WHERE u.path >= ? AND u.path < ? "
         "AND i.revoked_at IS NULL AND i.expires_at > ? AND i.uses < i.max_uses "
         "ORDER BY i.id DESC",
-        (low, high, now),
+        (low, high, to_text(now)),
     )
     return [_invite(row) for row in rows]
 
 
-async def revoke(conn: Connection, invite_id: int, by: int | None, now: str) -> bool:
+async def revoke(conn: Connection, invite_id: int, by: int | None, now: datetime) -> bool:
     """Revoke one link; False when it was revoked already."""
     cursor = await conn.execute(
         "UPDATE invite SET revoked_at = ?, revoked_by = ? WHERE id = ? AND revoked_at IS NULL",
-        (now, by, invite_id),
+        (to_text(now), by, invite_id),
     )
     return cursor.rowcount == 1
 
 
-async def revoke_made_by(conn: Connection, member_id: int, now: str) -> int:
+async def revoke_made_by(conn: Connection, member_id: int, now: datetime) -> int:
     """Revoke every link a member made that is still open (they were disabled)."""
     cursor = await conn.execute(
         "UPDATE invite SET revoked_at = ? WHERE created_by = ? AND revoked_at IS NULL "
         "AND uses < max_uses AND expires_at > ?",
-        (now, member_id, now),
+        (to_text(now), member_id, to_text(now)),
     )
     return cursor.rowcount

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.db import Connection, fetch_all, fetch_one
+from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -24,7 +26,7 @@ class Member:
     role: str
     active: bool
     username: str | None
-    joined_at: str
+    joined_at: datetime
     unit_code: str
     unit_name: str
     unit_path: str
@@ -39,7 +41,7 @@ def _member(row: sqlite3.Row) -> Member:
         role=row["role"],
         active=bool(row["active"]),
         username=row["username"],
-        joined_at=row["joined_at"],
+        joined_at=from_text(row["joined_at"]),
         unit_code=row["unit_code"],
         unit_name=row["unit_name"],
         unit_path=row["unit_path"],
@@ -62,12 +64,12 @@ async def insert(
     role: str,
     username: str | None,
     invite_id: int | None,
-    now: str,
+    now: datetime,
 ) -> int:
     cursor = await conn.execute(
         "INSERT INTO member (telegram_id, name, unit_id, role, active, username, invite_id, "
         "joined_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
-        (telegram_id, name, unit_id, role, username, invite_id, now, now),
+        (telegram_id, name, unit_id, role, username, invite_id, to_text(now), to_text(now)),
     )
     assert cursor.lastrowid is not None
     return cursor.lastrowid
@@ -81,19 +83,19 @@ async def update_placement(
     unit_id: int,
     role: str,
     invite_id: int | None,
-    now: str,
+    now: datetime,
 ) -> None:
     await conn.execute(
         "UPDATE member SET name = ?, unit_id = ?, role = ?, invite_id = ?, updated_at = ? "
         "WHERE id = ?",
-        (name, unit_id, role, invite_id, now, member_id),
+        (name, unit_id, role, invite_id, to_text(now), member_id),
     )
 
 
-async def set_active(conn: Connection, member_id: int, active: bool, now: str) -> None:
+async def set_active(conn: Connection, member_id: int, active: bool, now: datetime) -> None:
     await conn.execute(
         "UPDATE member SET active = ?, updated_at = ? WHERE id = ?",
-        (int(active), now, member_id),
+        (int(active), to_text(now), member_id),
     )
 
 

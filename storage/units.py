@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.db import Connection, fetch_all, fetch_one
+from storage.times import to_text
 
 _COLUMNS = "id, code, name, level, parent_id, path, sort_order, active"
 
@@ -107,7 +109,7 @@ async def ancestors(conn: Connection, unit: Unit) -> list[Unit]:
     ]
 
 
-async def insert(conn: Connection, unit: NewUnit, now: str) -> int:
+async def insert(conn: Connection, unit: NewUnit, now: datetime) -> int:
     """Insert a unit with a provisional path; ``set_path`` fixes it once the id is known."""
     cursor = await conn.execute(
         "INSERT INTO org_unit (code, name, level, parent_id, path, sort_order, active, "
@@ -119,8 +121,8 @@ async def insert(conn: Connection, unit: NewUnit, now: str) -> int:
             unit.parent_id,
             f"/pending/{unit.code}/",
             unit.sort_order,
-            now,
-            now,
+            to_text(now),
+            to_text(now),
         ),
     )
     assert cursor.lastrowid is not None
@@ -136,19 +138,19 @@ async def update(
     parent_id: int | None,
     sort_order: int,
     active: bool,
-    now: str,
+    now: datetime,
 ) -> None:
     await conn.execute(
         "UPDATE org_unit SET name = ?, level = ?, parent_id = ?, sort_order = ?, active = ?, "
         "updated_at = ? WHERE id = ?",
-        (name, level, parent_id, sort_order, int(active), now, unit_id),
+        (name, level, parent_id, sort_order, int(active), to_text(now), unit_id),
     )
 
 
-async def set_active(conn: Connection, unit_id: int, active: bool, now: str) -> None:
+async def set_active(conn: Connection, unit_id: int, active: bool, now: datetime) -> None:
     await conn.execute(
         "UPDATE org_unit SET active = ?, updated_at = ? WHERE id = ?",
-        (int(active), now, unit_id),
+        (int(active), to_text(now), unit_id),
     )
 
 

@@ -33,7 +33,6 @@ from bot.formats.tipfile import TipRow
 from handlers import callbacks
 from storage import invites as invite_repo
 from storage.members import Member
-from storage.times import to_text
 from tests.botapi import ApiCall, TestUser
 from tests.photos import photo
 
@@ -449,10 +448,10 @@ class World:
                 unit_id=unit.id,
                 role="worker",
                 max_uses=1,
-                expires_at=to_text(now + timedelta(days=1)),
+                expires_at=now + timedelta(days=1),
                 created_by=None,
                 maker_unit_id=None,
-                now=to_text(now),
+                now=now,
             )
         offer = await self.tg.services.invites.open(member.telegram_id, token)
         assert offer.invite_id is not None

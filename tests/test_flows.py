@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from bot.domain.members import Caller
 from handlers import flows
 from storage import chats
@@ -9,8 +11,8 @@ from storage import chats
 
 async def test_active_flow_row_routes_and_only_its_owner_ends_it(services):
     async with services.db.transaction() as conn:
-        await chats.set_active_flow(conn, 7, "report", "2026-01-01T00:00:00Z")
-        await chats.set_active_flow(conn, 7, "tip", "2026-01-01T00:01:00Z")
+        await chats.set_active_flow(conn, 7, "report", datetime(2026, 1, 1, tzinfo=UTC))
+        await chats.set_active_flow(conn, 7, "tip", datetime(2026, 1, 1, 0, 1, tzinfo=UTC))
         await chats.end_active_flow(conn, 7, "report")  # not the active one: no effect
     assert (await services.members.caller(7, None)).flow == "tip"
     async with services.db.transaction() as conn:

@@ -29,7 +29,6 @@ from storage import digests as digest_repo
 from storage import groups as group_repo
 from storage.db import Database
 from storage.members import Member
-from storage.times import from_text, to_text
 
 
 @dataclass(frozen=True)
@@ -105,11 +104,11 @@ class BulletinService:
                 else await group_repo.active(conn)
             )
             for group in groups:
-                if not group.active or from_text(group.bound_at) > due:
+                if not group.active or group.bound_at > due:
                     continue
                 state = "skipped" if late else "sending"
                 key = period.first.isoformat()
-                if await digest_repo.claim(conn, group.id, "weekly", key, to_text(due), state):
+                if await digest_repo.claim(conn, group.id, "weekly", key, due, state):
                     (plan.skipped if late else plan.send).append(
                         DueDigest(group, "weekly", period, due)
                     )

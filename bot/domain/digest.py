@@ -34,7 +34,6 @@ from storage import units as unit_repo
 from storage.db import Connection, Database
 from storage.groups import Group
 from storage.members import Member
-from storage.times import from_text, to_text
 
 # Telegram allows 4096 characters in a message; leave room for the markup.
 MESSAGE_LIMIT = 3800
@@ -88,20 +87,16 @@ class Interrupted:
             return plan
         now = self.clock.now()
         groups = {group.id: group for group in await group_repo.active(conn)}
-        for group_id, key, due_text in await digest_repo.stale_sending(
-            conn, kind, to_text(self.started)
-        ):
-            due, group = from_text(due_text), groups.get(group_id)
+        for group_id, key, due in await digest_repo.stale_sending(conn, kind, self.started):
+            group = groups.get(group_id)
             if group is None:  # unbound since: nobody expects it any more
                 await digest_repo.finish(
-                    conn, group_id, kind, key, "skipped", to_text(now), "interrupted, unbound"
+                    conn, group_id, kind, key, "skipped", now, "interrupted, unbound"
                 )
                 continue
             digest = DueDigest(group, kind, period_of(kind, key), due)
             if now - due > self.catch_up:
-                await digest_repo.finish(
-                    conn, group_id, kind, key, "skipped", to_text(now), "interrupted"
-                )
+                await digest_repo.finish(conn, group_id, kind, key, "skipped", now, "interrupted")
                 plan.skipped.append(digest)
             else:
                 plan.send.append(digest)
@@ -134,14 +129,14 @@ class DigestService:
         async with self.db.transaction() as conn:
             plan = await self.interrupted.take_over(conn, "daily")
             for group in await group_repo.active(conn):
-                if from_text(group.bound_at) > due:
+                if group.bound_at > due:
                     continue  # bound after this digest was due
                 claimed = await digest_repo.claim(
                     conn,
                     group.id,
                     "daily",
                     period.first.isoformat(),
-                    to_text(due),
+                    due,
                     "skipped" if late else "sending",
                 )
                 if claimed:
@@ -166,7 +161,7 @@ class DigestService:
             if unit is None or not access.in_scope(actor, unit):
                 raise Refused("deny.scope", unit=group.unit_name)
             request_id = await digest_repo.request(
-                conn, group.id, period.first.isoformat(), actor.id, to_text(now)
+                conn, group.id, period.first.isoformat(), actor.id, now
             )
         return DueDigest(group, ON_DEMAND, period, now, request_id)
 
@@ -174,7 +169,7 @@ class DigestService:
         async with self.db.transaction() as conn:
             if digest.request_id is not None:
                 await digest_repo.finish_request(
-                    conn, digest.request_id, state, to_text(self.clock.now()), detail
+                    conn, digest.request_id, state, self.clock.now(), detail
                 )
                 return
             await digest_repo.finish(
@@ -183,7 +178,7 @@ class DigestService:
                 digest.kind,
                 digest.key,
                 state,
-                to_text(self.clock.now()),
+                self.clock.now(),
                 detail,
             )
 
@@ -199,11 +194,11 @@ class DigestService:
         async with self.db.transaction() as conn:
             ids = await digest_repo.claim_reminders(
                 conn,
-                today.first.isoformat(),
-                to_text(start),
-                to_text(end),
-                to_text(due),
-                to_text(now),
+                today.first,
+                start,
+                end,
+                due,
+                now,
             )
             found = [await member_repo.by_id(conn, member_id) for member_id in ids]
         return [member for member in found if member is not None]

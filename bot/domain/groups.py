@@ -21,7 +21,6 @@ from storage import units as unit_repo
 from storage.db import Connection, Database
 from storage.groups import Group
 from storage.members import Member
-from storage.times import to_text
 from storage.units import Unit
 
 
@@ -45,7 +44,7 @@ class GroupService:
         self.clock = clock
 
     async def bind(self, actor: Member, chat_id: int, title: str, code: str) -> Bound:
-        now = to_text(self.clock.now())
+        now = self.clock.now()
         async with self.db.transaction() as conn:
             unit = await unit_repo.get_by_code(conn, typed_code(code))
             if unit is None:
@@ -84,7 +83,7 @@ class GroupService:
         return unit
 
     async def unbind(self, actor: Member, chat_id: int) -> Group:
-        now = to_text(self.clock.now())
+        now = self.clock.now()
         async with self.db.transaction() as conn:
             group = await group_repo.by_chat(conn, chat_id)
             if group is None or not group.active:
@@ -113,7 +112,7 @@ class GroupService:
     async def ended(self, chat_id: int, reason: str) -> Ended | None:
         """The bot left, was removed, or the chat is gone: stop sending there. Returns
         the group and the admins to tell, or None if it was not an active bound group."""
-        now = to_text(self.clock.now())
+        now = self.clock.now()
         async with self.db.transaction() as conn:
             group = await group_repo.by_chat(conn, chat_id)
             if group is None or not await group_repo.end(conn, chat_id, reason, now):

@@ -30,7 +30,6 @@ from storage import units as unit_repo
 from storage.db import Connection, Database
 from storage.invites import Invite
 from storage.members import Member
-from storage.times import from_text, to_text
 from storage.units import Unit
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -128,10 +127,10 @@ class InviteService:
                 unit_id=unit.id,
                 role=role.value,
                 max_uses=uses,
-                expires_at=to_text(expires_at),
+                expires_at=expires_at,
                 created_by=actor.id,
                 maker_unit_id=actor.unit_id,
-                now=to_text(now),
+                now=now,
             )
             await audit.record(
                 conn,
@@ -163,9 +162,7 @@ class InviteService:
             if current is not None:
                 await self._check_move(conn, invite, unit, role, current)
             expires = now + timedelta(minutes=self.limits.join_timeout_minutes)
-            await chat_repo.put_join_draft(
-                conn, telegram_id, invite.id, to_text(now), to_text(expires)
-            )
+            await chat_repo.put_join_draft(conn, telegram_id, invite.id, now, expires)
             if current is None:
                 return JoinOffer(unit, chain, role)
             return JoinOffer(unit, chain, role, moved_from=current, invite_id=invite.id)
@@ -192,7 +189,7 @@ class InviteService:
             draft = await chat_repo.join_draft(conn, telegram_id)
             if draft is None or draft.invite_id != invite_id:
                 raise Refused("join.move_stale")
-            expired = from_text(draft.expires_at) <= now
+            expired = draft.expires_at <= now
             await chat_repo.drop_join_draft(conn, telegram_id)
         if expired:
             raise Refused("join.move_stale")
@@ -213,7 +210,7 @@ class InviteService:
                 unit_id=unit.id,
                 role=role.value,
                 invite_id=invite.id,
-                now=to_text(now),
+                now=now,
             )
             await audit.record(
                 conn,
@@ -253,7 +250,7 @@ class InviteService:
         now = self.clock.now()
         async with self.db.transaction() as conn:
             draft = await chat_repo.join_draft(conn, telegram_id)
-            expired = draft is not None and from_text(draft.expires_at) <= now
+            expired = draft is not None and draft.expires_at <= now
             if expired:
                 await chat_repo.drop_join_draft(conn, telegram_id)
         if draft is None:
@@ -284,7 +281,7 @@ class InviteService:
                     role=invite.role,
                     username=username,
                     invite_id=invite.id,
-                    now=to_text(now),
+                    now=now,
                 )
                 await chat_repo.drop_join_draft(conn, telegram_id)
                 await audit.record(
@@ -330,7 +327,7 @@ class InviteService:
         unit closed, or its maker disabled, moved or demoted."""
         if invite.revoked_at is not None:
             return "start.revoked"
-        if from_text(invite.expires_at) <= now:
+        if invite.expires_at <= now:
             return "start.expired"
         if invite.uses >= invite.max_uses:
             return "start.used_up"
@@ -347,7 +344,7 @@ class InviteService:
         now = self.clock.now()
         found: list[OpenLink] = []
         async with self.db.read() as conn:
-            for invite in await invite_repo.open_in_subtree(conn, actor.unit_path, to_text(now)):
+            for invite in await invite_repo.open_in_subtree(conn, actor.unit_path, now):
                 unit = await unit_repo.get_by_id(conn, invite.unit_id)
                 assert unit is not None
                 role = Role(invite.role)
@@ -365,7 +362,7 @@ class InviteService:
                         role,
                         invite.uses,
                         invite.max_uses,
-                        from_text(invite.expires_at),
+                        invite.expires_at,
                         maker.name if maker else None,
                     )
                 )
@@ -390,7 +387,7 @@ class InviteService:
                 or unit is None
                 or access.check_manage_invite(actor, unit, Role(invite.role)) is not None
                 or await self._problem(conn, invite, unit, now) is not None
-                or not await invite_repo.revoke(conn, invite.id, actor.id, to_text(now))
+                or not await invite_repo.revoke(conn, invite.id, actor.id, now)
             ):
                 raise Refused("invite.revoke_stale")
             maker = await member_repo.by_id(conn, invite.created_by) if invite.created_by else None
@@ -409,6 +406,6 @@ class InviteService:
             Role(invite.role),
             invite.uses,
             invite.max_uses,
-            from_text(invite.expires_at),
+            invite.expires_at,
             maker.name if maker else None,
         )

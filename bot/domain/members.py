@@ -19,7 +19,6 @@ from storage import members as member_repo
 from storage import units as unit_repo
 from storage.db import Database
 from storage.members import Member
-from storage.times import to_text
 from storage.units import Unit
 
 
@@ -66,7 +65,7 @@ class MemberService:
         if language not in self.catalogue.messages:
             raise Refused("lang.unknown")
         async with self.db.transaction() as conn:
-            await chat_repo.set_language(conn, telegram_id, language, to_text(self.clock.now()))
+            await chat_repo.set_language(conn, telegram_id, language, self.clock.now())
 
     async def by_telegram_id(self, telegram_id: int) -> Member | None:
         async with self.db.read() as conn:
@@ -82,7 +81,7 @@ class MemberService:
     ) -> Member:
         """Create or re-place a member from the shell (the first admin, a lost admin)."""
         name = clean_name(name)
-        now = to_text(self.clock.now())
+        now = self.clock.now()
         async with self.db.transaction() as conn:
             unit = await unit_repo.get_by_code(conn, typed_code(unit_code))
             if unit is None:
@@ -141,7 +140,7 @@ class MemberService:
                     "member.already_enabled" if active else "member.already_disabled",
                     name=target.name,
                 )
-            now = to_text(self.clock.now())
+            now = self.clock.now()
             await member_repo.set_active(conn, target.id, active, now)
             if not active:  # their links die with them, and stay dead if they come back
                 await invite_repo.revoke_made_by(conn, target.id, now)

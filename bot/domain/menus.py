@@ -19,7 +19,6 @@ from bot.i18n import Catalogue
 from storage import chats as chat_repo
 from storage import members as member_repo
 from storage.db import Database
-from storage.times import to_text
 
 PUBLIC = "public"  # the digest recorded for a chat that uses the public menu
 
@@ -79,5 +78,5 @@ class MenuService:
     async def record(self, change: MenuChange) -> None:
         async with self.db.transaction() as conn:
             await chat_repo.set_command_digest(
-                conn, change.chat_id, change.digest, to_text(self.clock.now())
+                conn, change.chat_id, change.digest, self.clock.now()
             )

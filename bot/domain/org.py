@@ -12,7 +12,6 @@ from bot.formats.orgfile import OrgFileError, OrgProblem, UnitRow
 from storage import members as member_repo
 from storage import units as unit_repo
 from storage.db import Connection, Database
-from storage.times import to_text
 from storage.units import NewUnit, Unit
 
 
@@ -56,7 +55,7 @@ class OrgService:
         Renames, moves and new units are applied; units missing from the file are marked
         inactive, never deleted. Importing the same file twice changes nothing.
         """
-        now = to_text(self.clock.now())
+        now = self.clock.now()
         result = ImportResult()
         async with self.db.transaction() as conn:
             existing = {unit.code: unit for unit in await unit_repo.all_units(conn)}
