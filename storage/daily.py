@@ -4,6 +4,7 @@ read by rankings and digests."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from storage.db import Connection, fetch_all
 
@@ -20,22 +21,22 @@ class UnitDays:
 
 
 async def count_report(
-    conn: Connection, unit_id: int, member_id: int, day: str, flagged: bool
+    conn: Connection, unit_id: int, member_id: int, day: date, flagged: bool
 ) -> None:
     await conn.execute(
         "INSERT INTO unit_day (unit_id, day, reports, flagged) VALUES (?, ?, 1, ?) "
         "ON CONFLICT (day, unit_id) DO UPDATE SET reports = reports + 1, "
         "flagged = flagged + excluded.flagged",
-        (unit_id, day, int(flagged)),
+        (unit_id, day.isoformat(), int(flagged)),
     )
     await conn.execute(
         "INSERT INTO member_day (member_id, day, reports) VALUES (?, ?, 1) "
         "ON CONFLICT (day, member_id) DO UPDATE SET reports = reports + 1",
-        (member_id, day),
+        (member_id, day.isoformat()),
     )
 
 
-async def units_between(conn: Connection, first: str, last: str) -> list[UnitDays]:
+async def units_between(conn: Connection, first: date, last: date) -> list[UnitDays]:
     """Totals per unit for the days first…last (inclusive), with the unit's path."""
     return [
         UnitDays(**dict(row))
@@ -44,12 +45,12 @@ async def units_between(conn: Connection, first: str, last: str) -> list[UnitDay
             "SELECT d.unit_id, u.path AS unit_path, u.level, SUM(d.reports) AS reports, "
             "SUM(d.flagged) AS flagged FROM unit_day d JOIN org_unit u ON u.id = d.unit_id "
             "WHERE d.day >= ? AND d.day <= ? GROUP BY d.unit_id",
-            (first, last),
+            (first.isoformat(), last.isoformat()),
         )
     ]
 
 
-async def members_between(conn: Connection, first: str, last: str) -> list[tuple[int, str]]:
+async def members_between(conn: Connection, first: date, last: date) -> list[tuple[int, str]]:
     """(member id, the member's unit path) of every member who reported in the range."""
     return [
         (row[0], row[1])
@@ -58,6 +59,6 @@ async def members_between(conn: Connection, first: str, last: str) -> list[tuple
             "SELECT DISTINCT d.member_id, u.path FROM member_day d "
             "JOIN member m ON m.id = d.member_id JOIN org_unit u ON u.id = m.unit_id "
             "WHERE d.day >= ? AND d.day <= ?",
-            (first, last),
+            (first.isoformat(), last.isoformat()),
         )
     ]

@@ -13,9 +13,11 @@ import os
 import re
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from storage.db import Connection, fetch_all, fetch_one
+from storage.times import from_text, from_text_or_none, to_text, to_text_or_none
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -67,10 +69,10 @@ class Evidence:
     width: int
     height: int
     phash: str
-    taken_at: str | None
+    taken_at: datetime | None
     gps_lat: float | None
     gps_lon: float | None
-    created_at: str
+    created_at: datetime
 
 
 async def insert(conn: Connection, evidence: Evidence) -> None:
@@ -86,17 +88,22 @@ async def insert(conn: Connection, evidence: Evidence) -> None:
             evidence.width,
             evidence.height,
             evidence.phash,
-            evidence.taken_at,
+            to_text_or_none(evidence.taken_at),
             evidence.gps_lat,
             evidence.gps_lon,
-            evidence.created_at,
+            to_text(evidence.created_at),
         ),
     )
 
 
 async def get(conn: Connection, sha256: str) -> Evidence | None:
     row = await fetch_one(conn, "SELECT * FROM evidence WHERE sha256 = ?", (sha256,))
-    return Evidence(**dict(row)) if row else None
+    if row is None:
+        return None
+    data = dict(row)
+    data["taken_at"] = from_text_or_none(data["taken_at"])
+    data["created_at"] = from_text(data["created_at"])
+    return Evidence(**data)
 
 
 async def phashes(conn: Connection, sha256s: list[str]) -> list[str]:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass, fields
+from datetime import datetime
 
 from storage.db import Connection, fetch_all, fetch_one
 from storage.reports import PHOTO_COLUMNS, Photo
+from storage.times import from_text, to_text
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,9 @@ class Draft:
     longitude: float | None
     note_done: bool
     note: str | None
-    created_at: str
-    updated_at: str
-    expires_at: str
+    created_at: datetime
+    updated_at: datetime
+    expires_at: datetime
     photo_count: int
     photos_unanswered: bool  # photos received, their count not answered yet
 
@@ -50,12 +52,15 @@ EDITABLE = frozenset(
     }
 )
 _BOOLS = ("photos_done", "location_done", "note_done", "photos_unanswered")
+_TIMES = ("created_at", "updated_at", "expires_at")
 
 
 def _draft(row: sqlite3.Row) -> Draft:
     data = dict(row)
     for name in _BOOLS:
         data[name] = bool(data[name])
+    for name in _TIMES:
+        data[name] = from_text(data[name])
     return Draft(**{f.name: data[f.name] for f in fields(Draft)})
 
 
@@ -71,19 +76,24 @@ async def of_person(conn: Connection, telegram_id: int) -> Draft | None:
 
 
 async def create(
-    conn: Connection, telegram_id: int, member_id: int, category: str | None, now: str, expires: str
+    conn: Connection,
+    telegram_id: int,
+    member_id: int,
+    category: str | None,
+    now: datetime,
+    expires: datetime,
 ) -> int:
     cur = await conn.execute(
         "INSERT INTO report_draft (telegram_id, member_id, category, created_at, updated_at, "
         "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (telegram_id, member_id, category, now, now, expires),
+        (telegram_id, member_id, category, to_text(now), to_text(now), to_text(expires)),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
 async def update(
-    conn: Connection, draft_id: int, now: str, expires: str, **changes: object
+    conn: Connection, draft_id: int, now: datetime, expires: datetime, **changes: object
 ) -> None:
     unknown = set(changes) - EDITABLE
     if unknown:
@@ -91,7 +101,12 @@ async def update(
     assignments = "".join(f"{name} = ?, " for name in changes)
     await conn.execute(
         f"UPDATE report_draft SET {assignments}updated_at = ?, expires_at = ? WHERE id = ?",
-        (*[int(v) if isinstance(v, bool) else v for v in changes.values()], now, expires, draft_id),
+        (
+            *[int(v) if isinstance(v, bool) else v for v in changes.values()],
+            to_text(now),
+            to_text(expires),
+            draft_id,
+        ),
     )
 
 
@@ -101,7 +116,7 @@ async def delete(conn: Connection, draft_id: int) -> None:
 
 
 async def add_photo(
-    conn: Connection, draft_id: int, message_id: int, photo: Photo, now: str
+    conn: Connection, draft_id: int, message_id: int, photo: Photo, now: datetime
 ) -> bool:
     """Attach a photo; False when this message was already attached (a repeated update)."""
     cur = await conn.execute(
@@ -115,7 +130,7 @@ async def add_photo(
             photo.file_id,
             photo.file_unique_id,
             int(photo.as_file),
-            now,
+            to_text(now),
         ),
     )
     return cur.rowcount == 1
@@ -152,13 +167,13 @@ async def claim_photo_answer(conn: Connection, telegram_id: int) -> bool:
     return cur.rowcount == 1
 
 
-async def awaiting_photo_answer(conn: Connection, now: str) -> list[int]:
+async def awaiting_photo_answer(conn: Connection, now: datetime) -> list[int]:
     """Telegram ids of the live drafts whose photos have not been answered."""
     rows = await fetch_all(
         conn,
         "SELECT telegram_id FROM report_draft WHERE photos_unanswered = 1 AND expires_at > ? "
         "ORDER BY updated_at",
-        (now,),
+        (to_text(now),),
     )
     return [row[0] for row in rows]
 

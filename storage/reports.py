@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.db import Connection, fetch_all, fetch_one
+from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -33,7 +35,7 @@ class Report:
     longitude: float | None
     note: str | None
     recheck: bool
-    created_at: str
+    created_at: datetime
     site_code: str
     member_name: str
     unit_code: str
@@ -59,7 +61,7 @@ class NewReport:
     note: str | None
     recheck: bool
     flagged: bool
-    created_at: str
+    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ def number_of(report_id: int) -> str:
 def _report(row: sqlite3.Row) -> Report:
     data = dict(row)
     data["recheck"] = bool(data["recheck"])
+    data["created_at"] = from_text(data["created_at"])
     data["flags"] = tuple(sorted(set(data["flags"].split(",")))) if data["flags"] else ()
     return Report(**data)
 
@@ -115,7 +118,7 @@ async def insert(
             report.note,
             int(report.recheck),
             int(report.flagged),
-            report.created_at,
+            to_text(report.created_at),
         ),
     )
     report_id = cur.lastrowid
@@ -216,17 +219,17 @@ async def page_for_member(
     ]
 
 
-def _scope(path: str, since: str | None) -> tuple[str, list[object]]:
+def _scope(path: str, since: datetime | None) -> tuple[str, list[object]]:
     low, high = subtree_bounds(path)
     where = "u.path >= ? AND u.path < ?"
     params: list[object] = [low, high]
     if since is not None:
         where += " AND r.created_at >= ?"
-        params.append(since)
+        params.append(to_text(since))
     return where, params
 
 
-async def count_in_subtree(conn: Connection, path: str, since: str | None) -> int:
+async def count_in_subtree(conn: Connection, path: str, since: datetime | None) -> int:
     where, params = _scope(path, since)
     row = await fetch_one(
         conn,
@@ -237,7 +240,7 @@ async def count_in_subtree(conn: Connection, path: str, since: str | None) -> in
 
 
 async def page_in_subtree(
-    conn: Connection, path: str, since: str | None, limit: int, offset: int
+    conn: Connection, path: str, since: datetime | None, limit: int, offset: int
 ) -> list[Report]:
     where, params = _scope(path, since)
     return [
@@ -250,10 +253,10 @@ async def page_in_subtree(
     ]
 
 
-async def count_since_for_member(conn: Connection, member_id: int, since: str) -> int:
+async def count_since_for_member(conn: Connection, member_id: int, since: datetime) -> int:
     row = await fetch_one(
         conn,
         "SELECT COUNT(*) AS n FROM report WHERE member_id = ? AND created_at >= ?",
-        (member_id, since),
+        (member_id, to_text(since)),
     )
     return int(row["n"])

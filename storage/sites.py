@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.db import Connection, fetch_all, fetch_one
+from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
 _COLUMNS = (
@@ -24,8 +26,8 @@ class Site:
     status: str | None
     last_report_id: int | None
     report_count: int
-    created_at: str
-    updated_at: str
+    created_at: datetime
+    updated_at: datetime
     unit_code: str
     unit_name: str
     unit_path: str
@@ -37,7 +39,10 @@ def code_key(code: str) -> str:
 
 
 def _site(row: sqlite3.Row) -> Site:
-    return Site(**dict(row))
+    data = dict(row)
+    data["created_at"] = from_text(data["created_at"])
+    data["updated_at"] = from_text(data["updated_at"])
+    return Site(**data)
 
 
 async def by_id(conn: Connection, site_id: int) -> Site | None:
@@ -100,25 +105,33 @@ async def recent_for_member(
 
 
 async def insert(
-    conn: Connection, category: str, code: str, unit_id: int, member_id: int, now: str
+    conn: Connection, category: str, code: str, unit_id: int, member_id: int, now: datetime
 ) -> int:
     cur = await conn.execute(
         "INSERT INTO site (category, code, code_key, unit_id, created_by, created_at, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (category, " ".join(code.split()), code_key(code), unit_id, member_id, now, now),
+        (
+            category,
+            " ".join(code.split()),
+            code_key(code),
+            unit_id,
+            member_id,
+            to_text(now),
+            to_text(now),
+        ),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
 async def record_report(
-    conn: Connection, site_id: int, report_id: int, status: str, now: str
+    conn: Connection, site_id: int, report_id: int, status: str, now: datetime
 ) -> None:
     """The site's current status becomes the status of its latest report."""
     await conn.execute(
         "UPDATE site SET status = ?, last_report_id = ?, report_count = report_count + 1, "
         "updated_at = ? WHERE id = ?",
-        (status, report_id, now, site_id),
+        (status, report_id, to_text(now), site_id),
     )
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from storage.db import Connection, fetch_all, fetch_one
+from storage.times import from_text, to_text
 
 
 @dataclass(frozen=True)
@@ -15,8 +17,8 @@ class UpdateDraft:
     member_id: int
     body: str | None
     counters: dict[str, int]
-    created_at: str
-    expires_at: str
+    created_at: datetime
+    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class StatusUpdate:
     member_id: int
     unit_id: int
     body: str
-    created_at: str
+    created_at: datetime
     counters: dict[str, int]
 
 
@@ -35,6 +37,8 @@ async def draft_of(conn: Connection, telegram_id: int) -> UpdateDraft | None:
         return None
     data = dict(row)
     data["counters"] = json.loads(data["counters"])
+    data["created_at"] = from_text(data["created_at"])
+    data["expires_at"] = from_text(data["expires_at"])
     return UpdateDraft(**data)
 
 
@@ -44,15 +48,15 @@ async def put_draft(
     member_id: int,
     body: str | None,
     counters: dict[str, int],
-    now: str,
-    expires: str,
+    now: datetime,
+    expires: datetime,
 ) -> None:
     """Create the person's draft, or replace its body and counters (keeping its id)."""
     await conn.execute(
         "INSERT INTO update_draft (telegram_id, member_id, body, counters, created_at, "
         "expires_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (telegram_id) DO UPDATE SET "
         "body = excluded.body, counters = excluded.counters, expires_at = excluded.expires_at",
-        (telegram_id, member_id, body, json.dumps(counters), now, expires),
+        (telegram_id, member_id, body, json.dumps(counters), to_text(now), to_text(expires)),
     )
 
 
@@ -72,12 +76,12 @@ async def insert(
     unit_id: int,
     body: str,
     counters: dict[str, int],
-    now: str,
+    now: datetime,
 ) -> int:
     cur = await conn.execute(
         "INSERT INTO status_update (draft_id, member_id, unit_id, body, created_at) "
         "VALUES (?, ?, ?, ?, ?)",
-        (draft_id, member_id, unit_id, body, now),
+        (draft_id, member_id, unit_id, body, to_text(now)),
     )
     update_id = cur.lastrowid
     assert update_id is not None
@@ -88,12 +92,12 @@ async def insert(
     return update_id
 
 
-async def for_member(conn: Connection, member_id: int, since: str) -> list[StatusUpdate]:
+async def for_member(conn: Connection, member_id: int, since: datetime) -> list[StatusUpdate]:
     rows = await fetch_all(
         conn,
         "SELECT id, member_id, unit_id, body, created_at FROM status_update "
         "WHERE member_id = ? AND created_at >= ? ORDER BY id",
-        (member_id, since),
+        (member_id, to_text(since)),
     )
     found = []
     for row in rows:
@@ -105,5 +109,7 @@ async def for_member(conn: Connection, member_id: int, since: str) -> list[Statu
                 (row["id"],),
             )
         }
-        found.append(StatusUpdate(**dict(row), counters=counters))
+        data = dict(row)
+        data["created_at"] = from_text(data["created_at"])
+        found.append(StatusUpdate(**data, counters=counters))
     return found

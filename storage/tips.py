@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, fields
+from datetime import datetime
 from typing import Any
 
 from storage.db import Connection, fetch_all, fetch_one
 from storage.reports import Photo
+from storage.times import from_text, from_text_or_none, to_text
 from storage.units import subtree_bounds
 
 OPEN_STATES = ("received", "assigned", "verifying")
@@ -27,7 +29,7 @@ _FROM = (
 class Tip:
     id: int
     number: str
-    received_at: str
+    received_at: datetime
     unit_id: int
     address: str | None
     description: str
@@ -36,19 +38,19 @@ class Tip:
     state: str
     assigned_unit_id: int | None
     assigned_by: int | None
-    assigned_at: str | None
-    deadline: str | None
-    acknowledged_at: str | None
+    assigned_at: datetime | None
+    deadline: datetime | None
+    acknowledged_at: datetime | None
     acknowledged_by: int | None
-    closed_at: str | None
+    closed_at: datetime | None
     closed_by: int | None
     valid: bool | None
     result: str | None
     returns: int
     escalation_level: int
-    escalated_at: str | None
+    escalated_at: datetime | None
     created_by: int | None
-    created_at: str
+    created_at: datetime
     unit_code: str
     unit_name: str
     unit_path: str
@@ -65,7 +67,7 @@ class Tip:
 @dataclass(frozen=True)
 class Event:
     id: int
-    at: str
+    at: datetime
     kind: str
     from_state: str | None
     to_state: str | None
@@ -81,8 +83,8 @@ class Draft:
     kind: str
     tip_id: int | None
     data: dict[str, Any]
-    created_at: str
-    expires_at: str
+    created_at: datetime
+    expires_at: datetime
     photo_count: int
 
 
@@ -91,17 +93,36 @@ class Reward:
     tip_id: int
     number: str
     state: str
-    created_at: str
-    settled_at: str | None
+    created_at: datetime
+    settled_at: datetime | None
     note: str | None
     unit_name: str
+
+
+_TIP_TIMES = ("assigned_at", "deadline", "acknowledged_at", "closed_at", "escalated_at")
 
 
 def _tip(row: sqlite3.Row) -> Tip:
     data = dict(row)
     if data["valid"] is not None:
         data["valid"] = bool(data["valid"])
+    data["received_at"] = from_text(data["received_at"])
+    data["created_at"] = from_text(data["created_at"])
+    for name in _TIP_TIMES:
+        data[name] = from_text_or_none(data[name])
     return Tip(**{f.name: data[f.name] for f in fields(Tip)})
+
+
+def _reward(row: sqlite3.Row) -> Reward:
+    data = dict(row)
+    data["created_at"] = from_text(data["created_at"])
+    data["settled_at"] = from_text_or_none(data["settled_at"])
+    return Reward(**data)
+
+
+def _stored(value: Any) -> Any:
+    """A column value as stored: times as UTC text, everything else as it is."""
+    return to_text(value) if isinstance(value, datetime) else value
 
 
 async def next_number(conn: Connection, day: str) -> str:
@@ -128,7 +149,9 @@ async def next_number(conn: Connection, day: str) -> str:
 async def insert(conn: Connection, **values: Any) -> int:
     names = ", ".join(values)
     marks = ", ".join("?" * len(values))
-    cur = await conn.execute(f"INSERT INTO tip ({names}) VALUES ({marks})", tuple(values.values()))
+    cur = await conn.execute(
+        f"INSERT INTO tip ({names}) VALUES ({marks})", tuple(map(_stored, values.values()))
+    )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
@@ -138,7 +161,7 @@ async def update(conn: Connection, tip_id: int, expected_state: str | None, **va
     people acting at once cannot both move it). False when nothing changed."""
     assignments = ", ".join(f"{name} = ?" for name in values)
     sql = f"UPDATE tip SET {assignments} WHERE id = ?"
-    params: list[Any] = [*values.values(), tip_id]
+    params: list[Any] = [*map(_stored, values.values()), tip_id]
     if expected_state is not None:
         sql += " AND state = ?"
         params.append(expected_state)
@@ -175,7 +198,7 @@ async def numbers_exist(conn: Connection, numbers: list[str]) -> set[str]:
 async def add_event(
     conn: Connection,
     tip_id: int,
-    at: str,
+    at: datetime,
     actor_id: int | None,
     kind: str,
     from_state: str | None,
@@ -185,7 +208,7 @@ async def add_event(
     cur = await conn.execute(
         "INSERT INTO tip_event (tip_id, at, actor_id, kind, from_state, to_state, note) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (tip_id, at, actor_id, kind, from_state, to_state, note),
+        (tip_id, to_text(at), actor_id, kind, from_state, to_state, note),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
@@ -193,7 +216,7 @@ async def add_event(
 
 async def events(conn: Connection, tip_id: int) -> list[Event]:
     return [
-        Event(**dict(row))
+        Event(**{**dict(row), "at": from_text(row["at"])})
         for row in await fetch_all(
             conn,
             "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.note, m.name AS actor_name, "
@@ -250,7 +273,7 @@ async def open_in_subtree(conn: Connection, path: str, limit: int) -> list[Tip]:
     ]
 
 
-async def overdue(conn: Connection, now: str) -> list[Tip]:
+async def overdue(conn: Connection, now: datetime) -> list[Tip]:
     """Assigned tips past their deadline (an index range on state and deadline)."""
     return [
         _tip(row)
@@ -258,12 +281,12 @@ async def overdue(conn: Connection, now: str) -> list[Tip]:
             conn,
             f"SELECT {_COLUMNS} {_FROM} WHERE t.state = 'assigned' AND t.deadline < ? "
             "ORDER BY t.id",
-            (now,),
+            (to_text(now),),
         )
     ]
 
 
-async def overdue_counts(conn: Connection, now: str) -> dict[int, int]:
+async def overdue_counts(conn: Connection, now: datetime) -> dict[int, int]:
     """Overdue tips per assigned unit id (for rankings)."""
     return {
         r["unit"]: r["n"]
@@ -271,19 +294,19 @@ async def overdue_counts(conn: Connection, now: str) -> dict[int, int]:
             conn,
             "SELECT assigned_unit_id AS unit, COUNT(*) AS n FROM tip "
             "WHERE state = 'assigned' AND deadline < ? GROUP BY assigned_unit_id",
-            (now,),
+            (to_text(now),),
         )
     }
 
 
-async def cohort(conn: Connection, start: str | None, end: str) -> list[sqlite3.Row]:
+async def cohort(conn: Connection, start: datetime | None, end: datetime) -> list[sqlite3.Row]:
     """Tips received in [start, end), with the path of their responsible unit and whether
     they were assigned, closed and valid by ``end``."""
     where = "t.received_at < ?"
-    params: list[Any] = [end, end, end, end]
+    params: list[Any] = [to_text(end)] * 4
     if start is not None:
         where += " AND t.received_at >= ?"
-        params.append(start)
+        params.append(to_text(start))
     return list(
         await fetch_all(
             conn,
@@ -311,6 +334,8 @@ async def draft_of(conn: Connection, telegram_id: int) -> Draft | None:
         return None
     data = dict(row)
     data["data"] = json.loads(data["data"])
+    data["created_at"] = from_text(data["created_at"])
+    data["expires_at"] = from_text(data["expires_at"])
     return Draft(**data)
 
 
@@ -320,22 +345,31 @@ async def start_draft(
     kind: str,
     tip_id: int | None,
     data: dict[str, Any],
-    now: str,
-    expires: str,
+    now: datetime,
+    expires: datetime,
 ) -> None:
     """A new draft for the person, replacing any earlier one (with a new id)."""
     await drop_draft(conn, telegram_id)
     await conn.execute(
         "INSERT INTO tip_draft (telegram_id, kind, tip_id, data, created_at, expires_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (telegram_id, kind, tip_id, json.dumps(data, ensure_ascii=False), now, expires),
+        (
+            telegram_id,
+            kind,
+            tip_id,
+            json.dumps(data, ensure_ascii=False),
+            to_text(now),
+            to_text(expires),
+        ),
     )
 
 
-async def save_draft(conn: Connection, draft_id: int, data: dict[str, Any], expires: str) -> None:
+async def save_draft(
+    conn: Connection, draft_id: int, data: dict[str, Any], expires: datetime
+) -> None:
     await conn.execute(
         "UPDATE tip_draft SET data = ?, expires_at = ? WHERE id = ?",
-        (json.dumps(data, ensure_ascii=False), expires, draft_id),
+        (json.dumps(data, ensure_ascii=False), to_text(expires), draft_id),
     )
 
 
@@ -371,11 +405,11 @@ async def draft_photos(conn: Connection, draft_id: int) -> list[Photo]:
 # ---------------------------------------------------------------------- rewards
 
 
-async def add_reward(conn: Connection, tip_id: int, now: str) -> None:
+async def add_reward(conn: Connection, tip_id: int, now: datetime) -> None:
     await conn.execute(
         "INSERT INTO reward (tip_id, state, created_at) VALUES (?, 'pending', ?) "
         "ON CONFLICT (tip_id) DO NOTHING",
-        (tip_id, now),
+        (tip_id, to_text(now)),
     )
 
 
@@ -387,16 +421,16 @@ async def reward_of(conn: Connection, tip_id: int) -> Reward | None:
         "JOIN org_unit u ON u.id = coalesce(t.assigned_unit_id, t.unit_id) WHERE r.tip_id = ?",
         (tip_id,),
     )
-    return Reward(**dict(row)) if row else None
+    return _reward(row) if row else None
 
 
 async def settle_reward(
-    conn: Connection, tip_id: int, state: str, member_id: int, now: str, note: str | None
+    conn: Connection, tip_id: int, state: str, member_id: int, now: datetime, note: str | None
 ) -> bool:
     cur = await conn.execute(
         "UPDATE reward SET state = ?, settled_by = ?, settled_at = ?, note = ? "
         "WHERE tip_id = ? AND state = 'pending'",
-        (state, member_id, now, note, tip_id),
+        (state, member_id, to_text(now), note, tip_id),
     )
     return cur.rowcount == 1
 
@@ -404,7 +438,7 @@ async def settle_reward(
 async def pending_rewards(conn: Connection, path: str) -> list[Reward]:
     low, high = subtree_bounds(path)
     return [
-        Reward(**dict(row))
+        _reward(row)
         for row in await fetch_all(
             conn,
             "SELECT r.tip_id, t.number, r.state, r.created_at, r.settled_at, r.note, "
@@ -416,7 +450,7 @@ async def pending_rewards(conn: Connection, path: str) -> list[Reward]:
     ]
 
 
-async def overdue_paths(conn: Connection, now: str) -> list[tuple[str, int]]:
+async def overdue_paths(conn: Connection, now: datetime) -> list[tuple[str, int]]:
     """(assigned unit path, overdue tips) now."""
     return [
         (r[0], r[1])
@@ -424,6 +458,6 @@ async def overdue_paths(conn: Connection, now: str) -> list[tuple[str, int]]:
             conn,
             "SELECT a.path, COUNT(*) AS n FROM tip t JOIN org_unit a ON a.id = t.assigned_unit_id "
             "WHERE t.state = 'assigned' AND t.deadline < ? GROUP BY a.path",
-            (now,),
+            (to_text(now),),
         )
     ]

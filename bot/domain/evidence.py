@@ -8,6 +8,7 @@ the file always exists before a row points at it.
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.core.errors import Refused
@@ -15,7 +16,6 @@ from bot.formats import images
 from storage import evidence as evidence_repo
 from storage.db import Connection
 from storage.evidence import Evidence, EvidenceFiles
-from storage.times import to_text
 
 
 class EvidenceStore:
@@ -36,7 +36,7 @@ class EvidenceStore:
         return facts
 
     @staticmethod
-    async def record(conn: Connection, facts: images.ImageFacts, now: str) -> None:
+    async def record(conn: Connection, facts: images.ImageFacts, now: datetime) -> None:
         await evidence_repo.insert(
             conn,
             Evidence(
@@ -46,7 +46,7 @@ class EvidenceStore:
                 width=facts.width,
                 height=facts.height,
                 phash=facts.phash,
-                taken_at=to_text(facts.taken_at) if facts.taken_at else None,
+                taken_at=facts.taken_at,
                 gps_lat=facts.gps[0] if facts.gps else None,
                 gps_lon=facts.gps[1] if facts.gps else None,
                 created_at=now,

@@ -23,7 +23,6 @@ from storage import tips as tip_repo
 from storage import units as unit_repo
 from storage.db import Database
 from storage.members import Member
-from storage.times import to_text
 from storage.units import Unit
 
 RATES = ("coverage", "active", "sites_done", "closure")
@@ -205,17 +204,17 @@ class RankingService:
             root = await unit_repo.root(conn)
             members = await member_repo.active_by_path(conn, root.path) if root else []
             sites = await site_repo.status_counts(conn, root.path) if root else []
-            overdue = await tip_repo.overdue_paths(conn, to_text(self.clock.now()))
+            overdue = await tip_repo.overdue_paths(conn, self.clock.now())
         return _State(units, members, sites, overdue)
 
     async def _snapshot(self, period: Period, state: _State) -> _Snapshot:
         """Every figure of the period, summed per unit (by path), for the whole city."""
-        first, last = period.first.isoformat(), period.last.isoformat()
+        first, last = period.first, period.last
         start, end = period.bounds(self.zone)
         async with self.db.read() as conn:
             days = await daily_repo.units_between(conn, first, last)
             reporters = await daily_repo.members_between(conn, first, last)
-            tips = await tip_repo.cohort(conn, to_text(start), to_text(end))
+            tips = await tip_repo.cohort(conn, start, end)
         units, members, sites, overdue = state.units, state.members, state.sites, state.overdue
         snapshot = _Snapshot(units)
         add = snapshot.add

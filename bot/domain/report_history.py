@@ -21,7 +21,6 @@ from storage.db import Database
 from storage.members import Member
 from storage.reports import Photo, Report
 from storage.sites import Site
-from storage.times import to_text
 from storage.units import Unit
 
 SITE_HISTORY = 15
@@ -56,7 +55,7 @@ class ReportHistory:
         """UTC start of today or of this week (Monday) in the configured zone."""
         if period == "all":
             return None
-        return to_text(self.calendar.since(DAY if period == "today" else WEEK))
+        return self.calendar.since(DAY if period == "today" else WEEK)
 
     async def sites(self, member: Member, code: str) -> list[SiteHistory]:
         async with self.db.read() as conn:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.config import CategoryConfig, Config
 from bot.core import arguments, geo, periods
@@ -34,7 +34,6 @@ from storage.members import Member
 from storage.report_drafts import Draft
 from storage.reports import Flag, Photo
 from storage.sites import Site
-from storage.times import to_text
 
 FLOW = "report"
 STEPS = ("category", "site", "status", "photos", "location", "note")
@@ -159,9 +158,9 @@ class ReportService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _now(self) -> tuple[str, str]:
+    def _now(self) -> tuple[datetime, datetime]:
         now = self.clock.now()
-        return to_text(now), to_text(now + timedelta(hours=self.settings.draft_hours))
+        return now, now + timedelta(hours=self.settings.draft_hours)
 
     async def _drop_if_expired(self, telegram_id: int) -> bool:
         """Drop the person's draft if it is past its time; True if one was dropped."""
@@ -171,7 +170,7 @@ class ReportService:
             return await self._dropped(conn, draft, now)
 
     @staticmethod
-    async def _dropped(conn: Connection, draft: Draft | None, now: str) -> bool:
+    async def _dropped(conn: Connection, draft: Draft | None, now: datetime) -> bool:
         """Inside a transaction: drop ``draft`` if it is past its time; True if dropped."""
         if draft is None or draft.expires_at > now:
             return False
@@ -284,7 +283,9 @@ class ReportService:
             draft = await self._load(conn, member, None)
             return Opened(await self._view(conn, member, draft), resumed, expired)
 
-    async def _create(self, conn: Connection, member: Member, now: str, expires: str) -> int:
+    async def _create(
+        self, conn: Connection, member: Member, now: datetime, expires: datetime
+    ) -> int:
         only = self.campaign.categories[0].code if len(self.campaign.categories) == 1 else None
         return await draft_repo.create(conn, member.telegram_id, member.id, only, now, expires)
 
@@ -580,7 +581,7 @@ class ReportService:
         return submitted
 
     async def _insert(
-        self, conn: Connection, member: Member, draft: Draft, now: str
+        self, conn: Connection, member: Member, draft: Draft, now: datetime
     ) -> tuple[Submitted, list[str]]:
         """Inside ``submit``'s transaction: the draft becomes a report. Returns it and
         the perceptual hashes of its photos, for the caller to remember once the
@@ -618,7 +619,7 @@ class ReportService:
             flags,
         )
         await site_repo.record_report(conn, site.id, report_id, draft.status, now)
-        day = periods.day_of(self.clock.now(), self.config.locale.zone).isoformat()
+        day = periods.day_of(self.clock.now(), self.config.locale.zone)
         await daily_repo.count_report(conn, site.unit_id, member.id, day, bool(flags))
         await draft_repo.delete(conn, draft.id)
         await chat_repo.end_active_flow(conn, member.telegram_id, FLOW)
@@ -637,7 +638,9 @@ class ReportService:
             flags = await self._shown_flags(conn, member, await report_repo.flags(conn, report_id))
         return Submitted(report_id, flags, report.recheck, already=True)
 
-    async def _site_for(self, conn: Connection, member: Member, draft: Draft, now: str) -> Site:
+    async def _site_for(
+        self, conn: Connection, member: Member, draft: Draft, now: datetime
+    ) -> Site:
         assert draft.category is not None
         if draft.site_id is not None:
             site = await site_repo.by_id(conn, draft.site_id)

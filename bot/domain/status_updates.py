@@ -8,7 +8,7 @@ one update.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from bot.config import Config, CounterConfig
 from bot.core import arguments
@@ -19,7 +19,6 @@ from storage import status_updates as update_repo
 from storage.db import Database
 from storage.members import Member
 from storage.status_updates import UpdateDraft
-from storage.times import to_text
 
 FLOW = "update"
 BODY_MAX = 1000
@@ -47,9 +46,9 @@ class StatusUpdateService:
         self.counters = config.campaign.counters
         self.hours = config.reports.draft_hours
 
-    def _times(self) -> tuple[str, str]:
+    def _times(self) -> tuple[datetime, datetime]:
         now = self.clock.now()
-        return to_text(now), to_text(now + timedelta(hours=self.hours))
+        return now, now + timedelta(hours=self.hours)
 
     def _next_counter(self, draft: UpdateDraft) -> CounterConfig | None:
         return next((c for c in self.counters if c.code not in draft.counters), None)

@@ -30,7 +30,6 @@ from storage.db import Connection, Database
 from storage.evidence import EvidenceFiles
 from storage.members import Member
 from storage.reports import Photo
-from storage.times import from_text, to_text
 from storage.tips import Draft, Event, Reward, Tip
 from storage.units import Unit
 
@@ -117,9 +116,10 @@ class TipService:
 
     # ------------------------------------------------------------------ helpers
 
-    def _times(self) -> tuple[datetime, str, str]:
+    def _times(self) -> tuple[datetime, datetime]:
+        """Now, and when a draft started or moved now expires."""
         now = self.clock.now()
-        return now, to_text(now), to_text(now + timedelta(hours=self.draft_hours))
+        return now, now + timedelta(hours=self.draft_hours)
 
     async def _tip(self, conn: Connection, number: str) -> Tip:
         tip = await tip_repo.by_number(conn, typed_code(number))
@@ -175,7 +175,7 @@ class TipService:
 
     async def current(self, actor: Member, flow: str) -> tuple[Step | None, bool]:
         """The actor's draft of ``flow`` (or None) and whether one just expired."""
-        _, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             if draft is None or draft.kind != _DRAFT_KIND[flow]:
@@ -187,7 +187,7 @@ class TipService:
             return await self._step(conn, actor, draft), False
 
     async def _update(self, actor: Member, flow: str, draft_id: int | None, **changes: Any) -> Step:
-        _, now, expires = self._times()
+        now, expires = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, flow)
             if draft_id is not None and draft.id != draft_id:
@@ -214,7 +214,7 @@ class TipService:
         reason = access.check_receive_tip(actor)
         if reason:
             raise Refused(reason)
-        _, now, expires = self._times()
+        now, expires = self._times()
         async with self.db.transaction() as conn:
             await tip_repo.start_draft(conn, actor.telegram_id, "receive", None, {}, now, expires)
             await chat_repo.set_active_flow(conn, actor.telegram_id, RECEIVE, now)
@@ -287,7 +287,7 @@ class TipService:
         if draft.photo_count >= MAX_PHOTOS:
             raise Refused("report.too_many_photos", max=MAX_PHOTOS)
         facts = await self.evidence.keep(photo.data)
-        _, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             await self.evidence.record(conn, facts, now)
             draft = await self._draft(conn, actor, flow)
@@ -296,7 +296,7 @@ class TipService:
         return await self._update(actor, flow, draft.id)
 
     async def submit_receive(self, actor: Member, draft_id: int) -> Tip:
-        now_dt, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, RECEIVE)
             if draft.id != draft_id:
@@ -304,7 +304,7 @@ class TipService:
             data = draft.data
             if receive_step(data) != "confirm":
                 raise Refused("tip.incomplete")
-            day = periods.day_of(now_dt, self.zone).strftime("%Y%m%d")
+            day = periods.day_of(now, self.zone).strftime("%Y%m%d")
             number = await tip_repo.next_number(conn, day)
             tip_id = await tip_repo.insert(
                 conn,
@@ -347,7 +347,7 @@ class TipService:
             hours = self.settings.deadline_hours
         if not 1 <= hours <= 24 * 90:
             raise Refused("tip.bad_hours")
-        now_dt, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
             unit = await unit_repo.get_by_code(conn, typed_code(code))
@@ -361,7 +361,7 @@ class TipService:
                 raise Refused("group.unit_inactive", unit=unit.name)
             if tip.state not in ("received", "assigned"):
                 raise Refused("tip.wrong_state", number=tip.number)
-            deadline = to_text(now_dt + timedelta(hours=hours))
+            deadline = now + timedelta(hours=hours)
             changed = await tip_repo.update(
                 conn,
                 tip.id,
@@ -415,7 +415,7 @@ class TipService:
         return Outcome(tip, notices)
 
     async def acknowledge(self, member: Member, tip_id: int) -> Tip:
-        _, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
             if tip is None or tip.state != "assigned":
@@ -437,7 +437,7 @@ class TipService:
     # ------------------------------------------------------------------ closing
 
     async def begin_close(self, member: Member, number: str) -> Step:
-        _, now, expires = self._times()
+        now, expires = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
             if not self._covers(member, tip.assigned_path):
@@ -466,7 +466,7 @@ class TipService:
 
     async def close(self, member: Member, draft_id: int, valid: bool) -> Outcome:
         """The verdict: the tip is closed (or, with verification on, waits for it)."""
-        _, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, member, CLOSE)
             if draft.id != draft_id or close_step(draft.data) != "verdict":
@@ -546,7 +546,7 @@ class TipService:
             raise Refused("tip.not_verifier", number=tip.number)
 
     async def approve(self, actor: Member, tip_id: int) -> Outcome:
-        _, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
             if tip is None:
@@ -571,7 +571,7 @@ class TipService:
             return Outcome(fresh, [], bool(tip.valid))
 
     async def begin_return(self, actor: Member, tip_id: int) -> Step:
-        _, now, expires = self._times()
+        now, expires = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
             if tip is None:
@@ -586,7 +586,7 @@ class TipService:
     async def send_back(self, actor: Member, reason: str) -> Outcome:
         """退回 with a reason: the tip goes back to its unit, and the returns are counted."""
         reason = self._text(reason, TEXT_MAX, "tip.reason")
-        _, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, RETURN)
             tip = await tip_repo.by_id(conn, draft.tip_id or 0)
@@ -662,9 +662,7 @@ class TipService:
 
     def is_overdue(self, tip: Tip) -> bool:
         return (
-            tip.state == "assigned"
-            and tip.deadline is not None
-            and tip.deadline < to_text(self.clock.now())
+            tip.state == "assigned" and tip.deadline is not None and tip.deadline < self.clock.now()
         )
 
     # ------------------------------------------------------------------ rewards
@@ -672,7 +670,7 @@ class TipService:
     async def settle(self, actor: Member, number: str, outcome: str, note: str | None) -> Reward:
         if outcome not in ("paid", "declined"):
             raise Refused("usage.reward")
-        _, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
             if not self._covers(actor, tip.assigned_path or tip.unit_path):
@@ -708,15 +706,13 @@ class TipService:
         its parent; then, every ``escalate_every_hours``, one level further up. Each step
         is recorded (level and time) in the same transaction that decides it, so a step
         is never repeated — run this as often as you like."""
-        now_dt, now, _ = self._times()
+        now, _ = self._times()
         every = timedelta(hours=self.settings.escalate_every_hours)
         notices: list[Notice] = []
         async with self.db.transaction() as conn:
             for tip in await tip_repo.overdue(conn, now):
                 level = tip.escalation_level
-                if level > 0 and (
-                    tip.escalated_at is None or from_text(tip.escalated_at) + every > now_dt
-                ):
+                if level > 0 and (tip.escalated_at is None or tip.escalated_at + every > now):
                     continue
                 assigned = await unit_repo.get_by_id(conn, tip.assigned_unit_id or 0)
                 if assigned is None:
@@ -753,14 +749,14 @@ class TipService:
 
     async def overdue_by_unit(self) -> dict[int, int]:
         async with self.db.read() as conn:
-            return await tip_repo.overdue_counts(conn, to_text(self.clock.now()))
+            return await tip_repo.overdue_counts(conn, self.clock.now())
 
     # ------------------------------------------------------------------ bulk import
 
     async def import_rows(self, rows: list[TipRow]) -> int:
         """Import checked rows in one transaction: all of them, or none (a number that is
         already in the database refuses the whole file)."""
-        _, now, _ = self._times()
+        now, _ = self._times()
         async with self.db.transaction() as conn:
             taken = await tip_repo.numbers_exist(conn, [r.number for r in rows])
             if taken:
@@ -770,7 +766,7 @@ class TipService:
                 raise TipFileError(clashes)
             for row in rows:
                 state = "closed" if row.closed_at else "assigned" if row.assigned_at else "received"
-                received = to_text(row.received_at)
+                received = row.received_at
                 tip_id = await tip_repo.insert(
                     conn,
                     number=row.number,
@@ -780,9 +776,9 @@ class TipService:
                     source=row.source,
                     state=state,
                     assigned_unit_id=row.assigned_unit.id if row.assigned_unit else None,
-                    assigned_at=to_text(row.assigned_at) if row.assigned_at else None,
-                    deadline=to_text(row.deadline) if row.deadline else None,
-                    closed_at=to_text(row.closed_at) if row.closed_at else None,
+                    assigned_at=row.assigned_at,
+                    deadline=row.deadline,
+                    closed_at=row.closed_at,
                     valid=None if row.valid is None else int(row.valid),
                     created_at=now,
                 )
@@ -790,7 +786,7 @@ class TipService:
                     conn, tip_id, received, None, "received", None, "received", "import"
                 )
                 if row.assigned_at and row.assigned_unit:
-                    at = to_text(row.assigned_at)
+                    at = row.assigned_at
                     note = f"{row.assigned_unit.code} import"
                     await tip_repo.add_event(
                         conn, tip_id, at, None, "assigned", "received", "assigned", note
@@ -799,7 +795,7 @@ class TipService:
                     await tip_repo.add_event(
                         conn,
                         tip_id,
-                        to_text(row.closed_at),
+                        row.closed_at,
                         None,
                         "closed",
                         "assigned",
@@ -807,7 +803,7 @@ class TipService:
                         "import",
                     )
                     if row.valid:
-                        await tip_repo.add_reward(conn, tip_id, to_text(row.closed_at))
+                        await tip_repo.add_reward(conn, tip_id, row.closed_at)
             if rows:
                 await audit.record(
                     conn,

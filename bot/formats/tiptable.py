@@ -21,7 +21,6 @@ from bot.formats.spreadsheet import csv_value
 from storage import tips as tip_repo
 from storage import units as unit_repo
 from storage.db import Database
-from storage.times import to_text
 
 HEADERS = ("区域", "受理(件)", "交办(件)", "办结(件)", "办结率", "有效(件)")
 TOTAL = "合计"
@@ -70,7 +69,7 @@ async def tip_table(
             else await unit_repo.root(conn)
         )
         districts = await unit_repo.children(conn, root.id) if root else []
-        rows = await tip_repo.cohort(conn, to_text(start) if start else None, to_text(end))
+        rows = await tip_repo.cohort(conn, start if start else None, end)
         if root is not None:
             rows = [row for row in rows if row["path"].startswith(root.path)]
     counts = {d.path: [0, 0, 0, 0] for d in districts}
