@@ -97,11 +97,8 @@ def unit_path(chain: list[Unit]) -> str:
     return " / ".join(unit.name for unit in shown)
 
 
-def local_time(context: GridContext, moment: datetime | str) -> str:
-    """A moment as the reader's clock shows it, in the configured zone; ``moment`` may
-    be a stored timestamp (ISO 8601 text, UTC)."""
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
+def local_time(context: GridContext, moment: datetime) -> str:
+    """An aware moment as the reader's clock shows it, in the configured zone."""
     return moment.astimezone(context.services.config.locale.zone).strftime("%Y-%m-%d %H:%M")
 
 

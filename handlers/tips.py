@@ -5,6 +5,7 @@ The rules are in ``bot.domain.tips``; this module asks, renders and sends."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
@@ -39,7 +40,7 @@ def _action_button(label: str, tip: int, act: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=TipActionButton(tip=tip, act=act).encode())
 
 
-def _when(context: GridContext, value: str | None) -> str:
+def _when(context: GridContext, value: datetime | None) -> str:
     return local_time(context, value) if value else "—"
 
 
