@@ -1,0 +1,68 @@
+"""The message catalogue: plural forms, and that the code's text lives in it — every key
+the code looks up exists in both languages, and no Chinese text is left in Python."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.i18n import Catalogue, fields_of, plural_category
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return Catalogue.load()
+
+
+# ---------------------------------------------------------------------- plurals
+
+
+@pytest.mark.parametrize(
+    ("count", "form"), [(0, "other"), (1, "one"), (2, "other"), (11, "other"), (1.5, "other")]
+)
+def test_the_english_plural_rule(count, form):
+    assert plural_category("en", count) == form
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 21])
+def test_chinese_has_no_plural(count):
+    assert plural_category("zh", count) == "other"
+
+
+def test_an_english_count_takes_its_plural_form(catalogue):
+    assert catalogue.text("en", "tip.event_photos", count=1) == " (1 photo)"
+    assert catalogue.text("en", "tip.event_photos", count=2) == " (2 photos)"
+    assert catalogue.text("en", "tip.event_photos", count=0) == " (0 photos)"
+    assert catalogue.text("en", "tip.returns", count=1) == "Sent back 1 time"
+    assert catalogue.text("en", "tip.returns", count=3) == "Sent back 3 times"
+    # the form may be chosen by another field than ``count``
+    one = catalogue.text("en", "report.started", hours=1)
+    many = catalogue.text("en", "report.started", hours=24)
+    assert "kept for 1 hour " in one and "kept for 24 hours " in many
+    # Chinese: one form for every count
+    assert catalogue.text("zh", "tip.event_photos", count=1) == "（1 张照片）"
+    assert catalogue.text("zh", "tip.event_photos", count=2) == "（2 张照片）"
+
+
+def test_plural_tables_in_a_catalogue_file(tmp_path):
+    (tmp_path / "zh.toml").write_text('[a]\nn = "{count} 个"\n', encoding="utf-8")
+    (tmp_path / "en.toml").write_text(
+        '[a]\nn = { one = "{count} thing", other = "{count} things" }\n', encoding="utf-8"
+    )
+    catalogue = Catalogue.load(folder=tmp_path)
+    assert catalogue.messages["en"]["a.n"] == "{count} things"  # the template for checks
+    assert [catalogue.text("en", "a.n", count=n) for n in (1, 2)] == ["1 thing", "2 things"]
+    assert catalogue.text("zh", "a.n", count=1) == "1 个"
+    # a count that is not a number (already formatted) takes the ``other`` form
+    assert catalogue.text("en", "a.n", count="1") == "1 things"
+
+
+def test_plural_forms_use_the_fields_of_the_other_language(catalogue):
+    """Every form of an English plural uses only fields the Chinese text has, and the
+    field that chooses the form is one of them."""
+    assert catalogue.plurals["en"], "English has plural entries"
+    for key, forms in catalogue.plurals["en"].items():
+        expected = fields_of(catalogue.messages["zh"][key])
+        assert forms.get("by", "count") in expected, key
+        for name, form in forms.items():
+            if name != "by":
+                assert fields_of(form) <= expected, (key, name)
