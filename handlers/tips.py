@@ -14,7 +14,7 @@ from telegram.error import BadRequest, TelegramError
 from bot.core import arguments
 from bot.core.errors import Refused
 from bot.domain.members import Caller
-from bot.domain.records import Member, Tip
+from bot.domain.records import Event, Member, Tip
 from bot.domain.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step
 from bot.formats import tiptable
 from bot.runtime.context import GridContext
@@ -190,13 +190,29 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
                 time=_when(context, event.at),
                 what=text(context, caller, f"tip.event.{event.kind}"),
                 who=event.actor_name or text(context, caller, "tip.system"),
-                note=f" — {event.note}" if event.note else "",
+                note=_event_note(context, caller, event),
                 photos=text(context, caller, "tip.event_photos", count=event.photos)
                 if event.photos
                 else "",
             )
         )
     await reply_text(update, context, "\n".join(lines))
+
+
+def _event_note(context: GridContext, caller: Caller, event: Event) -> str:
+    """An event's note in the reader's language: the bot's note (``tip.note.*``), then
+    what a person typed; an old row's text as it was written."""
+    note = event.note or ""
+    if event.note_key:
+        try:
+            said = text(context, caller, f"tip.note.{event.note_key}", **event.note_fields)
+        except KeyError:  # a key or field this version does not know: show what remains
+            said = ""
+        if said and note:
+            note = text(context, caller, "tip.note_with_text", note=said, text=note)
+        else:
+            note = said or note
+    return text(context, caller, "tip.event_note", note=note) if note else ""
 
 
 async def assign(update: Update, context: GridContext, caller: Caller) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from storage.db import Connection, fetch_all, fetch_one
@@ -69,9 +69,11 @@ class Event:
     kind: str
     from_state: str | None
     to_state: str | None
-    note: str | None
+    note: str | None  # what a person typed (a result, a reason); old rows: the bot's text
     actor_name: str | None
     photos: int
+    note_key: str | None = None  # a ``tip.note.*`` key, rendered in the reader's language
+    note_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -181,23 +183,36 @@ async def add_event(
     from_state: str | None,
     to_state: str | None,
     note: str | None = None,
+    note_key: str | None = None,
+    note_fields: dict[str, Any] | None = None,
 ) -> int:
+    """Record an event. ``note`` is what a person typed; what the bot has to say goes in
+    ``note_key`` (a ``tip.note.*`` catalogue key) and ``note_fields`` (its fields)."""
+    fields_json = json.dumps(note_fields, ensure_ascii=False) if note_fields else None
     cur = await conn.execute(
-        "INSERT INTO tip_event (tip_id, at, actor_id, kind, from_state, to_state, note) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (tip_id, at, actor_id, kind, from_state, to_state, note),
+        "INSERT INTO tip_event "
+        "(tip_id, at, actor_id, kind, from_state, to_state, note, note_key, note_fields) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (tip_id, at, actor_id, kind, from_state, to_state, note, note_key, fields_json),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
+def _event(row: sqlite3.Row) -> Event:
+    data = dict(row)
+    data["note_fields"] = json.loads(data["note_fields"]) if data["note_fields"] else {}
+    return Event(**data)
+
+
 async def events(conn: Connection, tip_id: int) -> list[Event]:
     return [
-        Event(**dict(row))
+        _event(row)
         for row in await fetch_all(
             conn,
             "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.note, m.name AS actor_name, "
-            "(SELECT COUNT(*) FROM tip_photo p WHERE p.event_id = e.id) AS photos "
+            "(SELECT COUNT(*) FROM tip_photo p WHERE p.event_id = e.id) AS photos, "
+            "e.note_key, e.note_fields "
             "FROM tip_event e LEFT JOIN member m ON m.id = e.actor_id WHERE e.tip_id = ? "
             "ORDER BY e.id",
             (tip_id,),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bot.config import Config
@@ -41,6 +42,19 @@ CONTACT_MAX = 100
 MAX_PHOTOS = 10
 WORKERS_AND_UP = (Role.WORKER.value, Role.LEAD.value, Role.ADMIN.value)
 LEADS_AND_ADMINS = (Role.LEAD.value, Role.ADMIN.value)
+
+
+class EventNote(StrEnum):
+    """What the bot notes on a timeline event, stored as data (this key and its fields)
+    and rendered as ``tip.note.<key>`` in the reader's language."""
+
+    VALID = "valid"  # closed as valid; the event's note is the result
+    INVALID = "invalid"  # closed as not valid; the event's note is the result
+    APPROVED = "approved"
+    ASSIGNED = "assigned"  # fields: unit, hours
+    ASSIGNED_IMPORTED = "assigned_imported"  # fields: unit
+    ESCALATED = "escalated"  # fields: unit (told next)
+    IMPORTED = "imported"
 
 
 @dataclass(frozen=True)
@@ -386,7 +400,8 @@ class TipService:
                 "assigned",
                 tip.state,
                 "assigned",
-                f"{unit.code} {hours}h",
+                note_key=EventNote.ASSIGNED,
+                note_fields={"unit": unit.name, "hours": hours},
             )
             await audit.record(
                 conn,
@@ -490,7 +505,6 @@ class TipService:
                 result=draft.data["result"],
             )
             kind = "submitted" if self.settings.verify else "closed"
-            verdict = "valid" if valid else "invalid"
             event = await tip_repo.add_event(
                 conn,
                 tip.id,
@@ -499,7 +513,8 @@ class TipService:
                 kind,
                 "assigned",
                 to_state,
-                f"{verdict}: {draft.data['result']}",
+                draft.data["result"],
+                note_key=EventNote.VALID if valid else EventNote.INVALID,
             )
             await audit.record(
                 conn,
@@ -554,7 +569,14 @@ class TipService:
             await self._may_verify(conn, actor, tip)
             await tip_repo.update(conn, tip.id, "verifying", state="closed")
             await tip_repo.add_event(
-                conn, tip.id, now, actor.id, "closed", "verifying", "closed", "approved"
+                conn,
+                tip.id,
+                now,
+                actor.id,
+                "closed",
+                "verifying",
+                "closed",
+                note_key=EventNote.APPROVED,
             )
             await audit.record(
                 conn,
@@ -747,7 +769,15 @@ class TipService:
                     conn, tip.id, "assigned", escalation_level=level + 1, escalated_at=now
                 )
                 await tip_repo.add_event(
-                    conn, tip.id, now, None, "escalated", "assigned", "assigned", target.code
+                    conn,
+                    tip.id,
+                    now,
+                    None,
+                    "escalated",
+                    "assigned",
+                    "assigned",
+                    note_key=EventNote.ESCALATED,
+                    note_fields={"unit": target.name},
                 )
         return notices
 
@@ -787,13 +817,27 @@ class TipService:
                     created_at=now,
                 )
                 await tip_repo.add_event(
-                    conn, tip_id, received, None, "received", None, "received", "import"
+                    conn,
+                    tip_id,
+                    received,
+                    None,
+                    "received",
+                    None,
+                    "received",
+                    note_key=EventNote.IMPORTED,
                 )
                 if row.assigned_at and row.assigned_unit:
                     at = to_text(row.assigned_at)
-                    note = f"{row.assigned_unit.code} import"
                     await tip_repo.add_event(
-                        conn, tip_id, at, None, "assigned", "received", "assigned", note
+                        conn,
+                        tip_id,
+                        at,
+                        None,
+                        "assigned",
+                        "received",
+                        "assigned",
+                        note_key=EventNote.ASSIGNED_IMPORTED,
+                        note_fields={"unit": row.assigned_unit.name},
                     )
                 if row.closed_at:
                     await tip_repo.add_event(
@@ -804,7 +848,7 @@ class TipService:
                         "closed",
                         "assigned",
                         "closed",
-                        "import",
+                        note_key=EventNote.IMPORTED,
                     )
                     if row.valid:
                         await tip_repo.add_reward(conn, tip_id, to_text(row.closed_at))
