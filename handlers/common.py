@@ -41,6 +41,12 @@ def text(context: GridContext, caller: Caller, key: str, **fields: Any) -> str:
     return context.services.catalogue.text(caller.language, key, **fields)
 
 
+def means(context: GridContext, word: str, key: str) -> bool:
+    """Whether a word the person typed is one of the catalogue's words for ``key`` (a
+    ``*.word.*`` entry), in any language and any case."""
+    return word.strip().lower() in context.services.catalogue.keywords(key)
+
+
 async def reply(
     update: Update, context: GridContext, caller: Caller, key: str, **fields: Any
 ) -> None:

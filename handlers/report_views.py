@@ -22,6 +22,7 @@ from handlers.common import (
     category_name,
     edit_moot,
     local_time,
+    means,
     reply,
     reply_text,
     status_name,
@@ -29,13 +30,16 @@ from handlers.common import (
 )
 
 PHOTO_BUTTONS = 8
+TYPED_PERIODS = ("today", "week")  # the periods /reports takes a word for (reports.word.*)
 
 
 def _flags(context: GridContext, caller: Caller, report: Report) -> str:
     if not report.flags:
         return ""
     names = [text(context, caller, f"report.flag_name.{kind}") for kind in report.flags]
-    return " ⚠" + "、".join(names)
+    return text(
+        context, caller, "reports.flags", flags=text(context, caller, "list.separator").join(names)
+    )
 
 
 def report_line(context: GridContext, caller: Caller, report: Report, with_site: bool) -> str:
@@ -187,8 +191,9 @@ async def reports(update: Update, context: GridContext, caller: Caller) -> None:
     """/reports [CODE] [today|week]: reports in the caller's scope, flags shown."""
     args = list(context.args or [])
     period = "all"
-    if args and args[-1].lower() in ("today", "week", "今天", "本周"):
-        period = {"今天": "today", "本周": "week"}.get(args[-1], args[-1].lower())
+    named = [p for p in TYPED_PERIODS if args and means(context, args[-1], f"reports.word.{p}")]
+    if named:
+        period = named[0]
         args.pop()
     if len(args) > 1:
         await reply(update, context, caller, "usage.reports")

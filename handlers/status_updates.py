@@ -9,7 +9,7 @@ from bot.domain.members import Caller
 from bot.domain.status_updates import BODY_MAX, Posted, UpdateStep
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.common import localized, reply
+from handlers.common import localized, reply, text
 
 
 async def _answer(
@@ -17,8 +17,9 @@ async def _answer(
 ) -> None:
     if isinstance(result, Posted):
         counters = {c.code: localized(caller, c) for c in context.services.config.campaign.counters}
-        figures = "、".join(
-            f"{counters.get(code, code)} {value}" for code, value in result.counters.items()
+        figures = text(context, caller, "list.separator").join(
+            text(context, caller, "update.figure", counter=counters.get(code, code), value=value)
+            for code, value in result.counters.items()
         )
         await reply(
             update,

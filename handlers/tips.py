@@ -20,7 +20,7 @@ from bot.formats import tiptable
 from bot.runtime.context import GridContext
 from handlers import flows
 from handlers.callbacks import TipActionButton, TipDraftButton, decode
-from handlers.common import caller_of, local_time, reply, reply_text, text, unit_path
+from handlers.common import caller_of, local_time, means, reply, reply_text, text, unit_path
 from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.tips")
@@ -236,7 +236,7 @@ async def assign(update: Update, context: GridContext, caller: Caller) -> None:
         count=len(outcome.notices) - len(unreached),
     )
     if unreached:
-        separator = text(context, caller, "tip.unreached_separator")
+        separator = text(context, caller, "list.separator")
         names = separator.join(n.recipient or str(n.telegram_id) for n in unreached)
         await reply(update, context, caller, "tip.assigned_unreached", names=names)
 
@@ -257,7 +257,7 @@ async def close_command(update: Update, context: GridContext, caller: Caller) ->
 async def tips_command(update: Update, context: GridContext, caller: Caller) -> None:
     """/tips [CODE]: open tips in scope. /tips table [FROM] [TO]: the official table."""
     args = context.args or []
-    if args and args[0].lower() in ("table", "表"):
+    if args and means(context, args[0], "tip.word.table"):
         await _table(update, context, caller, args[1:])
         return
     if len(args) > 1:

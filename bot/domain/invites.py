@@ -16,13 +16,14 @@ from datetime import datetime, timedelta
 
 from bot.config import InviteConfig
 from bot.core import access, paging
-from bot.core.access import ROLE_ALIASES, Role
+from bot.core.access import Role
 from bot.core.clock import Clock
 from bot.core.codes import typed_code
 from bot.core.errors import Refused
 from bot.core.names import clean_name
 from bot.core.paging import Page
 from bot.domain import audit
+from bot.i18n import Catalogue
 from storage import chats as chat_repo
 from storage import invites as invite_repo
 from storage import members as member_repo
@@ -84,15 +85,25 @@ def hash_token(token: str) -> str:
 
 class InviteService:
     def __init__(
-        self, db: Database, clock: Clock, limits: InviteConfig, page_size: int = 20
+        self,
+        db: Database,
+        clock: Clock,
+        limits: InviteConfig,
+        catalogue: Catalogue,
+        page_size: int = 20,
     ) -> None:
         self.db = db
         self.clock = clock
         self.limits = limits
         self.page_size = page_size  # links per page of /invites
+        # the words for each role in every language (``role.word.*``)
+        self.role_words = {
+            word: role for role in Role for word in catalogue.keywords(f"role.word.{role.value}")
+        }
 
     def parse_role(self, text: str) -> Role:
-        role = ROLE_ALIASES.get(text.strip().lower())
+        """The role a word names (``worker``, ``网格员``…), or ``invite.bad_role``."""
+        role = self.role_words.get(text.strip().lower())
         if role is None:
             raise Refused("invite.bad_role", role=text)
         return role

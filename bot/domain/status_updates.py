@@ -7,6 +7,7 @@ one update.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -129,7 +130,8 @@ class StatusUpdateService:
 
     @staticmethod
     def _number(text: str, counter: CounterConfig) -> int:
-        cleaned = text.strip().replace(",", "").replace("，", "")
+        # NFKC folds full-width digits and the full-width comma (１２，３００) to ASCII
+        cleaned = unicodedata.normalize("NFKC", text).strip().replace(",", "")
         value = arguments.number(cleaned, 0, COUNTER_MAX)
         if value is None:
             raise Refused("update.not_a_number", counter=counter.name, max=COUNTER_MAX)
