@@ -299,8 +299,17 @@ async def _table(update: Update, context: GridContext, caller: Caller, args: lis
     start = datetime.combine(first, time(0), zone) if first else None
     end = datetime.combine(last + timedelta(days=1), time(0), zone)
     rows = await tiptable.tip_table(context.services.db, start, end)
-    period = f"{first.isoformat() if first else '…'} – {last.isoformat()}"
-    body = text(context, caller, "tip.table_title", period=period) + "\n" + tiptable.render(rows)
+    beginning = text(context, caller, "tip.table_beginning")
+    period = text(
+        context,
+        caller,
+        "tip.table_period",
+        first=first.isoformat() if first else beginning,
+        last=last.isoformat(),
+    )
+    words = tiptable.labels(lambda key, **fields: text(context, caller, key, **fields))
+    body = text(context, caller, "tip.table_title", period=period) + "\n"
+    body += tiptable.render(rows, words)
     await reply_text(update, context, body)
 
 

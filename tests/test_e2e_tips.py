@@ -113,6 +113,21 @@ async def test_the_timeline_speaks_the_readers_language(tg, people):
     assert_reads_as_english(english)
 
 
+async def test_the_official_table_in_the_readers_language(tg, people):
+    admin, lead, _ = people
+    await receive(lead)
+    chinese = (await admin.ask("/tips 表")).text
+    header = [c.strip() for c in chinese.splitlines()[1].split("|")]
+    assert header == ["区域", "受理(件)", "交办(件)", "办结(件)", "办结率", "有效(件)"]
+    assert "\n合计 " in chinese and "举报线索办理情况（… – 2026-" in chinese
+    await admin.ask("/lang en")
+    english = (await admin.ask("/tips table")).text
+    header = [c.strip() for c in english.splitlines()[1].split("|")]
+    assert header == ["Area", "Received", "Assigned", "Closed", "Closure rate", "Valid"]
+    assert "\nTotal " in english and "Tips handled (… – 2026-" in english
+    assert_reads_as_english(english)
+
+
 async def test_assign_counts_only_the_notices_delivered_and_names_the_rest(tg, people):
     _, lead, worker = people
     await tg.add(3003, "WL-WH-CZ", Role.WORKER, "社区网格员乙")
