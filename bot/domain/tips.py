@@ -22,7 +22,7 @@ from bot.core.errors import Refused
 from bot.domain import audit
 from bot.domain.evidence import EvidenceStore
 from bot.domain.reports import IncomingPhoto
-from bot.formats.tipfile import TEXT_MAX, TipFileError, TipRow
+from bot.formats.tipfile import SOURCES, TEXT_MAX, TipFileError, TipRow
 from storage import chats as chat_repo
 from storage import members as member_repo
 from storage import tips as tip_repo
@@ -35,7 +35,6 @@ from storage.times import from_text, to_text
 from storage.tips import Draft, Event, Reward, Tip
 from storage.units import Unit
 
-SOURCES = ("hotline", "online", "visit", "other")
 RECEIVE, CLOSE, RETURN = "tip", "tipclose", "tipreturn"  # flow names
 _DRAFT_KIND = {RECEIVE: "receive", CLOSE: "close", RETURN: "return"}
 CONTACT_MAX = 100

@@ -17,6 +17,7 @@ entry is a plain string). A plural entry's ``other`` form is its template for ch
 
 from __future__ import annotations
 
+import functools
 import string
 import tomllib
 from pathlib import Path
@@ -139,3 +140,10 @@ class Catalogue:
             if base in self.messages:
                 return base
         return self.default
+
+
+@functools.cache
+def shipped() -> Catalogue:
+    """The catalogue shipped with gridbot, for the words a file may use in any language
+    (``keywords``) where no configured catalogue is at hand (file formats)."""
+    return Catalogue.load()
