@@ -83,7 +83,7 @@ async def ask(context: GridContext, chat_id: int, caller: Caller, view: DraftVie
         rows = [
             [
                 _button(
-                    f"{site.code} · {status_name(context, caller, site.category, site.status)}",
+                    _site_label(context, caller, site.code, site.category, site.status),
                     draft.id,
                     "site",
                     site.id,
@@ -430,13 +430,21 @@ def _skip_labels(context: GridContext) -> set[str]:
     return {catalogue.text(language, "report.skip") for language in catalogue.messages}
 
 
+def _site_label(
+    context: GridContext, caller: Caller, code: str, category: str, status: str | None
+) -> str:
+    """The button of a site to choose: its code and current status."""
+    named = status_name(context, caller, category, status)
+    return text(context, caller, "report.search.site_button", site=code, status=named)
+
+
 async def _show_search(
     context: GridContext, chat_id: int, caller: Caller, draft_id: int, found: SiteSearch
 ) -> None:
     rows = [
         [
             _button(
-                f"{site.code} · {status_name(context, caller, site.category, site.status)}",
+                _site_label(context, caller, site.code, site.category, site.status),
                 draft_id,
                 "site",
                 site.id,

@@ -3,6 +3,10 @@ the code looks up exists in both languages, and no Chinese text is left in Pytho
 
 from __future__ import annotations
 
+import ast
+import re
+from pathlib import Path
+
 import pytest
 
 from bot.i18n import Catalogue, fields_of, plural_category
@@ -66,3 +70,67 @@ def test_plural_forms_use_the_fields_of_the_other_language(catalogue):
         for name, form in forms.items():
             if name != "by":
                 assert fields_of(form) <= expected, (key, name)
+
+
+# ---------------------------------------------------------------------- no text in Python
+
+ROOT = Path(__file__).resolve().parent.parent
+_CJK = re.compile(
+    "[\u3000-\u303f"  # CJK symbols and punctuation: 、。「」〈〉…
+    "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"  # Han characters
+    "\uff01-\uff60]"  # full-width punctuation and forms: ，：（）！？…
+)
+
+
+def _python_files() -> list[Path]:
+    """The application's modules: bot/ and handlers/, the catalogues' package excepted."""
+    files = [*(ROOT / "bot").rglob("*.py"), *(ROOT / "handlers").rglob("*.py")]
+    return sorted(p for p in files if "i18n" not in p.relative_to(ROOT).parts)
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            first = node.body[0] if node.body else None
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                found.add(id(first.value))
+    return found
+
+
+def cjk_literals(source: str) -> list[tuple[int, str]]:
+    """The string literals of a module with Chinese text or punctuation in them
+    (docstrings and comments are not literals the user sees)."""
+    tree = ast.parse(source)
+    docs = _docstrings(tree)
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and id(node) not in docs
+        and _CJK.search(node.value)
+    ]
+
+
+def test_no_chinese_text_is_left_in_python():
+    """Every word and mark a person reads lives in the catalogues (bot/i18n), so that
+    the other language never shows through: no Chinese string literal in bot/ or
+    handlers/ outside it."""
+    assert len(_python_files()) > 50
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {value!r}"
+        for path in _python_files()
+        for line, value in cjk_literals(path.read_text(encoding="utf-8"))
+    ]
+    assert not found, "\n".join(found)
+
+
+def test_the_literal_check_sees_literals_not_docstrings_or_comments():
+    source = '''"""模块说明。"""
+# 注释
+def f():
+    """函数说明。"""
+    return "、".join(["a"]) + f"{1}个" + "plain"
+'''
+    assert sorted(value for _, value in cjk_literals(source)) == sorted(["、", "个"])
