@@ -2,7 +2,7 @@
 
 The stored words of the tip life cycle are enums here (``TipState``, ``EventKind``,
 ``RewardState``), their values the strings in the rows, so the SQL takes them as
-parameters; which moves are allowed is the domain's table (``bot.domain.tips``).
+parameters; which moves are allowed is the domain's table (``bot.domain.tip_cycle``).
 """
 
 from __future__ import annotations
