@@ -7,6 +7,7 @@ from storage import db as db_module
 from storage import tips as tip_repo
 from storage.db import Database
 from storage.migrations import MIGRATIONS
+from storage.tips import EventKind, TipState
 
 T = "2026-11-23T02:00:00Z"
 _OLD_NOTES = [
@@ -83,16 +84,25 @@ async def test_a_note_is_stored_as_a_key_and_fields(tmp_path):
             )
             await tip_repo.add_event(
                 conn,
-                1,
-                T,
-                None,
-                "assigned",
-                "received",
-                "assigned",
+                tip_id=1,
+                at=T,
+                actor_id=None,
+                kind=EventKind.ASSIGNED,
+                from_state=TipState.RECEIVED,
+                to_state=TipState.ASSIGNED,
                 note_key="assigned",
                 note_fields={"unit": "卧龙区", "hours": 2},
             )
-            await tip_repo.add_event(conn, 1, T, None, "returned", "verifying", "assigned", "重拍")
+            await tip_repo.add_event(
+                conn,
+                tip_id=1,
+                at=T,
+                actor_id=None,
+                kind=EventKind.RETURNED,
+                from_state=TipState.VERIFYING,
+                to_state=TipState.ASSIGNED,
+                note="重拍",
+            )
         async with db.read() as conn:
             first, second = await tip_repo.events(conn, 1)
     assert (first.note_key, first.note_fields, first.note) == (
