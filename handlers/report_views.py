@@ -152,10 +152,15 @@ def _page_markup(page: ReportPage, make: type, **fields: object) -> InlineKeyboa
 
 
 def _render(
-    context: GridContext, caller: Caller, page: ReportPage, header_key: str, **fields: object
+    context: GridContext,
+    caller: Caller,
+    page: ReportPage,
+    header_key: str,
+    empty_key: str,
+    **fields: object,
 ) -> str:
     if page.total == 0:
-        return text(context, caller, f"{header_key}_empty", **fields)
+        return text(context, caller, empty_key, **fields)
     lines = [
         text(
             context,
@@ -178,7 +183,7 @@ async def myreports(update: Update, context: GridContext, caller: Caller) -> Non
     await reply_text(
         update,
         context,
-        _render(context, caller, page, "reports.mine"),
+        _render(context, caller, page, "reports.mine", "reports.mine_empty"),
         reply_markup=_page_markup(page, MyReportsPageButton),
     )
 
@@ -211,6 +216,7 @@ async def reports(update: Update, context: GridContext, caller: Caller) -> None:
             caller,
             page,
             "reports.scope",
+            "reports.scope_empty",
             unit=page.unit.name,
             period=_period_name(context, caller, period),
         ),
@@ -236,7 +242,7 @@ async def page_pressed(update: Update, context: GridContext) -> None:
     try:
         if isinstance(button, MyReportsPageButton):
             page = await context.services.report_history.mine(member, button.page)
-            body = _render(context, caller, page, "reports.mine")
+            body = _render(context, caller, page, "reports.mine", "reports.mine_empty")
             markup = _page_markup(page, MyReportsPageButton)
         else:
             page = await context.services.report_history.in_scope(
@@ -248,6 +254,7 @@ async def page_pressed(update: Update, context: GridContext) -> None:
                 caller,
                 page,
                 "reports.scope",
+                "reports.scope_empty",
                 unit=page.unit.name,
                 period=_period_name(context, caller, button.period),
             )

@@ -28,10 +28,6 @@ class CommandSpec:
     def description_key(self) -> str:
         return f"command.{self.name}"
 
-    @property
-    def usage_key(self) -> str:
-        return f"usage.{self.name}"
-
 
 _PRIVATE = frozenset({Where.PRIVATE})
 _GROUP = frozenset({Where.GROUP})

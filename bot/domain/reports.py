@@ -38,6 +38,9 @@ from storage.times import to_text
 
 FLOW = "report"
 STEPS = ("category", "site", "status", "photos", "location", "note")
+# What a report may be flagged for (report.flag_name.<kind>).
+PHOTO_FLAGS = ("duplicate_photo", "similar_photo")  # report.check.<kind>[_elsewhere]
+FLAGS = (*PHOTO_FLAGS, "location")
 SITE_MIN, SITE_MAX = 1, 60
 NOTE_MAX = 500
 # The Bot API lets a bot download files up to 20 MB.

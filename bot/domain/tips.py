@@ -124,6 +124,14 @@ class Timeline:
     reward: Reward | None
 
 
+# The steps of each draft (tip.ask.<step>, tip.expect.<step>) and the texts a person
+# types in them (tip.<text>_needed, tip.<text>_too_long).
+RECEIVE_STEPS = ("description", "source", "place", "photos", "contact", "confirm")
+CLOSE_STEPS = ("result", "photos", "verdict")
+RETURN_STEPS = ("reason",)
+TYPED_TEXTS = ("description", "address", "contact", "result", "reason")
+
+
 def receive_step(data: dict[str, Any]) -> str:
     """The step a receive draft is at: the first answer it lacks, else ``confirm``."""
     if not data.get("description"):
@@ -361,12 +369,15 @@ class TipService:
             return await self._step(conn, actor, draft)
 
     @staticmethod
-    def _text(value: str, limit: int, key: str) -> str:
+    def _text(value: str, limit: int, name: str) -> str:
+        """A text the person typed, trimmed; refused (``tip.<name>_needed`` or
+        ``tip.<name>_too_long``) when empty or over ``limit``."""
+        assert name in TYPED_TEXTS, name
         value = value.strip()
         if not value:
-            raise Refused(f"{key}_needed", max=limit)
+            raise Refused(f"tip.{name}_needed", max=limit)
         if len(value) > limit:
-            raise Refused(f"{key}_too_long", max=limit)
+            raise Refused(f"tip.{name}_too_long", max=limit)
         return value
 
     async def receive_text(self, actor: Member, value: str) -> Step:
@@ -376,16 +387,16 @@ class TipService:
             raise Refused("tip.stale")
         if step.step == "description":
             return await self._update(
-                actor, RECEIVE, None, description=self._text(value, TEXT_MAX, "tip.description")
+                actor, RECEIVE, None, description=self._text(value, TEXT_MAX, "description")
             )
         if step.step == "place":
             assert step.browse is not None
-            address = self._text(value, 200, "tip.address")
+            address = self._text(value, 200, "address")
             return await self._update(
                 actor, RECEIVE, None, unit_id=step.browse.id, address=address, place_done=True
             )
         if step.step == "contact":
-            contact = self._text(value, CONTACT_MAX, "tip.contact")
+            contact = self._text(value, CONTACT_MAX, "contact")
             return await self._update(actor, RECEIVE, None, contact=contact, contact_done=True)
         raise Refused(f"tip.expect.{step.step}")
 
@@ -577,9 +588,7 @@ class TipService:
             raise Refused("tip.stale")
         if step.step != "result":
             raise Refused(f"tip.expect.{step.step}")
-        return await self._update(
-            member, CLOSE, None, result=self._text(value, TEXT_MAX, "tip.result")
-        )
+        return await self._update(member, CLOSE, None, result=self._text(value, TEXT_MAX, "result"))
 
     async def close_photos_done(self, member: Member, draft_id: int) -> Step:
         """The photos of a closure are complete; the verdict is asked next."""
@@ -667,7 +676,7 @@ class TipService:
 
     async def send_back(self, actor: Member, reason: str) -> Outcome:
         """退回 with a reason: the tip goes back to its unit, and the returns are counted."""
-        reason = self._text(reason, TEXT_MAX, "tip.reason")
+        reason = self._text(reason, TEXT_MAX, "reason")
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, RETURN)

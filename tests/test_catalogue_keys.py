@@ -1,0 +1,176 @@
+"""Every key the code looks up exists in both catalogues: the literal ones (found in the
+source) and the ones built at run time (``f"role.{role}"``), each enumerated from the
+enum or table its values come from. A key pattern the code builds that is not listed
+here fails, so a new one is checked from the start."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+import bot.app  # noqa: F401  (registers every handler module's flows)
+from bot.core.access import Role
+from bot.core.policy import COMMANDS
+from bot.domain import audit, bulletin, digest, exports, groups, report_history
+from bot.domain import reports as report_domain
+from bot.domain import tips as tip_domain
+from bot.formats import orgfile, tiptable
+from bot.i18n import Catalogue
+from handlers import digests as digest_handlers
+from handlers import flows, report_views
+from storage.tips import EventKind, RewardState, TipState
+
+ROOT = Path(__file__).resolve().parent.parent
+_TIP_STEPS = (*tip_domain.RECEIVE_STEPS, *tip_domain.CLOSE_STEPS, *tip_domain.RETURN_STEPS)
+
+
+def _keys(pattern: str, values) -> set[str]:
+    return {pattern.format(value) for value in values}
+
+
+# Each pattern the code builds a key from ("{}" where a value goes), with every key it
+# can give, from the enum or table the value comes from.
+DYNAMIC: dict[str, set[str]] = {
+    "role.{}": _keys("role.{}", Role),
+    "role.word.{}": _keys("role.word.{}", Role),
+    "command.{}": {c.description_key for c in COMMANDS},
+    "unit.word.{}": _keys("unit.word.{}", orgfile.LEVELS),
+    "digest.children.{}": _keys("digest.children.{}", orgfile.LEVELS),
+    "digest.column.{}": _keys("digest.column.{}", digest._COLUMNS),
+    "rank.word.{}": _keys("rank.word.{}", digest_handlers._PERIOD_WORDS),
+    "bulletin.column.{}": _keys(
+        "bulletin.column.{}", (*bulletin._REPORT_COLUMNS, *bulletin._XLSX_REPORT_COLUMNS)
+    ),
+    "tiptable.column.{}": _keys("tiptable.column.{}", tiptable.COLUMNS),
+    "export.kind.{}": _keys("export.kind.{}", exports.KINDS),
+    "export.col.{}": _keys("export.col.{}", {c for cs in exports._COLUMNS.values() for c in cs}),
+    "export.reward.{}": _keys("export.reward.{}", RewardState),
+    "audit.action.{}": _keys("audit.action.{}", audit.ACTIONS),
+    "cancel.done.{}": _keys("cancel.done.{}", flows._CANCELLERS),
+    "group.state.{}": _keys("group.state.{}", groups.END_REASONS),
+    "report.step.{}": _keys("report.step.{}", report_domain.STEPS),
+    "report.expect.{}": _keys("report.expect.{}", report_domain.STEPS),
+    "report.flag_name.{}": _keys("report.flag_name.{}", report_domain.FLAGS),
+    "report.flag.{}": _keys("report.flag.{}", report_domain.FLAGS)
+    | _keys("report.flag.{}_elsewhere", report_domain.PHOTO_FLAGS),
+    "report.check.{}": _keys("report.check.{}", report_domain.PHOTO_FLAGS)
+    | _keys("report.check.{}_elsewhere", report_domain.PHOTO_FLAGS),
+    "reports.period.{}": _keys("reports.period.{}", report_history.PERIODS),
+    "reports.word.{}": _keys("reports.word.{}", report_views.TYPED_PERIODS),
+    "tip.source.{}": _keys("tip.source.{}", tip_domain.SOURCES),
+    "tip.state.{}": _keys("tip.state.{}", TipState),
+    "tip.event.{}": _keys("tip.event.{}", EventKind),
+    "tip.note.{}": _keys("tip.note.{}", tip_domain.EventNote),
+    "tip.ask.{}": _keys("tip.ask.{}", (s for s in _TIP_STEPS if s != "confirm")),
+    "tip.expect.{}": _keys("tip.expect.{}", _TIP_STEPS),
+    "tip.{}_needed": _keys("tip.{}_needed", tip_domain.TYPED_TEXTS),
+    "tip.{}_too_long": _keys("tip.{}_too_long", tip_domain.TYPED_TEXTS),
+    "reward.state.{}": _keys("reward.state.{}", RewardState),
+}
+
+# f-strings that look like keys but name something else.
+NOT_TEXT = {"reward.{}": "an audit action (bot.domain.audit.ACTIONS), not a text"}
+
+# The functions that take a catalogue key; a literal argument of theirs that looks like a
+# key must be one (``_text`` of the tip service takes a name, not a key).
+_TAKES_KEYS = {
+    "text",
+    "reply",
+    "Refused",
+    "keywords",
+    "means",
+    "has",
+    "tell_admins",
+    "Notice",
+    "_render",
+}
+_KEY = re.compile(r"^[a-z_]+(\.[a-z_0-9]+)+$")
+
+
+@pytest.fixture(scope="module")
+def catalogue() -> Catalogue:
+    return Catalogue.load()
+
+
+def _modules() -> list[tuple[Path, ast.Module]]:
+    files = [*(ROOT / "bot").rglob("*.py"), *(ROOT / "handlers").rglob("*.py")]
+    return [
+        (path, ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(files)
+        if "i18n" not in path.relative_to(ROOT).parts
+    ]
+
+
+def _pattern(node: ast.JoinedStr) -> str:
+    return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
+
+
+def _built_patterns(tops: set[str]) -> dict[str, list[str]]:
+    """The key patterns the code builds with f-strings: those that start with one of the
+    catalogue's top-level names."""
+    found: dict[str, list[str]] = {}
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.JoinedStr):
+                pattern = _pattern(node)
+                if "{}" in pattern and pattern.split(".")[0] in tops and "." in pattern:
+                    where = f"{path.relative_to(ROOT)}:{node.lineno}"
+                    found.setdefault(pattern, []).append(where)
+    return found
+
+
+def _literals(node: ast.AST) -> list[ast.Constant]:
+    """String constants an argument may be: itself, or either branch of an ``if``."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return [node]
+    if isinstance(node, ast.IfExp):
+        return _literals(node.body) + _literals(node.orelse)
+    return []
+
+
+def _literal_keys() -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path, tree in _modules():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            name = getattr(func, "id", None) or getattr(func, "attr", None)
+            if name not in _TAKES_KEYS:
+                continue
+            arguments = [*node.args, *(k.value for k in node.keywords if k.arg == "key")]
+            for argument in arguments:
+                for constant in _literals(argument):
+                    if _KEY.match(constant.value):
+                        where = f"{path.relative_to(ROOT)}:{constant.lineno}"
+                        found.setdefault(constant.value, []).append(where)
+    return found
+
+
+def test_every_key_built_at_run_time_exists_in_both_catalogues(catalogue):
+    for pattern, keys in DYNAMIC.items():
+        assert keys, f"{pattern}: nothing enumerated"
+        for language in ("zh", "en"):
+            missing = sorted(keys - catalogue.messages[language].keys())
+            assert not missing, f"{language}: {pattern}: {missing}"
+
+
+def test_every_key_pattern_in_the_code_is_enumerated(catalogue):
+    """A new f-string key must be added to DYNAMIC with the enum or table of its values."""
+    tops = {key.split(".")[0] for key in catalogue.messages["zh"]}
+    built = _built_patterns(tops)
+    assert len(built) > 30
+    unknown = {p: w for p, w in built.items() if p not in DYNAMIC and p not in NOT_TEXT}
+    assert not unknown, unknown
+    assert not DYNAMIC.keys() - built.keys(), "listed but no longer built"
+
+
+def test_every_literal_key_in_the_code_exists_in_both_catalogues(catalogue):
+    found = _literal_keys()
+    assert len(found) > 200
+    for language in ("zh", "en"):
+        missing = {k: w for k, w in found.items() if k not in catalogue.messages[language]}
+        assert not missing, f"{language}: {missing}"
