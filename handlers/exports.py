@@ -55,7 +55,9 @@ async def export(update: Update, context: GridContext, caller: Caller) -> None:
     fields = {
         "kind": text(context, caller, f"export.kind.{kind}"),
         "scope": member.unit_name,
-        "period": f"{first.isoformat()} — {last.isoformat()}"
+        "period": text(
+            context, caller, "export.period", first=first.isoformat(), last=last.isoformat()
+        )
         if first and last
         else text(context, caller, "export.all_time"),
     }

@@ -66,7 +66,10 @@ async def ask(context: GridContext, chat_id: int, caller: Caller, step: Step) ->
         )
     elif t == "place":
         assert step.browse is not None
-        rows = [[_draft_button(f"→ {u.name}", draft.id, "down", u.id)] for u in step.children[:20]]
+        rows = []
+        for u in step.children[:20]:
+            down = text(context, caller, "tip.place_down", unit=u.name)
+            rows.append([_draft_button(down, draft.id, "down", u.id)])
         here = text(context, caller, "tip.place_here", unit=step.browse.name)
         rows.append([_draft_button(here, draft.id, "here", step.browse.id)])
         if step.can_go_up:
