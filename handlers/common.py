@@ -97,10 +97,10 @@ def role_name(context: GridContext, caller: Caller, role: str) -> str:
     return text(context, caller, f"role.{role}")
 
 
-def unit_path(chain: list[Unit]) -> str:
+def unit_path(context: GridContext, caller: Caller, chain: list[Unit]) -> str:
     """'卧龙区 / 武侯街道 / 崔庄社区': the chain below the city."""
     shown = chain[1:] if len(chain) > 1 else chain
-    return " / ".join(unit.name for unit in shown)
+    return text(context, caller, "unit_path.separator").join(unit.name for unit in shown)
 
 
 def local_time(context: GridContext, moment: datetime | str) -> str:
@@ -173,9 +173,9 @@ def status_name(context: GridContext, caller: Caller, category: str, status: str
     for option in found.statuses if found else []:
         if option.code == status:
             return localized(caller, option)
-    return status or "—"
+    return status or text(context, caller, "list.none")
 
 
 def category_name(context: GridContext, caller: Caller, category: str | None) -> str:
     found = context.services.config.campaign.category(category)
-    return localized(caller, found) if found else (category or "—")
+    return localized(caller, found) if found else (category or text(context, caller, "list.none"))

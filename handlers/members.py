@@ -52,7 +52,7 @@ async def invite(update: Update, context: GridContext, caller: Caller) -> None:
         caller,
         "invite.created",
         link=link,
-        unit_path=unit_path(created.chain),
+        unit_path=unit_path(context, caller, created.chain),
         code=created.unit.code,
         role=role_name(context, caller, created.role.value),
         uses=created.max_uses,

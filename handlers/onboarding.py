@@ -69,7 +69,7 @@ async def _greet(update: Update, context: GridContext, caller: Caller) -> None:
             caller,
             "start.welcome_member",
             name=member.name,
-            unit_path=unit_path(chain),
+            unit_path=unit_path(context, caller, chain),
             role=role_name(context, caller, member.role),
         )
 
@@ -85,7 +85,7 @@ async def _answer_offer(
             caller,
             "join.ask_name",
             role=role,
-            unit_path=unit_path(offer.chain),
+            unit_path=unit_path(context, caller, offer.chain),
             min=NAME_MIN,
             max=NAME_MAX,
         )
@@ -104,7 +104,7 @@ async def _answer_offer(
         caller,
         "join.confirm_move",
         role=role,
-        unit_path=unit_path(offer.chain),
+        unit_path=unit_path(context, caller, offer.chain),
         old_unit=offer.moved_from.unit_name,
         old_role=role_name(context, caller, offer.moved_from.role),
         reply_markup=InlineKeyboardMarkup([buttons]),
@@ -149,7 +149,7 @@ async def move_pressed(update: Update, context: GridContext) -> None:
         caller,
         "join.moved",
         role=role_name(context, caller, offer.role.value),
-        unit_path=unit_path(offer.chain),
+        unit_path=unit_path(context, caller, offer.chain),
         old_unit=offer.moved_from.unit_name,
     )
     await refresh_menu(context, caller.telegram_id)
@@ -182,7 +182,7 @@ async def private_message(update: Update, context: GridContext) -> None:
             caller,
             "join.done",
             name=joined.member.name,
-            unit_path=unit_path(joined.chain),
+            unit_path=unit_path(context, caller, joined.chain),
             role=role_name(context, caller, joined.member.role),
         )
         await refresh_menu(context, caller.telegram_id)
@@ -251,7 +251,7 @@ async def whoami(update: Update, context: GridContext, caller: Caller) -> None:
         caller,
         "whoami.member",
         name=member.name,
-        unit_path=unit_path(chain),
+        unit_path=unit_path(context, caller, chain),
         code=member.unit_code,
         role=role_name(context, caller, member.role),
         status=text(context, caller, "whoami.active" if member.active else "whoami.disabled"),

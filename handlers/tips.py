@@ -40,8 +40,8 @@ def _action_button(label: str, tip: int, act: str) -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=TipActionButton(tip=tip, act=act).encode())
 
 
-def _when(context: GridContext, value: str | None) -> str:
-    return local_time(context, value) if value else "—"
+def _when(context: GridContext, caller: Caller, value: str | None) -> str:
+    return local_time(context, value) if value else text(context, caller, "list.none")
 
 
 async def _send(context: GridContext, chat_id: int, body: str, markup: Any = None) -> Message:
@@ -101,7 +101,8 @@ async def ask(context: GridContext, chat_id: int, caller: Caller, step: Step) ->
         await _send(context, chat_id, text(context, caller, "tip.ask.verdict"), markup)
     else:  # confirm
         data = draft.data
-        place = data.get("address") or "—"
+        none = text(context, caller, "list.none")
+        place = data.get("address") or none
         lines = [
             text(context, caller, "tip.summary.title"),
             text(context, caller, "tip.summary.description", description=data["description"]),
@@ -111,10 +112,15 @@ async def ask(context: GridContext, chat_id: int, caller: Caller, step: Step) ->
                 "tip.summary.source",
                 source=text(context, caller, f"tip.source.{data['source']}"),
             ),
-            text(context, caller, "tip.summary.unit", unit=unit_path(step.place) or "—"),
+            text(
+                context,
+                caller,
+                "tip.summary.unit",
+                unit=unit_path(context, caller, step.place) or none,
+            ),
             text(context, caller, "tip.summary.place", address=place),
             text(context, caller, "tip.summary.photos", count=draft.photo_count),
-            text(context, caller, "tip.summary.contact", contact=data.get("contact") or "—"),
+            text(context, caller, "tip.summary.contact", contact=data.get("contact") or none),
         ]
         markup = InlineKeyboardMarkup(
             [
@@ -149,6 +155,7 @@ async def tip_command(update: Update, context: GridContext, caller: Caller) -> N
 async def _show_timeline(update: Update, context: GridContext, caller: Caller, number: str) -> None:
     found = await context.services.tips.timeline(_member(caller), number)
     tip = found.tip
+    none = text(context, caller, "list.none")
     lines = [
         text(
             context,
@@ -159,9 +166,9 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
             description=tip.description,
             source=text(context, caller, f"tip.source.{tip.source}"),
             unit=tip.unit_name,
-            address=tip.address or "—",
-            assigned=tip.assigned_name or "—",
-            deadline=_when(context, tip.deadline),
+            address=tip.address or none,
+            assigned=tip.assigned_name or none,
+            deadline=_when(context, caller, tip.deadline),
         )
     ]
     if context.services.tips.is_overdue(tip):
@@ -190,7 +197,7 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
                 context,
                 caller,
                 "tip.event_line",
-                time=_when(context, event.at),
+                time=_when(context, caller, event.at),
                 what=text(context, caller, f"tip.event.{event.kind}"),
                 who=event.actor_name or text(context, caller, "tip.system"),
                 note=_event_note(context, caller, event),
@@ -235,7 +242,7 @@ async def assign(update: Update, context: GridContext, caller: Caller) -> None:
         "tip.assigned",
         number=tip.number,
         unit=tip.assigned_name,
-        deadline=_when(context, tip.deadline),
+        deadline=_when(context, caller, tip.deadline),
         count=len(outcome.notices) - len(unreached),
     )
     if unreached:
@@ -285,7 +292,7 @@ def _tip_line(context: GridContext, caller: Caller, tip: Tip) -> str:
         number=tip.number,
         state=text(context, caller, f"tip.state.{tip.state}"),
         unit=tip.assigned_name or tip.unit_name,
-        deadline=_when(context, tip.deadline),
+        deadline=_when(context, caller, tip.deadline),
         overdue=text(context, caller, "tip.overdue_short") if overdue else "",
         description=tip.description[:30],
     )
@@ -348,7 +355,7 @@ async def rewards(update: Update, context: GridContext, caller: Caller) -> None:
             "reward.pending_line",
             number=r.number,
             unit=r.unit_name,
-            since=_when(context, r.created_at),
+            since=_when(context, caller, r.created_at),
         )
         for r in pending
     ]
@@ -386,7 +393,7 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
             )
         fields = dict(notice.fields)
         if "deadline" in fields:
-            fields["deadline"] = _when(grid, fields["deadline"])
+            fields["deadline"] = _when(grid, caller, fields["deadline"])
         if "valid" in fields:
             fields["valid"] = text(grid, caller, "tip.valid" if fields["valid"] else "tip.invalid")
         try:
