@@ -134,3 +134,30 @@ def f():
     return "、".join(["a"]) + f"{1}个" + "plain"
 '''
     assert sorted(value for _, value in cjk_literals(source)) == sorted(["、", "个"])
+
+
+# ---------------------------------------------------------------------- lists
+
+
+@pytest.mark.parametrize(
+    ("language", "silent", "overdue"),
+    [
+        ("zh", "未上报：甲区、乙区", "超时未办结线索：甲区 2、乙区 1"),
+        ("en", "No report: 甲区, 乙区", "Overdue tips: 甲区 2, 乙区 1"),
+    ],
+)
+def test_a_digest_joins_its_lists_the_way_its_language_does(catalogue, language, silent, overdue):
+    from datetime import date
+
+    from bot.domain.digest import render_daily
+    from bot.domain.ranking import Period, Ranking, RankRow
+    from storage.units import Unit
+
+    parent = Unit(1, "NY", "南阳市", "city", None, "/1/", 0, True)
+    rows = [
+        RankRow(Unit(i + 2, f"D{i}", name, "district", 1, f"/1/{i + 2}/", i, True), overdue=n)
+        for i, (name, n) in enumerate([("甲区", 2), ("乙区", 1)])
+    ]
+    ranking = Ranking(parent, Period.of("day", date(2026, 11, 23)), rows)
+    text = "\n".join(render_daily(ranking, lambda key, **f: catalogue.text(language, key, **f)))
+    assert silent in text and overdue in text
