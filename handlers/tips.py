@@ -15,6 +15,7 @@ from bot.core import arguments
 from bot.core.errors import Refused
 from bot.domain.members import Caller
 from bot.domain.records import Event, Member, Tip
+from bot.domain.tip_cycle import RewardState
 from bot.domain.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step, TipState
 from bot.formats import tiptable
 from bot.runtime.context import GridContext
@@ -24,6 +25,7 @@ from handlers.common import caller_of, local_time, means, reply, reply_text, tex
 from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.tips")
+SETTLED = (RewardState.PAID, RewardState.DECLINED)  # what /reward may settle a reward as
 
 
 def _member(caller: Caller) -> Member:
@@ -324,13 +326,15 @@ async def _table(update: Update, context: GridContext, caller: Caller, args: lis
 
 
 async def reward(update: Update, context: GridContext, caller: Caller) -> None:
-    """/reward NUMBER paid|declined [note]: settle a pending reward."""
+    """/reward NUMBER paid|declined [note]: settle a pending reward (``reward.word.*``)."""
     args = context.args or []
-    if len(args) < 2 or args[1] not in ("paid", "declined"):
+    words = args[1] if len(args) > 1 else ""
+    outcome = next((o for o in SETTLED if means(context, words, f"reward.word.{o}")), None)
+    if outcome is None:
         await reply(update, context, caller, "usage.reward")
         return
     note = " ".join(args[2:]) or None
-    settled = await context.services.tips.settle(_member(caller), args[0], args[1], note)
+    settled = await context.services.tips.settle(_member(caller), args[0], outcome, note)
     await reply(
         update,
         context,

@@ -21,6 +21,7 @@ from bot.formats import orgfile, tiptable
 from bot.i18n import Catalogue
 from handlers import digests as digest_handlers
 from handlers import flows, report_views
+from handlers import tips as tip_handlers
 from storage.tips import EventKind, RewardState, TipState
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +47,7 @@ DYNAMIC: dict[str, set[str]] = {
     ),
     "tiptable.column.{}": _keys("tiptable.column.{}", tiptable.COLUMNS),
     "export.kind.{}": _keys("export.kind.{}", exports.KINDS),
+    "export.word.{}": _keys("export.word.{}", exports.KINDS),
     "export.col.{}": _keys("export.col.{}", {c for cs in exports._COLUMNS.values() for c in cs}),
     "export.reward.{}": _keys("export.reward.{}", RewardState),
     "audit.action.{}": _keys("audit.action.{}", audit.ACTIONS),
@@ -69,6 +71,7 @@ DYNAMIC: dict[str, set[str]] = {
     "tip.{}_needed": _keys("tip.{}_needed", tip_domain.TYPED_TEXTS),
     "tip.{}_too_long": _keys("tip.{}_too_long", tip_domain.TYPED_TEXTS),
     "reward.state.{}": _keys("reward.state.{}", RewardState),
+    "reward.word.{}": _keys("reward.word.{}", tip_handlers.SETTLED),
 }
 
 # f-strings that look like keys but name something else.

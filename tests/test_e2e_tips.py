@@ -98,7 +98,7 @@ async def test_the_timeline_speaks_the_readers_language(tg, people):
     more = await worker.next_reply("sendMessage")
     verdict = await press(worker, more, "✅ 照片已齐（1 张）")
     assert ask_photos and "已办结" in (await press(worker, verdict, "有效")).text
-    await admin.ask(f"/reward {number} paid 200")
+    assert "已发放" in (await admin.ask(f"/reward {number} 已发放 200")).text  # a Chinese word
 
     chinese = (await admin.ask(f"/tip {number}")).text
     for note in ("交办至崔庄社区，时限 1 小时", "督办至武侯街道", "有效：井已封填", "（1 张照片）"):
@@ -111,6 +111,23 @@ async def test_the_timeline_speaks_the_readers_language(tg, people):
         assert note in english, english
     assert " (1 photo)" in english and "reward paid 市管理员 — 200" in english
     assert_reads_as_english(english)
+
+
+async def test_usage_replies_name_the_words_of_the_readers_language(tg, people):
+    """Commands take their words in both languages, and each usage reply names those of
+    its reader: no English word to a Chinese reader (commands and unit codes aside)."""
+    admin, _, _ = people
+    asks = ("/reward", "/tips a b c d", "/export", "/reports a b c", "/invite", "/rank a b c")
+    for ask in asks:
+        usage = (await admin.ask(ask)).text
+        assert usage.startswith("用法："), usage
+        assert_reads_as_chinese(re.sub(r"/[a-z]+|\b[A-Z]{2}(-[A-Z]{2})*\b", "", usage))
+    assert "用法" not in (await admin.ask("/export 上报")).text  # a Chinese kind word
+    await admin.ask("/lang en")
+    for ask in asks:
+        usage = (await admin.ask(ask)).text
+        assert usage.startswith("Usage: "), usage
+        assert_reads_as_english(usage)
 
 
 async def test_the_official_table_in_the_readers_language(tg, people):
