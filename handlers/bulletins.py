@@ -18,7 +18,7 @@ from bot.domain.digest import DueDigest, Plan
 from bot.domain.members import Caller
 from bot.runtime.context import GridContext
 from bot.services import Services
-from handlers.callbacks import BriefButton, decode
+from handlers.callbacks import BriefAction, BriefButton, decode
 from handlers.common import caller_of, reply, text
 from handlers.grouppost import by_period, deliver, tell_admins, texts_in
 
@@ -102,11 +102,11 @@ async def brief(update: Update, context: GridContext, caller: Caller) -> None:
     buttons = [
         InlineKeyboardButton(
             text(context, caller, "bulletin.publish"),
-            callback_data=BriefButton(unit=unit, last=day, act="pub").encode(),
+            callback_data=BriefButton(unit=unit, last=day, act=BriefAction.PUBLISH).encode(),
         ),
         InlineKeyboardButton(
             text(context, caller, "bulletin.cancel"),
-            callback_data=BriefButton(unit=unit, last=day, act="cx").encode(),
+            callback_data=BriefButton(unit=unit, last=day, act=BriefAction.CANCEL).encode(),
         ),
     ]
     await reply(
@@ -138,7 +138,7 @@ async def brief_pressed(update: Update, context: GridContext) -> None:
         log.debug("bulletin.edit_skipped error=%r", exc)
     chat = update.effective_chat
     assert chat is not None
-    if button.act == "cx":
+    if button.act is BriefAction.CANCEL:
         await context.bot.send_message(chat.id, text(context, caller, "bulletin.cancelled"))
         return
     plan = await context.services.bulletins.plan(member.unit_path, last, publisher=member)

@@ -13,7 +13,7 @@ from bot.domain.invites import JoinOffer
 from bot.domain.members import Caller
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.callbacks import MoveButton, decode
+from handlers.callbacks import MoveAction, MoveButton, decode
 from handlers.common import (
     caller_of,
     edit_moot,
@@ -96,7 +96,7 @@ async def _answer_offer(
             text(context, caller, label),
             callback_data=MoveButton(invite=offer.invite_id, act=act).encode(),
         )
-        for label, act in (("join.confirm", "ok"), ("join.cancel", "cx"))
+        for label, act in (("join.confirm", MoveAction.CONFIRM), ("join.cancel", MoveAction.CANCEL))
     ]
     await reply(
         update,
@@ -126,7 +126,7 @@ async def move_pressed(update: Update, context: GridContext) -> None:
         return
     invites = context.services.invites
     try:
-        if button.act == "cx":
+        if button.act is MoveAction.CANCEL:
             await invites.cancel_move(caller.telegram_id, button.invite)
         else:
             offer = await invites.confirm_move(caller.telegram_id, button.invite)
@@ -139,7 +139,7 @@ async def move_pressed(update: Update, context: GridContext) -> None:
     except BadRequest as exc:
         if not edit_moot(exc):
             raise
-    if button.act == "cx":
+    if button.act is MoveAction.CANCEL:
         await reply(update, context, caller, "join.move_cancelled")
         return
     assert offer.moved_from is not None

@@ -1,15 +1,19 @@
 """Tips (举报线索) as a service: received → assigned → closed, every step an event row.
 
-Telegram-free. Receiving and closing take several answers, kept in a ``tip_draft`` row
-(one per person) so a restart resumes them. State changes are guarded by the state the
-tip is expected to be in, so two people acting at once (or a button pressed twice) move
-a tip once. Escalation of overdue tips returns who to tell; the caller sends.
+Telegram-free. Receiving, closing and returning take several answers, kept in a
+``tip_draft`` row (one per person) so a restart resumes them; their steps are the tables
+``RECEIVE_FLOW``, ``CLOSE_FLOW`` and ``RETURN_FLOW`` (see ``bot.domain.flows``). State
+changes are guarded by the state the tip is expected to be in, so two people acting at
+once (or a button pressed twice) move a tip once. Escalation of overdue tips returns who
+to tell; the caller sends.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bot.config import Config
@@ -20,6 +24,7 @@ from bot.core.codes import typed_code
 from bot.core.errors import Refused
 from bot.domain import audit
 from bot.domain.evidence import EvidenceStore
+from bot.domain.flows import Flow, FlowTable, StepSpec
 from bot.domain.reports import IncomingPhoto
 from bot.formats.tipfile import TEXT_MAX, TipFileError, TipRow
 from storage import chats as chat_repo
@@ -35,25 +40,16 @@ from storage.tips import Draft, Event, Reward, Tip
 from storage.units import Unit
 
 SOURCES = ("hotline", "online", "visit", "other")
-RECEIVE, CLOSE, RETURN = "tip", "tipclose", "tipreturn"  # flow names
+RECEIVE, CLOSE, RETURN = Flow.TIP_RECEIVE, Flow.TIP_CLOSE, Flow.TIP_RETURN
+# The ``kind`` a draft of each flow is stored with.
 _DRAFT_KIND = {RECEIVE: "receive", CLOSE: "close", RETURN: "return"}
+_FLOW_OF_KIND = {kind: flow for flow, kind in _DRAFT_KIND.items()}
+PHOTO_FLOWS = frozenset({RECEIVE, CLOSE})  # drafts that take photos, at any step
 CONTACT_MAX = 100
+ADDRESS_MAX = 200
 MAX_PHOTOS = 10
 WORKERS_AND_UP = (Role.WORKER.value, Role.LEAD.value, Role.ADMIN.value)
 LEADS_AND_ADMINS = (Role.LEAD.value, Role.ADMIN.value)
-
-
-@dataclass(frozen=True)
-class Step:
-    """Where a draft stands, with what the question needs."""
-
-    draft: Draft
-    step: str
-    browse: Unit | None = None  # the unit shown by the place picker
-    children: list[Unit] = field(default_factory=list)
-    can_go_up: bool = False
-    tip: Tip | None = None  # the tip being closed or returned
-    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
 
 
 @dataclass(frozen=True)
@@ -84,26 +80,140 @@ class Timeline:
     reward: Reward | None
 
 
-def receive_step(data: dict[str, Any]) -> str:
-    if not data.get("description"):
-        return "description"
-    if not data.get("source"):
-        return "source"
-    if not data.get("place_done"):
-        return "place"
-    if not data.get("photos_done"):
-        return "photos"
-    if not data.get("contact_done"):
-        return "contact"
-    return "confirm"
+class ReceiveStep(StrEnum):
+    """The questions of receiving a tip, in the order ``RECEIVE_FLOW`` asks them."""
+
+    DESCRIPTION = "description"
+    SOURCE = "source"
+    PLACE = "place"
+    PHOTOS = "photos"
+    CONTACT = "contact"
+    CONFIRM = "confirm"
 
 
-def close_step(data: dict[str, Any]) -> str:
-    if not data.get("result"):
-        return "result"
-    if not data.get("photos_done"):
-        return "photos"
-    return "verdict"
+class CloseStep(StrEnum):
+    """The questions of closing a tip (办结)."""
+
+    RESULT = "result"
+    PHOTOS = "photos"
+    VERDICT = "verdict"
+
+
+class ReturnStep(StrEnum):
+    """The one question of returning a tip (退回)."""
+
+    REASON = "reason"
+
+
+TipStep = ReceiveStep | CloseStep | ReturnStep
+
+
+def checked_text(value: str, limit: int, key: str) -> str:
+    """Typed text trimmed; ``{key}_needed`` when empty, ``{key}_too_long`` over ``limit``."""
+    value = value.strip()
+    if not value:
+        raise Refused(f"{key}_needed", max=limit)
+    if len(value) > limit:
+        raise Refused(f"{key}_too_long", max=limit)
+    return value
+
+
+def _answered(name: str) -> Callable[[dict[str, Any]], bool]:
+    """A step is answered when the draft data holds ``name``."""
+    return lambda data: bool(data.get(name))
+
+
+def _step(
+    step: TipStep,
+    done: Callable[[dict[str, Any]], bool] | None,
+    parse: Callable[[str], dict[str, Any]] | None = None,
+) -> StepSpec[Any]:
+    """A tip draft step with its catalogue keys named after it. ``parse`` turns typed
+    text into the changes to the draft's data."""
+    return StepSpec(step, f"tip.ask.{step}", f"tip.expect.{step}", done, parse)
+
+
+RECEIVE_FLOW: FlowTable[ReceiveStep] = FlowTable(
+    RECEIVE,
+    ReceiveStep,
+    (
+        _step(
+            ReceiveStep.DESCRIPTION,
+            _answered("description"),
+            lambda t: {"description": checked_text(t, TEXT_MAX, "tip.description")},
+        ),
+        _step(ReceiveStep.SOURCE, _answered("source")),
+        # A typed address: the place is the unit being browsed (added by receive_text).
+        _step(
+            ReceiveStep.PLACE,
+            _answered("place_done"),
+            lambda t: {"address": checked_text(t, ADDRESS_MAX, "tip.address"), "place_done": True},
+        ),
+        _step(ReceiveStep.PHOTOS, _answered("photos_done")),
+        _step(
+            ReceiveStep.CONTACT,
+            _answered("contact_done"),
+            lambda t: {
+                "contact": checked_text(t, CONTACT_MAX, "tip.contact"),
+                "contact_done": True,
+            },
+        ),
+        StepSpec(ReceiveStep.CONFIRM, "tip.summary.title", "tip.expect.confirm"),
+    ),
+)
+CLOSE_FLOW: FlowTable[CloseStep] = FlowTable(
+    CLOSE,
+    CloseStep,
+    (
+        _step(
+            CloseStep.RESULT,
+            _answered("result"),
+            lambda t: {"result": checked_text(t, TEXT_MAX, "tip.result")},
+        ),
+        _step(CloseStep.PHOTOS, _answered("photos_done")),
+        _step(CloseStep.VERDICT, None),
+    ),
+)
+RETURN_FLOW: FlowTable[ReturnStep] = FlowTable(
+    RETURN,
+    ReturnStep,
+    (
+        _step(
+            ReturnStep.REASON,
+            None,
+            lambda t: {"reason": checked_text(t, TEXT_MAX, "tip.reason")},
+        ),
+    ),
+)
+TABLES: dict[Flow, FlowTable[Any]] = {t.flow: t for t in (RECEIVE_FLOW, CLOSE_FLOW, RETURN_FLOW)}
+
+
+def receive_step(data: dict[str, Any]) -> ReceiveStep:
+    """The step a draft of receiving a tip is at."""
+    return RECEIVE_FLOW.next_step(data)
+
+
+def close_step(data: dict[str, Any]) -> CloseStep:
+    """The step a draft of closing a tip is at."""
+    return CLOSE_FLOW.next_step(data)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a draft stands, with what the question needs."""
+
+    draft: Draft
+    step: TipStep
+    browse: Unit | None = None  # the unit shown by the place picker
+    children: list[Unit] = field(default_factory=list)
+    can_go_up: bool = False
+    tip: Tip | None = None  # the tip being closed or returned
+    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
+
+    @property
+    def flow(self) -> Flow:
+        """The flow the draft belongs to."""
+        return _FLOW_OF_KIND[self.draft.kind]
 
 
 class TipService:
@@ -146,7 +256,7 @@ class TipService:
             return Refused("deny.scope", unit=tip.assigned_name or tip.unit_name)
         return hidden
 
-    async def _draft(self, conn: Connection, actor: Member, flow: str) -> Draft:
+    async def _draft(self, conn: Connection, actor: Member, flow: Flow) -> Draft:
         """The actor's draft of this flow; expired ones are refused (and dropped by
         ``current``)."""
         draft = await tip_repo.draft_of(conn, actor.telegram_id)
@@ -155,25 +265,25 @@ class TipService:
         return draft
 
     async def _step(self, conn: Connection, actor: Member, draft: Draft) -> Step:
-        if draft.kind == "receive":
-            step = receive_step(draft.data)
-            if step == "confirm":
-                unit_id = draft.data.get("unit_id")
-                unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
-                place = await unit_repo.ancestors(conn, unit) if unit else []
-                return Step(draft, step, place=place)
-            if step != "place":
-                return Step(draft, step)
+        flow = _FLOW_OF_KIND[draft.kind]
+        step = TABLES[flow].next_step(draft.data)
+        if step is ReceiveStep.CONFIRM:
+            unit_id = draft.data.get("unit_id")
+            unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
+            place = await unit_repo.ancestors(conn, unit) if unit else []
+            return Step(draft, step, place=place)
+        if step is ReceiveStep.PLACE:
             browse_id = draft.data.get("browse") or actor.unit_id
             browse = await unit_repo.get_by_id(conn, browse_id)
             assert browse is not None
             kids = [u for u in await unit_repo.children(conn, browse.id) if u.active]
             return Step(draft, step, browse, kids, browse.id != actor.unit_id)
+        if flow is RECEIVE:
+            return Step(draft, step)
         tip = await tip_repo.by_id(conn, draft.tip_id) if draft.tip_id else None
-        step = close_step(draft.data) if draft.kind == "close" else "reason"
         return Step(draft, step, tip=tip)
 
-    async def current(self, actor: Member, flow: str) -> tuple[Step | None, bool]:
+    async def current(self, actor: Member, flow: Flow) -> tuple[Step | None, bool]:
         """The actor's draft of ``flow`` (or None) and whether one just expired."""
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
@@ -186,7 +296,9 @@ class TipService:
                 return None, True
             return await self._step(conn, actor, draft), False
 
-    async def _update(self, actor: Member, flow: str, draft_id: int | None, **changes: Any) -> Step:
+    async def _update(
+        self, actor: Member, flow: Flow, draft_id: int | None, **changes: Any
+    ) -> Step:
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, flow)
@@ -199,7 +311,7 @@ class TipService:
             assert fresh is not None
             return await self._step(conn, actor, fresh)
 
-    async def cancel(self, actor: Member, flow: str) -> bool:
+    async def cancel(self, actor: Member, flow: Flow) -> bool:
         async with self.db.transaction() as conn:
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, flow)
@@ -222,64 +334,64 @@ class TipService:
             assert draft is not None
             return await self._step(conn, actor, draft)
 
-    @staticmethod
-    def _text(value: str, limit: int, key: str) -> str:
-        value = value.strip()
-        if not value:
-            raise Refused(f"{key}_needed", max=limit)
-        if len(value) > limit:
-            raise Refused(f"{key}_too_long", max=limit)
-        return value
-
     async def receive_text(self, actor: Member, value: str) -> Step:
-        """Typed text: the description, an address at the place step, or the contact."""
-        step, _ = await self.current(actor, RECEIVE)
+        """Typed text: the description, an address at the place step, or the contact
+        (each checked by its step in ``RECEIVE_FLOW``)."""
+        return await self._answer_text(actor, RECEIVE, value)
+
+    async def _answer_text(self, actor: Member, flow: Flow, value: str) -> Step:
+        """Typed text at the step a draft of ``flow`` is at, parsed by the flow's table."""
+        step, _ = await self.current(actor, flow)
         if step is None:
             raise Refused("tip.stale")
-        if step.step == "description":
-            return await self._update(
-                actor, RECEIVE, None, description=self._text(value, TEXT_MAX, "tip.description")
-            )
-        if step.step == "place":
-            assert step.browse is not None
-            address = self._text(value, 200, "tip.address")
-            return await self._update(
-                actor, RECEIVE, None, unit_id=step.browse.id, address=address, place_done=True
-            )
-        if step.step == "contact":
-            contact = self._text(value, CONTACT_MAX, "tip.contact")
-            return await self._update(actor, RECEIVE, None, contact=contact, contact_done=True)
-        raise Refused(f"tip.expect.{step.step}")
+        changes = TABLES[flow].parse(step.step, value)
+        if step.browse is not None:  # an address typed at the place picker: in that unit
+            changes["unit_id"] = step.browse.id
+        return await self._update(actor, flow, None, **changes)
 
-    async def receive_button(self, actor: Member, draft_id: int, act: str, arg: int) -> Step:
-        if act == "src":
-            if not 0 <= arg < len(SOURCES):
-                raise Refused("tip.stale")
-            return await self._update(actor, RECEIVE, draft_id, source=SOURCES[arg])
-        if act in ("down", "here"):
-            async with self.db.read() as conn:
-                unit = await unit_repo.get_by_id(conn, arg)
-            if unit is None or not access.in_scope(actor, unit):
-                raise Refused("tip.stale")
-            if act == "down":
-                return await self._update(actor, RECEIVE, draft_id, browse=unit.id)
-            return await self._update(
-                actor, RECEIVE, draft_id, unit_id=unit.id, address=None, place_done=True
-            )
-        if act == "up":
-            async with self.db.read() as conn:
-                draft = await self._draft(conn, actor, RECEIVE)
-                unit = await unit_repo.get_by_id(conn, draft.data.get("browse") or actor.unit_id)
-            parent = unit.parent_id if unit and unit.id != actor.unit_id else actor.unit_id
-            return await self._update(actor, RECEIVE, draft_id, browse=parent)
-        if act == "pd":
-            return await self._update(actor, RECEIVE, draft_id, photos_done=True)
-        if act == "nc":
-            return await self._update(actor, RECEIVE, draft_id, contact=None, contact_done=True)
-        raise Refused("tip.stale")
+    async def choose_source(self, actor: Member, draft_id: int, index: int) -> Step:
+        """来源: the ``index``-th of ``SOURCES``."""
+        if not 0 <= index < len(SOURCES):
+            raise Refused("tip.stale")
+        return await self._update(actor, RECEIVE, draft_id, source=SOURCES[index])
+
+    async def _unit_in_scope(self, actor: Member, unit_id: int) -> Unit:
+        async with self.db.read() as conn:
+            unit = await unit_repo.get_by_id(conn, unit_id)
+        if unit is None or not access.in_scope(actor, unit):
+            raise Refused("tip.stale")
+        return unit
+
+    async def browse_down(self, actor: Member, draft_id: int, unit_id: int) -> Step:
+        """The place picker shows the units under ``unit_id``."""
+        unit = await self._unit_in_scope(actor, unit_id)
+        return await self._update(actor, RECEIVE, draft_id, browse=unit.id)
+
+    async def place_here(self, actor: Member, draft_id: int, unit_id: int) -> Step:
+        """就是: the tip is in the unit ``unit_id`` (no address)."""
+        unit = await self._unit_in_scope(actor, unit_id)
+        return await self._update(
+            actor, RECEIVE, draft_id, unit_id=unit.id, address=None, place_done=True
+        )
+
+    async def browse_up(self, actor: Member, draft_id: int) -> Step:
+        """The place picker goes one level up (never above the actor's own unit)."""
+        async with self.db.read() as conn:
+            draft = await self._draft(conn, actor, RECEIVE)
+            unit = await unit_repo.get_by_id(conn, draft.data.get("browse") or actor.unit_id)
+        parent = unit.parent_id if unit and unit.id != actor.unit_id else actor.unit_id
+        return await self._update(actor, RECEIVE, draft_id, browse=parent)
+
+    async def receive_photos_done(self, actor: Member, draft_id: int) -> Step:
+        """The photos of the tip being received are in (or there are none)."""
+        return await self._update(actor, RECEIVE, draft_id, photos_done=True)
+
+    async def no_contact(self, actor: Member, draft_id: int) -> Step:
+        """跳过 at the contact step."""
+        return await self._update(actor, RECEIVE, draft_id, contact=None, contact_done=True)
 
     async def add_photo(
-        self, actor: Member, flow: str, message_id: int, photo: IncomingPhoto
+        self, actor: Member, flow: Flow, message_id: int, photo: IncomingPhoto
     ) -> Step:
         """A photo for the tip being received or closed (kept in the evidence store)."""
         async with self.db.read() as conn:
@@ -302,7 +414,7 @@ class TipService:
             if draft.id != draft_id:
                 raise Refused("tip.stale")
             data = draft.data
-            if receive_step(data) != "confirm":
+            if receive_step(data) is not ReceiveStep.CONFIRM:
                 raise Refused("tip.incomplete")
             day = now_dt.astimezone(self.zone).strftime("%Y%m%d")
             number = await tip_repo.next_number(conn, day)
@@ -452,14 +564,8 @@ class TipService:
             return await self._step(conn, member, draft)
 
     async def close_text(self, member: Member, value: str) -> Step:
-        step, _ = await self.current(member, CLOSE)
-        if step is None:
-            raise Refused("tip.stale")
-        if step.step != "result":
-            raise Refused(f"tip.expect.{step.step}")
-        return await self._update(
-            member, CLOSE, None, result=self._text(value, TEXT_MAX, "tip.result")
-        )
+        """Typed text while closing: what was found and done (``CLOSE_FLOW``)."""
+        return await self._answer_text(member, CLOSE, value)
 
     async def close_photos_done(self, member: Member, draft_id: int) -> Step:
         return await self._update(member, CLOSE, draft_id, photos_done=True)
@@ -469,7 +575,7 @@ class TipService:
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, member, CLOSE)
-            if draft.id != draft_id or close_step(draft.data) != "verdict":
+            if draft.id != draft_id or close_step(draft.data) is not CloseStep.VERDICT:
                 raise Refused("tip.stale")
             tip = await tip_repo.by_id(conn, draft.tip_id or 0)
             if (
@@ -585,7 +691,7 @@ class TipService:
 
     async def send_back(self, actor: Member, reason: str) -> Outcome:
         """退回 with a reason: the tip goes back to its unit, and the returns are counted."""
-        reason = self._text(reason, TEXT_MAX, "tip.reason")
+        reason = RETURN_FLOW.parse(ReturnStep.REASON, reason)["reason"]
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, RETURN)
