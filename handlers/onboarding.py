@@ -1,6 +1,10 @@
-"""Joining and knowing who you are: /start, the name step, /whoami, /help, /lang."""
+"""Joining and knowing who you are: /start, the name step, /whoami, /help, /lang.
+
+The name step is ``bot.domain.invites.JOIN_FLOW``; ``ASKERS`` says how it is asked."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
 from telegram.constants import ChatType
@@ -9,7 +13,7 @@ from telegram.error import BadRequest
 from bot.core.errors import Refused
 from bot.core.names import NAME_MAX, NAME_MIN
 from bot.core.policy import Where
-from bot.domain.invites import JoinOffer
+from bot.domain.invites import JOIN_FLOW, JoinOffer, JoinStep
 from bot.domain.members import Caller
 from bot.runtime.context import GridContext
 from handlers import flows
@@ -79,16 +83,7 @@ async def _answer_offer(
 ) -> None:
     role = role_name(context, caller, offer.role.value)
     if offer.moved_from is None:
-        await reply(
-            update,
-            context,
-            caller,
-            "join.ask_name",
-            role=role,
-            unit_path=unit_path(offer.chain),
-            min=NAME_MIN,
-            max=NAME_MAX,
-        )
+        await ASKERS[JOIN_FLOW.next_step(offer)](update, context, caller, offer)
         return
     assert offer.invite_id is not None
     buttons = [
@@ -109,6 +104,25 @@ async def _answer_offer(
         old_role=role_name(context, caller, offer.moved_from.role),
         reply_markup=InlineKeyboardMarkup([buttons]),
     )
+
+
+async def _ask_name(update: Update, context: GridContext, caller: Caller, offer: JoinOffer) -> None:
+    await reply(
+        update,
+        context,
+        caller,
+        JOIN_FLOW[JoinStep.NAME].prompt,
+        role=role_name(context, caller, offer.role.value),
+        unit_path=unit_path(offer.chain),
+        min=NAME_MIN,
+        max=NAME_MAX,
+    )
+
+
+# How each step of ``JOIN_FLOW`` is asked (a test checks every step has one).
+ASKERS: dict[JoinStep, Callable[[Update, GridContext, Caller, JoinOffer], Awaitable[None]]] = {
+    JoinStep.NAME: _ask_name,
+}
 
 
 async def move_pressed(update: Update, context: GridContext) -> None:
@@ -165,7 +179,8 @@ async def private_message(update: Update, context: GridContext) -> None:
         caller.telegram_id
     ):
         if not message.text:
-            await reply(update, context, caller, "join.send_text", min=NAME_MIN, max=NAME_MAX)
+            expect = JOIN_FLOW[JoinStep.NAME].expect
+            await reply(update, context, caller, expect, min=NAME_MIN, max=NAME_MAX)
             return
         user = update.effective_user
         try:
