@@ -328,7 +328,9 @@ class TipService:
             raise Refused(reason)
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
-            await tip_repo.start_draft(conn, actor.telegram_id, "receive", None, {}, now, expires)
+            await tip_repo.start_draft(
+                conn, actor.telegram_id, _DRAFT_KIND[RECEIVE], None, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, actor.telegram_id, RECEIVE, now)
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             assert draft is not None
@@ -557,7 +559,9 @@ class TipService:
                 raise await self._outside(conn, member, tip, hidden)
             if tip.state != "assigned":
                 raise Refused("tip.wrong_state", number=tip.number)
-            await tip_repo.start_draft(conn, member.telegram_id, "close", tip.id, {}, now, expires)
+            await tip_repo.start_draft(
+                conn, member.telegram_id, _DRAFT_KIND[CLOSE], tip.id, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, member.telegram_id, CLOSE, now)
             draft = await tip_repo.draft_of(conn, member.telegram_id)
             assert draft is not None
@@ -683,7 +687,9 @@ class TipService:
             if tip is None:
                 raise Refused("tip.stale")
             await self._may_verify(conn, actor, tip)
-            await tip_repo.start_draft(conn, actor.telegram_id, "return", tip.id, {}, now, expires)
+            await tip_repo.start_draft(
+                conn, actor.telegram_id, _DRAFT_KIND[RETURN], tip.id, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, actor.telegram_id, RETURN, now)
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             assert draft is not None
