@@ -189,7 +189,10 @@ class TipDraftButton(Button):
     arg: int = Field(0, ge=0, le=2**53)
 
 
-class TipAction(StrEnum):
+class NoticeAction(StrEnum):
+    """The buttons under a tip notice (not the life-cycle ``bot.domain.tip_cycle.TipAction``
+    they lead to)."""
+
     ACKNOWLEDGE = "ack"  # 接单
     PASS = "pass"  # 通过
     BACK = "back"  # 退回
@@ -201,7 +204,7 @@ class TipActionButton(Button):
     KIND: ClassVar[str] = "ta"
 
     tip: int = Field(ge=1, le=2**53)
-    act: TipAction
+    act: NoticeAction
 
 
 class BriefAction(StrEnum):

@@ -31,12 +31,13 @@ from bot.domain.tips import (
     ReturnStep,
     Step,
     TipService,
+    TipState,
 )
 from bot.formats import tiptable
 from bot.runtime.context import GridContext
 from handlers import flows
 from handlers.callbacks import (
-    TipAction,
+    NoticeAction,
     TipActionButton,
     TipDraftAction,
     TipDraftButton,
@@ -60,7 +61,7 @@ def _draft_button(
     return InlineKeyboardButton(label, callback_data=data)
 
 
-def _action_button(label: str, tip: int, act: TipAction) -> InlineKeyboardButton:
+def _action_button(label: str, tip: int, act: NoticeAction) -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=TipActionButton(tip=tip, act=act).encode())
 
 
@@ -245,7 +246,7 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
     ]
     if context.services.tips.is_overdue(tip):
         lines.append(text(context, caller, "tip.overdue_mark"))
-    if tip.state in ("closed", "verifying") and tip.valid is not None:
+    if tip.state in (TipState.CLOSED, TipState.VERIFYING) and tip.valid is not None:
         lines.append(
             text(context, caller, "tip.verdict_valid" if tip.valid else "tip.verdict_invalid")
         )
@@ -430,7 +431,7 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
                 [
                     [
                         _action_button(
-                            text(grid, caller, "tip.ack"), notice.tip_id, TipAction.ACKNOWLEDGE
+                            text(grid, caller, "tip.ack"), notice.tip_id, NoticeAction.ACKNOWLEDGE
                         )
                     ]
                 ]
@@ -440,10 +441,10 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
                 [
                     [
                         _action_button(
-                            text(grid, caller, "tip.pass"), notice.tip_id, TipAction.PASS
+                            text(grid, caller, "tip.pass"), notice.tip_id, NoticeAction.PASS
                         ),
                         _action_button(
-                            text(grid, caller, "tip.back"), notice.tip_id, TipAction.BACK
+                            text(grid, caller, "tip.back"), notice.tip_id, NoticeAction.BACK
                         ),
                     ]
                 ]
@@ -609,7 +610,7 @@ async def draft_pressed(update: Update, context: GridContext) -> None:
         await _send(context, chat.id, text(context, caller, "tip.received", number=result.number))
     else:
         tip = result.tip
-        key = "tip.closed" if tip.state == "closed" else "tip.submitted_for_check"
+        key = "tip.closed" if tip.state is TipState.CLOSED else "tip.submitted_for_check"
         verdict = text(context, caller, "tip.valid" if tip.valid else "tip.invalid")
         await _send(
             context, chat.id, text(context, caller, key, number=tip.number, verdict=verdict)
@@ -719,8 +720,8 @@ async def _begin_return(
 
 
 # What each button under a tip notice does (a test checks every action has one).
-ACTION_PRESSES: dict[TipAction, ActionPress] = {
-    TipAction.ACKNOWLEDGE: _acknowledge,
-    TipAction.PASS: _approve,
-    TipAction.BACK: _begin_return,
+ACTION_PRESSES: dict[NoticeAction, ActionPress] = {
+    NoticeAction.ACKNOWLEDGE: _acknowledge,
+    NoticeAction.PASS: _approve,
+    NoticeAction.BACK: _begin_return,
 }

@@ -37,9 +37,9 @@ from handlers import flows
 from handlers.callbacks import (
     BriefAction,
     MoveAction,
+    NoticeAction,
     ReportAction,
     ReportButton,
-    TipAction,
     TipActionButton,
     TipDraftAction,
     TipDraftButton,
@@ -141,7 +141,7 @@ def test_every_active_flow_is_routed_and_cancellable():
 def test_every_button_action_has_an_entry():
     assert set(handlers.reports.PRESSES) == set(ReportAction)
     assert set(handlers.tips.DRAFT_PRESSES) == set(TipDraftAction)
-    assert set(handlers.tips.ACTION_PRESSES) == set(TipAction)
+    assert set(handlers.tips.ACTION_PRESSES) == set(NoticeAction)
 
 
 def test_button_codes_on_the_wire_are_unchanged():
@@ -171,14 +171,14 @@ def test_button_codes_on_the_wire_are_unchanged():
         "yes",
         "no",
     ]
-    assert [a.value for a in TipAction] == ["ack", "pass", "back"]
+    assert [a.value for a in NoticeAction] == ["ack", "pass", "back"]
     assert [a.value for a in BriefAction] == ["pub", "cx"]
     assert [a.value for a in MoveAction] == ["ok", "cx"]
     pressed = ReportButton(draft=5, act=ReportAction.EDIT_STEP, arg=len(STEPS))
     assert pressed.encode() == "1:r:5:eg:6"
     assert decode("1:r:5:eg:6") == pressed
     assert decode("1:td:9:cpd:0") == TipDraftButton(draft=9, act=TipDraftAction.CLOSE_PHOTOS_DONE)
-    assert decode("1:ta:3:back") == TipActionButton(tip=3, act=TipAction.BACK)
+    assert decode("1:ta:3:back") == TipActionButton(tip=3, act=NoticeAction.BACK)
     assert decode("1:r:5:zz:0") is None
 
 
