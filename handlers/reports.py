@@ -1,6 +1,10 @@
 """The report flow in private chat: /report or a photo starts it; one question at a
 time, inline buttons wherever there is a choice; a summary card; 提交 answers with the
-report number only after the commit (``bot.domain.reports`` holds the rules)."""
+report number only after the commit (``bot.domain.reports`` holds the rules).
+
+The steps and their order are ``bot.domain.reports.REPORT_FLOW``; here each has one entry
+in ``ASKERS`` (how it is asked), the steps that take a message one in ``ANSWERS``, and
+each button action (``ReportAction``) one in ``PRESSES``."""
 
 from __future__ import annotations
 

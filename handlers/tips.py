@@ -1,6 +1,9 @@
 """Tips in chat: /tip (receive, or a tip's timeline), /assign, 接单, /close with a
 verdict, 通过 / 退回, /tips (open ones, or the official table), /reward and /rewards.
-The rules are in ``bot.domain.tips``; this module asks, renders and sends."""
+The rules are in ``bot.domain.tips``; this module asks, renders and sends. The drafts'
+steps are the domain's ``RECEIVE_FLOW``, ``CLOSE_FLOW`` and ``RETURN_FLOW``: each step has
+one entry in ``ASKERS``, each flow one in ``TEXT_ANSWERS``, each button action one in
+``DRAFT_PRESSES`` or ``ACTION_PRESSES``."""
 
 from __future__ import annotations
 
