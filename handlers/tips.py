@@ -15,7 +15,7 @@ from bot.core import arguments
 from bot.core.errors import Refused
 from bot.domain.members import Caller
 from bot.domain.records import Member, Tip
-from bot.domain.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step
+from bot.domain.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step, TipState
 from bot.formats import tiptable
 from bot.runtime.context import GridContext
 from handlers import flows
@@ -163,7 +163,7 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
     ]
     if context.services.tips.is_overdue(tip):
         lines.append(text(context, caller, "tip.overdue_mark"))
-    if tip.state in ("closed", "verifying") and tip.valid is not None:
+    if tip.state in (TipState.CLOSED, TipState.VERIFYING) and tip.valid is not None:
         lines.append(
             text(context, caller, "tip.verdict_valid" if tip.valid else "tip.verdict_invalid")
         )
@@ -495,7 +495,7 @@ async def draft_pressed(
         await _send(context, chat.id, text(context, caller, "tip.received", number=result.number))
     else:
         tip = result.tip
-        key = "tip.closed" if tip.state == "closed" else "tip.submitted_for_check"
+        key = "tip.closed" if tip.state is TipState.CLOSED else "tip.submitted_for_check"
         verdict = text(context, caller, "tip.valid" if tip.valid else "tip.invalid")
         await _send(
             context, chat.id, text(context, caller, key, number=tip.number, verdict=verdict)

@@ -1,9 +1,14 @@
-"""Tips (举报线索) as a service: received → assigned → closed, every step an event row.
+"""Tips (举报线索) as a service: received → assigned → (verifying →) closed.
 
-Telegram-free. Receiving and closing take several answers, kept in a ``tip_draft`` row
-(one per person) so a restart resumes them. State changes are guarded by the state the
-tip is expected to be in, so two people acting at once (or a button pressed twice) move
-a tip once. Escalation of overdue tips returns who to tell; the caller sends.
+Telegram-free. Every change of a tip's state goes through ``TipService._transition``,
+which applies a row of the life-cycle table (``bot.domain.tip_cycle``): it checks that
+the tip is in a state the action leaves and that the person may take it, changes the
+state (guarded by the state it read, so two people acting at once, or a button pressed
+twice, move a tip once), and appends the timeline event and the audit entry, all in the
+caller's transaction. Receiving and closing take several answers, kept in a
+``tip_draft`` row (one per person) so a restart resumes them. Escalation of overdue tips
+returns who to tell; the caller sends. A bulk import writes tips as they stood, with
+their history, not through the table.
 """
 
 from __future__ import annotations
@@ -21,6 +26,16 @@ from bot.core.errors import Refused
 from bot.domain import audit
 from bot.domain.evidence import EvidenceStore
 from bot.domain.reports import IncomingPhoto
+from bot.domain.tip_cycle import (
+    REFUSALS,
+    EventKind,
+    RewardState,
+    TipAction,
+    TipState,
+    Transition,
+    Who,
+    rule,
+)
 from bot.formats.tipfile import TEXT_MAX, TipFileError, TipRow
 from storage import chats as chat_repo
 from storage import members as member_repo
@@ -39,6 +54,10 @@ RECEIVE, CLOSE, RETURN = "tip", "tipclose", "tipreturn"  # flow names
 _DRAFT_KIND = {RECEIVE: "receive", CLOSE: "close", RETURN: "return"}
 CONTACT_MAX = 100
 MAX_PHOTOS = 10
+_REWARD_EVENT = {
+    RewardState.PAID: EventKind.REWARD_PAID,
+    RewardState.DECLINED: EventKind.REWARD_DECLINED,
+}
 WORKERS_AND_UP = (Role.WORKER.value, Role.LEAD.value, Role.ADMIN.value)
 LEADS_AND_ADMINS = (Role.LEAD.value, Role.ADMIN.value)
 
@@ -71,6 +90,9 @@ class Notice:
 
 @dataclass(frozen=True)
 class Outcome:
+    """A tip after a change, the notices to send about it, and whether the change made a
+    pending reward."""
+
     tip: Tip
     notices: list[Notice] = field(default_factory=list)
     reward_created: bool = False
@@ -78,6 +100,9 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Timeline:
+    """A tip with its events in order, whether its contact may be shown (admins only)
+    and its reward, if any."""
+
     tip: Tip
     events: list[Event]
     show_contact: bool
@@ -85,6 +110,7 @@ class Timeline:
 
 
 def receive_step(data: dict[str, Any]) -> str:
+    """The step a receive draft is at: the first answer it lacks, else ``confirm``."""
     if not data.get("description"):
         return "description"
     if not data.get("source"):
@@ -99,6 +125,7 @@ def receive_step(data: dict[str, Any]) -> str:
 
 
 def close_step(data: dict[str, Any]) -> str:
+    """The step a close draft is at: the result, the photos, then the verdict."""
     if not data.get("result"):
         return "result"
     if not data.get("photos_done"):
@@ -107,6 +134,9 @@ def close_step(data: dict[str, Any]) -> str:
 
 
 class TipService:
+    """Receiving, assigning, acknowledging, closing, checking and escalating tips, and
+    settling their rewards; every state change through ``_transition``."""
+
     def __init__(self, db: Database, clock: Clock, config: Config) -> None:
         self.db = db
         self.clock = clock
@@ -116,6 +146,11 @@ class TipService:
         self.evidence = EvidenceStore(EvidenceFiles(config.evidence.path), config.locale.zone)
 
     # ------------------------------------------------------------------ helpers
+
+    @property
+    def _close_action(self) -> TipAction:
+        """A verdict closes the tip, or submits it for the assigner's check (tips.verify)."""
+        return TipAction.SUBMIT if self.settings.verify else TipAction.CLOSE
 
     def _times(self) -> tuple[datetime, str, str]:
         now = self.clock.now()
@@ -145,6 +180,86 @@ class TipService:
         if await self._may_read(conn, actor, tip):
             return Refused("deny.scope", unit=tip.assigned_name or tip.unit_name)
         return hidden
+
+    def _may(self, actor: Member | None, tip: Tip | None, who: Who) -> bool:
+        """Is ``actor`` (None: the deadline job) one of ``who`` for ``tip``?"""
+        if who is Who.SYSTEM or actor is None:
+            return who is Who.SYSTEM and actor is None
+        if who is Who.RECEIVER:
+            return access.check_receive_tip(actor) is None
+        assert tip is not None
+        if who is Who.SCOPE:
+            return self._sees(actor, tip)
+        if who is Who.ASSIGNED_UNIT:
+            return self._covers(actor, tip.assigned_path)
+        return actor.id == tip.assigned_by or (
+            actor.role == Role.ADMIN.value and self._covers(actor, tip.assigned_path)
+        )
+
+    async def _allowed(
+        self, conn: Connection, actor: Member | None, tip: Tip | None, action: TipAction
+    ) -> Transition:
+        """The row of the life-cycle table that lets ``actor`` take ``action`` on ``tip``
+        now. Refused with the action's keys: first when the tip is in no state the action
+        leaves, then when the actor may not take it."""
+        refusal = REFUSALS[action]
+        number = tip.number if tip else ""
+        move = rule(tip.state if tip else None, action)
+        if move is None:
+            raise Refused(refusal.wrong_state, number=number)
+        if not self._may(actor, tip, move.who):
+            hidden = Refused(refusal.not_allowed, number=number)
+            if refusal.name_unit and actor is not None and tip is not None:
+                raise await self._outside(conn, actor, tip, hidden)
+            raise hidden
+        return move
+
+    async def _transition(
+        self,
+        conn: Connection,
+        actor: Member | None,
+        tip: Tip | None,
+        action: TipAction,
+        *,
+        at: str,
+        note: str | None = None,
+        detail: dict[str, Any] | None = None,
+        **changes: Any,
+    ) -> tuple[Tip, int]:
+        """The one way a tip's state changes, inside the caller's transaction: check the
+        table (``_allowed``), set the new state and ``changes`` (a new tip made of them
+        when ``tip`` is None), append the event with ``note`` and, if the row names one,
+        the audit entry with ``detail``. Returns the tip as it is now and the event id."""
+        move = await self._allowed(conn, actor, tip, action)
+        if tip is None:
+            tip_id = await tip_repo.insert(conn, state=move.target, **changes)
+        elif await tip_repo.update(conn, tip.id, tip.state, state=move.target, **changes):
+            tip_id = tip.id
+        else:  # moved since it was read
+            raise Refused(REFUSALS[action].wrong_state, number=tip.number)
+        event = await tip_repo.add_event(
+            conn,
+            tip_id=tip_id,
+            at=at,
+            actor_id=actor.id if actor else None,
+            kind=move.event,
+            from_state=move.source,
+            to_state=move.target,
+            note=note,
+        )
+        fresh = await tip_repo.by_id(conn, tip_id)
+        assert fresh is not None
+        if move.audit is not None:
+            await audit.record(
+                conn,
+                self.clock,
+                move.audit,
+                actor=actor,
+                target=fresh.number,
+                unit_id=fresh.assigned_unit_id or fresh.unit_id,
+                **(detail or {}),
+            )
+        return fresh, event
 
     async def _draft(self, conn: Connection, actor: Member, flow: str) -> Draft:
         """The actor's draft of this flow; expired ones are refused (and dropped by
@@ -200,6 +315,7 @@ class TipService:
             return await self._step(conn, actor, fresh)
 
     async def cancel(self, actor: Member, flow: str) -> bool:
+        """Drop the actor's draft of ``flow``; False when there was none."""
         async with self.db.transaction() as conn:
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, flow)
@@ -211,6 +327,7 @@ class TipService:
     # ------------------------------------------------------------------ receiving
 
     async def begin_receive(self, actor: Member) -> Step:
+        """Start receiving a tip (leads and admins): a new draft, replacing any other."""
         reason = access.check_receive_tip(actor)
         if reason:
             raise Refused(reason)
@@ -252,6 +369,8 @@ class TipService:
         raise Refused(f"tip.expect.{step.step}")
 
     async def receive_button(self, actor: Member, draft_id: int, act: str, arg: int) -> Step:
+        """A button of the receive draft: the source, the place picker, photos done, no
+        contact. A button of another or an old draft is refused as stale."""
         if act == "src":
             if not 0 <= arg < len(SOURCES):
                 raise Refused("tip.stale")
@@ -296,6 +415,8 @@ class TipService:
         return await self._update(actor, flow, draft.id)
 
     async def submit_receive(self, actor: Member, draft_id: int) -> Tip:
+        """受理: the confirmed draft becomes a tip with the day's next number, in state
+        received (the RECEIVE transition), its photos on the event."""
         now_dt, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, RECEIVE)
@@ -305,44 +426,37 @@ class TipService:
             if receive_step(data) != "confirm":
                 raise Refused("tip.incomplete")
             day = now_dt.astimezone(self.zone).strftime("%Y%m%d")
-            number = await tip_repo.next_number(conn, day)
-            tip_id = await tip_repo.insert(
+            tip, event = await self._transition(
                 conn,
-                number=number,
+                actor,
+                None,
+                TipAction.RECEIVE,
+                at=now,
+                detail={"source": data["source"]},
+                number=await tip_repo.next_number(conn, day),
                 received_at=now,
                 unit_id=data["unit_id"],
                 address=data.get("address"),
                 description=data["description"],
                 source=data["source"],
                 contact=data.get("contact"),
-                state="received",
                 created_by=actor.id,
                 created_at=now,
             )
-            event = await tip_repo.add_event(
-                conn, tip_id, now, actor.id, "received", None, "received"
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.received",
-                actor=actor,
-                target=number,
-                unit_id=data["unit_id"],
-                source=data["source"],
-            )
             await tip_repo.add_photos(
-                conn, tip_id, event, await tip_repo.draft_photos(conn, draft.id)
+                conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
             )
             await tip_repo.drop_draft(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, RECEIVE)
-            tip = await tip_repo.by_id(conn, tip_id)
-            assert tip is not None
             return tip
 
     # ------------------------------------------------------------------ assigning
 
     async def assign(self, actor: Member, number: str, code: str, hours: int | None) -> Outcome:
+        """交办 to a unit in the actor's scope, due in ``hours`` (the configured default
+        when None; 1 h to 90 days). Again on an assigned tip: a new unit and deadline, its
+        acknowledgement and escalation reset. The unit's members get a notice with an
+        acknowledge button (the caller sends)."""
         if hours is None:
             hours = self.settings.deadline_hours
         if not 1 <= hours <= 24 * 90:
@@ -359,14 +473,15 @@ class TipService:
                 raise Refused("deny.scope", unit=unit.name)
             if not unit.active:
                 raise Refused("group.unit_inactive", unit=unit.name)
-            if tip.state not in ("received", "assigned"):
-                raise Refused("tip.wrong_state", number=tip.number)
             deadline = to_text(now_dt + timedelta(hours=hours))
-            changed = await tip_repo.update(
+            tip, _ = await self._transition(
                 conn,
-                tip.id,
-                tip.state,
-                state="assigned",
+                actor,
+                tip,
+                TipAction.ASSIGN,
+                at=now,
+                note=f"{unit.code} {hours}h",
+                detail={"hours": hours},
                 assigned_unit_id=unit.id,
                 assigned_by=actor.id,
                 assigned_at=now,
@@ -376,29 +491,6 @@ class TipService:
                 escalation_level=0,
                 escalated_at=None,
             )
-            if not changed:
-                raise Refused("tip.wrong_state", number=tip.number)
-            await tip_repo.add_event(
-                conn,
-                tip.id,
-                now,
-                actor.id,
-                "assigned",
-                tip.state,
-                "assigned",
-                f"{unit.code} {hours}h",
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.assigned",
-                actor=actor,
-                target=tip.number,
-                unit_id=unit.id,
-                hours=hours,
-            )
-            tip = await tip_repo.by_id(conn, tip.id)
-            assert tip is not None
             members = await member_repo.active_in_unit(conn, unit.id, WORKERS_AND_UP)
             await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
         notices = [
@@ -415,35 +507,40 @@ class TipService:
         return Outcome(tip, notices)
 
     async def acknowledge(self, member: Member, tip_id: int) -> Tip:
+        """接单: someone of the assigned unit (or above it) takes the tip on, once per
+        assignment."""
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
-            if tip is None or tip.state != "assigned":
+            if tip is None:
                 raise Refused("tip.stale")
-            if not self._covers(member, tip.assigned_path):
-                raise await self._outside(conn, member, tip, Refused("tip.stale"))
+            await self._allowed(conn, member, tip, TipAction.ACKNOWLEDGE)
             if tip.acknowledged_at is not None:
                 raise Refused("tip.already_acknowledged", number=tip.number)
-            await tip_repo.update(
-                conn, tip.id, "assigned", acknowledged_at=now, acknowledged_by=member.id
+            fresh, _ = await self._transition(
+                conn,
+                member,
+                tip,
+                TipAction.ACKNOWLEDGE,
+                at=now,
+                acknowledged_at=now,
+                acknowledged_by=member.id,
             )
-            await tip_repo.add_event(
-                conn, tip.id, now, member.id, "acknowledged", "assigned", "assigned"
-            )
-            fresh = await tip_repo.by_id(conn, tip.id)
-            assert fresh is not None
             return fresh
 
     # ------------------------------------------------------------------ closing
 
     async def begin_close(self, member: Member, number: str) -> Step:
+        """Start closing an assigned tip (someone of the assigned unit or above it): a
+        close draft asking for the result. To anyone who may not read the tip it is
+        unknown."""
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
             if not self._covers(member, tip.assigned_path):
                 hidden = Refused("tip.unknown", number=number)  # as /tip: no hint it exists
                 raise await self._outside(conn, member, tip, hidden)
-            if tip.state != "assigned":
+            if rule(tip.state, self._close_action) is None:
                 raise Refused("tip.wrong_state", number=tip.number)
             await tip_repo.start_draft(conn, member.telegram_id, "close", tip.id, {}, now, expires)
             await chat_repo.set_active_flow(conn, member.telegram_id, CLOSE, now)
@@ -452,6 +549,7 @@ class TipService:
             return await self._step(conn, member, draft)
 
     async def close_text(self, member: Member, value: str) -> Step:
+        """Typed text in a close draft: the result."""
         step, _ = await self.current(member, CLOSE)
         if step is None:
             raise Refused("tip.stale")
@@ -462,6 +560,7 @@ class TipService:
         )
 
     async def close_photos_done(self, member: Member, draft_id: int) -> Step:
+        """The photos of a closure are complete; the verdict is asked next."""
         return await self._update(member, CLOSE, draft_id, photos_done=True)
 
     async def close(self, member: Member, draft_id: int, valid: bool) -> Outcome:
@@ -472,44 +571,23 @@ class TipService:
             if draft.id != draft_id or close_step(draft.data) != "verdict":
                 raise Refused("tip.stale")
             tip = await tip_repo.by_id(conn, draft.tip_id or 0)
-            if (
-                tip is None
-                or tip.state != "assigned"
-                or not self._covers(member, tip.assigned_path)
-            ):
+            if tip is None:
                 raise Refused("tip.stale")
-            to_state = "verifying" if self.settings.verify else "closed"
-            await tip_repo.update(
+            verdict = "valid" if valid else "invalid"
+            closing = rule(TipState.ASSIGNED, self._close_action)
+            assert closing is not None
+            fresh, event = await self._transition(
                 conn,
-                tip.id,
-                "assigned",
-                state=to_state,
+                member,
+                tip,
+                self._close_action,
+                at=now,
+                note=f"{verdict}: {draft.data['result']}",
+                detail={"valid": valid, "state": closing.target},
                 closed_at=now,
                 closed_by=member.id,
                 valid=int(valid),
                 result=draft.data["result"],
-            )
-            kind = "submitted" if self.settings.verify else "closed"
-            verdict = "valid" if valid else "invalid"
-            event = await tip_repo.add_event(
-                conn,
-                tip.id,
-                now,
-                member.id,
-                kind,
-                "assigned",
-                to_state,
-                f"{verdict}: {draft.data['result']}",
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.closed",
-                actor=member,
-                target=tip.number,
-                unit_id=tip.assigned_unit_id,
-                valid=valid,
-                state=to_state,
             )
             await tip_repo.add_photos(
                 conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
@@ -518,10 +596,10 @@ class TipService:
             await chat_repo.end_active_flow(conn, member.telegram_id, CLOSE)
             reward = False
             notices: list[Notice] = []
-            if to_state == "closed" and valid:
+            if fresh.state is TipState.CLOSED and valid:
                 await tip_repo.add_reward(conn, tip.id, now)
                 reward = True
-            if to_state == "verifying" and tip.assigned_by:
+            if fresh.state is TipState.VERIFYING and tip.assigned_by:
                 assigner = await member_repo.by_id(conn, tip.assigned_by)
                 if assigner and assigner.active:
                     notices.append(
@@ -533,50 +611,32 @@ class TipService:
                             verify_buttons=True,
                         )
                     )
-            fresh = await tip_repo.by_id(conn, tip.id)
-            assert fresh is not None
             return Outcome(fresh, notices, reward)
 
-    async def _may_verify(self, conn: Connection, actor: Member, tip: Tip) -> None:
-        if tip.state != "verifying":
-            raise Refused("tip.stale")
-        if actor.id != tip.assigned_by and not (
-            actor.role == Role.ADMIN.value and self._covers(actor, tip.assigned_path)
-        ):
-            raise Refused("tip.not_verifier", number=tip.number)
-
     async def approve(self, actor: Member, tip_id: int) -> Outcome:
+        """通过: the assigner (or an admin over the unit) lets a checked closure stand;
+        the tip is closed, with a pending reward when it was valid."""
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
             if tip is None:
                 raise Refused("tip.stale")
-            await self._may_verify(conn, actor, tip)
-            await tip_repo.update(conn, tip.id, "verifying", state="closed")
-            await tip_repo.add_event(
-                conn, tip.id, now, actor.id, "closed", "verifying", "closed", "approved"
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.approved",
-                actor=actor,
-                target=tip.number,
-                unit_id=tip.assigned_unit_id,
+            fresh, _ = await self._transition(
+                conn, actor, tip, TipAction.APPROVE, at=now, note="approved"
             )
             if tip.valid:
                 await tip_repo.add_reward(conn, tip.id, now)
-            fresh = await tip_repo.by_id(conn, tip.id)
-            assert fresh is not None
             return Outcome(fresh, [], bool(tip.valid))
 
     async def begin_return(self, actor: Member, tip_id: int) -> Step:
+        """退回 pressed: the assigner (or an admin over the unit) is asked for the reason
+        (a return draft); ``send_back`` takes it."""
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
             if tip is None:
                 raise Refused("tip.stale")
-            await self._may_verify(conn, actor, tip)
+            await self._allowed(conn, actor, tip, TipAction.RETURN)
             await tip_repo.start_draft(conn, actor.telegram_id, "return", tip.id, {}, now, expires)
             await chat_repo.set_active_flow(conn, actor.telegram_id, RETURN, now)
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
@@ -592,27 +652,17 @@ class TipService:
             tip = await tip_repo.by_id(conn, draft.tip_id or 0)
             if tip is None:
                 raise Refused("tip.stale")
-            await self._may_verify(conn, actor, tip)
-            await tip_repo.update(
+            fresh, _ = await self._transition(
                 conn,
-                tip.id,
-                "verifying",
-                state="assigned",
+                actor,
+                tip,
+                TipAction.RETURN,
+                at=now,
+                note=reason,
                 closed_at=None,
                 closed_by=None,
                 valid=None,
                 returns=tip.returns + 1,
-            )
-            await tip_repo.add_event(
-                conn, tip.id, now, actor.id, "returned", "verifying", "assigned", reason
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.returned",
-                actor=actor,
-                target=tip.number,
-                unit_id=tip.assigned_unit_id,
             )
             await tip_repo.drop_draft(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, RETURN)
@@ -620,8 +670,6 @@ class TipService:
                 conn, tip.assigned_unit_id or 0, WORKERS_AND_UP
             )
             await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
-            fresh = await tip_repo.by_id(conn, tip.id)
-            assert fresh is not None
         notices = [
             Notice(
                 m.telegram_id,
@@ -636,6 +684,7 @@ class TipService:
     # ------------------------------------------------------------------ reading
 
     async def timeline(self, actor: Member, number: str) -> Timeline:
+        """A tip and its events, for someone who may read it (else unknown)."""
         async with self.db.read() as conn:
             tip = await self._tip(conn, number)
             if not await self._may_read(conn, actor, tip):
@@ -647,6 +696,8 @@ class TipService:
     async def open_tips(
         self, actor: Member, code: str | None, limit: int = 30
     ) -> tuple[Unit, list[Tip]]:
+        """Tips not closed whose responsible unit is in the subtree of ``code`` (the
+        actor's own unit when None), oldest deadline first, at most ``limit``."""
         async with self.db.read() as conn:
             unit = (
                 await unit_repo.get_by_code(conn, typed_code(code))
@@ -661,8 +712,9 @@ class TipService:
             return unit, await tip_repo.open_in_subtree(conn, unit.path, limit)
 
     def is_overdue(self, tip: Tip) -> bool:
+        """Assigned and past its deadline now."""
         return (
-            tip.state == "assigned"
+            tip.state is TipState.ASSIGNED
             and tip.deadline is not None
             and tip.deadline < to_text(self.clock.now())
         )
@@ -670,8 +722,12 @@ class TipService:
     # ------------------------------------------------------------------ rewards
 
     async def settle(self, actor: Member, number: str, outcome: str, note: str | None) -> Reward:
-        if outcome not in ("paid", "declined"):
+        """Settle the pending reward of a tip as paid or declined, once, by someone whose
+        scope covers the unit answerable for the tip; an event and an audit entry record
+        it (the tip's state does not change)."""
+        if outcome not in (RewardState.PAID, RewardState.DECLINED):
             raise Refused("usage.reward")
+        settled_as = RewardState(outcome)
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
@@ -680,15 +736,22 @@ class TipService:
             reward = await tip_repo.reward_of(conn, tip.id)
             if reward is None:
                 raise Refused("reward.none", number=tip.number)
-            if not await tip_repo.settle_reward(conn, tip.id, outcome, actor.id, now, note):
+            if not await tip_repo.settle_reward(conn, tip.id, settled_as, actor.id, now, note):
                 raise Refused("reward.settled", number=tip.number, state=reward.state)
             await tip_repo.add_event(
-                conn, tip.id, now, actor.id, f"reward_{outcome}", None, None, note
+                conn,
+                tip_id=tip.id,
+                at=now,
+                actor_id=actor.id,
+                kind=_REWARD_EVENT[settled_as],
+                from_state=None,
+                to_state=None,
+                note=note,
             )
             await audit.record(
                 conn,
                 self.clock,
-                f"reward.{outcome}",
+                f"reward.{settled_as}",
                 actor=actor,
                 target=tip.number,
                 unit_id=tip.assigned_unit_id or tip.unit_id,
@@ -698,6 +761,7 @@ class TipService:
             return settled
 
     async def pending_rewards(self, actor: Member) -> list[Reward]:
+        """Rewards not settled yet in the actor's scope, oldest first."""
         async with self.db.read() as conn:
             return await tip_repo.pending_rewards(conn, actor.unit_path)
 
@@ -743,15 +807,20 @@ class TipService:
                         )
                     )
                 await tip_repo.add_notified(conn, tip.id, told)
-                await tip_repo.update(
-                    conn, tip.id, "assigned", escalation_level=level + 1, escalated_at=now
-                )
-                await tip_repo.add_event(
-                    conn, tip.id, now, None, "escalated", "assigned", "assigned", target.code
+                await self._transition(
+                    conn,
+                    None,
+                    tip,
+                    TipAction.ESCALATE,
+                    at=now,
+                    note=target.code,
+                    escalation_level=level + 1,
+                    escalated_at=now,
                 )
         return notices
 
     async def overdue_by_unit(self) -> dict[int, int]:
+        """Overdue tips now, per assigned unit id."""
         async with self.db.read() as conn:
             return await tip_repo.overdue_counts(conn, to_text(self.clock.now()))
 
@@ -769,7 +838,13 @@ class TipService:
                 ]
                 raise TipFileError(clashes)
             for row in rows:
-                state = "closed" if row.closed_at else "assigned" if row.assigned_at else "received"
+                state = (
+                    TipState.CLOSED
+                    if row.closed_at
+                    else TipState.ASSIGNED
+                    if row.assigned_at
+                    else TipState.RECEIVED
+                )
                 received = to_text(row.received_at)
                 tip_id = await tip_repo.insert(
                     conn,
@@ -787,24 +862,36 @@ class TipService:
                     created_at=now,
                 )
                 await tip_repo.add_event(
-                    conn, tip_id, received, None, "received", None, "received", "import"
+                    conn,
+                    tip_id=tip_id,
+                    at=received,
+                    actor_id=None,
+                    kind=EventKind.RECEIVED,
+                    from_state=None,
+                    to_state=TipState.RECEIVED,
+                    note="import",
                 )
                 if row.assigned_at and row.assigned_unit:
-                    at = to_text(row.assigned_at)
-                    note = f"{row.assigned_unit.code} import"
                     await tip_repo.add_event(
-                        conn, tip_id, at, None, "assigned", "received", "assigned", note
+                        conn,
+                        tip_id=tip_id,
+                        at=to_text(row.assigned_at),
+                        actor_id=None,
+                        kind=EventKind.ASSIGNED,
+                        from_state=TipState.RECEIVED,
+                        to_state=TipState.ASSIGNED,
+                        note=f"{row.assigned_unit.code} import",
                     )
                 if row.closed_at:
                     await tip_repo.add_event(
                         conn,
-                        tip_id,
-                        to_text(row.closed_at),
-                        None,
-                        "closed",
-                        "assigned",
-                        "closed",
-                        "import",
+                        tip_id=tip_id,
+                        at=to_text(row.closed_at),
+                        actor_id=None,
+                        kind=EventKind.CLOSED,
+                        from_state=TipState.ASSIGNED,
+                        to_state=TipState.CLOSED,
+                        note="import",
                     )
                     if row.valid:
                         await tip_repo.add_reward(conn, tip_id, to_text(row.closed_at))
@@ -821,5 +908,6 @@ class TipService:
         return len(rows)
 
     async def units(self) -> list[Unit]:
+        """Every unit of the tree (to resolve the units named in an import file)."""
         async with self.db.read() as conn:
             return await unit_repo.all_units(conn)
