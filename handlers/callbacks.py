@@ -2,7 +2,8 @@
 
 Telegram gives 64 bytes of ``callback_data`` and sends back whatever the client says, so
 every press is parsed strictly here and anything that does not parse is treated as
-forged. Permissions are checked again by the handler.
+forged. Permissions are checked again on every press: ``handlers.common.guarded_button``
+applies the kind's entry in ``bot.core.policy.BUTTONS`` before the handler runs.
 
 A payload is ``VERSION:kind:field:field…``. Each kind is a pydantic model that subclasses
 ``Button`` with a unique ``KIND``; its fields are encoded in declaration order, so a
@@ -52,6 +53,11 @@ class Button(BaseModel):
         if len(data.encode()) > MAX_BYTES:
             raise ValueError(f"callback data over {MAX_BYTES} bytes: {data!r}")
         return data
+
+
+def kinds() -> dict[str, type[Button]]:
+    """Every button kind defined, by ``KIND``: what the policy table must cover."""
+    return dict(_KINDS)
 
 
 class MembersPageButton(Button):

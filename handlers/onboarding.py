@@ -17,7 +17,7 @@ from bot.domain.invites import JOIN_FLOW, JoinOffer, JoinStep
 from bot.domain.members import Caller
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.callbacks import MoveAction, MoveButton, decode
+from handlers.callbacks import MoveAction, MoveButton
 from handlers.common import (
     caller_of,
     edit_moot,
@@ -125,28 +125,17 @@ ASKERS: dict[JoinStep, Callable[[Update, GridContext, Caller, JoinOffer], Awaita
 }
 
 
-async def move_pressed(update: Update, context: GridContext) -> None:
+async def move_pressed(
+    update: Update, context: GridContext, caller: Caller, button: MoveButton
+) -> None:
     """确认调动 or 取消 under a link an existing member opened: checked again on press."""
     query = update.callback_query
     assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, MoveButton)
-    if not isinstance(button, MoveButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
-    if caller.member is None or not caller.member.active:
-        key = "deny.disabled" if caller.member else "button.stale"
-        await query.answer(text(context, caller, key), show_alert=True)
-        return
     invites = context.services.invites
-    try:
-        if button.act is MoveAction.CANCEL:
-            await invites.cancel_move(caller.telegram_id, button.invite)
-        else:
-            offer = await invites.confirm_move(caller.telegram_id, button.invite)
-    except Refused as refusal:
-        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
-        return
+    if button.act is MoveAction.CANCEL:
+        await invites.cancel_move(caller.telegram_id, button.invite)
+    else:
+        offer = await invites.confirm_move(caller.telegram_id, button.invite)
     await query.answer()
     try:
         await query.edit_message_reply_markup(None)

@@ -41,8 +41,8 @@ from bot.domain.reports import (
 )
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.callbacks import ReportAction, ReportButton, decode
-from handlers.common import caller_of, category_name, localized, status_name, text
+from handlers.callbacks import ReportAction, ReportButton
+from handlers.common import category_name, localized, status_name, text
 from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.reports")
@@ -538,23 +538,15 @@ async def _show_search(
 # ---------------------------------------------------------------------- buttons
 
 
-async def report_pressed(update: Update, context: GridContext) -> None:
+async def report_pressed(
+    update: Update, context: GridContext, caller: Caller, button: ReportButton
+) -> None:
     """A button of the report flow. The draft id in it must be the presser's own
     current draft; anything else is stale."""
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, ReportButton)
-    if not isinstance(button, ReportButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
     member = caller.member
-    if member is None or not member.active or chat is None:
-        await query.answer(
-            text(context, caller, "deny.disabled" if member else "button.stale"), show_alert=True
-        )
-        return
+    assert query is not None and chat is not None and member is not None
     try:
         result = await PRESSES[button.act](context.services.reports, member, button)
     except Refused as refusal:

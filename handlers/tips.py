@@ -39,14 +39,8 @@ from bot.domain.tips import (
 from bot.formats import tiptable
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.callbacks import (
-    NoticeAction,
-    TipActionButton,
-    TipDraftAction,
-    TipDraftButton,
-    decode,
-)
-from handlers.common import caller_of, local_time, reply, reply_text, text, unit_path
+from handlers.callbacks import NoticeAction, TipActionButton, TipDraftAction, TipDraftButton
+from handlers.common import local_time, reply, reply_text, text, unit_path
 from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.tips")
@@ -573,31 +567,14 @@ async def _quietly(edit: Any) -> None:
         log.debug("tip.edit_skipped error=%r", exc)
 
 
-async def _button_member(update: Update, context: GridContext) -> tuple[Caller, Member | None]:
-    query = update.callback_query
-    assert query is not None
-    caller = await caller_of(update, context)
-    member = caller.member
-    if member is None or not member.active:
-        await query.answer(
-            text(context, caller, "deny.disabled" if member else "button.stale"), show_alert=True
-        )
-        return caller, None
-    return caller, member
-
-
-async def draft_pressed(update: Update, context: GridContext) -> None:
+async def draft_pressed(
+    update: Update, context: GridContext, caller: Caller, button: TipDraftButton
+) -> None:
     """A button of a tip draft (receiving or closing)."""
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None
-    button = decode(query.data, TipDraftButton)
-    caller, member = await _button_member(update, context)
-    if member is None or chat is None:
-        return
-    if not isinstance(button, TipDraftButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
+    member = caller.member
+    assert query is not None and chat is not None and member is not None
     try:
         result = await DRAFT_PRESSES[button.act](context.services.tips, member, button)
     except Refused as refusal:
@@ -651,18 +628,14 @@ DRAFT_PRESSES: dict[TipDraftAction, DraftPress] = {
 }
 
 
-async def action_pressed(update: Update, context: GridContext) -> None:
+async def action_pressed(
+    update: Update, context: GridContext, caller: Caller, button: TipActionButton
+) -> None:
     """接单, 通过 or 退回 under a notice."""
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None
-    button = decode(query.data, TipActionButton)
-    caller, member = await _button_member(update, context)
-    if member is None or chat is None:
-        return
-    if not isinstance(button, TipActionButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
+    member = caller.member
+    assert query is not None and chat is not None and member is not None
     try:
         await ACTION_PRESSES[button.act](context, caller, member, button, query, chat.id)
     except Refused as refusal:
