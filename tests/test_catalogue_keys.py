@@ -14,7 +14,16 @@ import pytest
 import bot.app  # noqa: F401  (registers every handler module's flows)
 from bot.core.access import Role
 from bot.core.policy import COMMANDS
-from bot.domain import audit, bulletin, digest, exports, groups, report_history
+from bot.domain import (
+    audit,
+    bulletin,
+    digest,
+    exports,
+    groups,
+    invites,
+    report_history,
+    status_updates,
+)
 from bot.domain import reports as report_domain
 from bot.domain import tips as tip_domain
 from bot.formats import orgfile, tiptable
@@ -25,7 +34,44 @@ from handlers import tips as tip_handlers
 from storage.tips import EventKind, RewardState, TipState
 
 ROOT = Path(__file__).resolve().parent.parent
-_TIP_STEPS = (*tip_domain.RECEIVE_STEPS, *tip_domain.CLOSE_STEPS, *tip_domain.RETURN_STEPS)
+_FLOWS = (
+    report_domain.REPORT_FLOW,
+    tip_domain.RECEIVE_FLOW,
+    tip_domain.CLOSE_FLOW,
+    tip_domain.RETURN_FLOW,
+    status_updates.UPDATE_FLOW,
+    invites.JOIN_FLOW,
+)
+
+
+def _flow_keys(prefix: str) -> set[str]:
+    """The keys of every flow table's steps (prompt, expect, label) under ``prefix``."""
+    keys = {k for flow in _FLOWS for s in flow for k in (s.prompt, s.expect, s.label) if k}
+    return {key for key in keys if key.startswith(prefix)}
+
+
+def _literal_arguments(function: str, index: int) -> set[str]:
+    """The literal values the code passes to ``function`` at position ``index``."""
+    found = set()
+    for _, tree in _modules():
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and (getattr(node.func, "id", None) or getattr(node.func, "attr", None)) == function
+                and len(node.args) > index
+                and isinstance(node.args[index], ast.Constant)
+            ):
+                found.add(node.args[index].value)
+    return found
+
+
+def _modules() -> list[tuple[Path, ast.Module]]:
+    files = [*(ROOT / "bot").rglob("*.py"), *(ROOT / "handlers").rglob("*.py")]
+    return [
+        (path, ast.parse(path.read_text(encoding="utf-8")))
+        for path in sorted(files)
+        if "i18n" not in path.relative_to(ROOT).parts
+    ]
 
 
 def _keys(pattern: str, values) -> set[str]:
@@ -53,8 +99,9 @@ DYNAMIC: dict[str, set[str]] = {
     "audit.action.{}": _keys("audit.action.{}", audit.ACTIONS),
     "cancel.done.{}": _keys("cancel.done.{}", flows._CANCELLERS),
     "group.state.{}": _keys("group.state.{}", groups.END_REASONS),
-    "report.step.{}": _keys("report.step.{}", report_domain.STEPS),
-    "report.expect.{}": _keys("report.expect.{}", report_domain.STEPS),
+    "report.ask.{}": _flow_keys("report.ask."),
+    "report.step.{}": _flow_keys("report.step."),
+    "report.expect.{}": _flow_keys("report.expect."),
     "report.flag_name.{}": _keys("report.flag_name.{}", report_domain.FLAGS),
     "report.flag.{}": _keys("report.flag.{}", report_domain.FLAGS)
     | _keys("report.flag.{}_elsewhere", report_domain.PHOTO_FLAGS),
@@ -66,10 +113,11 @@ DYNAMIC: dict[str, set[str]] = {
     "tip.state.{}": _keys("tip.state.{}", TipState),
     "tip.event.{}": _keys("tip.event.{}", EventKind),
     "tip.note.{}": _keys("tip.note.{}", tip_domain.EventNote),
-    "tip.ask.{}": _keys("tip.ask.{}", (s for s in _TIP_STEPS if s != "confirm")),
-    "tip.expect.{}": _keys("tip.expect.{}", _TIP_STEPS),
-    "tip.{}_needed": _keys("tip.{}_needed", tip_domain.TYPED_TEXTS),
-    "tip.{}_too_long": _keys("tip.{}_too_long", tip_domain.TYPED_TEXTS),
+    "tip.ask.{}": _flow_keys("tip.ask."),
+    "tip.expect.{}": _flow_keys("tip.expect."),
+    # checked_text(text, limit, "tip.description") refuses with "tip.description_needed"…
+    "{}_needed": _keys("{}_needed", _literal_arguments("checked_text", 2)),
+    "{}_too_long": _keys("{}_too_long", _literal_arguments("checked_text", 2)),
     "reward.state.{}": _keys("reward.state.{}", RewardState),
     "reward.word.{}": _keys("reward.word.{}", tip_handlers.SETTLED),
 }
@@ -98,15 +146,6 @@ def catalogue() -> Catalogue:
     return Catalogue.load()
 
 
-def _modules() -> list[tuple[Path, ast.Module]]:
-    files = [*(ROOT / "bot").rglob("*.py"), *(ROOT / "handlers").rglob("*.py")]
-    return [
-        (path, ast.parse(path.read_text(encoding="utf-8")))
-        for path in sorted(files)
-        if "i18n" not in path.relative_to(ROOT).parts
-    ]
-
-
 def _pattern(node: ast.JoinedStr) -> str:
     return "".join(v.value if isinstance(v, ast.Constant) else "{}" for v in node.values)
 
@@ -119,7 +158,8 @@ def _built_patterns(tops: set[str]) -> dict[str, list[str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.JoinedStr):
                 pattern = _pattern(node)
-                if "{}" in pattern and pattern.split(".")[0] in tops and "." in pattern:
+                keyish = pattern.split(".")[0] in tops and "." in pattern
+                if "{}" in pattern and (keyish or re.fullmatch(r"\{\}_[a-z_]+", pattern)):
                     where = f"{path.relative_to(ROOT)}:{node.lineno}"
                     found.setdefault(pattern, []).append(where)
     return found

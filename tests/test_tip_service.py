@@ -102,10 +102,10 @@ class City:
         tips = self.plain
         draft = (await tips.begin_receive(self.lead)).draft.id
         await tips.receive_text(self.lead, "崔庄村民反映有人私自打井")
-        await tips.receive_button(self.lead, draft, "src", 0)
-        await tips.receive_button(self.lead, draft, "here", await self.unit_id(UNIT))
-        await tips.receive_button(self.lead, draft, "pd", 0)
-        await tips.receive_button(self.lead, draft, "nc", 0)
+        await tips.choose_source(self.lead, draft, 0)
+        await tips.place_here(self.lead, draft, await self.unit_id(UNIT))
+        await tips.receive_photos_done(self.lead, draft)
+        await tips.no_contact(self.lead, draft)
         return await tips.submit_receive(self.lead, draft)
 
     async def close(self, service: TipService, tip: Tip, valid: bool = True) -> Any:

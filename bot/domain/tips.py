@@ -5,14 +5,16 @@ which applies a row of the life-cycle table (``bot.domain.tip_cycle``): it check
 the tip is in a state the action leaves and that the person may take it, changes the
 state (guarded by the state it read, so two people acting at once, or a button pressed
 twice, move a tip once), and appends the timeline event and the audit entry, all in the
-caller's transaction. Receiving and closing take several answers, kept in a
-``tip_draft`` row (one per person) so a restart resumes them. Escalation of overdue tips
-returns who to tell; the caller sends. A bulk import writes tips as they stood, with
-their history, not through the table.
+caller's transaction. Receiving, closing and returning take several answers, kept in a
+``tip_draft`` row (one per person) so a restart resumes them; their steps are the tables
+``RECEIVE_FLOW``, ``CLOSE_FLOW`` and ``RETURN_FLOW`` (see ``bot.domain.flows``).
+Escalation of overdue tips returns who to tell; the caller sends. A bulk import writes
+tips as they stood, with their history, not through the table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -26,6 +28,7 @@ from bot.core.codes import typed_code
 from bot.core.errors import Refused
 from bot.domain import audit
 from bot.domain.evidence import EvidenceStore
+from bot.domain.flows import Flow, FlowTable, StepSpec
 from bot.domain.reports import IncomingPhoto
 from bot.domain.tip_cycle import (
     REFUSALS,
@@ -50,9 +53,13 @@ from storage.times import from_text, to_text
 from storage.tips import Draft, Event, Reward, Tip
 from storage.units import Unit
 
-RECEIVE, CLOSE, RETURN = "tip", "tipclose", "tipreturn"  # flow names
+RECEIVE, CLOSE, RETURN = Flow.TIP_RECEIVE, Flow.TIP_CLOSE, Flow.TIP_RETURN
+# The ``kind`` a draft of each flow is stored with.
 _DRAFT_KIND = {RECEIVE: "receive", CLOSE: "close", RETURN: "return"}
+_FLOW_OF_KIND = {kind: flow for flow, kind in _DRAFT_KIND.items()}
+PHOTO_FLOWS = frozenset({RECEIVE, CLOSE})  # drafts that take photos, at any step
 CONTACT_MAX = 100
+ADDRESS_MAX = 200
 MAX_PHOTOS = 10
 
 
@@ -75,19 +82,6 @@ _REWARD_EVENT = {
 }
 WORKERS_AND_UP = (Role.WORKER.value, Role.LEAD.value, Role.ADMIN.value)
 LEADS_AND_ADMINS = (Role.LEAD.value, Role.ADMIN.value)
-
-
-@dataclass(frozen=True)
-class Step:
-    """Where a draft stands, with what the question needs."""
-
-    draft: Draft
-    step: str
-    browse: Unit | None = None  # the unit shown by the place picker
-    children: list[Unit] = field(default_factory=list)
-    can_go_up: bool = False
-    tip: Tip | None = None  # the tip being closed or returned
-    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
 
 
 @dataclass(frozen=True)
@@ -124,36 +118,140 @@ class Timeline:
     reward: Reward | None
 
 
-# The steps of each draft (tip.ask.<step>, tip.expect.<step>) and the texts a person
-# types in them (tip.<text>_needed, tip.<text>_too_long).
-RECEIVE_STEPS = ("description", "source", "place", "photos", "contact", "confirm")
-CLOSE_STEPS = ("result", "photos", "verdict")
-RETURN_STEPS = ("reason",)
-TYPED_TEXTS = ("description", "address", "contact", "result", "reason")
+class ReceiveStep(StrEnum):
+    """The questions of receiving a tip, in the order ``RECEIVE_FLOW`` asks them."""
+
+    DESCRIPTION = "description"
+    SOURCE = "source"
+    PLACE = "place"
+    PHOTOS = "photos"
+    CONTACT = "contact"
+    CONFIRM = "confirm"
 
 
-def receive_step(data: dict[str, Any]) -> str:
-    """The step a receive draft is at: the first answer it lacks, else ``confirm``."""
-    if not data.get("description"):
-        return "description"
-    if not data.get("source"):
-        return "source"
-    if not data.get("place_done"):
-        return "place"
-    if not data.get("photos_done"):
-        return "photos"
-    if not data.get("contact_done"):
-        return "contact"
-    return "confirm"
+class CloseStep(StrEnum):
+    """The questions of closing a tip (办结)."""
+
+    RESULT = "result"
+    PHOTOS = "photos"
+    VERDICT = "verdict"
 
 
-def close_step(data: dict[str, Any]) -> str:
-    """The step a close draft is at: the result, the photos, then the verdict."""
-    if not data.get("result"):
-        return "result"
-    if not data.get("photos_done"):
-        return "photos"
-    return "verdict"
+class ReturnStep(StrEnum):
+    """The one question of returning a tip (退回)."""
+
+    REASON = "reason"
+
+
+TipStep = ReceiveStep | CloseStep | ReturnStep
+
+
+def checked_text(value: str, limit: int, key: str) -> str:
+    """Typed text trimmed; ``{key}_needed`` when empty, ``{key}_too_long`` over ``limit``."""
+    value = value.strip()
+    if not value:
+        raise Refused(f"{key}_needed", max=limit)
+    if len(value) > limit:
+        raise Refused(f"{key}_too_long", max=limit)
+    return value
+
+
+def _answered(name: str) -> Callable[[dict[str, Any]], bool]:
+    """A step is answered when the draft data holds ``name``."""
+    return lambda data: bool(data.get(name))
+
+
+def _draft_step(
+    step: TipStep,
+    done: Callable[[dict[str, Any]], bool] | None,
+    parse: Callable[[str], dict[str, Any]] | None = None,
+) -> StepSpec[Any]:
+    """A tip draft step with its catalogue keys named after it. ``parse`` turns typed
+    text into the changes to the draft's data."""
+    return StepSpec(step, f"tip.ask.{step}", f"tip.expect.{step}", done, parse)
+
+
+RECEIVE_FLOW: FlowTable[ReceiveStep] = FlowTable(
+    RECEIVE,
+    ReceiveStep,
+    (
+        _draft_step(
+            ReceiveStep.DESCRIPTION,
+            _answered("description"),
+            lambda t: {"description": checked_text(t, TEXT_MAX, "tip.description")},
+        ),
+        _draft_step(ReceiveStep.SOURCE, _answered("source")),
+        # A typed address: the place is the unit being browsed (added by receive_text).
+        _draft_step(
+            ReceiveStep.PLACE,
+            _answered("place_done"),
+            lambda t: {"address": checked_text(t, ADDRESS_MAX, "tip.address"), "place_done": True},
+        ),
+        _draft_step(ReceiveStep.PHOTOS, _answered("photos_done")),
+        _draft_step(
+            ReceiveStep.CONTACT,
+            _answered("contact_done"),
+            lambda t: {
+                "contact": checked_text(t, CONTACT_MAX, "tip.contact"),
+                "contact_done": True,
+            },
+        ),
+        StepSpec(ReceiveStep.CONFIRM, "tip.summary.title", "tip.expect.confirm"),
+    ),
+)
+CLOSE_FLOW: FlowTable[CloseStep] = FlowTable(
+    CLOSE,
+    CloseStep,
+    (
+        _draft_step(
+            CloseStep.RESULT,
+            _answered("result"),
+            lambda t: {"result": checked_text(t, TEXT_MAX, "tip.result")},
+        ),
+        _draft_step(CloseStep.PHOTOS, _answered("photos_done")),
+        _draft_step(CloseStep.VERDICT, None),
+    ),
+)
+RETURN_FLOW: FlowTable[ReturnStep] = FlowTable(
+    RETURN,
+    ReturnStep,
+    (
+        _draft_step(
+            ReturnStep.REASON,
+            None,
+            lambda t: {"reason": checked_text(t, TEXT_MAX, "tip.reason")},
+        ),
+    ),
+)
+TABLES: dict[Flow, FlowTable[Any]] = {t.flow: t for t in (RECEIVE_FLOW, CLOSE_FLOW, RETURN_FLOW)}
+
+
+def receive_step(data: dict[str, Any]) -> ReceiveStep:
+    """The step a draft of receiving a tip is at."""
+    return RECEIVE_FLOW.next_step(data)
+
+
+def close_step(data: dict[str, Any]) -> CloseStep:
+    """The step a draft of closing a tip is at."""
+    return CLOSE_FLOW.next_step(data)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a draft stands, with what the question needs."""
+
+    draft: Draft
+    step: TipStep
+    browse: Unit | None = None  # the unit shown by the place picker
+    children: list[Unit] = field(default_factory=list)
+    can_go_up: bool = False
+    tip: Tip | None = None  # the tip being closed or returned
+    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
+
+    @property
+    def flow(self) -> Flow:
+        """The flow the draft belongs to."""
+        return _FLOW_OF_KIND[self.draft.kind]
 
 
 class TipService:
@@ -290,7 +388,7 @@ class TipService:
             )
         return fresh, event
 
-    async def _draft(self, conn: Connection, actor: Member, flow: str) -> Draft:
+    async def _draft(self, conn: Connection, actor: Member, flow: Flow) -> Draft:
         """The actor's draft of this flow; expired ones are refused (and dropped by
         ``current``)."""
         draft = await tip_repo.draft_of(conn, actor.telegram_id)
@@ -299,25 +397,25 @@ class TipService:
         return draft
 
     async def _step(self, conn: Connection, actor: Member, draft: Draft) -> Step:
-        if draft.kind == "receive":
-            step = receive_step(draft.data)
-            if step == "confirm":
-                unit_id = draft.data.get("unit_id")
-                unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
-                place = await unit_repo.ancestors(conn, unit) if unit else []
-                return Step(draft, step, place=place)
-            if step != "place":
-                return Step(draft, step)
+        flow = _FLOW_OF_KIND[draft.kind]
+        step = TABLES[flow].next_step(draft.data)
+        if step is ReceiveStep.CONFIRM:
+            unit_id = draft.data.get("unit_id")
+            unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
+            place = await unit_repo.ancestors(conn, unit) if unit else []
+            return Step(draft, step, place=place)
+        if step is ReceiveStep.PLACE:
             browse_id = draft.data.get("browse") or actor.unit_id
             browse = await unit_repo.get_by_id(conn, browse_id)
             assert browse is not None
             kids = [u for u in await unit_repo.children(conn, browse.id) if u.active]
             return Step(draft, step, browse, kids, browse.id != actor.unit_id)
+        if flow is RECEIVE:
+            return Step(draft, step)
         tip = await tip_repo.by_id(conn, draft.tip_id) if draft.tip_id else None
-        step = close_step(draft.data) if draft.kind == "close" else "reason"
         return Step(draft, step, tip=tip)
 
-    async def current(self, actor: Member, flow: str) -> tuple[Step | None, bool]:
+    async def current(self, actor: Member, flow: Flow) -> tuple[Step | None, bool]:
         """The actor's draft of ``flow`` (or None) and whether one just expired."""
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
@@ -330,7 +428,9 @@ class TipService:
                 return None, True
             return await self._step(conn, actor, draft), False
 
-    async def _update(self, actor: Member, flow: str, draft_id: int | None, **changes: Any) -> Step:
+    async def _update(
+        self, actor: Member, flow: Flow, draft_id: int | None, **changes: Any
+    ) -> Step:
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, flow)
@@ -343,7 +443,7 @@ class TipService:
             assert fresh is not None
             return await self._step(conn, actor, fresh)
 
-    async def cancel(self, actor: Member, flow: str) -> bool:
+    async def cancel(self, actor: Member, flow: Flow) -> bool:
         """Drop the actor's draft of ``flow``; False when there was none."""
         async with self.db.transaction() as conn:
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
@@ -362,75 +462,72 @@ class TipService:
             raise Refused(reason)
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
-            await tip_repo.start_draft(conn, actor.telegram_id, "receive", None, {}, now, expires)
+            await tip_repo.start_draft(
+                conn, actor.telegram_id, _DRAFT_KIND[RECEIVE], None, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, actor.telegram_id, RECEIVE, now)
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             assert draft is not None
             return await self._step(conn, actor, draft)
 
-    @staticmethod
-    def _text(value: str, limit: int, name: str) -> str:
-        """A text the person typed, trimmed; refused (``tip.<name>_needed`` or
-        ``tip.<name>_too_long``) when empty or over ``limit``."""
-        assert name in TYPED_TEXTS, name
-        value = value.strip()
-        if not value:
-            raise Refused(f"tip.{name}_needed", max=limit)
-        if len(value) > limit:
-            raise Refused(f"tip.{name}_too_long", max=limit)
-        return value
-
     async def receive_text(self, actor: Member, value: str) -> Step:
-        """Typed text: the description, an address at the place step, or the contact."""
-        step, _ = await self.current(actor, RECEIVE)
+        """Typed text: the description, an address at the place step, or the contact
+        (each checked by its step in ``RECEIVE_FLOW``)."""
+        return await self._answer_text(actor, RECEIVE, value)
+
+    async def _answer_text(self, actor: Member, flow: Flow, value: str) -> Step:
+        """Typed text at the step a draft of ``flow`` is at, parsed by the flow's table."""
+        step, _ = await self.current(actor, flow)
         if step is None:
             raise Refused("tip.stale")
-        if step.step == "description":
-            return await self._update(
-                actor, RECEIVE, None, description=self._text(value, TEXT_MAX, "description")
-            )
-        if step.step == "place":
-            assert step.browse is not None
-            address = self._text(value, 200, "address")
-            return await self._update(
-                actor, RECEIVE, None, unit_id=step.browse.id, address=address, place_done=True
-            )
-        if step.step == "contact":
-            contact = self._text(value, CONTACT_MAX, "contact")
-            return await self._update(actor, RECEIVE, None, contact=contact, contact_done=True)
-        raise Refused(f"tip.expect.{step.step}")
+        changes = TABLES[flow].parse(step.step, value)
+        if step.browse is not None:  # an address typed at the place picker: in that unit
+            changes["unit_id"] = step.browse.id
+        return await self._update(actor, flow, None, **changes)
 
-    async def receive_button(self, actor: Member, draft_id: int, act: str, arg: int) -> Step:
-        """A button of the receive draft: the source, the place picker, photos done, no
-        contact. A button of another or an old draft is refused as stale."""
-        if act == "src":
-            if not 0 <= arg < len(SOURCES):
-                raise Refused("tip.stale")
-            return await self._update(actor, RECEIVE, draft_id, source=SOURCES[arg])
-        if act in ("down", "here"):
-            async with self.db.read() as conn:
-                unit = await unit_repo.get_by_id(conn, arg)
-            if unit is None or not access.in_scope(actor, unit):
-                raise Refused("tip.stale")
-            if act == "down":
-                return await self._update(actor, RECEIVE, draft_id, browse=unit.id)
-            return await self._update(
-                actor, RECEIVE, draft_id, unit_id=unit.id, address=None, place_done=True
-            )
-        if act == "up":
-            async with self.db.read() as conn:
-                draft = await self._draft(conn, actor, RECEIVE)
-                unit = await unit_repo.get_by_id(conn, draft.data.get("browse") or actor.unit_id)
-            parent = unit.parent_id if unit and unit.id != actor.unit_id else actor.unit_id
-            return await self._update(actor, RECEIVE, draft_id, browse=parent)
-        if act == "pd":
-            return await self._update(actor, RECEIVE, draft_id, photos_done=True)
-        if act == "nc":
-            return await self._update(actor, RECEIVE, draft_id, contact=None, contact_done=True)
-        raise Refused("tip.stale")
+    async def choose_source(self, actor: Member, draft_id: int, index: int) -> Step:
+        """来源: the ``index``-th of ``SOURCES``."""
+        if not 0 <= index < len(SOURCES):
+            raise Refused("tip.stale")
+        return await self._update(actor, RECEIVE, draft_id, source=SOURCES[index])
+
+    async def _unit_in_scope(self, actor: Member, unit_id: int) -> Unit:
+        async with self.db.read() as conn:
+            unit = await unit_repo.get_by_id(conn, unit_id)
+        if unit is None or not access.in_scope(actor, unit):
+            raise Refused("tip.stale")
+        return unit
+
+    async def browse_down(self, actor: Member, draft_id: int, unit_id: int) -> Step:
+        """The place picker shows the units under ``unit_id``."""
+        unit = await self._unit_in_scope(actor, unit_id)
+        return await self._update(actor, RECEIVE, draft_id, browse=unit.id)
+
+    async def place_here(self, actor: Member, draft_id: int, unit_id: int) -> Step:
+        """就是: the tip is in the unit ``unit_id`` (no address)."""
+        unit = await self._unit_in_scope(actor, unit_id)
+        return await self._update(
+            actor, RECEIVE, draft_id, unit_id=unit.id, address=None, place_done=True
+        )
+
+    async def browse_up(self, actor: Member, draft_id: int) -> Step:
+        """The place picker goes one level up (never above the actor's own unit)."""
+        async with self.db.read() as conn:
+            draft = await self._draft(conn, actor, RECEIVE)
+            unit = await unit_repo.get_by_id(conn, draft.data.get("browse") or actor.unit_id)
+        parent = unit.parent_id if unit and unit.id != actor.unit_id else actor.unit_id
+        return await self._update(actor, RECEIVE, draft_id, browse=parent)
+
+    async def receive_photos_done(self, actor: Member, draft_id: int) -> Step:
+        """The photos of the tip being received are in (or there are none)."""
+        return await self._update(actor, RECEIVE, draft_id, photos_done=True)
+
+    async def no_contact(self, actor: Member, draft_id: int) -> Step:
+        """跳过 at the contact step."""
+        return await self._update(actor, RECEIVE, draft_id, contact=None, contact_done=True)
 
     async def add_photo(
-        self, actor: Member, flow: str, message_id: int, photo: IncomingPhoto
+        self, actor: Member, flow: Flow, message_id: int, photo: IncomingPhoto
     ) -> Step:
         """A photo for the tip being received or closed (kept in the evidence store)."""
         async with self.db.read() as conn:
@@ -455,7 +552,7 @@ class TipService:
             if draft.id != draft_id:
                 raise Refused("tip.stale")
             data = draft.data
-            if receive_step(data) != "confirm":
+            if receive_step(data) is not ReceiveStep.CONFIRM:
                 raise Refused("tip.incomplete")
             day = now_dt.astimezone(self.zone).strftime("%Y%m%d")
             tip, event = await self._transition(
@@ -575,20 +672,17 @@ class TipService:
                 raise await self._outside(conn, member, tip, hidden)
             if rule(tip.state, self._close_action) is None:
                 raise Refused("tip.wrong_state", number=tip.number)
-            await tip_repo.start_draft(conn, member.telegram_id, "close", tip.id, {}, now, expires)
+            await tip_repo.start_draft(
+                conn, member.telegram_id, _DRAFT_KIND[CLOSE], tip.id, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, member.telegram_id, CLOSE, now)
             draft = await tip_repo.draft_of(conn, member.telegram_id)
             assert draft is not None
             return await self._step(conn, member, draft)
 
     async def close_text(self, member: Member, value: str) -> Step:
-        """Typed text in a close draft: the result."""
-        step, _ = await self.current(member, CLOSE)
-        if step is None:
-            raise Refused("tip.stale")
-        if step.step != "result":
-            raise Refused(f"tip.expect.{step.step}")
-        return await self._update(member, CLOSE, None, result=self._text(value, TEXT_MAX, "result"))
+        """Typed text while closing: what was found and done (``CLOSE_FLOW``)."""
+        return await self._answer_text(member, CLOSE, value)
 
     async def close_photos_done(self, member: Member, draft_id: int) -> Step:
         """The photos of a closure are complete; the verdict is asked next."""
@@ -599,7 +693,7 @@ class TipService:
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, member, CLOSE)
-            if draft.id != draft_id or close_step(draft.data) != "verdict":
+            if draft.id != draft_id or close_step(draft.data) is not CloseStep.VERDICT:
                 raise Refused("tip.stale")
             tip = await tip_repo.by_id(conn, draft.tip_id or 0)
             if tip is None:
@@ -668,7 +762,9 @@ class TipService:
             if tip is None:
                 raise Refused("tip.stale")
             await self._allowed(conn, actor, tip, TipAction.RETURN)
-            await tip_repo.start_draft(conn, actor.telegram_id, "return", tip.id, {}, now, expires)
+            await tip_repo.start_draft(
+                conn, actor.telegram_id, _DRAFT_KIND[RETURN], tip.id, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, actor.telegram_id, RETURN, now)
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             assert draft is not None
@@ -676,7 +772,7 @@ class TipService:
 
     async def send_back(self, actor: Member, reason: str) -> Outcome:
         """退回 with a reason: the tip goes back to its unit, and the returns are counted."""
-        reason = self._text(reason, TEXT_MAX, "reason")
+        reason = RETURN_FLOW.parse(ReturnStep.REASON, reason)["reason"]
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, RETURN)
