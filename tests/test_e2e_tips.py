@@ -101,7 +101,7 @@ async def test_the_timeline_speaks_the_readers_language(tg, people):
     assert "已发放" in (await admin.ask(f"/reward {number} 已发放 200")).text  # a Chinese word
 
     chinese = (await admin.ask(f"/tip {number}")).text
-    for note in ("交办至崔庄社区，时限 1 小时", "督办至武侯街道", "有效：井已封填", "（1 张照片）"):
+    for note in ("— 崔庄社区，时限 1 小时", "提请武侯街道督办", "有效：井已封填", "（1 张照片）"):
         assert note in chinese, chinese
     assert_reads_as_chinese(chinese.replace(number, ""))
 
