@@ -126,7 +126,7 @@ DYNAMIC: dict[str, set[str]] = {
 NOT_TEXT = {"reward.{}": "an audit action (bot.domain.audit.ACTIONS), not a text"}
 
 # The functions that take a catalogue key; a literal argument of theirs that looks like a
-# key must be one (``_text`` of the tip service takes a name, not a key).
+# key must be one (``checked_text`` takes the stem of two keys, enumerated above).
 _TAKES_KEYS = {
     "text",
     "reply",
@@ -217,3 +217,11 @@ def test_every_literal_key_in_the_code_exists_in_both_catalogues(catalogue):
     for language in ("zh", "en"):
         missing = {k: w for k, w in found.items() if k not in catalogue.messages[language]}
         assert not missing, f"{language}: {missing}"
+
+
+def test_every_key_of_every_flow_table_exists_in_both_catalogues(catalogue):
+    """Each step's prompt, answer-expected text and 修改 label, as the tables name them."""
+    keys = {k for flow in _FLOWS for s in flow for k in (s.prompt, s.expect, s.label) if k}
+    assert len(keys) > 20
+    for language in ("zh", "en"):
+        assert not sorted(keys - catalogue.messages[language].keys()), language
