@@ -112,6 +112,15 @@ async def test_the_timeline_speaks_the_readers_language(tg, people):
     assert " (1 photo)" in english and "reward paid 市管理员 — 200" in english
     assert_reads_as_english(english)
 
+    # An event written before notes were data shows its text as it was written.
+    async with tg.services.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO tip_event (tip_id, at, kind, note) SELECT id, received_at, "
+            "'escalated', '旧系统备注' FROM tip WHERE number = ?",
+            (number,),
+        )
+    assert "— 旧系统备注" in (await lead.ask(f"/tip {number}")).text
+
 
 async def test_usage_replies_name_the_words_of_the_readers_language(tg, people):
     """Commands take their words in both languages, and each usage reply names those of
