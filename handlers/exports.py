@@ -15,7 +15,7 @@ from bot.domain.exports import KINDS
 from bot.domain.members import Caller
 from bot.domain.records import Member
 from bot.runtime.context import GridContext
-from handlers.common import local_time, reply, reply_text, text
+from handlers.common import local_time, means, reply, reply_text, text
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +41,22 @@ def _days(context: GridContext, args: list[str]) -> periods.Days:
 async def export(update: Update, context: GridContext, caller: Caller) -> None:
     """/export KIND [FROM] [TO]: FROM alone means from that day until today."""
     args = context.args or []
-    if not args or args[0].lower() not in KINDS or len(args) > 3:
+    named = args[0] if args else ""
+    kind = next((k for k in KINDS if means(context, named, f"export.word.{k}")), None)
+    if kind is None or len(args) > 3:
         await reply(update, context, caller, "usage.export")
         return
     member = _member(caller)
     services = context.services
-    kind = args[0].lower()
     span = _days(context, args[1:])
     first, last = span.first, span.last
     request = services.exports.request(member, kind, first, last, caller.language)
     fields = {
         "kind": text(context, caller, f"export.kind.{kind}"),
         "scope": member.unit_name,
-        "period": f"{first.isoformat()} — {last.isoformat()}"
+        "period": text(
+            context, caller, "export.period", first=first.isoformat(), last=last.isoformat()
+        )
         if first and last
         else text(context, caller, "export.all_time"),
     }

@@ -87,13 +87,13 @@ async def test_sigterm_while_telegram_cannot_be_reached_at_start(tmp_path):
     finally:
         took = await bot.stop(signal.SIGTERM)
     print(f"stopped in {took:.2f} s")
-    assert took < 2, f"{took:.1f} s\n{bot.ops.logs[-2000:]}"
-    assert bot.process.returncode == 0, bot.ops.logs[-2000:]
+    assert took < 2, f"{took:.1f} s\n{bot.logs[-2000:]}"
+    assert bot.process.returncode == 0, bot.logs[-2000:]
     # What cannot be reached (the Bot API address, without the token) and what to check.
     assert f"api=http://127.0.0.1:{port}/bot " in line
     assert "proxy=none" in line
     assert re.search(r"check=\".*network.*proxy", line), line
-    _no_token(bot.ops.logs)
+    _no_token(bot.logs)
 
 
 @pytest.mark.slow
@@ -105,9 +105,9 @@ async def test_sigint_during_the_first_getme_try(tmp_path):
     finally:
         took = await bot.stop(signal.SIGINT)
     print(f"stopped in {took:.2f} s")
-    assert took < 2, f"{took:.1f} s\n{bot.ops.logs[-2000:]}"
-    assert bot.process.returncode == 0, bot.ops.logs[-2000:]
-    _no_token(bot.ops.logs)
+    assert took < 2, f"{took:.1f} s\n{bot.logs[-2000:]}"
+    assert bot.process.returncode == 0, bot.logs[-2000:]
+    _no_token(bot.logs)
 
 
 @pytest.mark.slow
@@ -126,10 +126,10 @@ async def test_sigterm_while_polling_backs_off(tmp_path):
     finally:
         took = await bot.stop(signal.SIGTERM)
     print(f"stopped in {took:.2f} s")
-    assert took < 2, f"{took:.1f} s\n{bot.ops.logs[-2000:]}"
-    assert bot.process.returncode == 0, bot.ops.logs[-2000:]
+    assert took < 2, f"{took:.1f} s\n{bot.logs[-2000:]}"
+    assert bot.process.returncode == 0, bot.logs[-2000:]
     assert f"api={url}/bot " in line
-    _no_token(bot.ops.logs)
+    _no_token(bot.logs)
 
 
 async def _logged(caplog, event: str, timeout: float = 10) -> object:
