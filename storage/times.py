@@ -1,4 +1,8 @@
-"""How times are stored: UTC text that sorts as it reads, ``2026-11-23T01:17:00Z``."""
+"""How times are stored: UTC text that sorts as it reads, ``2026-11-23T01:17:00Z``.
+
+Private to ``storage``: repositories take and return aware datetimes and convert in
+their row mapping, so nothing above storage knows the format (an import-linter contract
+in pyproject.toml forbids ``bot`` and ``handlers`` to import this module)."""
 
 from __future__ import annotations
 

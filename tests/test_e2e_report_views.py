@@ -3,6 +3,8 @@ categories and English — end to end."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from bot.core.access import Role
@@ -119,6 +121,24 @@ async def test_looking_back_in_scope_with_flags_and_photos(tg):
     await c.press(own, "1:rp:1", strict=False)  # a forged press for R-000001
     answer = await c.next_reply("answerCallbackQuery")
     assert "不在您的管辖范围内" in answer.params["text"]
+
+
+async def test_reports_today_and_this_week_are_local_days(tg):
+    """23:30 UTC on Sunday is already Monday in Shanghai: a report then is today's and
+    this week's, one half an hour earlier (23:30 local on Sunday) is neither. Every
+    language's period words are taken (period.word.*)."""
+    await tg.add(3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
+    await tg.add(2001, "WL-WH", Role.LEAD, "街道负责人")
+    worker, lead = tg.server.user(3001), tg.server.user(2001)
+    tg.clock.set(datetime(2026, 11, 29, 15, 30, tzinfo=UTC))  # Sunday 23:30 local
+    assert "R-000001" in (await _report(worker, "WL-1", 1)).text
+    tg.clock.set(datetime(2026, 11, 29, 23, 30, tzinfo=UTC))  # Monday 07:30 local
+    assert "R-000002" in (await _report(worker, "WL-2", 2)).text
+    for word, period in (("今日", "今日"), ("today", "今日"), ("本周", "本周"), ("WEEK", "本周")):
+        scope = await lead.ask(f"/reports {word}")
+        assert f"武侯街道 · {period}上报（共 1 份" in scope.text, word
+        assert "R-000002" in scope.text and "R-000001" not in scope.text
+    assert "武侯街道 · 全部上报（共 2 份" in (await lead.ask("/reports")).text
 
 
 async def test_paging_and_english(tg):

@@ -468,13 +468,16 @@ class ExportService:
             result = await asyncio.to_thread(
                 self.exporter.run, request, out, fmt="xlsx", max_bytes=max_bytes
             )
+        zone = self.exporter.zone
+        first = periods.day_of(request.start, zone) if request.start else None
+        last = periods.day_of(request.end, zone) - timedelta(days=1) if request.end else None
         await self.audit.record(
             "export",
             actor=actor,
             target=request.kind,
             rows=result.rows,
             parts=len(result.parts),
-            start=request.start.date().isoformat() if request.start else None,
-            end=(request.end - timedelta(days=1)).date().isoformat() if request.end else None,
+            start=first.isoformat() if first else None,
+            end=last.isoformat() if last else None,
         )
         return result
