@@ -271,3 +271,46 @@ async def test_a_transaction_cancelled_while_waiting_to_begin_leaves_the_writer_
                 "INSERT INTO user_setting (telegram_id, language, updated_at) VALUES (2, 'zh', 'x')"
             )
         assert await _count(db) == 1
+
+
+def test_stored_times_are_utc_text_that_reads_back_as_aware_datetimes():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from storage.times import from_text, to_text
+
+    shanghai = timezone(timedelta(hours=8))
+    moment = datetime(2026, 11, 23, 7, 30, 15, 999_999, tzinfo=shanghai)
+    assert to_text(moment) == "2026-11-22T23:30:15Z"  # UTC, whole seconds
+    back = from_text("2026-11-22T23:30:15Z")
+    assert back == moment.replace(microsecond=0) and back.tzinfo is UTC
+    with pytest.raises(ValueError):
+        to_text(datetime(2026, 11, 23))  # naive
+    for text in ("2026-11-22 23:30:15Z", "2026-11-22T23:30:15", "2026-11-22T23:30:15+08:00"):
+        with pytest.raises(ValueError):
+            from_text(text)
+
+
+async def test_repositories_take_and_return_aware_datetimes(city):
+    from datetime import UTC, datetime
+
+    from storage import chats, members
+
+    now = datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
+    async with city.db.transaction() as conn:
+        unit = await conn.execute_fetchall("SELECT id FROM org_unit WHERE code = 'WL'")
+        await members.insert(
+            conn,
+            telegram_id=42,
+            name="甲",
+            unit_id=unit[0][0],
+            role="worker",
+            username=None,
+            invite_id=None,
+            now=now,
+        )
+    async with city.db.read() as conn:
+        member = await members.by_telegram_id(conn, 42)
+    assert member is not None and member.joined_at == now and member.joined_at.tzinfo is UTC
+    async with city.db.transaction() as conn:
+        await chats.set_active_flow(conn, 42, "report", now)
+    assert (await city.members.caller(42, None)).flow == "report"
