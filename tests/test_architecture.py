@@ -3,6 +3,7 @@ change that breaks them fails the quick test run."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,36 @@ def test_the_import_contract_holds():
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "BROKEN" not in done.stdout
     assert "ignore_imports" not in (ROOT / "pyproject.toml").read_text()
+
+
+def _undocumented(package: str) -> list[str]:
+    missing = []
+    for path in sorted((ROOT / "bot" / package).glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+
+        def walk(body: list[ast.stmt], prefix: str, path: Path = path) -> None:
+            for node in body:
+                public = not node.name.startswith("_") if hasattr(node, "name") else False
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and public:
+                    if not ast.get_docstring(node):
+                        missing.append(f"{path.name}:{prefix}{node.name}")
+                elif isinstance(node, ast.ClassDef) and public:
+                    walk(node.body, f"{prefix}{node.name}.")
+
+        walk(tree.body, "")
+    return missing
+
+
+def test_every_public_function_of_the_domain_and_core_has_a_docstring():
+    assert _undocumented("domain") == []
+    assert _undocumented("core") == []
+
+
+def test_every_module_of_bot_handlers_and_storage_says_what_it_holds():
+    for package in ("bot", "handlers", "storage"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path.name in ("__main__.py",) or (
+                path.name == "__init__.py" and path.parent.name in ("bot", "storage")
+            ):
+                continue
+            assert ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))), path

@@ -42,10 +42,12 @@ def audience_of(member: Member | None) -> Audience:
 
 
 def may_use(member: Member | None, needed: Audience) -> bool:
+    """Whether ``member`` (None: not a member) reaches the audience ``needed``."""
     return audience_of(member) >= needed
 
 
 def in_scope(actor: Member, unit: Unit) -> bool:
+    """Whether ``unit`` is the actor's own unit or lies below it in the tree."""
     return unit.path.startswith(actor.unit_path)
 
 

@@ -14,6 +14,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
+        """The wall clock, in UTC."""
         return datetime.now(UTC)
 
 
@@ -24,10 +25,13 @@ class FakeClock:
         self._now = start or datetime(2026, 11, 23, 1, 0, tzinfo=UTC)
 
     def now(self) -> datetime:
+        """The time the test set, until it moves it."""
         return self._now
 
     def advance(self, delta: timedelta) -> None:
+        """Move the time forward by ``delta``."""
         self._now += delta
 
     def set(self, moment: datetime) -> None:
+        """Jump to ``moment`` (aware)."""
         self._now = moment

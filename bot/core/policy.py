@@ -30,6 +30,7 @@ class CommandSpec:
 
     @property
     def description_key(self) -> str:
+        """The catalogue key of the command's one-line description (menus, /help)."""
         return f"command.{self.name}"
 
 

@@ -60,6 +60,8 @@ ORIGIN: ContextVar[Origin] = ContextVar("gridbot_origin", default=Origin("job"))
 
 
 def shell_origin() -> Origin:
+    """Where the shell's commands come from (``cli``, no chat): an entry recorded there without an
+    actor is the operator's, named after the OS user."""
     return Origin("cli")
 
 
@@ -124,6 +126,8 @@ class AuditService:
             return await audit_repo.latest_in_subtree(conn, actor.unit_path, limit)
 
     async def since(self, moment: datetime) -> list[Entry]:
+        """Every entry at or after ``moment``, in the order written, whatever its unit: no scope
+        (the shell's ``audit`` command)."""
         async with self.db.read() as conn:
             return await audit_repo.since(conn, moment)
 

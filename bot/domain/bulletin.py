@@ -39,6 +39,7 @@ class Bulletin:
 
     @property
     def parent_name(self) -> str:
+        """The name of the unit whose children the bulletin ranks."""
         return self.ranking.parent.name
 
 
@@ -64,6 +65,9 @@ class BulletinService:
         return self.calendar.latest(time(hour, minute), WEEKDAYS.index(weekday))
 
     async def build(self, parent_code: str | None, last: date) -> Bulletin:
+        """The bulletin of the children of ``parent_code`` (the city when None) for the seven days
+        ending ``last``; ``unit.unknown`` for a code no unit has. No scope check, nothing
+        recorded (``plan`` publishes)."""
         return (await self.build_many([parent_code], last))[parent_code]
 
     async def build_many(

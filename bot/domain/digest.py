@@ -51,6 +51,7 @@ class DueDigest:
 
     @property
     def key(self) -> str:
+        """The period's first day (YYYY-MM-DD), which names the send in ``digest_send``."""
         return self.period.first.isoformat()
 
 
@@ -103,6 +104,8 @@ class Interrupted:
         return plan
 
     def taken(self, kind: str) -> None:
+        """Note that ``kind``'s interrupted sends were taken over. Call once the plan's transaction
+        committed; later plans of ``kind`` then take over nothing."""
         self._done.add(kind)
 
 
@@ -166,6 +169,8 @@ class DigestService:
         return DueDigest(group, ON_DEMAND, period, now, request_id)
 
     async def finish(self, digest: DueDigest, state: str, detail: str | None = None) -> None:
+        """Record how a claimed send (digest or bulletin) ended: ``state`` (sent or failed) and
+        ``detail`` on its ``digest_send`` row, or its ``digest_request`` row when on demand."""
         async with self.db.transaction() as conn:
             if digest.request_id is not None:
                 await digest_repo.finish_request(
@@ -204,6 +209,8 @@ class DigestService:
         return [member for member in found if member is not None]
 
     async def admins_over(self, group: Group) -> list[Member]:
+        """The active admins whose scope covers the group's unit (their unit is it or one above
+        it), to tell about a skipped send."""
         async with self.db.read() as conn:
             return await member_repo.active_over(conn, group.unit_path, (Role.ADMIN.value,))
 
@@ -214,6 +221,8 @@ def _pad(text: str, width: int, right: bool) -> str:
 
 
 def percent(numerator: int, denominator: int) -> str:
+    """``numerator`` as a whole percentage of ``denominator``, rounded down (57%); a dash when the
+    denominator is 0."""
     return f"{numerator * 100 // denominator}%" if denominator else "—"
 
 

@@ -37,6 +37,8 @@ class EvidenceStore:
 
     @staticmethod
     async def record(conn: Connection, facts: images.ImageFacts, now: datetime) -> None:
+        """Add the row of a photo ``keep`` stored, first seen at ``now``, in the caller's
+        transaction; a photo already recorded keeps its first row."""
         await evidence_repo.insert(
             conn,
             Evidence(

@@ -81,6 +81,7 @@ class ExportResult:
 
     @property
     def rows(self) -> int:
+        """The rows written, over all parts (``total`` is what was counted before writing)."""
         return sum(part.rows for part in self.parts)
 
 
@@ -439,6 +440,7 @@ class ExportService:
 
     @property
     def busy(self) -> bool:
+        """Whether an export is being written now; a ``run`` would wait for it."""
         return self._lock.locked()
 
     def request(
@@ -451,6 +453,9 @@ class ExportService:
         return ExportRequest(kind, actor.unit_path, start, end, language)
 
     async def count(self, request: ExportRequest) -> int:
+        """How many rows ``request`` would export, counted in a worker thread on a read-only
+        connection of its own."""
+
         def work() -> int:
             conn = export_repo.connect(self.config.database.path)
             try:
@@ -463,6 +468,9 @@ class ExportService:
         return await asyncio.to_thread(work)
 
     async def run(self, actor: Member, request: ExportRequest, out: Path) -> ExportResult:
+        """Write ``request`` as XLSX to ``out`` in a worker thread, in parts each within
+        ``exports.max_file_mb``, one export at a time (waiting for one under way); then audit
+        it."""
         max_bytes = int(self.config.exports.max_file_mb * 1024 * 1024)
         async with self._lock:
             result = await asyncio.to_thread(

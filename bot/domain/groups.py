@@ -48,6 +48,9 @@ class GroupService:
         self.clock = clock
 
     async def bind(self, actor: Member, chat_id: int, title: str, code: str) -> Bound:
+        """Bind the chat to the unit ``code`` (again: ``previous_unit`` names the unit it leaves,
+        if another), audited. Refused: ``unit.unknown``, ``group.unit_inactive``, ``deny.scope``
+        for that unit or the one the chat is bound to now."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
             unit = await unit_repo.get_by_code(conn, typed_code(code))
@@ -87,6 +90,8 @@ class GroupService:
         return unit
 
     async def unbind(self, actor: Member, chat_id: int) -> Group:
+        """Stop the digests to this chat, audited; ``group.not_bound`` when it is no active bound
+        group, ``deny.scope`` when its unit is outside the actor's scope."""
         now = self.clock.now()
         async with self.db.transaction() as conn:
             group = await group_repo.by_chat(conn, chat_id)
@@ -106,10 +111,13 @@ class GroupService:
             return group
 
     async def listed(self, actor: Member) -> list[Group]:
+        """The groups bound to units in the actor's subtree, ended ones included: active first,
+        then by unit."""
         async with self.db.read() as conn:
             return await group_repo.in_subtree(conn, actor.unit_path)
 
     async def active_groups(self) -> list[Group]:
+        """Every active bound group, whatever its unit, in the order they were first bound."""
         async with self.db.read() as conn:
             return await group_repo.active(conn)
 

@@ -259,6 +259,8 @@ class Inbox:
         return replays
 
     async def prune(self) -> int:
+        """Forget updates marked done more than ``KEEP_DONE`` ago; returns how many. Unfinished
+        ones stay, to be replayed."""
         before = self.clock.now() - KEEP_DONE
         async with self.db.transaction() as conn:
             return await inbox_repo.prune(conn, before)

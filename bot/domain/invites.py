@@ -94,6 +94,7 @@ class Joined:
 
 
 def hash_token(token: str) -> str:
+    """The SHA-256 of a link's token, in hex: what is stored and looked up, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -130,6 +131,9 @@ class InviteService:
         uses: int | None = None,
         days: int | None = None,
     ) -> CreatedInvite:
+        """A link into ``unit_code`` for a role, ``uses`` joins within ``days`` days (the defaults
+        when None), audited. Refused: ``invite.bad_role``, ``invite.bad_uses``,
+        ``invite.bad_days``, ``unit.unknown`` or ``access.check_invite``'s key."""
         role = self.parse_role(role_text)
         uses = self.limits.default_uses if uses is None else uses
         days = self.limits.default_days if days is None else days
@@ -268,6 +272,8 @@ class InviteService:
             await chat_repo.drop_join_draft(conn, telegram_id)
 
     async def has_pending_join(self, telegram_id: int) -> bool:
+        """Whether this person opened a link and has not finished joining (or moving); an expired
+        draft counts too (``complete_join`` refuses it)."""
         async with self.db.read() as conn:
             return await chat_repo.join_draft(conn, telegram_id) is not None
 

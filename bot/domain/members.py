@@ -34,6 +34,8 @@ class Caller:
 
     @property
     def audience(self) -> access.Audience:
+        """What the caller counts as (``access.audience_of``): ``ANYONE`` when not a member, or
+        disabled."""
         return access.audience_of(self.member)
 
 
@@ -54,6 +56,9 @@ class MemberService:
         self.page_size = page_size
 
     async def caller(self, telegram_id: int, telegram_language: str | None) -> Caller:
+        """Who is behind an update: their member row (None if none; disabled ones too), the
+        language to answer in (their /lang choice, else their client's, else the default) and
+        the flow they are in."""
         async with self.db.read() as conn:
             member = await member_repo.by_telegram_id(conn, telegram_id)
             chosen, flow = await chat_repo.language_and_flow(conn, telegram_id)
@@ -62,16 +67,20 @@ class MemberService:
         )
 
     async def set_language(self, telegram_id: int, language: str) -> None:
+        """Keep ``language`` as this person's /lang choice, member or not; ``lang.unknown`` when
+        the catalogue has no such language."""
         if language not in self.catalogue.messages:
             raise Refused("lang.unknown")
         async with self.db.transaction() as conn:
             await chat_repo.set_language(conn, telegram_id, language, self.clock.now())
 
     async def by_telegram_id(self, telegram_id: int) -> Member | None:
+        """The member with this Telegram id, disabled or not; None when there is none."""
         async with self.db.read() as conn:
             return await member_repo.by_telegram_id(conn, telegram_id)
 
     async def unit_chain(self, unit_id: int) -> list[Unit]:
+        """The chain from the city down to unit ``unit_id``; empty when there is no such unit."""
         async with self.db.read() as conn:
             unit = await unit_repo.get_by_id(conn, unit_id)
             return await unit_repo.ancestors(conn, unit) if unit else []
@@ -176,10 +185,12 @@ class MemberService:
         return MembersPage(unit, rows, page, pages, total)
 
     async def leads_and_admins(self) -> list[Member]:
+        """Every lead and admin, disabled ones included, in the order they joined."""
         async with self.db.read() as conn:
             return await member_repo.with_roles(conn, (Role.LEAD.value, Role.ADMIN.value))
 
     async def all_members(self) -> list[Member]:
+        """Every member of any role, disabled ones included, in the order they joined."""
         async with self.db.read() as conn:
             return await member_repo.with_roles(
                 conn, (Role.WORKER.value, Role.LEAD.value, Role.ADMIN.value)

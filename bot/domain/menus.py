@@ -40,6 +40,8 @@ class MenuService:
         self.applying = asyncio.Lock()
 
     def commands(self, audience: Audience, where: Where) -> list[CommandSpec]:
+        """The commands a caller of ``audience`` may use in a chat of kind ``where``, in menu
+        order."""
         return menu(audience, where)
 
     def digest(self, audience: Audience) -> str:
@@ -66,6 +68,8 @@ class MenuService:
         return changes
 
     async def change_for(self, telegram_id: int) -> MenuChange | None:
+        """The menu this person's private chat needs for the audience they have now, or None when
+        it has it (a non-member: the public one). Call under ``applying``; nothing is recorded."""
         async with self.db.read() as conn:
             member = await member_repo.by_telegram_id(conn, telegram_id)
             have = await chat_repo.command_digest(conn, telegram_id)
@@ -76,6 +80,8 @@ class MenuService:
         return MenuChange(telegram_id, audience, wanted)
 
     async def record(self, change: MenuChange) -> None:
+        """Note that ``change`` was applied to its chat (after ``setMyCommands`` succeeded), so a
+        restart does not repeat it."""
         async with self.db.transaction() as conn:
             await chat_repo.set_command_digest(
                 conn, change.chat_id, change.digest, self.clock.now()

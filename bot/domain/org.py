@@ -27,6 +27,7 @@ class ImportResult:
 
     @property
     def changed(self) -> bool:
+        """Whether the import added, renamed, moved, reordered, reactivated or retired a unit."""
         return bool(
             self.added
             or self.renamed
@@ -136,14 +137,18 @@ class OrgService:
         return result
 
     async def unit(self, code: str) -> Unit | None:
+        """The unit with this code (normalised by ``typed_code``), active or not; None when there
+        is none. No scope check."""
         async with self.db.read() as conn:
             return await unit_repo.get_by_code(conn, typed_code(code))
 
     async def root(self) -> Unit | None:
+        """The city, the unit with no parent; None while no org file has been imported."""
         async with self.db.read() as conn:
             return await unit_repo.root(conn)
 
     async def ancestry(self, unit: Unit) -> list[Unit]:
+        """The chain from the city down to ``unit`` itself."""
         async with self.db.read() as conn:
             return await unit_repo.ancestors(conn, unit)
 

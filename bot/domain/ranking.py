@@ -59,6 +59,7 @@ class RankRow:
         }[column]
 
     def count(self, column: str) -> int:
+        """The figure of a count column, one of ``COUNTS``."""
         return {
             "reports": self.reports,
             "valid": self.tips_valid,

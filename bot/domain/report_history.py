@@ -58,6 +58,8 @@ class ReportHistory:
         return self.calendar.since(DAY if period == "today" else WEEK)
 
     async def sites(self, member: Member, code: str) -> list[SiteHistory]:
+        """The sites of any category with this code in the member's subtree, each with its latest
+        ``SITE_HISTORY`` reports, newest first; empty when there is none in scope."""
         async with self.db.read() as conn:
             found = await site_repo.with_code_in_subtree(conn, typed_code(code), member.unit_path)
             return [
@@ -66,6 +68,8 @@ class ReportHistory:
             ]
 
     async def photos(self, member: Member, report_id: int) -> tuple[Report, list[Photo]]:
+        """A report and its photos in order, for a member whose subtree holds its unit or who made
+        it; ``button.stale`` when the report is unknown, ``deny.scope`` for anyone else."""
         async with self.db.read() as conn:
             report = await report_repo.by_id(conn, report_id)
             unit = await unit_repo.get_by_id(conn, report.unit_id) if report else None
@@ -79,6 +83,8 @@ class ReportHistory:
         return paging.check_page(page, total, self.page_size)
 
     async def mine(self, member: Member, page: int) -> ReportPage:
+        """A page (from 0) of the member's own reports, newest first; ``button.stale`` for a page
+        that is not one."""
         async with self.db.read() as conn:
             total = await report_repo.count_for_member(conn, member.id)
             pages = self._pages(total, page)
@@ -90,6 +96,9 @@ class ReportHistory:
     async def in_scope(
         self, member: Member, unit_code: str | None, period: str, page: int
     ) -> ReportPage:
+        """A page of the reports in the subtree of ``unit_code`` (the member's unit when None)
+        since the start of ``period`` (today, this week, all), newest first. Refused:
+        ``button.stale``, ``unit.unknown``, ``deny.role``, ``deny.scope``."""
         if period not in PERIODS:
             raise Refused("button.stale")
         async with self.db.read() as conn:

@@ -70,6 +70,8 @@ class PhotoCheck:
 
     @property
     def report_number(self) -> str:
+        """The earlier report's number as people quote it (R-000123); name it only when
+        ``visible``."""
         return report_repo.number_of(self.report_id)
 
 
@@ -87,6 +89,7 @@ class DraftView:
 
     @property
     def site_label(self) -> str | None:
+        """The chosen site's code, or the code typed for a new site; None before the site step."""
         return self.site.code if self.site else self.draft.new_site
 
 
@@ -120,6 +123,7 @@ class Submitted:
 
     @property
     def number(self) -> str:
+        """The report's number as people quote it (R-000123)."""
         return report_repo.number_of(self.report_id)
 
 
@@ -309,6 +313,8 @@ class ReportService:
     # ------------------------------------------------------------------ reading
 
     async def view(self, member: Member, checks: bool = False) -> DraftView | None:
+        """The member's draft as a prompt shows it (with ``checks``, its reused photos too), or
+        None when there is none. An expired draft is shown, not dropped (see ``current``)."""
         async with self.db.read() as conn:
             draft = await draft_repo.of_person(conn, member.telegram_id)
             return await self._view(conn, member, draft, checks) if draft else None
@@ -350,6 +356,9 @@ class ReportService:
     # ------------------------------------------------------------------ steps
 
     async def choose_category(self, member: Member, draft_id: int, index: int) -> DraftView:
+        """The ``index``-th configured category, clearing site and status. ``report.stale`` for no
+        such category or a gone or other draft; ``report.expired`` (the draft dropped) past its
+        time."""
         if not 0 <= index < len(self.campaign.categories):
             raise Refused("report.stale")
         code = self.campaign.categories[index].code
@@ -358,6 +367,9 @@ class ReportService:
         )
 
     async def choose_site(self, member: Member, draft_id: int, site_id: int) -> DraftView:
+        """An existing site picked by button. ``report.stale`` when it is unknown or of another
+        category (or the draft gone), ``report.site_out_of_scope`` outside the member's subtree,
+        ``report.expired`` past its time."""
         async with self.db.read() as conn:
             draft = await self._load(conn, member, draft_id)
             site = await site_repo.by_id(conn, site_id)
@@ -404,6 +416,9 @@ class ReportService:
         return await self._move(member, draft_id, {"site_id": None, "new_site": text})
 
     async def choose_status(self, member: Member, draft_id: int, index: int) -> DraftView:
+        """The ``index``-th status of the draft's category; ``report.stale`` for no such status or
+        a gone or other draft, ``report.expired`` (the draft dropped) past its time."""
+
         def status(draft: Draft) -> dict[str, object]:
             category = self.campaign.category(draft.category)
             if category is None or not 0 <= index < len(category.statuses):
@@ -413,6 +428,10 @@ class ReportService:
         return await self._move(member, draft_id, status)
 
     async def photos_done(self, member: Member, draft_id: int) -> DraftView:
+        """The photo step is answered; ``report.photos_needed`` while the draft has none,
+        ``report.stale`` for a gone or other draft, ``report.expired`` (the draft dropped) past
+        its time."""
+
         def done(draft: Draft) -> dict[str, object]:
             if draft.photo_count == 0:
                 raise Refused("report.photos_needed", max=self.settings.max_photos)
@@ -421,6 +440,9 @@ class ReportService:
         return await self._move(member, draft_id, done)
 
     async def clear_photos(self, member: Member, draft_id: int) -> DraftView:
+        """Take every photo off the draft and ask for photos again (the evidence stays);
+        ``report.stale`` for a gone or other draft, ``report.expired`` (the draft dropped) past
+        its time."""
         if await self._drop_if_expired(member.telegram_id):
             raise Refused("report.expired", hours=self.settings.draft_hours)
         async with self.db.transaction() as conn:
@@ -431,6 +453,9 @@ class ReportService:
     async def set_location(
         self, member: Member, draft_id: int, latitude: float, longitude: float
     ) -> DraftView:
+        """The location shared at the location step (flagged on submit when outside its unit's
+        area, ``reports.areas``); ``report.stale`` for a gone or other draft, ``report.expired``
+        past its time."""
         return await self._move(
             member,
             draft_id,
@@ -438,6 +463,10 @@ class ReportService:
         )
 
     async def skip_location(self, member: Member, draft_id: int) -> DraftView:
+        """No location; ``report.location_required`` when the draft's category needs one,
+        ``report.stale`` for a gone or other draft, ``report.expired`` (the draft dropped) past
+        its time."""
+
         def skipped(draft: Draft) -> dict[str, object]:
             category = self.campaign.category(draft.category)
             if category is not None and category.location_required:

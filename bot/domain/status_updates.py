@@ -160,6 +160,7 @@ class StatusUpdateService:
             return Posted(update_id, draft.counters)
 
     async def cancel(self, member: Member) -> bool:
+        """Drop the member's update draft and end the flow; False when there was no draft."""
         async with self.db.transaction() as conn:
             draft = await update_repo.draft_of(conn, member.telegram_id)
             await update_repo.drop_draft(conn, member.telegram_id)
@@ -167,6 +168,8 @@ class StatusUpdateService:
             return draft is not None
 
     async def current(self, member: Member) -> UpdateStep | None:
+        """Where the member's update draft stands, or None when there is none; an expired draft is
+        returned as it is (``answer`` drops it)."""
         async with self.db.read() as conn:
             draft = await update_repo.draft_of(conn, member.telegram_id)
         if draft is None:
