@@ -10,6 +10,7 @@ from the environment (``GRIDBOT_TOKEN``) instead of the file.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -340,7 +341,9 @@ class CounterConfig(_Table):
 
 
 class CampaignConfig(_Table):
-    name: str = Field("自备井封停专项行动", min_length=1, max_length=40)
+    name: str = Field(
+        default_factory=lambda: _campaign_defaults()["name"], min_length=1, max_length=40
+    )
     name_en: str | None = None
     categories: list[CategoryConfig] = Field(min_length=1)
     counters: list[CounterConfig] = Field(default_factory=list, max_length=10)
@@ -424,22 +427,18 @@ def _check_unique(codes: list[str], what: str) -> None:
         seen.add(code)
 
 
+# The default campaign's names are shown to people: they live beside the catalogues.
+_DEFAULT_CAMPAIGN = Path(__file__).parent / "i18n" / "campaign.toml"
+
+
+@functools.cache
+def _campaign_defaults() -> dict[str, Any]:
+    with _DEFAULT_CAMPAIGN.open("rb") as handle:
+        return tomllib.load(handle)
+
+
 def _default_campaign() -> CampaignConfig:
-    return CampaignConfig(
-        categories=[
-            CategoryConfig(
-                code="well",
-                name="自备井",
-                name_en="Self-supplied well",
-                statuses=[
-                    StatusConfig(code="in_use", name="在用", name_en="In use"),
-                    StatusConfig(code="sealed", name="已封停", name_en="Sealed", done=True),
-                    StatusConfig(code="licensed", name="保留(有证)", name_en="Kept (licensed)"),
-                    StatusConfig(code="to_check", name="待核查", name_en="To be checked"),
-                ],
-            )
-        ]
-    )
+    return CampaignConfig.model_validate(_campaign_defaults())
 
 
 class TipsConfig(_Table):

@@ -72,7 +72,7 @@ class Services:
             catalogue=catalogue,
             org=OrgService(db, clock),
             members=MemberService(db, clock, catalogue, config.members.page_size),
-            invites=InviteService(db, clock, config.invites, config.members.page_size),
+            invites=InviteService(db, clock, config.invites, catalogue, config.members.page_size),
             menus=MenuService(db, clock, catalogue),
             reports=ReportService(db, clock, config),
             report_history=ReportHistory(db, clock, config),

@@ -32,7 +32,7 @@ from handlers.callbacks import (
     TipActionButton,
     TipDraftButton,
 )
-from handlers.common import guarded_command
+from handlers.common import guarded_button, guarded_command
 from handlers.errors import on_error
 
 
@@ -40,7 +40,8 @@ def register(app: GridApplication) -> None:
     """Order matters: PTB runs the first matching handler of a group.
 
     1. Declared commands, each behind its policy guard (``bot.core.policy``).
-    2. Inline buttons, by payload kind; anything else is stale or forged.
+    2. Inline buttons, by payload kind, each behind its policy guard (the same table);
+       anything else is stale or forged.
     3. The bot's own membership in groups, and groups moving to a supergroup's chat id.
     4. Private messages that are not commands: the name while joining, the step of the
        conversation in progress (``handlers.flows``), a photo starting a report, else a
@@ -81,27 +82,21 @@ def register(app: GridApplication) -> None:
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))
 
-    app.add_handler(
-        CallbackQueryHandler(members.members_page_pressed, pattern=MembersPageButton.pattern())
+    buttons = (
+        (MembersPageButton, members.members_page_pressed),
+        (RevokeInviteButton, members.revoke_pressed),
+        (InvitesPageButton, members.invites_page_pressed),
+        (MoveButton, onboarding.move_pressed),
+        (ReportButton, reports.report_pressed),
+        (ReportPhotosButton, report_views.photos_pressed),
+        (MyReportsPageButton, report_views.page_pressed),
+        (ScopeReportsPageButton, report_views.page_pressed),
+        (TipDraftButton, tips.draft_pressed),
+        (TipActionButton, tips.action_pressed),
+        (BriefButton, bulletins.brief_pressed),
     )
-    app.add_handler(
-        CallbackQueryHandler(members.revoke_pressed, pattern=RevokeInviteButton.pattern())
-    )
-    app.add_handler(
-        CallbackQueryHandler(members.invites_page_pressed, pattern=InvitesPageButton.pattern())
-    )
-    app.add_handler(CallbackQueryHandler(onboarding.move_pressed, pattern=MoveButton.pattern()))
-    app.add_handler(CallbackQueryHandler(reports.report_pressed, pattern=ReportButton.pattern()))
-    app.add_handler(
-        CallbackQueryHandler(report_views.photos_pressed, pattern=ReportPhotosButton.pattern())
-    )
-    for page_kind in (MyReportsPageButton, ScopeReportsPageButton):
-        app.add_handler(
-            CallbackQueryHandler(report_views.page_pressed, pattern=page_kind.pattern())
-        )
-    app.add_handler(CallbackQueryHandler(tips.draft_pressed, pattern=TipDraftButton.pattern()))
-    app.add_handler(CallbackQueryHandler(tips.action_pressed, pattern=TipActionButton.pattern()))
-    app.add_handler(CallbackQueryHandler(bulletins.brief_pressed, pattern=BriefButton.pattern()))
+    for kind, pressed in buttons:
+        app.add_handler(guarded_button(kind, pressed))
     app.add_handler(CallbackQueryHandler(unknown_button))
 
     app.add_handler(ChatMemberHandler(groups.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))

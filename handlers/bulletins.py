@@ -18,8 +18,8 @@ from bot.domain.digest import DueDigest, Plan
 from bot.domain.members import Caller
 from bot.runtime.context import GridContext
 from bot.services import Services
-from handlers.callbacks import BriefButton, decode
-from handlers.common import caller_of, reply, text
+from handlers.callbacks import BriefAction, BriefButton
+from handlers.common import reply, text
 from handlers.grouppost import by_period, deliver, tell_admins, texts_in
 
 log = logging.getLogger("gridbot.bulletins")
@@ -102,11 +102,11 @@ async def brief(update: Update, context: GridContext, caller: Caller) -> None:
     buttons = [
         InlineKeyboardButton(
             text(context, caller, "bulletin.publish"),
-            callback_data=BriefButton(unit=unit, last=day, act="pub").encode(),
+            callback_data=BriefButton(unit=unit, last=day, act=BriefAction.PUBLISH).encode(),
         ),
         InlineKeyboardButton(
             text(context, caller, "bulletin.cancel"),
-            callback_data=BriefButton(unit=unit, last=day, act="cx").encode(),
+            callback_data=BriefButton(unit=unit, last=day, act=BriefAction.CANCEL).encode(),
         ),
     ]
     await reply(
@@ -114,19 +114,14 @@ async def brief(update: Update, context: GridContext, caller: Caller) -> None:
     )
 
 
-async def brief_pressed(update: Update, context: GridContext) -> None:
-    """发布: send the previewed bulletin to the bound groups in the admin's scope."""
+async def brief_pressed(
+    update: Update, context: GridContext, caller: Caller, button: BriefButton
+) -> None:
+    """发布: send the previewed bulletin to the bound groups in the admin's scope (the
+    preview was of the admin's own unit)."""
     query = update.callback_query
-    assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, BriefButton)
     member = caller.member
-    if not isinstance(button, BriefButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
-    if member is None or not member.active or member.role != "admin":
-        await query.answer(text(context, caller, "deny.role", command="brief"), show_alert=True)
-        return
+    assert query is not None and member is not None
     last = arguments.day_from_number(button.last)
     if button.unit != member.unit_code or last is None:
         await query.answer(text(context, caller, "button.stale"), show_alert=True)
@@ -138,7 +133,7 @@ async def brief_pressed(update: Update, context: GridContext) -> None:
         log.debug("bulletin.edit_skipped error=%r", exc)
     chat = update.effective_chat
     assert chat is not None
-    if button.act == "cx":
+    if button.act is BriefAction.CANCEL:
         await context.bot.send_message(chat.id, text(context, caller, "bulletin.cancelled"))
         return
     plan = await context.services.bulletins.plan(member.unit_path, last, publisher=member)

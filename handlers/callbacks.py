@@ -2,15 +2,21 @@
 
 Telegram gives 64 bytes of ``callback_data`` and sends back whatever the client says, so
 every press is parsed strictly here and anything that does not parse is treated as
-forged. Permissions are checked again by the handler.
+forged. Permissions are checked again on every press: ``handlers.common.guarded_button``
+applies the kind's entry in ``bot.core.policy.BUTTONS`` before the handler runs.
 
 A payload is ``VERSION:kind:field:field…``. Each kind is a pydantic model that subclasses
 ``Button`` with a unique ``KIND``; its fields are encoded in declaration order, so a
 field value must never contain the separator (patterns below make sure of it).
+
+What a button does is an ``act`` field whose type is a ``StrEnum`` of that kind's actions;
+the enum values are the short codes on the wire (unchanged, so buttons sent before still
+decode), the member names say what they do.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -49,11 +55,21 @@ class Button(BaseModel):
         return data
 
 
+def kinds() -> dict[str, type[Button]]:
+    """Every button kind defined, by ``KIND``: what the policy table must cover."""
+    return dict(_KINDS)
+
+
 class MembersPageButton(Button):
     KIND: ClassVar[str] = "mp"
 
     unit: str = Field(pattern=UNIT_CODE)
     page: int = Field(ge=0, le=100_000)
+
+
+class MoveAction(StrEnum):
+    CONFIRM = "ok"
+    CANCEL = "cx"
 
 
 class MoveButton(Button):
@@ -62,7 +78,7 @@ class MoveButton(Button):
     KIND: ClassVar[str] = "mv"
 
     invite: int = Field(ge=1, le=2**53)
-    act: Literal["ok", "cx"]
+    act: MoveAction
 
 
 class RevokeInviteButton(Button):
@@ -105,19 +121,20 @@ def decode(data: str | None, expected: type[Button] | None = None) -> Button | N
         return None
 
 
-REPORT_ACTIONS = (
-    "cat",  # choose category #arg
-    "site",  # choose site id arg
-    "new",  # make the searched text a new site
-    "st",  # choose status #arg
-    "pd",  # photos done
-    "pc",  # clear photos
-    "ns",  # no note
-    "ok",  # submit
-    "ed",  # show the steps to go back to
-    "eg",  # go back to step #arg
-    "cx",  # cancel the draft
-)
+class ReportAction(StrEnum):
+    """The buttons of the report flow (``arg`` is the button's number where one is needed)."""
+
+    CATEGORY = "cat"  # choose category #arg
+    SITE = "site"  # choose site id arg
+    NEW_SITE = "new"  # make the searched text a new site
+    STATUS = "st"  # choose status #arg
+    PHOTOS_DONE = "pd"  # photos done
+    CLEAR_PHOTOS = "pc"  # clear photos
+    NO_NOTE = "ns"  # no note
+    SUBMIT = "ok"  # submit
+    EDIT = "ed"  # show the steps to go back to
+    EDIT_STEP = "eg"  # go back to editable step #arg (the number of them: back to the card)
+    CANCEL = "cx"  # cancel the draft
 
 
 class ReportButton(Button):
@@ -126,7 +143,7 @@ class ReportButton(Button):
     KIND: ClassVar[str] = "r"
 
     draft: int = Field(ge=1, le=2**53)
-    act: Literal[REPORT_ACTIONS]  # type: ignore[valid-type]
+    act: ReportAction
     arg: int = Field(0, ge=0, le=2**53)
 
 
@@ -152,19 +169,20 @@ class ScopeReportsPageButton(Button):
     page: int = Field(ge=0, le=100_000)
 
 
-TIP_DRAFT_ACTIONS = (
-    "src",  # source #arg
-    "down",  # browse into unit arg
-    "here",  # the place is unit arg
-    "up",  # browse one level up
-    "pd",  # photos done (or none)
-    "nc",  # no contact
-    "ok",  # submit the tip
-    "cx",  # cancel the draft
-    "cpd",  # closing: photos done
-    "yes",  # closing: valid
-    "no",  # closing: not valid
-)
+class TipDraftAction(StrEnum):
+    """The buttons of receiving or closing a tip."""
+
+    SOURCE = "src"  # source #arg
+    DOWN = "down"  # browse into unit arg
+    HERE = "here"  # the place is unit arg
+    UP = "up"  # browse one level up
+    PHOTOS_DONE = "pd"  # photos done (or none)
+    NO_CONTACT = "nc"  # no contact
+    SUBMIT = "ok"  # submit the tip
+    CANCEL = "cx"  # cancel the draft
+    CLOSE_PHOTOS_DONE = "cpd"  # closing: photos done
+    VALID = "yes"  # closing: valid
+    INVALID = "no"  # closing: not valid
 
 
 class TipDraftButton(Button):
@@ -173,8 +191,17 @@ class TipDraftButton(Button):
     KIND: ClassVar[str] = "td"
 
     draft: int = Field(ge=1, le=2**53)
-    act: Literal[TIP_DRAFT_ACTIONS]  # type: ignore[valid-type]
+    act: TipDraftAction
     arg: int = Field(0, ge=0, le=2**53)
+
+
+class NoticeAction(StrEnum):
+    """The buttons under a tip notice (not the life-cycle ``bot.domain.tip_cycle.TipAction``
+    they lead to)."""
+
+    ACKNOWLEDGE = "ack"  # 接单
+    PASS = "pass"  # 通过
+    BACK = "back"  # 退回
 
 
 class TipActionButton(Button):
@@ -183,7 +210,12 @@ class TipActionButton(Button):
     KIND: ClassVar[str] = "ta"
 
     tip: int = Field(ge=1, le=2**53)
-    act: Literal["ack", "pass", "back"]
+    act: NoticeAction
+
+
+class BriefAction(StrEnum):
+    PUBLISH = "pub"
+    CANCEL = "cx"
 
 
 class BriefButton(Button):
@@ -193,4 +225,4 @@ class BriefButton(Button):
 
     unit: str = Field(pattern=UNIT_CODE)
     last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
-    act: Literal["pub", "cx"]
+    act: BriefAction

@@ -16,7 +16,7 @@ from bot.domain.exports import KINDS
 from bot.domain.members import Caller
 from bot.domain.records import Member
 from bot.runtime.context import GridContext
-from handlers.common import local_time, reply, reply_text, text
+from handlers.common import local_time, means, reply, reply_text, text
 
 log = logging.getLogger(__name__)
 
@@ -42,12 +42,13 @@ def _days(args: list[str]) -> tuple[date | None, date | None]:
 async def export(update: Update, context: GridContext, caller: Caller) -> None:
     """/export KIND [FROM] [TO]: FROM alone means from that day until today."""
     args = context.args or []
-    if not args or args[0].lower() not in KINDS or len(args) > 3:
+    named = args[0] if args else ""
+    kind = next((k for k in KINDS if means(context, named, f"export.word.{k}")), None)
+    if kind is None or len(args) > 3:
         await reply(update, context, caller, "usage.export")
         return
     member = _member(caller)
     services = context.services
-    kind = args[0].lower()
     first, last = _days(args[1:])
     if first and not last:
         last = services.clock.now().astimezone(services.config.locale.zone).date()
@@ -55,7 +56,9 @@ async def export(update: Update, context: GridContext, caller: Caller) -> None:
     fields = {
         "kind": text(context, caller, f"export.kind.{kind}"),
         "scope": member.unit_name,
-        "period": f"{first.isoformat()} — {last.isoformat()}"
+        "period": text(
+            context, caller, "export.period", first=first.isoformat(), last=last.isoformat()
+        )
         if first and last
         else text(context, caller, "export.all_time"),
     }

@@ -5,7 +5,9 @@ and marks itself active in ``active_flow`` (see ``storage.chats``) whenever it s
 moves on. A private message that is not a command goes to the active flow's message
 handler; if there is none, or it does not take the message, each *starter* is asked in
 turn (a photo with no draft starts a report). Handlers return True when they took the
-message. Areas register with ``flow(kind)`` and ``starter`` at import time.
+message. Areas register with ``flow(kind)`` and ``starter`` at import time; ``kind`` is a
+``bot.domain.flows.Flow`` (whose value is what ``active_flow`` stores). The steps inside a
+flow are its table in the domain (``REPORT_FLOW``…), asked through the area's ``ASKERS``.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ async def bindgroup(update: Update, context: GridContext, caller: Caller) -> Non
         context,
         caller,
         key,
-        unit_path=unit_path(bound.chain),
+        unit_path=unit_path(context, caller, bound.chain),
         code=bound.unit.code,
         previous=bound.previous_unit or "",
     )

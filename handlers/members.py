@@ -6,22 +6,17 @@ from __future__ import annotations
 from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import BadRequest
 
-from bot.core import arguments, policy
-from bot.core.errors import Refused
+from bot.core import arguments
 from bot.core.paging import Page
 from bot.domain.invites import OpenLink
 from bot.domain.members import Caller, MembersPage
-from bot.domain.records import Member
 from bot.runtime.context import GridContext
 from handlers.callbacks import (
-    Button,
     InvitesPageButton,
     MembersPageButton,
     RevokeInviteButton,
-    decode,
 )
 from handlers.common import (
-    caller_of,
     edit_moot,
     local_time,
     page_buttons,
@@ -52,7 +47,7 @@ async def invite(update: Update, context: GridContext, caller: Caller) -> None:
         caller,
         "invite.created",
         link=link,
-        unit_path=unit_path(created.chain),
+        unit_path=unit_path(context, caller, created.chain),
         code=created.unit.code,
         role=role_name(context, caller, created.role.value),
         uses=created.max_uses,
@@ -72,39 +67,26 @@ async def invites(update: Update, context: GridContext, caller: Caller) -> None:
     await reply_text(update, context, body, reply_markup=markup)
 
 
-async def invites_page_pressed(update: Update, context: GridContext) -> None:
-    """« 上一页 / 下一页 under /invites: permissions are checked again, then the page."""
-    pressed = await _invites_press(update, context, InvitesPageButton)
-    if pressed is None:
-        return
-    caller, member, button = pressed
-    assert isinstance(button, InvitesPageButton)
+async def invites_page_pressed(
+    update: Update, context: GridContext, caller: Caller, button: InvitesPageButton
+) -> None:
+    """« 上一页 / 下一页 under /invites: the page, of the links the caller may see now."""
     query = update.callback_query
-    assert query is not None
-    try:
-        page = await context.services.invites.open_links_page(member, button.page)
-    except Refused as refusal:
-        await _refuse(context, caller, query, refusal)
-        return
+    assert query is not None and caller.member is not None
+    page = await context.services.invites.open_links_page(caller.member, button.page)
     await query.answer()
     await _show_links(context, caller, query, page)
 
 
-async def revoke_pressed(update: Update, context: GridContext) -> None:
-    """撤销 under /invites: permissions are checked again, then the page it was on is
-    shown anew (the one before it, if the revoke emptied it)."""
-    pressed = await _invites_press(update, context, RevokeInviteButton)
-    if pressed is None:
-        return
-    caller, member, button = pressed
-    assert isinstance(button, RevokeInviteButton)
+async def revoke_pressed(
+    update: Update, context: GridContext, caller: Caller, button: RevokeInviteButton
+) -> None:
+    """撤销 under /invites: the link is revoked if the caller may, then the page it was on
+    is shown anew (the one before it, if the revoke emptied it)."""
     query = update.callback_query
-    assert query is not None
-    try:
-        revoked = await context.services.invites.revoke(member, button.invite)
-    except Refused as refusal:
-        await _refuse(context, caller, query, refusal)
-        return
+    member = caller.member
+    assert query is not None and member is not None
+    revoked = await context.services.invites.revoke(member, button.invite)
     await query.answer(
         text(
             context,
@@ -117,38 +99,6 @@ async def revoke_pressed(update: Update, context: GridContext) -> None:
     )
     page = await context.services.invites.open_links_page(member, button.page, clamp=True)
     await _show_links(context, caller, query, page)
-
-
-async def _invites_press(
-    update: Update, context: GridContext, kind: type[Button]
-) -> tuple[Caller, Member, Button] | None:
-    """A press under /invites, checked as the command is (``bot.core.policy``): the caller,
-    their member record and the button; None once the press has been answered."""
-    query = update.callback_query
-    assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, kind)
-    if button is None:
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return None
-    member = caller.member
-    if member is None or not member.active:
-        key = "deny.disabled" if member else "button.stale"
-        await query.answer(text(context, caller, key), show_alert=True)
-        return None
-    if caller.audience < policy.spec("invites").audience:
-        await query.answer(text(context, caller, "deny.role", command="invites"), show_alert=True)
-        return None
-    return caller, member, button
-
-
-async def _refuse(
-    context: GridContext, caller: Caller, query: CallbackQuery, refusal: Refused
-) -> None:
-    await query.answer(
-        text(context, caller, refusal.key, **{"command": "invites", **refusal.fields}),
-        show_alert=True,
-    )
 
 
 async def _show_links(
@@ -210,27 +160,13 @@ async def members(update: Update, context: GridContext, caller: Caller) -> None:
     await reply_text(update, context, body, reply_markup=markup)
 
 
-async def members_page_pressed(update: Update, context: GridContext) -> None:
-    """A ◀ ▶ press under a members list: permissions are checked again, then the page."""
+async def members_page_pressed(
+    update: Update, context: GridContext, caller: Caller, button: MembersPageButton
+) -> None:
+    """A ◀ ▶ press under a members list: the page, if the unit is in the caller's scope."""
     query = update.callback_query
-    assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, MembersPageButton)
-    if button is None:
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
-    member = caller.member
-    if member is None or not member.active:
-        await query.answer(text(context, caller, "deny.disabled" if member else "button.stale"))
-        return
-    try:
-        page = await context.services.members.members_page(member, button.unit, button.page)
-    except Refused as refusal:
-        await query.answer(
-            text(context, caller, refusal.key, **{"command": "members", **refusal.fields}),
-            show_alert=True,
-        )
-        return
+    assert query is not None and caller.member is not None
+    page = await context.services.members.members_page(caller.member, button.unit, button.page)
     body, markup = _render_page(context, caller, page)
     await query.answer()
     try:

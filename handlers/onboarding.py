@@ -1,6 +1,10 @@
-"""Joining and knowing who you are: /start, the name step, /whoami, /help, /lang."""
+"""Joining and knowing who you are: /start, the name step, /whoami, /help, /lang.
+
+The name step is ``bot.domain.invites.JOIN_FLOW``; ``ASKERS`` says how it is asked."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
 from telegram.constants import ChatType
@@ -9,11 +13,11 @@ from telegram.error import BadRequest
 from bot.core.errors import Refused
 from bot.core.names import NAME_MAX, NAME_MIN
 from bot.core.policy import Where
-from bot.domain.invites import JoinOffer
+from bot.domain.invites import JOIN_FLOW, JoinOffer, JoinStep
 from bot.domain.members import Caller
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.callbacks import MoveButton, decode
+from handlers.callbacks import MoveAction, MoveButton
 from handlers.common import (
     caller_of,
     edit_moot,
@@ -69,7 +73,7 @@ async def _greet(update: Update, context: GridContext, caller: Caller) -> None:
             caller,
             "start.welcome_member",
             name=member.name,
-            unit_path=unit_path(chain),
+            unit_path=unit_path(context, caller, chain),
             role=role_name(context, caller, member.role),
         )
 
@@ -79,16 +83,7 @@ async def _answer_offer(
 ) -> None:
     role = role_name(context, caller, offer.role.value)
     if offer.moved_from is None:
-        await reply(
-            update,
-            context,
-            caller,
-            "join.ask_name",
-            role=role,
-            unit_path=unit_path(offer.chain),
-            min=NAME_MIN,
-            max=NAME_MAX,
-        )
+        await ASKERS[JOIN_FLOW.next_step(offer)](update, context, caller, offer)
         return
     assert offer.invite_id is not None
     buttons = [
@@ -96,7 +91,7 @@ async def _answer_offer(
             text(context, caller, label),
             callback_data=MoveButton(invite=offer.invite_id, act=act).encode(),
         )
-        for label, act in (("join.confirm", "ok"), ("join.cancel", "cx"))
+        for label, act in (("join.confirm", MoveAction.CONFIRM), ("join.cancel", MoveAction.CANCEL))
     ]
     await reply(
         update,
@@ -104,42 +99,50 @@ async def _answer_offer(
         caller,
         "join.confirm_move",
         role=role,
-        unit_path=unit_path(offer.chain),
+        unit_path=unit_path(context, caller, offer.chain),
         old_unit=offer.moved_from.unit_name,
         old_role=role_name(context, caller, offer.moved_from.role),
         reply_markup=InlineKeyboardMarkup([buttons]),
     )
 
 
-async def move_pressed(update: Update, context: GridContext) -> None:
+async def _ask_name(update: Update, context: GridContext, caller: Caller, offer: JoinOffer) -> None:
+    await reply(
+        update,
+        context,
+        caller,
+        JOIN_FLOW[JoinStep.NAME].prompt,
+        role=role_name(context, caller, offer.role.value),
+        unit_path=unit_path(context, caller, offer.chain),
+        min=NAME_MIN,
+        max=NAME_MAX,
+    )
+
+
+# How each step of ``JOIN_FLOW`` is asked (a test checks every step has one).
+ASKERS: dict[JoinStep, Callable[[Update, GridContext, Caller, JoinOffer], Awaitable[None]]] = {
+    JoinStep.NAME: _ask_name,
+}
+
+
+async def move_pressed(
+    update: Update, context: GridContext, caller: Caller, button: MoveButton
+) -> None:
     """确认调动 or 取消 under a link an existing member opened: checked again on press."""
     query = update.callback_query
     assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, MoveButton)
-    if not isinstance(button, MoveButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
-    if caller.member is None or not caller.member.active:
-        key = "deny.disabled" if caller.member else "button.stale"
-        await query.answer(text(context, caller, key), show_alert=True)
-        return
     invites = context.services.invites
-    try:
-        if button.act == "cx":
-            await invites.cancel_move(caller.telegram_id, button.invite)
-        else:
-            offer = await invites.confirm_move(caller.telegram_id, button.invite)
-    except Refused as refusal:
-        await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
-        return
+    if button.act is MoveAction.CANCEL:
+        await invites.cancel_move(caller.telegram_id, button.invite)
+    else:
+        offer = await invites.confirm_move(caller.telegram_id, button.invite)
     await query.answer()
     try:
         await query.edit_message_reply_markup(None)
     except BadRequest as exc:
         if not edit_moot(exc):
             raise
-    if button.act == "cx":
+    if button.act is MoveAction.CANCEL:
         await reply(update, context, caller, "join.move_cancelled")
         return
     assert offer.moved_from is not None
@@ -149,7 +152,7 @@ async def move_pressed(update: Update, context: GridContext) -> None:
         caller,
         "join.moved",
         role=role_name(context, caller, offer.role.value),
-        unit_path=unit_path(offer.chain),
+        unit_path=unit_path(context, caller, offer.chain),
         old_unit=offer.moved_from.unit_name,
     )
     await refresh_menu(context, caller.telegram_id)
@@ -165,7 +168,8 @@ async def private_message(update: Update, context: GridContext) -> None:
         caller.telegram_id
     ):
         if not message.text:
-            await reply(update, context, caller, "join.send_text", min=NAME_MIN, max=NAME_MAX)
+            expect = JOIN_FLOW[JoinStep.NAME].expect
+            await reply(update, context, caller, expect, min=NAME_MIN, max=NAME_MAX)
             return
         user = update.effective_user
         try:
@@ -182,7 +186,7 @@ async def private_message(update: Update, context: GridContext) -> None:
             caller,
             "join.done",
             name=joined.member.name,
-            unit_path=unit_path(joined.chain),
+            unit_path=unit_path(context, caller, joined.chain),
             role=role_name(context, caller, joined.member.role),
         )
         await refresh_menu(context, caller.telegram_id)
@@ -251,7 +255,7 @@ async def whoami(update: Update, context: GridContext, caller: Caller) -> None:
         caller,
         "whoami.member",
         name=member.name,
-        unit_path=unit_path(chain),
+        unit_path=unit_path(context, caller, chain),
         code=member.unit_code,
         role=role_name(context, caller, member.role),
         status=text(context, caller, "whoami.active" if member.active else "whoami.disabled"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputMediaPhoto, Update
 from telegram.error import BadRequest
 
-from bot.core.errors import Refused, echo
+from bot.core.errors import echo
 from bot.domain.members import Caller
 from bot.domain.records import Report
 from bot.domain.report_history import ReportPage
@@ -15,13 +15,12 @@ from handlers.callbacks import (
     MyReportsPageButton,
     ReportPhotosButton,
     ScopeReportsPageButton,
-    decode,
 )
 from handlers.common import (
-    caller_of,
     category_name,
     edit_moot,
     local_time,
+    means,
     reply,
     reply_text,
     status_name,
@@ -29,13 +28,16 @@ from handlers.common import (
 )
 
 PHOTO_BUTTONS = 8
+TYPED_PERIODS = ("today", "week")  # the periods /reports takes a word for (reports.word.*)
 
 
 def _flags(context: GridContext, caller: Caller, report: Report) -> str:
     if not report.flags:
         return ""
     names = [text(context, caller, f"report.flag_name.{kind}") for kind in report.flags]
-    return " ⚠" + "、".join(names)
+    return text(
+        context, caller, "reports.flags", flags=text(context, caller, "list.separator").join(names)
+    )
 
 
 def report_line(context: GridContext, caller: Caller, report: Report, with_site: bool) -> str:
@@ -96,30 +98,14 @@ async def site(update: Update, context: GridContext, caller: Caller) -> None:
         await reply_text(update, context, "\n".join(lines), reply_markup=InlineKeyboardMarkup(rows))
 
 
-async def photos_pressed(update: Update, context: GridContext) -> None:
+async def photos_pressed(
+    update: Update, context: GridContext, caller: Caller, button: ReportPhotosButton
+) -> None:
     """查看照片: the photos of one report, as an album (scope checked again)."""
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, ReportPhotosButton)
-    if not isinstance(button, ReportPhotosButton) or chat is None:
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
-    if caller.member is None or not caller.member.active:
-        await query.answer(
-            text(context, caller, "deny.disabled" if caller.member else "button.stale"),
-            show_alert=True,
-        )
-        return
-    try:
-        report, photos = await context.services.report_history.photos(caller.member, button.report)
-    except Refused as refusal:
-        await query.answer(
-            text(context, caller, refusal.key, **{"command": "site", **refusal.fields}),
-            show_alert=True,
-        )
-        return
+    assert query is not None and chat is not None and caller.member is not None
+    report, photos = await context.services.report_history.photos(caller.member, button.report)
     await query.answer()
     caption = text(
         context, caller, "site.photos_caption", number=report.number, site=report.site_code
@@ -148,10 +134,15 @@ def _page_markup(page: ReportPage, make: type, **fields: object) -> InlineKeyboa
 
 
 def _render(
-    context: GridContext, caller: Caller, page: ReportPage, header_key: str, **fields: object
+    context: GridContext,
+    caller: Caller,
+    page: ReportPage,
+    header_key: str,
+    empty_key: str,
+    **fields: object,
 ) -> str:
     if page.total == 0:
-        return text(context, caller, f"{header_key}_empty", **fields)
+        return text(context, caller, empty_key, **fields)
     lines = [
         text(
             context,
@@ -174,7 +165,7 @@ async def myreports(update: Update, context: GridContext, caller: Caller) -> Non
     await reply_text(
         update,
         context,
-        _render(context, caller, page, "reports.mine"),
+        _render(context, caller, page, "reports.mine", "reports.mine_empty"),
         reply_markup=_page_markup(page, MyReportsPageButton),
     )
 
@@ -187,8 +178,9 @@ async def reports(update: Update, context: GridContext, caller: Caller) -> None:
     """/reports [CODE] [today|week]: reports in the caller's scope, flags shown."""
     args = list(context.args or [])
     period = "all"
-    if args and args[-1].lower() in ("today", "week", "今天", "本周"):
-        period = {"今天": "today", "本周": "week"}.get(args[-1], args[-1].lower())
+    named = [p for p in TYPED_PERIODS if args and means(context, args[-1], f"reports.word.{p}")]
+    if named:
+        period = named[0]
         args.pop()
     if len(args) > 1:
         await reply(update, context, caller, "usage.reports")
@@ -206,6 +198,7 @@ async def reports(update: Update, context: GridContext, caller: Caller) -> None:
             caller,
             page,
             "reports.scope",
+            "reports.scope_empty",
             unit=page.unit.name,
             period=_period_name(context, caller, period),
         ),
@@ -213,48 +206,37 @@ async def reports(update: Update, context: GridContext, caller: Caller) -> None:
     )
 
 
-async def page_pressed(update: Update, context: GridContext) -> None:
+async def page_pressed(
+    update: Update,
+    context: GridContext,
+    caller: Caller,
+    button: MyReportsPageButton | ScopeReportsPageButton,
+) -> None:
     """◀ ▶ under /myreports or /reports: checked again, then the page edited in place."""
     query = update.callback_query
-    assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data)
     member = caller.member
-    if not isinstance(button, MyReportsPageButton | ScopeReportsPageButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
-    if member is None or not member.active:
-        await query.answer(
-            text(context, caller, "deny.disabled" if member else "button.stale"), show_alert=True
+    assert query is not None and member is not None
+    if isinstance(button, MyReportsPageButton):
+        page = await context.services.report_history.mine(member, button.page)
+        body = _render(context, caller, page, "reports.mine", "reports.mine_empty")
+        markup = _page_markup(page, MyReportsPageButton)
+    else:
+        page = await context.services.report_history.in_scope(
+            member, button.unit, button.period, button.page
         )
-        return
-    try:
-        if isinstance(button, MyReportsPageButton):
-            page = await context.services.report_history.mine(member, button.page)
-            body = _render(context, caller, page, "reports.mine")
-            markup = _page_markup(page, MyReportsPageButton)
-        else:
-            page = await context.services.report_history.in_scope(
-                member, button.unit, button.period, button.page
-            )
-            assert page.unit is not None
-            body = _render(
-                context,
-                caller,
-                page,
-                "reports.scope",
-                unit=page.unit.name,
-                period=_period_name(context, caller, button.period),
-            )
-            markup = _page_markup(
-                page, ScopeReportsPageButton, unit=page.unit.code, period=button.period
-            )
-    except Refused as refusal:
-        await query.answer(
-            text(context, caller, refusal.key, **{"command": "reports", **refusal.fields}),
-            show_alert=True,
+        assert page.unit is not None
+        body = _render(
+            context,
+            caller,
+            page,
+            "reports.scope",
+            "reports.scope_empty",
+            unit=page.unit.name,
+            period=_period_name(context, caller, button.period),
         )
-        return
+        markup = _page_markup(
+            page, ScopeReportsPageButton, unit=page.unit.code, period=button.period
+        )
     await query.answer()
     try:
         await query.edit_message_text(body, reply_markup=markup)

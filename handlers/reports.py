@@ -1,10 +1,16 @@
 """The report flow in private chat: /report or a photo starts it; one question at a
 time, inline buttons wherever there is a choice; a summary card; 提交 answers with the
-report number only after the commit (``bot.domain.reports`` holds the rules)."""
+report number only after the commit (``bot.domain.reports`` holds the rules).
+
+The steps and their order are ``bot.domain.reports.REPORT_FLOW``; here each has one entry
+in ``ASKERS`` (how it is asked), the steps that take a message one in ``ANSWERS``, and
+each button action (``ReportAction``) one in ``PRESSES``."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from telegram import (
@@ -20,25 +26,29 @@ from telegram.error import BadRequest, TelegramError
 from telegram.ext import CallbackContext
 
 from bot.core.errors import Refused
+from bot.domain.flows import Flow
 from bot.domain.members import Caller
 from bot.domain.records import Member
 from bot.domain.reports import (
+    REPORT_FLOW,
     STEPS,
     DraftView,
     PhotoCheck,
+    ReportService,
+    ReportStep,
     SiteSearch,
     Submitted,
 )
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.callbacks import ReportButton, decode
-from handlers.common import caller_of, category_name, localized, status_name, text
+from handlers.callbacks import ReportAction, ReportButton
+from handlers.common import category_name, localized, status_name, text
 from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.reports")
 
 
-def _button(label: str, draft: int, act: str, arg: int = 0) -> InlineKeyboardButton:
+def _button(label: str, draft: int, act: ReportAction, arg: int = 0) -> InlineKeyboardButton:
     return InlineKeyboardButton(
         label, callback_data=ReportButton(draft=draft, act=act, arg=arg).encode()
     )
@@ -64,81 +74,82 @@ def check_lines(context: GridContext, caller: Caller, checks: list[PhotoCheck]) 
 # ---------------------------------------------------------------------- asking a step
 
 
+Asker = Callable[[GridContext, int, Caller, DraftView], Awaitable[None]]
+
+
 async def ask(context: GridContext, chat_id: int, caller: Caller, view: DraftView) -> None:
     """Send the question of the step the draft is at (or the summary card)."""
+    await ASKERS[view.step](context, chat_id, caller, view)
+
+
+def _prompt(context: GridContext, caller: Caller, step: ReportStep, **fields: object) -> str:
+    return text(context, caller, REPORT_FLOW[step].prompt, **fields)
+
+
+async def _ask_category(
+    context: GridContext, chat_id: int, caller: Caller, view: DraftView
+) -> None:
+    rows = [
+        [_button(localized(caller, category), view.draft.id, ReportAction.CATEGORY, index)]
+        for index, category in enumerate(context.services.config.campaign.categories)
+    ]
+    body = _prompt(context, caller, ReportStep.CATEGORY)
+    await _send(context, chat_id, body, InlineKeyboardMarkup(rows))
+
+
+async def _ask_site(context: GridContext, chat_id: int, caller: Caller, view: DraftView) -> None:
     draft = view.draft
-    step = view.step
-    if step == "category":
-        rows = [
-            [_button(localized(caller, category), draft.id, "cat", index)]
-            for index, category in enumerate(context.services.config.campaign.categories)
+    rows = [
+        [
+            _button(
+                _site_label(context, caller, site.code, site.category, site.status),
+                draft.id,
+                ReportAction.SITE,
+                site.id,
+            )
         ]
-        await _send(
-            context,
-            chat_id,
-            text(context, caller, "report.ask.category"),
-            InlineKeyboardMarkup(rows),
-        )
-    elif step == "site":
-        rows = [
-            [
-                _button(
-                    f"{site.code} · {status_name(context, caller, site.category, site.status)}",
-                    draft.id,
-                    "site",
-                    site.id,
-                )
-            ]
-            for site in view.recent_sites
-        ]
-        key = "report.ask.site_recent" if rows else "report.ask.site"
-        await _send(
-            context,
-            chat_id,
-            text(context, caller, key, category=category_name(context, caller, draft.category)),
-            InlineKeyboardMarkup(rows) if rows else None,
-        )
-    elif step == "status":
-        category = view.category
-        assert category is not None
-        rows = [
-            [_button(localized(caller, status), draft.id, "st", index)]
-            for index, status in enumerate(category.statuses)
-        ]
-        await _send(
-            context,
-            chat_id,
-            text(context, caller, "report.ask.status", site=view.site_label),
-            InlineKeyboardMarkup(rows),
-        )
-    elif step == "photos":
-        await ask_photos(context, chat_id, caller, view)
-    elif step == "location":
-        required = bool(view.category and view.category.location_required)
-        keys = [
-            [KeyboardButton(text(context, caller, "report.share_location"), request_location=True)]
-        ]
-        if not required:
-            keys.append([KeyboardButton(text(context, caller, "report.skip"))])
-        await _send(
-            context,
-            chat_id,
-            text(
-                context,
-                caller,
-                "report.ask.location_required" if required else "report.ask.location",
-            ),
-            ReplyKeyboardMarkup(keys, resize_keyboard=True, one_time_keyboard=True),
-        )
-    elif step == "note":
-        await _send(
-            context,
-            chat_id,
-            text(context, caller, "report.ask.note"),
-            InlineKeyboardMarkup([[_button(text(context, caller, "report.skip"), draft.id, "ns")]]),
-        )
-    else:
-        await show_summary(context, chat_id, caller, view)
+        for site in view.recent_sites
+    ]
+    key = "report.ask.site_recent" if rows else REPORT_FLOW[ReportStep.SITE].prompt
+    await _send(
+        context,
+        chat_id,
+        text(context, caller, key, category=category_name(context, caller, draft.category)),
+        InlineKeyboardMarkup(rows) if rows else None,
+    )
+
+
+async def _ask_status(context: GridContext, chat_id: int, caller: Caller, view: DraftView) -> None:
+    category = view.category
+    assert category is not None
+    rows = [
+        [_button(localized(caller, status), view.draft.id, ReportAction.STATUS, index)]
+        for index, status in enumerate(category.statuses)
+    ]
+    body = _prompt(context, caller, ReportStep.STATUS, site=view.site_label)
+    await _send(context, chat_id, body, InlineKeyboardMarkup(rows))
+
+
+async def _ask_location(
+    context: GridContext, chat_id: int, caller: Caller, view: DraftView
+) -> None:
+    required = bool(view.category and view.category.location_required)
+    keys = [[KeyboardButton(text(context, caller, "report.share_location"), request_location=True)]]
+    if not required:
+        keys.append([KeyboardButton(text(context, caller, "report.skip"))])
+    key = "report.ask.location_required" if required else REPORT_FLOW[ReportStep.LOCATION].prompt
+    await _send(
+        context,
+        chat_id,
+        text(context, caller, key),
+        ReplyKeyboardMarkup(keys, resize_keyboard=True, one_time_keyboard=True),
+    )
+
+
+async def _ask_note(context: GridContext, chat_id: int, caller: Caller, view: DraftView) -> None:
+    skip = _button(text(context, caller, "report.skip"), view.draft.id, ReportAction.NO_NOTE)
+    body = _prompt(context, caller, ReportStep.NOTE)
+    await _send(context, chat_id, body, InlineKeyboardMarkup([[skip]]))
 
 
 async def ask_photos(context: GridContext, chat_id: int, caller: Caller, view: DraftView) -> None:
@@ -146,12 +157,17 @@ async def ask_photos(context: GridContext, chat_id: int, caller: Caller, view: D
     count = draft.photo_count
     if count == 0:
         await _send(
-            context, chat_id, text(context, caller, "report.ask.photos", max=view.max_photos)
+            context, chat_id, _prompt(context, caller, ReportStep.PHOTOS, max=view.max_photos)
         )
         return
+    done = text(context, caller, "report.photos_done", count=count)
     rows = [
-        [_button(text(context, caller, "report.photos_done", count=count), draft.id, "pd")],
-        [_button(text(context, caller, "report.photos_clear"), draft.id, "pc")],
+        [_button(done, draft.id, ReportAction.PHOTOS_DONE)],
+        [
+            _button(
+                text(context, caller, "report.photos_clear"), draft.id, ReportAction.CLEAR_PHOTOS
+            )
+        ],
     ]
     body = text(context, caller, "report.ask.more_photos", count=count, max=view.max_photos)
     await _send(context, chat_id, body, InlineKeyboardMarkup(rows))
@@ -161,7 +177,7 @@ def summary_text(context: GridContext, caller: Caller, view: DraftView) -> str:
     draft = view.draft
     site_key = "report.summary.site_new" if view.site is None else "report.summary.site"
     lines = [
-        text(context, caller, "report.summary.title"),
+        _prompt(context, caller, ReportStep.SUMMARY),
         text(
             context,
             caller,
@@ -199,29 +215,45 @@ async def show_summary(context: GridContext, chat_id: int, caller: Caller, view:
     draft = view.draft
     rows = [
         [
-            _button(text(context, caller, "report.submit"), draft.id, "ok"),
-            _button(text(context, caller, "report.edit"), draft.id, "ed"),
-            _button(text(context, caller, "report.cancel"), draft.id, "cx"),
+            _button(text(context, caller, "report.submit"), draft.id, ReportAction.SUBMIT),
+            _button(text(context, caller, "report.edit"), draft.id, ReportAction.EDIT),
+            _button(text(context, caller, "report.cancel"), draft.id, ReportAction.CANCEL),
         ]
     ]
     await _send(context, chat_id, summary_text(context, caller, view), InlineKeyboardMarkup(rows))
 
 
+# How each step of ``REPORT_FLOW`` is asked (a test checks every step has one).
+ASKERS: dict[ReportStep, Asker] = {
+    ReportStep.CATEGORY: _ask_category,
+    ReportStep.SITE: _ask_site,
+    ReportStep.STATUS: _ask_status,
+    ReportStep.PHOTOS: ask_photos,
+    ReportStep.LOCATION: _ask_location,
+    ReportStep.NOTE: _ask_note,
+    ReportStep.SUMMARY: show_summary,
+}
+
+
 def _edit_keyboard(context: GridContext, caller: Caller, view: DraftView) -> InlineKeyboardMarkup:
-    steps = [
-        s
-        for s in STEPS
-        if not (s == "category" and len(context.services.config.campaign.categories) == 1)
-    ]
+    """修改: a button per step the flow lets the draft go back to, then 返回."""
+    single_category = len(context.services.config.campaign.categories) == 1
     buttons = [
-        _button(
-            text(context, caller, f"report.step.{step}"), view.draft.id, "eg", STEPS.index(step)
-        )
-        for step in steps
+        _button(text(context, caller, _label(step)), view.draft.id, ReportAction.EDIT_STEP, index)
+        for index, step in enumerate(STEPS)
+        if not (step is ReportStep.CATEGORY and single_category)
     ]
     rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
-    rows.append([_button(text(context, caller, "report.back"), view.draft.id, "eg", len(STEPS))])
+    back = text(context, caller, "report.back")
+    rows.append([_button(back, view.draft.id, ReportAction.EDIT_STEP, len(STEPS))])
     return InlineKeyboardMarkup(rows)
+
+
+def _label(step: ReportStep) -> str:
+    """The catalogue key of a step's name on the 修改 keyboard."""
+    label = REPORT_FLOW[step].label
+    assert label is not None
+    return label
 
 
 # ---------------------------------------------------------------------- entry points
@@ -353,7 +385,7 @@ async def photos_settled(context: CallbackContext) -> None:  # type: ignore[type
         log.warning("report.photos_answer_failed chat=%s error=%r", job.chat_id, exc)
 
 
-@flows.flow("report")
+@flows.flow(Flow.REPORT)
 async def report_message(update: Update, context: GridContext, caller: Caller) -> bool:
     """A plain message while a report draft is open: the answer to the current step."""
     message = update.effective_message
@@ -392,42 +424,91 @@ async def _answer_step(
     view: DraftView,
     message: Message,
 ) -> None:
+    """A message at the draft's step: the step's entry in ``ANSWERS`` takes it; a step
+    with none (or a message of the wrong kind) is told what it expects."""
+    answer = ANSWERS.get(view.step)
+    if answer is None or not await answer(context, chat_id, caller, member, view, message):
+        raise Refused(REPORT_FLOW[view.step].expect, max=view.max_photos)
+
+
+Answerer = Callable[[GridContext, int, Caller, Member, DraftView, Message], Awaitable[bool]]
+
+
+async def _answer_site(
+    context: GridContext,
+    chat_id: int,
+    caller: Caller,
+    member: Member,
+    view: DraftView,
+    message: Message,
+) -> bool:
+    """Typed text at the site step: search for it (or make it a new site)."""
+    if message.text is None:
+        return False
+    found = await context.services.reports.search_sites(member, view.draft.id, message.text)
+    await _show_search(context, chat_id, caller, view.draft.id, found)
+    return True
+
+
+async def _answer_location(
+    context: GridContext,
+    chat_id: int,
+    caller: Caller,
+    member: Member,
+    view: DraftView,
+    message: Message,
+) -> bool:
+    """A shared location, or the 跳过 key of the location keyboard."""
     reports = context.services.reports
-    step = view.step
-    draft_id = view.draft.id
-    if message.location is not None and step == "location":
+    if message.location is not None:
         moved = await reports.set_location(
-            member, draft_id, message.location.latitude, message.location.longitude
+            member, view.draft.id, message.location.latitude, message.location.longitude
         )
-        await _send(
-            context, chat_id, text(context, caller, "report.location_saved"), ReplyKeyboardRemove()
-        )
-        await ask(context, chat_id, caller, moved)
-        return
-    body = message.text
-    if body is None:
-        raise Refused(f"report.expect.{step}", max=view.max_photos)
-    if step == "site":
-        found = await reports.search_sites(member, draft_id, body)
-        await _show_search(context, chat_id, caller, draft_id, found)
-    elif step == "location" and body.strip() in _skip_labels(context):
-        moved = await reports.skip_location(member, draft_id)
-        await _send(
-            context,
-            chat_id,
-            text(context, caller, "report.location_skipped"),
-            ReplyKeyboardRemove(),
-        )
-        await ask(context, chat_id, caller, moved)
-    elif step == "note":
-        await ask(context, chat_id, caller, await reports.set_note(member, draft_id, body))
+        key = "report.location_saved"
+    elif message.text is not None and message.text.strip() in _skip_labels(context):
+        moved = await reports.skip_location(member, view.draft.id)
+        key = "report.location_skipped"
     else:
-        raise Refused(f"report.expect.{step}", max=view.max_photos)
+        return False
+    await _send(context, chat_id, text(context, caller, key), ReplyKeyboardRemove())
+    await ask(context, chat_id, caller, moved)
+    return True
+
+
+async def _answer_note(
+    context: GridContext,
+    chat_id: int,
+    caller: Caller,
+    member: Member,
+    view: DraftView,
+    message: Message,
+) -> bool:
+    if message.text is None:
+        return False
+    moved = await context.services.reports.set_note(member, view.draft.id, message.text)
+    await ask(context, chat_id, caller, moved)
+    return True
+
+
+# The steps that take a message (the others are answered by buttons or photos).
+ANSWERS: dict[ReportStep, Answerer] = {
+    ReportStep.SITE: _answer_site,
+    ReportStep.LOCATION: _answer_location,
+    ReportStep.NOTE: _answer_note,
+}
 
 
 def _skip_labels(context: GridContext) -> set[str]:
     catalogue = context.services.catalogue
     return {catalogue.text(language, "report.skip") for language in catalogue.messages}
+
+
+def _site_label(
+    context: GridContext, caller: Caller, code: str, category: str, status: str | None
+) -> str:
+    """The button of a site to choose: its code and current status."""
+    named = status_name(context, caller, category, status)
+    return text(context, caller, "report.search.site_button", site=code, status=named)
 
 
 async def _show_search(
@@ -436,16 +517,22 @@ async def _show_search(
     rows = [
         [
             _button(
-                f"{site.code} · {status_name(context, caller, site.category, site.status)}",
+                _site_label(context, caller, site.code, site.category, site.status),
                 draft_id,
-                "site",
+                ReportAction.SITE,
                 site.id,
             )
         ]
         for site in found.matches
     ]
     rows.append(
-        [_button(text(context, caller, "report.new_site", site=found.text[:30]), draft_id, "new")]
+        [
+            _button(
+                text(context, caller, "report.new_site", site=found.text[:30]),
+                draft_id,
+                ReportAction.NEW_SITE,
+            )
+        ]
     )
     key = "report.search.found" if found.matches else "report.search.none"
     await _send(
@@ -459,72 +546,82 @@ async def _show_search(
 # ---------------------------------------------------------------------- buttons
 
 
-async def report_pressed(update: Update, context: GridContext) -> None:
+async def report_pressed(
+    update: Update, context: GridContext, caller: Caller, button: ReportButton
+) -> None:
     """A button of the report flow. The draft id in it must be the presser's own
     current draft; anything else is stale."""
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None
-    caller = await caller_of(update, context)
-    button = decode(query.data, ReportButton)
-    if not isinstance(button, ReportButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
     member = caller.member
-    if member is None or not member.active or chat is None:
-        await query.answer(
-            text(context, caller, "deny.disabled" if member else "button.stale"), show_alert=True
-        )
-        return
-    reports = context.services.reports
+    assert query is not None and chat is not None and member is not None
     try:
-        result: DraftView | Submitted | SiteSearch | None
-        act, draft_id = button.act, button.draft
-        if act == "cat":
-            result = await reports.choose_category(member, draft_id, button.arg)
-        elif act == "site":
-            result = await reports.choose_site(member, draft_id, button.arg)
-        elif act == "new":
-            result = await reports.new_site_from_query(member, draft_id)
-        elif act == "st":
-            result = await reports.choose_status(member, draft_id, button.arg)
-        elif act == "pd":
-            result = await reports.photos_done(member, draft_id)
-        elif act == "pc":
-            result = await reports.clear_photos(member, draft_id)
-        elif act == "ns":
-            result = await reports.set_note(member, draft_id, None)
-        elif act == "ok":
-            result = await reports.submit(member, draft_id)
-        elif act == "ed":
-            view = await reports.view(member)
-            if view is None or view.draft.id != draft_id:
-                raise Refused("report.stale")
-            await query.answer()
-            await _quietly(query.edit_message_reply_markup(_edit_keyboard(context, caller, view)))
-            return
-        elif act == "eg":
-            if button.arg >= len(STEPS):  # 返回: back to the summary
-                result = await reports.view(member)
-                if result is None or result.draft.id != draft_id:
-                    raise Refused("report.stale")
-            else:
-                result = await reports.edit(member, draft_id, STEPS[button.arg])
-        else:  # "cx"
-            if not await reports.cancel(member, draft_id):
-                raise Refused("report.stale")
-            result = None
+        result = await PRESSES[button.act](context.services.reports, member, button)
     except Refused as refusal:
         await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
         return
     await query.answer()
+    if isinstance(result, EditMenu):
+        await _quietly(
+            query.edit_message_reply_markup(_edit_keyboard(context, caller, result.view))
+        )
+        return
     await _quietly(query.edit_message_reply_markup(None))
     if result is None:
         await _send(context, chat.id, text(context, caller, "report.cancelled"))
     elif isinstance(result, Submitted):
         await _announce(context, chat.id, caller, result)
-    elif isinstance(result, DraftView):
+    else:
         await ask(context, chat.id, caller, result)
+
+
+@dataclass(frozen=True)
+class EditMenu:
+    """修改 was pressed: show the steps to go back to under the card."""
+
+    view: DraftView
+
+
+Pressed = DraftView | Submitted | EditMenu | None
+Press = Callable[[ReportService, Member, ReportButton], Awaitable[Pressed]]
+
+
+async def _current(reports: ReportService, member: Member, draft_id: int) -> DraftView:
+    view = await reports.view(member)
+    if view is None or view.draft.id != draft_id:
+        raise Refused("report.stale")
+    return view
+
+
+async def _edit_menu(reports: ReportService, member: Member, button: ReportButton) -> EditMenu:
+    return EditMenu(await _current(reports, member, button.draft))
+
+
+async def _edit_step(reports: ReportService, member: Member, button: ReportButton) -> DraftView:
+    if button.arg >= len(STEPS):  # 返回: back to the summary
+        return await _current(reports, member, button.draft)
+    return await reports.edit(member, button.draft, STEPS[button.arg])
+
+
+async def _cancel(reports: ReportService, member: Member, button: ReportButton) -> None:
+    if not await reports.cancel(member, button.draft):
+        raise Refused("report.stale")
+
+
+# What each button of the report flow does (a test checks every action has one).
+PRESSES: dict[ReportAction, Press] = {
+    ReportAction.CATEGORY: lambda r, m, b: r.choose_category(m, b.draft, b.arg),
+    ReportAction.SITE: lambda r, m, b: r.choose_site(m, b.draft, b.arg),
+    ReportAction.NEW_SITE: lambda r, m, b: r.new_site_from_query(m, b.draft),
+    ReportAction.STATUS: lambda r, m, b: r.choose_status(m, b.draft, b.arg),
+    ReportAction.PHOTOS_DONE: lambda r, m, b: r.photos_done(m, b.draft),
+    ReportAction.CLEAR_PHOTOS: lambda r, m, b: r.clear_photos(m, b.draft),
+    ReportAction.NO_NOTE: lambda r, m, b: r.set_note(m, b.draft, None),
+    ReportAction.SUBMIT: lambda r, m, b: r.submit(m, b.draft),
+    ReportAction.EDIT: _edit_menu,
+    ReportAction.EDIT_STEP: _edit_step,
+    ReportAction.CANCEL: _cancel,
+}
 
 
 async def _quietly(edit: Any) -> None:
@@ -547,7 +644,7 @@ async def _announce(context: GridContext, chat_id: int, caller: Caller, done: Su
     await _send(context, chat_id, "\n".join(lines))
 
 
-@flows.canceller("report")
+@flows.canceller(Flow.REPORT)
 async def cancel_report(update: Update, context: GridContext, caller: Caller) -> bool:
     """/cancel while a report draft is open."""
     return await context.services.reports.cancel(_member(caller))

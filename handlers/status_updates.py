@@ -1,15 +1,27 @@
-"""/update: a status update (工作动态) — a short text, then each configured counter."""
+"""/update: a status update (工作动态) — a short text, then each configured counter.
+
+The steps are ``bot.domain.status_updates.UPDATE_FLOW``; ``ASKERS`` says how each is asked
+(a message a step cannot take is answered by asking it again)."""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from telegram import Update
 
 from bot.core.errors import Refused
 from bot.domain.members import Caller
-from bot.domain.status_updates import BODY_MAX, Posted, UpdateStep
+from bot.domain.status_updates import (
+    BODY_MAX,
+    FLOW,
+    UPDATE_FLOW,
+    Posted,
+    StatusUpdateStep,
+    UpdateStep,
+)
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.common import localized, reply
+from handlers.common import localized, reply, text
 
 
 async def _answer(
@@ -17,8 +29,9 @@ async def _answer(
 ) -> None:
     if isinstance(result, Posted):
         counters = {c.code: localized(caller, c) for c in context.services.config.campaign.counters}
-        figures = "、".join(
-            f"{counters.get(code, code)} {value}" for code, value in result.counters.items()
+        figures = text(context, caller, "list.separator").join(
+            text(context, caller, "update.figure", counter=counters.get(code, code), value=value)
+            for code, value in result.counters.items()
         )
         await reply(
             update,
@@ -28,12 +41,29 @@ async def _answer(
             number=result.update_id,
             figures=figures,
         )
-    elif result.counter is None:
-        await reply(update, context, caller, "update.ask_body", max=BODY_MAX)
     else:
-        await reply(
-            update, context, caller, "update.ask_counter", counter=localized(caller, result.counter)
-        )
+        await ASKERS[result.step](update, context, caller, result)
+
+
+async def _ask_body(update: Update, context: GridContext, caller: Caller, step: UpdateStep) -> None:
+    await reply(update, context, caller, UPDATE_FLOW[step.step].prompt, max=BODY_MAX)
+
+
+async def _ask_counter(
+    update: Update, context: GridContext, caller: Caller, step: UpdateStep
+) -> None:
+    assert step.counter is not None
+    counter = localized(caller, step.counter)
+    await reply(update, context, caller, UPDATE_FLOW[step.step].prompt, counter=counter)
+
+
+Asker = Callable[[Update, GridContext, Caller, UpdateStep], Awaitable[None]]
+
+# How each step of ``UPDATE_FLOW`` is asked (a test checks every step has one).
+ASKERS: dict[StatusUpdateStep, Asker] = {
+    StatusUpdateStep.BODY: _ask_body,
+    StatusUpdateStep.COUNTER: _ask_counter,
+}
 
 
 def _refusal_fields(context: GridContext, caller: Caller, refusal: Refused) -> dict[str, object]:
@@ -58,7 +88,7 @@ async def update_command(update: Update, context: GridContext, caller: Caller) -
     await _answer(update, context, caller, result)
 
 
-@flows.flow("update")
+@flows.flow(FLOW)
 async def update_message(update: Update, context: GridContext, caller: Caller) -> bool:
     """The text, or the next counter, of the status update being written."""
     message = update.effective_message
@@ -82,7 +112,7 @@ async def update_message(update: Update, context: GridContext, caller: Caller) -
     return True
 
 
-@flows.canceller("update")
+@flows.canceller(FLOW)
 async def cancel_update(update: Update, context: GridContext, caller: Caller) -> bool:
     assert caller.member is not None
     return await context.services.status_updates.cancel(caller.member)

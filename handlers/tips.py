@@ -1,29 +1,51 @@
 """Tips in chat: /tip (receive, or a tip's timeline), /assign, 接单, /close with a
 verdict, 通过 / 退回, /tips (open ones, or the official table), /reward and /rewards.
-The rules are in ``bot.domain.tips``; this module asks, renders and sends."""
+The rules are in ``bot.domain.tips``; this module asks, renders and sends. The drafts'
+steps are the domain's ``RECEIVE_FLOW``, ``CLOSE_FLOW`` and ``RETURN_FLOW``: each step has
+one entry in ``ASKERS``, each flow one in ``TEXT_ANSWERS``, each button action one in
+``DRAFT_PRESSES`` or ``ACTION_PRESSES``."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import BadRequest, TelegramError
 
 from bot.core import arguments
 from bot.core.errors import Refused
+from bot.domain.flows import Flow
 from bot.domain.members import Caller
-from bot.domain.records import Member, Tip
-from bot.domain.tips import CLOSE, RECEIVE, RETURN, SOURCES, Notice, Outcome, Step
+from bot.domain.records import Event, Member, Tip
+from bot.domain.tip_cycle import RewardState
+from bot.domain.tips import (
+    CLOSE,
+    PHOTO_FLOWS,
+    RECEIVE,
+    RETURN,
+    SOURCES,
+    TABLES,
+    CloseStep,
+    Notice,
+    Outcome,
+    ReceiveStep,
+    ReturnStep,
+    Step,
+    TipService,
+    TipState,
+)
 from bot.formats import tiptable
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.callbacks import TipActionButton, TipDraftButton, decode
-from handlers.common import caller_of, local_time, reply, reply_text, text, unit_path
+from handlers.callbacks import NoticeAction, TipActionButton, TipDraftAction, TipDraftButton
+from handlers.common import local_time, means, reply, reply_text, text, unit_path
 from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.tips")
+SETTLED = (RewardState.PAID, RewardState.DECLINED)  # what /reward may settle a reward as
 
 
 def _member(caller: Caller) -> Member:
@@ -31,17 +53,19 @@ def _member(caller: Caller) -> Member:
     return caller.member
 
 
-def _draft_button(label: str, draft: int, act: str, arg: int = 0) -> InlineKeyboardButton:
+def _draft_button(
+    label: str, draft: int, act: TipDraftAction, arg: int = 0
+) -> InlineKeyboardButton:
     data = TipDraftButton(draft=draft, act=act, arg=arg).encode()
     return InlineKeyboardButton(label, callback_data=data)
 
 
-def _action_button(label: str, tip: int, act: str) -> InlineKeyboardButton:
+def _action_button(label: str, tip: int, act: NoticeAction) -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=TipActionButton(tip=tip, act=act).encode())
 
 
-def _when(context: GridContext, value: str | None) -> str:
-    return local_time(context, value) if value else "—"
+def _when(context: GridContext, caller: Caller, value: str | None) -> str:
+    return local_time(context, value) if value else text(context, caller, "list.none")
 
 
 async def _send(context: GridContext, chat_id: int, body: str, markup: Any = None) -> Message:
@@ -50,78 +74,138 @@ async def _send(context: GridContext, chat_id: int, body: str, markup: Any = Non
 
 # ---------------------------------------------------------------------- questions
 
+Asker = Callable[[GridContext, int, Caller, Step], Awaitable[None]]
+
 
 async def ask(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
     """Send the question of the step a tip draft is at."""
-    draft, t = step.draft, step.step
-    if t in ("description", "result", "reason"):
-        await _send(context, chat_id, text(context, caller, f"tip.ask.{t}"))
-    elif t == "source":
-        rows = [
-            [_draft_button(text(context, caller, f"tip.source.{s}"), draft.id, "src", i)]
-            for i, s in enumerate(SOURCES)
+    await ASKERS[step.flow][step.step](context, chat_id, caller, step)
+
+
+def _prompt(context: GridContext, caller: Caller, step: Step, **fields: object) -> str:
+    return text(context, caller, TABLES[step.flow][step.step].prompt, **fields)
+
+
+async def _ask_text(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    """A step answered by typing: the question alone."""
+    await _send(context, chat_id, _prompt(context, caller, step))
+
+
+async def _ask_source(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    rows = [
+        [
+            _draft_button(
+                text(context, caller, f"tip.source.{s}"), step.draft.id, TipDraftAction.SOURCE, i
+            )
         ]
-        await _send(
-            context, chat_id, text(context, caller, "tip.ask.source"), InlineKeyboardMarkup(rows)
-        )
-    elif t == "place":
-        assert step.browse is not None
-        rows = [[_draft_button(f"→ {u.name}", draft.id, "down", u.id)] for u in step.children[:20]]
-        here = text(context, caller, "tip.place_here", unit=step.browse.name)
-        rows.append([_draft_button(here, draft.id, "here", step.browse.id)])
-        if step.can_go_up:
-            rows.append([_draft_button(text(context, caller, "tip.place_up"), draft.id, "up")])
-        body = text(context, caller, "tip.ask.place", unit=step.browse.name)
-        await _send(context, chat_id, body, InlineKeyboardMarkup(rows))
-    elif t == "photos":
-        act = "cpd" if draft.kind == "close" else "pd"
-        label = "tip.photos_done" if draft.photo_count else "tip.photos_none"
-        markup = InlineKeyboardMarkup(
-            [[_draft_button(text(context, caller, label, count=draft.photo_count), draft.id, act)]]
-        )
-        body = text(context, caller, "tip.ask.photos", count=draft.photo_count)
-        await _send(context, chat_id, body, markup)
-    elif t == "contact":
-        markup = InlineKeyboardMarkup(
-            [[_draft_button(text(context, caller, "tip.skip"), draft.id, "nc")]]
-        )
-        await _send(context, chat_id, text(context, caller, "tip.ask.contact"), markup)
-    elif t == "verdict":
-        markup = InlineKeyboardMarkup(
+        for i, s in enumerate(SOURCES)
+    ]
+    await _send(context, chat_id, _prompt(context, caller, step), InlineKeyboardMarkup(rows))
+
+
+async def _ask_place(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    draft = step.draft
+    assert step.browse is not None
+    rows = []
+    for u in step.children[:20]:
+        down = text(context, caller, "tip.place_down", unit=u.name)
+        rows.append([_draft_button(down, draft.id, TipDraftAction.DOWN, u.id)])
+    here = text(context, caller, "tip.place_here", unit=step.browse.name)
+    rows.append([_draft_button(here, draft.id, TipDraftAction.HERE, step.browse.id)])
+    if step.can_go_up:
+        up = text(context, caller, "tip.place_up")
+        rows.append([_draft_button(up, draft.id, TipDraftAction.UP)])
+    body = _prompt(context, caller, step, unit=step.browse.name)
+    await _send(context, chat_id, body, InlineKeyboardMarkup(rows))
+
+
+async def _ask_photos(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    draft = step.draft
+    act = TipDraftAction.CLOSE_PHOTOS_DONE if step.flow is CLOSE else TipDraftAction.PHOTOS_DONE
+    label = "tip.photos_done" if draft.photo_count else "tip.photos_none"
+    markup = InlineKeyboardMarkup(
+        [[_draft_button(text(context, caller, label, count=draft.photo_count), draft.id, act)]]
+    )
+    body = _prompt(context, caller, step, count=draft.photo_count)
+    await _send(context, chat_id, body, markup)
+
+
+async def _ask_contact(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    skip = _draft_button(
+        text(context, caller, "tip.skip"), step.draft.id, TipDraftAction.NO_CONTACT
+    )
+    await _send(context, chat_id, _prompt(context, caller, step), InlineKeyboardMarkup([[skip]]))
+
+
+async def _ask_verdict(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    markup = InlineKeyboardMarkup(
+        [
             [
-                [
-                    _draft_button(text(context, caller, "tip.valid"), draft.id, "yes"),
-                    _draft_button(text(context, caller, "tip.invalid"), draft.id, "no"),
-                ]
+                _draft_button(
+                    text(context, caller, "tip.valid"), step.draft.id, TipDraftAction.VALID
+                ),
+                _draft_button(
+                    text(context, caller, "tip.invalid"), step.draft.id, TipDraftAction.INVALID
+                ),
             ]
-        )
-        await _send(context, chat_id, text(context, caller, "tip.ask.verdict"), markup)
-    else:  # confirm
-        data = draft.data
-        place = data.get("address") or "—"
-        lines = [
-            text(context, caller, "tip.summary.title"),
-            text(context, caller, "tip.summary.description", description=data["description"]),
-            text(
-                context,
-                caller,
-                "tip.summary.source",
-                source=text(context, caller, f"tip.source.{data['source']}"),
-            ),
-            text(context, caller, "tip.summary.unit", unit=unit_path(step.place) or "—"),
-            text(context, caller, "tip.summary.place", address=place),
-            text(context, caller, "tip.summary.photos", count=draft.photo_count),
-            text(context, caller, "tip.summary.contact", contact=data.get("contact") or "—"),
         ]
-        markup = InlineKeyboardMarkup(
+    )
+    await _send(context, chat_id, _prompt(context, caller, step), markup)
+
+
+async def _ask_confirm(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    """The card of the tip being received, with 提交 and 取消."""
+    draft = step.draft
+    data = draft.data
+    none = text(context, caller, "list.none")
+    place = data.get("address") or none
+    unit = unit_path(context, caller, step.place) or none
+    lines = [
+        _prompt(context, caller, step),
+        text(context, caller, "tip.summary.description", description=data["description"]),
+        text(
+            context,
+            caller,
+            "tip.summary.source",
+            source=text(context, caller, f"tip.source.{data['source']}"),
+        ),
+        text(context, caller, "tip.summary.unit", unit=unit),
+        text(context, caller, "tip.summary.place", address=place),
+        text(context, caller, "tip.summary.photos", count=draft.photo_count),
+        text(context, caller, "tip.summary.contact", contact=data.get("contact") or none),
+    ]
+    markup = InlineKeyboardMarkup(
+        [
             [
-                [
-                    _draft_button(text(context, caller, "report.submit"), draft.id, "ok"),
-                    _draft_button(text(context, caller, "report.cancel"), draft.id, "cx"),
-                ]
+                _draft_button(
+                    text(context, caller, "report.submit"), draft.id, TipDraftAction.SUBMIT
+                ),
+                _draft_button(
+                    text(context, caller, "report.cancel"), draft.id, TipDraftAction.CANCEL
+                ),
             ]
-        )
-        await _send(context, chat_id, "\n".join(lines), markup)
+        ]
+    )
+    await _send(context, chat_id, "\n".join(lines), markup)
+
+
+# How each step of each tip flow table is asked (a test checks every step has one).
+ASKERS: dict[Flow, dict[str, Asker]] = {
+    RECEIVE: {
+        ReceiveStep.DESCRIPTION: _ask_text,
+        ReceiveStep.SOURCE: _ask_source,
+        ReceiveStep.PLACE: _ask_place,
+        ReceiveStep.PHOTOS: _ask_photos,
+        ReceiveStep.CONTACT: _ask_contact,
+        ReceiveStep.CONFIRM: _ask_confirm,
+    },
+    CLOSE: {
+        CloseStep.RESULT: _ask_text,
+        CloseStep.PHOTOS: _ask_photos,
+        CloseStep.VERDICT: _ask_verdict,
+    },
+    RETURN: {ReturnStep.REASON: _ask_text},
+}
 
 
 # ---------------------------------------------------------------------- commands
@@ -146,6 +230,7 @@ async def tip_command(update: Update, context: GridContext, caller: Caller) -> N
 async def _show_timeline(update: Update, context: GridContext, caller: Caller, number: str) -> None:
     found = await context.services.tips.timeline(_member(caller), number)
     tip = found.tip
+    none = text(context, caller, "list.none")
     lines = [
         text(
             context,
@@ -156,14 +241,14 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
             description=tip.description,
             source=text(context, caller, f"tip.source.{tip.source}"),
             unit=tip.unit_name,
-            address=tip.address or "—",
-            assigned=tip.assigned_name or "—",
-            deadline=_when(context, tip.deadline),
+            address=tip.address or none,
+            assigned=tip.assigned_name or none,
+            deadline=_when(context, caller, tip.deadline),
         )
     ]
     if context.services.tips.is_overdue(tip):
         lines.append(text(context, caller, "tip.overdue_mark"))
-    if tip.state in ("closed", "verifying") and tip.valid is not None:
+    if tip.state in (TipState.CLOSED, TipState.VERIFYING) and tip.valid is not None:
         lines.append(
             text(context, caller, "tip.verdict_valid" if tip.valid else "tip.verdict_invalid")
         )
@@ -187,16 +272,32 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
                 context,
                 caller,
                 "tip.event_line",
-                time=_when(context, event.at),
+                time=_when(context, caller, event.at),
                 what=text(context, caller, f"tip.event.{event.kind}"),
                 who=event.actor_name or text(context, caller, "tip.system"),
-                note=f" — {event.note}" if event.note else "",
+                note=_event_note(context, caller, event),
                 photos=text(context, caller, "tip.event_photos", count=event.photos)
                 if event.photos
                 else "",
             )
         )
     await reply_text(update, context, "\n".join(lines))
+
+
+def _event_note(context: GridContext, caller: Caller, event: Event) -> str:
+    """An event's note in the reader's language: the bot's note (``tip.note.*``), then
+    what a person typed; an old row's text as it was written."""
+    note = event.note or ""
+    if event.note_key:
+        try:
+            said = text(context, caller, f"tip.note.{event.note_key}", **event.note_fields)
+        except KeyError:  # a key or field this version does not know: show what remains
+            said = ""
+        if said and note:
+            note = text(context, caller, "tip.note_with_text", note=said, text=note)
+        else:
+            note = said or note
+    return text(context, caller, "tip.event_note", note=note) if note else ""
 
 
 async def assign(update: Update, context: GridContext, caller: Caller) -> None:
@@ -216,11 +317,11 @@ async def assign(update: Update, context: GridContext, caller: Caller) -> None:
         "tip.assigned",
         number=tip.number,
         unit=tip.assigned_name,
-        deadline=_when(context, tip.deadline),
+        deadline=_when(context, caller, tip.deadline),
         count=len(outcome.notices) - len(unreached),
     )
     if unreached:
-        separator = text(context, caller, "tip.unreached_separator")
+        separator = text(context, caller, "list.separator")
         names = separator.join(n.recipient or str(n.telegram_id) for n in unreached)
         await reply(update, context, caller, "tip.assigned_unreached", names=names)
 
@@ -241,7 +342,7 @@ async def close_command(update: Update, context: GridContext, caller: Caller) ->
 async def tips_command(update: Update, context: GridContext, caller: Caller) -> None:
     """/tips [CODE]: open tips in scope. /tips table [FROM] [TO]: the official table."""
     args = context.args or []
-    if args and args[0].lower() in ("table", "表"):
+    if args and means(context, args[0], "tip.word.table"):
         await _table(update, context, caller, args[1:])
         return
     if len(args) > 1:
@@ -266,7 +367,7 @@ def _tip_line(context: GridContext, caller: Caller, tip: Tip) -> str:
         number=tip.number,
         state=text(context, caller, f"tip.state.{tip.state}"),
         unit=tip.assigned_name or tip.unit_name,
-        deadline=_when(context, tip.deadline),
+        deadline=_when(context, caller, tip.deadline),
         overdue=text(context, caller, "tip.overdue_short") if overdue else "",
         description=tip.description[:30],
     )
@@ -283,19 +384,30 @@ async def _table(update: Update, context: GridContext, caller: Caller, args: lis
     start = datetime.combine(first, time(0), zone) if first else None
     end = datetime.combine(last + timedelta(days=1), time(0), zone)
     rows = await tiptable.tip_table(context.services.db, start, end)
-    period = f"{first.isoformat() if first else '…'} – {last.isoformat()}"
-    body = text(context, caller, "tip.table_title", period=period) + "\n" + tiptable.render(rows)
+    beginning = text(context, caller, "tip.table_beginning")
+    period = text(
+        context,
+        caller,
+        "tip.table_period",
+        first=first.isoformat() if first else beginning,
+        last=last.isoformat(),
+    )
+    words = tiptable.labels(lambda key, **fields: text(context, caller, key, **fields))
+    body = text(context, caller, "tip.table_title", period=period) + "\n"
+    body += tiptable.render(rows, words)
     await reply_text(update, context, body)
 
 
 async def reward(update: Update, context: GridContext, caller: Caller) -> None:
-    """/reward NUMBER paid|declined [note]: settle a pending reward."""
+    """/reward NUMBER paid|declined [note]: settle a pending reward (``reward.word.*``)."""
     args = context.args or []
-    if len(args) < 2 or args[1] not in ("paid", "declined"):
+    words = args[1] if len(args) > 1 else ""
+    outcome = next((o for o in SETTLED if means(context, words, f"reward.word.{o}")), None)
+    if outcome is None:
         await reply(update, context, caller, "usage.reward")
         return
     note = " ".join(args[2:]) or None
-    settled = await context.services.tips.settle(_member(caller), args[0], args[1], note)
+    settled = await context.services.tips.settle(_member(caller), args[0], outcome, note)
     await reply(
         update,
         context,
@@ -320,7 +432,7 @@ async def rewards(update: Update, context: GridContext, caller: Caller) -> None:
             "reward.pending_line",
             number=r.number,
             unit=r.unit_name,
-            since=_when(context, r.created_at),
+            since=_when(context, caller, r.created_at),
         )
         for r in pending
     ]
@@ -345,20 +457,30 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
         markup = None
         if notice.acknowledge_button:
             markup = InlineKeyboardMarkup(
-                [[_action_button(text(grid, caller, "tip.ack"), notice.tip_id, "ack")]]
+                [
+                    [
+                        _action_button(
+                            text(grid, caller, "tip.ack"), notice.tip_id, NoticeAction.ACKNOWLEDGE
+                        )
+                    ]
+                ]
             )
         elif notice.verify_buttons:
             markup = InlineKeyboardMarkup(
                 [
                     [
-                        _action_button(text(grid, caller, "tip.pass"), notice.tip_id, "pass"),
-                        _action_button(text(grid, caller, "tip.back"), notice.tip_id, "back"),
+                        _action_button(
+                            text(grid, caller, "tip.pass"), notice.tip_id, NoticeAction.PASS
+                        ),
+                        _action_button(
+                            text(grid, caller, "tip.back"), notice.tip_id, NoticeAction.BACK
+                        ),
                     ]
                 ]
             )
         fields = dict(notice.fields)
         if "deadline" in fields:
-            fields["deadline"] = _when(grid, fields["deadline"])
+            fields["deadline"] = _when(grid, caller, fields["deadline"])
         if "valid" in fields:
             fields["valid"] = text(grid, caller, "tip.valid" if fields["valid"] else "tip.invalid")
         try:
@@ -376,7 +498,7 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
 # ---------------------------------------------------------------------- messages in a flow
 
 
-async def _flow_message(update: Update, context: GridContext, caller: Caller, flow: str) -> bool:
+async def _flow_message(update: Update, context: GridContext, caller: Caller, flow: Flow) -> bool:
     message = update.effective_message
     chat = update.effective_chat
     assert message is not None and chat is not None
@@ -390,8 +512,8 @@ async def _flow_message(update: Update, context: GridContext, caller: Caller, fl
         return False
     try:
         if message.photo or message.document:
-            if flow == RETURN:
-                raise Refused(f"tip.expect.{step.step}")
+            if flow not in PHOTO_FLOWS:
+                raise Refused(TABLES[flow][step.step].expect)
             incoming = await fetch_photo(context, message)
             moved = await tips.add_photo(member, flow, message.message_id, incoming)
             await _send(
@@ -399,27 +521,47 @@ async def _flow_message(update: Update, context: GridContext, caller: Caller, fl
                 chat.id,
                 text(context, caller, "tip.photo_received", count=moved.draft.photo_count),
             )
-            if moved.step == "photos":
+            if moved.step in (ReceiveStep.PHOTOS, CloseStep.PHOTOS):
                 await ask(context, chat.id, caller, moved)
             return True
         if message.text is None:
-            raise Refused(f"tip.expect.{step.step}")
-        if flow == RECEIVE:
-            moved = await tips.receive_text(member, message.text)
-        elif flow == CLOSE:
-            moved = await tips.close_text(member, message.text)
-        else:
-            outcome = await tips.send_back(member, message.text)
-            await _send(
-                context, chat.id, text(context, caller, "tip.returned", number=outcome.tip.number)
-            )
-            await send_notices(context, outcome.notices)
-            return True
+            raise Refused(TABLES[flow][step.step].expect)
+        await TEXT_ANSWERS[flow](context, chat.id, caller, member, message.text)
     except Refused as refusal:
         await _send(context, chat.id, text(context, caller, refusal.key, **refusal.fields))
-        return True
-    await ask(context, chat.id, caller, moved)
     return True
+
+
+TextAnswer = Callable[[GridContext, int, Caller, Member, str], Awaitable[None]]
+
+
+async def _receive_text(
+    context: GridContext, chat_id: int, caller: Caller, member: Member, body: str
+) -> None:
+    await ask(context, chat_id, caller, await context.services.tips.receive_text(member, body))
+
+
+async def _close_text(
+    context: GridContext, chat_id: int, caller: Caller, member: Member, body: str
+) -> None:
+    await ask(context, chat_id, caller, await context.services.tips.close_text(member, body))
+
+
+async def _return_text(
+    context: GridContext, chat_id: int, caller: Caller, member: Member, body: str
+) -> None:
+    """The reason of 退回: the tip goes back at once."""
+    outcome = await context.services.tips.send_back(member, body)
+    await _send(context, chat_id, text(context, caller, "tip.returned", number=outcome.tip.number))
+    await send_notices(context, outcome.notices)
+
+
+# What typed text does in each tip flow (the flow's table checks it).
+TEXT_ANSWERS: dict[Flow, TextAnswer] = {
+    RECEIVE: _receive_text,
+    CLOSE: _close_text,
+    RETURN: _return_text,
+}
 
 
 @flows.flow(RECEIVE)
@@ -440,7 +582,7 @@ async def return_message(update: Update, context: GridContext, caller: Caller) -
 for _flow in (RECEIVE, CLOSE, RETURN):
 
     async def _cancel(
-        update: Update, context: GridContext, caller: Caller, flow: str = _flow
+        update: Update, context: GridContext, caller: Caller, flow: Flow = _flow
     ) -> bool:
         return await context.services.tips.cancel(_member(caller), flow)
 
@@ -457,48 +599,16 @@ async def _quietly(edit: Any) -> None:
         log.debug("tip.edit_skipped error=%r", exc)
 
 
-async def _button_member(update: Update, context: GridContext) -> tuple[Caller, Member | None]:
-    query = update.callback_query
-    assert query is not None
-    caller = await caller_of(update, context)
-    member = caller.member
-    if member is None or not member.active:
-        await query.answer(
-            text(context, caller, "deny.disabled" if member else "button.stale"), show_alert=True
-        )
-        return caller, None
-    return caller, member
-
-
-async def draft_pressed(update: Update, context: GridContext) -> None:
+async def draft_pressed(
+    update: Update, context: GridContext, caller: Caller, button: TipDraftButton
+) -> None:
     """A button of a tip draft (receiving or closing)."""
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None
-    button = decode(query.data, TipDraftButton)
-    caller, member = await _button_member(update, context)
-    if member is None or chat is None:
-        return
-    if not isinstance(button, TipDraftButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
-    tips = context.services.tips
-    result: Step | Outcome | Tip | None
+    member = caller.member
+    assert query is not None and chat is not None and member is not None
     try:
-        if button.act == "ok":
-            result = await tips.submit_receive(member, button.draft)
-        elif button.act == "cx":
-            step, _ = await tips.current(member, RECEIVE)
-            if step is None or step.draft.id != button.draft:
-                raise Refused("tip.stale")
-            await tips.cancel(member, RECEIVE)
-            result = None
-        elif button.act == "cpd":
-            result = await tips.close_photos_done(member, button.draft)
-        elif button.act in ("yes", "no"):
-            result = await tips.close(member, button.draft, button.act == "yes")
-        else:
-            result = await tips.receive_button(member, button.draft, button.act, button.arg)
+        result = await DRAFT_PRESSES[button.act](context.services.tips, member, button)
     except Refused as refusal:
         await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
         return
@@ -512,7 +622,7 @@ async def draft_pressed(update: Update, context: GridContext) -> None:
         await _send(context, chat.id, text(context, caller, "tip.received", number=result.number))
     else:
         tip = result.tip
-        key = "tip.closed" if tip.state == "closed" else "tip.submitted_for_check"
+        key = "tip.closed" if tip.state is TipState.CLOSED else "tip.submitted_for_check"
         verdict = text(context, caller, "tip.valid" if tip.valid else "tip.invalid")
         await _send(
             context, chat.id, text(context, caller, key, number=tip.number, verdict=verdict)
@@ -524,37 +634,102 @@ async def draft_pressed(update: Update, context: GridContext) -> None:
         await send_notices(context, result.notices)
 
 
-async def action_pressed(update: Update, context: GridContext) -> None:
+DraftPress = Callable[[TipService, Member, TipDraftButton], Awaitable[Step | Outcome | Tip | None]]
+
+
+async def _cancel_receive(tips: TipService, member: Member, button: TipDraftButton) -> None:
+    step, _ = await tips.current(member, RECEIVE)
+    if step is None or step.draft.id != button.draft:
+        raise Refused("tip.stale")
+    await tips.cancel(member, RECEIVE)
+
+
+# What each button of a tip draft does (a test checks every action has one).
+DRAFT_PRESSES: dict[TipDraftAction, DraftPress] = {
+    TipDraftAction.SOURCE: lambda t, m, b: t.choose_source(m, b.draft, b.arg),
+    TipDraftAction.DOWN: lambda t, m, b: t.browse_down(m, b.draft, b.arg),
+    TipDraftAction.HERE: lambda t, m, b: t.place_here(m, b.draft, b.arg),
+    TipDraftAction.UP: lambda t, m, b: t.browse_up(m, b.draft),
+    TipDraftAction.PHOTOS_DONE: lambda t, m, b: t.receive_photos_done(m, b.draft),
+    TipDraftAction.NO_CONTACT: lambda t, m, b: t.no_contact(m, b.draft),
+    TipDraftAction.SUBMIT: lambda t, m, b: t.submit_receive(m, b.draft),
+    TipDraftAction.CANCEL: _cancel_receive,
+    TipDraftAction.CLOSE_PHOTOS_DONE: lambda t, m, b: t.close_photos_done(m, b.draft),
+    TipDraftAction.VALID: lambda t, m, b: t.close(m, b.draft, True),
+    TipDraftAction.INVALID: lambda t, m, b: t.close(m, b.draft, False),
+}
+
+
+async def action_pressed(
+    update: Update, context: GridContext, caller: Caller, button: TipActionButton
+) -> None:
     """接单, 通过 or 退回 under a notice."""
     query = update.callback_query
     chat = update.effective_chat
-    assert query is not None
-    button = decode(query.data, TipActionButton)
-    caller, member = await _button_member(update, context)
-    if member is None or chat is None:
-        return
-    if not isinstance(button, TipActionButton):
-        await query.answer(text(context, caller, "button.forged"), show_alert=True)
-        return
-    tips = context.services.tips
+    member = caller.member
+    assert query is not None and chat is not None and member is not None
     try:
-        if button.act == "ack":
-            tip = await tips.acknowledge(member, button.tip)
-            await query.answer(text(context, caller, "tip.acknowledged", number=tip.number))
-            await _quietly(query.edit_message_reply_markup(None))
-            await _send(
-                context, chat.id, text(context, caller, "tip.acknowledged_next", number=tip.number)
-            )
-        elif button.act == "pass":
-            outcome = await tips.approve(member, button.tip)
-            await query.answer()
-            await _quietly(query.edit_message_reply_markup(None))
-            await _send(
-                context, chat.id, text(context, caller, "tip.approved", number=outcome.tip.number)
-            )
-        else:
-            step = await tips.begin_return(member, button.tip)
-            await query.answer()
-            await ask(context, chat.id, caller, step)
+        await ACTION_PRESSES[button.act](context, caller, member, button, query, chat.id)
     except Refused as refusal:
         await query.answer(text(context, caller, refusal.key, **refusal.fields), show_alert=True)
+
+
+ActionPress = Callable[
+    [GridContext, Caller, Member, TipActionButton, CallbackQuery, int], Awaitable[None]
+]
+
+
+async def _acknowledge(
+    context: GridContext,
+    caller: Caller,
+    member: Member,
+    button: TipActionButton,
+    query: CallbackQuery,
+    chat_id: int,
+) -> None:
+    """接单."""
+    tip = await context.services.tips.acknowledge(member, button.tip)
+    await query.answer(text(context, caller, "tip.acknowledged", number=tip.number))
+    await _quietly(query.edit_message_reply_markup(None))
+    await _send(context, chat_id, text(context, caller, "tip.acknowledged_next", number=tip.number))
+
+
+async def _approve(
+    context: GridContext,
+    caller: Caller,
+    member: Member,
+    button: TipActionButton,
+    query: CallbackQuery,
+    chat_id: int,
+) -> None:
+    """通过: the closed tip is verified."""
+    outcome = await context.services.tips.approve(member, button.tip)
+    await query.answer()
+    await _quietly(query.edit_message_reply_markup(None))
+    await _send(
+        context,
+        chat_id,
+        text(context, caller, "tip.approved", number=outcome.tip.number),
+    )
+
+
+async def _begin_return(
+    context: GridContext,
+    caller: Caller,
+    member: Member,
+    button: TipActionButton,
+    query: CallbackQuery,
+    chat_id: int,
+) -> None:
+    """退回: ask for the reason (``RETURN_FLOW``)."""
+    step = await context.services.tips.begin_return(member, button.tip)
+    await query.answer()
+    await ask(context, chat_id, caller, step)
+
+
+# What each button under a tip notice does (a test checks every action has one).
+ACTION_PRESSES: dict[NoticeAction, ActionPress] = {
+    NoticeAction.ACKNOWLEDGE: _acknowledge,
+    NoticeAction.PASS: _approve,
+    NoticeAction.BACK: _begin_return,
+}

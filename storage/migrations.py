@@ -479,6 +479,40 @@ _INVITE_MAKERS = (
         WHERE revoked_at IS NULL AND created_by IN (SELECT id FROM member WHERE active = 0)""",
 )
 
+# A tip event's note is data, rendered in the reader's language: a catalogue key
+# (``tip.note.*``) and its fields as JSON; ``note`` keeps only what a person typed (a
+# result, a reason). The notes the bot wrote as text before are turned into data; any
+# other text stays as it is and is shown as written.
+_TIP_EVENT_NOTES = (
+    "ALTER TABLE tip_event ADD COLUMN note_key TEXT",
+    "ALTER TABLE tip_event ADD COLUMN note_fields TEXT",
+    """UPDATE tip_event SET note_key = 'valid', note = substr(note, 8)
+        WHERE kind IN ('closed', 'submitted') AND substr(note, 1, 7) = 'valid: '""",
+    """UPDATE tip_event SET note_key = 'invalid', note = substr(note, 10)
+        WHERE kind IN ('closed', 'submitted') AND substr(note, 1, 9) = 'invalid: '""",
+    """UPDATE tip_event SET note_key = 'approved', note = NULL
+        WHERE kind = 'closed' AND note = 'approved'""",
+    "UPDATE tip_event SET note_key = 'imported', note = NULL WHERE note = 'import'",
+    """UPDATE tip_event SET note_key = 'assigned_imported', note_fields = json_object(
+            'unit', coalesce((SELECT u.name FROM org_unit u
+                WHERE u.code = substr(tip_event.note, 1, length(tip_event.note) - 7)),
+                substr(note, 1, length(note) - 7))),
+        note = NULL
+        WHERE kind = 'assigned' AND note LIKE '% import'""",
+    """UPDATE tip_event SET note_key = 'assigned', note_fields = json_object(
+            'unit', coalesce((SELECT u.name FROM org_unit u
+                WHERE u.code = substr(tip_event.note, 1, instr(tip_event.note, ' ') - 1)),
+                substr(note, 1, instr(note, ' ') - 1)),
+            'hours', CAST(substr(note, instr(note, ' ') + 1) AS INTEGER)),
+        note = NULL
+        WHERE kind = 'assigned' AND note GLOB '* [0-9]*h'""",
+    """UPDATE tip_event SET note_key = 'escalated', note_fields = json_object(
+            'unit', coalesce((SELECT u.name FROM org_unit u WHERE u.code = tip_event.note),
+                note)),
+        note = NULL
+        WHERE kind = 'escalated' AND note IS NOT NULL""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -493,4 +527,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(11, "draft photo answers", _DRAFT_PHOTO_ANSWER),
     Migration(12, "tip readers", _TIP_READERS),
     Migration(13, "invite makers", _INVITE_MAKERS),
+    Migration(14, "tip event notes", _TIP_EVENT_NOTES),
 )

@@ -1,17 +1,53 @@
-"""Repository of tips (举报线索), their events, photos, drafts and rewards."""
+"""Repository of tips (举报线索), their events, photos, drafts and rewards.
+
+The stored words of the tip life cycle are enums here (``TipState``, ``EventKind``,
+``RewardState``), their values the strings in the rows, so the SQL takes them as
+parameters; which moves are allowed is the domain's table (``bot.domain.tip_cycle``).
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from typing import Any
 
 from storage.db import Connection, fetch_all, fetch_one
 from storage.reports import Photo
 from storage.units import subtree_bounds
 
-OPEN_STATES = ("received", "assigned", "verifying")
+
+class TipState(StrEnum):
+    """Where a tip stands (``tip.state``; the migration's CHECK lists the same values)."""
+
+    RECEIVED = "received"  # 受理
+    ASSIGNED = "assigned"  # 交办, to a unit with a deadline
+    VERIFYING = "verifying"  # closed by the unit, waiting for the assigner's check
+    CLOSED = "closed"  # 办结
+
+
+class EventKind(StrEnum):
+    """What a ``tip_event`` row records (``tip_event.kind``)."""
+
+    RECEIVED = "received"
+    ASSIGNED = "assigned"
+    ACKNOWLEDGED = "acknowledged"
+    SUBMITTED = "submitted"  # closed by the unit, for the assigner to check
+    CLOSED = "closed"
+    RETURNED = "returned"  # sent back by the assigner
+    ESCALATED = "escalated"
+    REWARD_PAID = "reward_paid"
+    REWARD_DECLINED = "reward_declined"
+
+
+class RewardState(StrEnum):
+    """Where the reward of a tip closed as valid stands (``reward.state``)."""
+
+    PENDING = "pending"
+    PAID = "paid"
+    DECLINED = "declined"
+
 
 _COLUMNS = (
     "t.*, u.code AS unit_code, u.name AS unit_name, u.path AS unit_path, "
@@ -33,7 +69,7 @@ class Tip:
     description: str
     source: str
     contact: str | None
-    state: str
+    state: TipState
     assigned_unit_id: int | None
     assigned_by: int | None
     assigned_at: str | None
@@ -66,12 +102,14 @@ class Tip:
 class Event:
     id: int
     at: str
-    kind: str
-    from_state: str | None
-    to_state: str | None
-    note: str | None
+    kind: EventKind
+    from_state: TipState | None
+    to_state: TipState | None
+    note: str | None  # what a person typed (a result, a reason); old rows: the bot's text
     actor_name: str | None
     photos: int
+    note_key: str | None = None  # a ``tip.note.*`` key, rendered in the reader's language
+    note_fields: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,7 +128,7 @@ class Draft:
 class Reward:
     tip_id: int
     number: str
-    state: str
+    state: RewardState
     created_at: str
     settled_at: str | None
     note: str | None
@@ -101,6 +139,7 @@ def _tip(row: sqlite3.Row) -> Tip:
     data = dict(row)
     if data["valid"] is not None:
         data["valid"] = bool(data["valid"])
+    data["state"] = TipState(data["state"])
     return Tip(**{f.name: data[f.name] for f in fields(Tip)})
 
 
@@ -174,30 +213,49 @@ async def numbers_exist(conn: Connection, numbers: list[str]) -> set[str]:
 
 async def add_event(
     conn: Connection,
+    *,
     tip_id: int,
     at: str,
     actor_id: int | None,
-    kind: str,
-    from_state: str | None,
-    to_state: str | None,
+    kind: EventKind,
+    from_state: TipState | None,
+    to_state: TipState | None,
     note: str | None = None,
+    note_key: str | None = None,
+    note_fields: dict[str, Any] | None = None,
 ) -> int:
+    """Append one event to a tip's timeline; its id (photos hang on it). ``note`` is
+    what a person typed; what the bot has to say goes in ``note_key`` (a ``tip.note.*``
+    catalogue key) and ``note_fields`` (its fields)."""
+    fields_json = json.dumps(note_fields, ensure_ascii=False) if note_fields else None
     cur = await conn.execute(
-        "INSERT INTO tip_event (tip_id, at, actor_id, kind, from_state, to_state, note) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (tip_id, at, actor_id, kind, from_state, to_state, note),
+        "INSERT INTO tip_event "
+        "(tip_id, at, actor_id, kind, from_state, to_state, note, note_key, note_fields) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (tip_id, at, actor_id, kind, from_state, to_state, note, note_key, fields_json),
     )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
 
+def _event(row: sqlite3.Row) -> Event:
+    data = dict(row)
+    data["kind"] = EventKind(data["kind"])
+    for name in ("from_state", "to_state"):
+        if data[name] is not None:
+            data[name] = TipState(data[name])
+    data["note_fields"] = json.loads(data["note_fields"]) if data["note_fields"] else {}
+    return Event(**data)
+
+
 async def events(conn: Connection, tip_id: int) -> list[Event]:
     return [
-        Event(**dict(row))
+        _event(row)
         for row in await fetch_all(
             conn,
             "SELECT e.id, e.at, e.kind, e.from_state, e.to_state, e.note, m.name AS actor_name, "
-            "(SELECT COUNT(*) FROM tip_photo p WHERE p.event_id = e.id) AS photos "
+            "(SELECT COUNT(*) FROM tip_photo p WHERE p.event_id = e.id) AS photos, "
+            "e.note_key, e.note_fields "
             "FROM tip_event e LEFT JOIN member m ON m.id = e.actor_id WHERE e.tip_id = ? "
             "ORDER BY e.id",
             (tip_id,),
@@ -242,10 +300,10 @@ async def open_in_subtree(conn: Connection, path: str, limit: int) -> list[Tip]:
         _tip(row)
         for row in await fetch_all(
             conn,
-            f"SELECT {_COLUMNS} {_FROM} WHERE t.state != 'closed' "
+            f"SELECT {_COLUMNS} {_FROM} WHERE t.state != ? "
             "AND coalesce(a.path, u.path) >= ? AND coalesce(a.path, u.path) < ? "
             "ORDER BY t.deadline IS NULL, t.deadline, t.id LIMIT ?",
-            (low, high, limit),
+            (TipState.CLOSED, low, high, limit),
         )
     ]
 
@@ -256,9 +314,8 @@ async def overdue(conn: Connection, now: str) -> list[Tip]:
         _tip(row)
         for row in await fetch_all(
             conn,
-            f"SELECT {_COLUMNS} {_FROM} WHERE t.state = 'assigned' AND t.deadline < ? "
-            "ORDER BY t.id",
-            (now,),
+            f"SELECT {_COLUMNS} {_FROM} WHERE t.state = ? AND t.deadline < ? ORDER BY t.id",
+            (TipState.ASSIGNED, now),
         )
     ]
 
@@ -270,8 +327,8 @@ async def overdue_counts(conn: Connection, now: str) -> dict[int, int]:
         for r in await fetch_all(
             conn,
             "SELECT assigned_unit_id AS unit, COUNT(*) AS n FROM tip "
-            "WHERE state = 'assigned' AND deadline < ? GROUP BY assigned_unit_id",
-            (now,),
+            "WHERE state = ? AND deadline < ? GROUP BY assigned_unit_id",
+            (TipState.ASSIGNED, now),
         )
     }
 
@@ -280,7 +337,7 @@ async def cohort(conn: Connection, start: str | None, end: str) -> list[sqlite3.
     """Tips received in [start, end), with the path of their responsible unit and whether
     they were assigned, closed and valid by ``end``."""
     where = "t.received_at < ?"
-    params: list[Any] = [end, end, end, end]
+    params: list[Any] = [end, TipState.CLOSED, end, TipState.CLOSED, end, end]
     if start is not None:
         where += " AND t.received_at >= ?"
         params.append(start)
@@ -289,8 +346,8 @@ async def cohort(conn: Connection, start: str | None, end: str) -> list[sqlite3.
             conn,
             "SELECT coalesce(a.path, u.path) AS path, "
             "(t.assigned_at IS NOT NULL AND t.assigned_at < ?) AS assigned, "
-            "(t.state = 'closed' AND t.closed_at < ?) AS closed, "
-            "(t.state = 'closed' AND t.closed_at < ? AND t.valid IS 1) AS valid "
+            "(t.state = ? AND t.closed_at < ?) AS closed, "
+            "(t.state = ? AND t.closed_at < ? AND t.valid IS 1) AS valid "
             f"{_FROM} WHERE {where}",
             params,
         )
@@ -373,10 +430,16 @@ async def draft_photos(conn: Connection, draft_id: int) -> list[Photo]:
 
 async def add_reward(conn: Connection, tip_id: int, now: str) -> None:
     await conn.execute(
-        "INSERT INTO reward (tip_id, state, created_at) VALUES (?, 'pending', ?) "
+        "INSERT INTO reward (tip_id, state, created_at) VALUES (?, ?, ?) "
         "ON CONFLICT (tip_id) DO NOTHING",
-        (tip_id, now),
+        (tip_id, RewardState.PENDING, now),
     )
+
+
+def _reward(row: sqlite3.Row) -> Reward:
+    data = dict(row)
+    data["state"] = RewardState(data["state"])
+    return Reward(**data)
 
 
 async def reward_of(conn: Connection, tip_id: int) -> Reward | None:
@@ -387,16 +450,17 @@ async def reward_of(conn: Connection, tip_id: int) -> Reward | None:
         "JOIN org_unit u ON u.id = coalesce(t.assigned_unit_id, t.unit_id) WHERE r.tip_id = ?",
         (tip_id,),
     )
-    return Reward(**dict(row)) if row else None
+    return _reward(row) if row else None
 
 
 async def settle_reward(
-    conn: Connection, tip_id: int, state: str, member_id: int, now: str, note: str | None
+    conn: Connection, tip_id: int, state: RewardState, member_id: int, now: str, note: str | None
 ) -> bool:
+    """Settle a pending reward; False when there is none pending (settled already)."""
     cur = await conn.execute(
         "UPDATE reward SET state = ?, settled_by = ?, settled_at = ?, note = ? "
-        "WHERE tip_id = ? AND state = 'pending'",
-        (state, member_id, now, note, tip_id),
+        "WHERE tip_id = ? AND state = ?",
+        (state, member_id, now, note, tip_id, RewardState.PENDING),
     )
     return cur.rowcount == 1
 
@@ -404,14 +468,14 @@ async def settle_reward(
 async def pending_rewards(conn: Connection, path: str) -> list[Reward]:
     low, high = subtree_bounds(path)
     return [
-        Reward(**dict(row))
+        _reward(row)
         for row in await fetch_all(
             conn,
             "SELECT r.tip_id, t.number, r.state, r.created_at, r.settled_at, r.note, "
             "u.name AS unit_name FROM reward r JOIN tip t ON t.id = r.tip_id "
             "JOIN org_unit u ON u.id = coalesce(t.assigned_unit_id, t.unit_id) "
-            "WHERE r.state = 'pending' AND u.path >= ? AND u.path < ? ORDER BY r.created_at",
-            (low, high),
+            "WHERE r.state = ? AND u.path >= ? AND u.path < ? ORDER BY r.created_at",
+            (RewardState.PENDING, low, high),
         )
     ]
 
@@ -423,7 +487,7 @@ async def overdue_paths(conn: Connection, now: str) -> list[tuple[str, int]]:
         for r in await fetch_all(
             conn,
             "SELECT a.path, COUNT(*) AS n FROM tip t JOIN org_unit a ON a.id = t.assigned_unit_id "
-            "WHERE t.state = 'assigned' AND t.deadline < ? GROUP BY a.path",
-            (now,),
+            "WHERE t.state = ? AND t.deadline < ? GROUP BY a.path",
+            (TipState.ASSIGNED, now),
         )
     ]

@@ -9,6 +9,19 @@ from tests.e2e_reports import press
 
 ADMIN, LEAD, WORKER, OTHER = 1001, 2001, 3001, 3002
 
+_ENGLISH_WORD = re.compile(r"[A-Za-z]{2,}")
+_CHINESE_PUNCTUATION = re.compile("[，。、：；！？（）「」【】《》]")
+
+
+def assert_reads_as_chinese(text: str) -> None:
+    """No English word in what a Chinese reader is shown (a tip number's ``T`` is no word)."""
+    assert not _ENGLISH_WORD.findall(text), (_ENGLISH_WORD.findall(text), text)
+
+
+def assert_reads_as_english(text: str) -> None:
+    """No Chinese punctuation in what an English reader is shown (names may be Chinese)."""
+    assert not _CHINESE_PUNCTUATION.findall(text), (_CHINESE_PUNCTUATION.findall(text), text)
+
 
 async def add_people(tg):
     """An admin, a street lead, a community worker there and a worker elsewhere; returns

@@ -1,10 +1,14 @@
 """The access matrix: every slash command and every button kind, tried by every role —
-non-member, worker, lead, admin — at targets inside and outside their scope, and checked
-against ONE policy table declared here (``COMMAND_POLICY`` and ``BUTTON_POLICY``).
+non-member, disabled member, worker, lead, admin — at targets inside and outside their
+scope, and checked against ONE policy table declared here (``COMMAND_POLICY`` and
+``BUTTON_POLICY``). Buttons are pressed in private and in group chats; who may press one
+where is taken from the bot's own table, ``bot.core.policy.BUTTONS``, which must agree
+with ``BUTTON_POLICY``.
 
 Deny by default: a command in ``bot.core.policy.COMMANDS`` or a button kind registered in
-``handlers.callbacks`` with no entry below fails ``test_every_command_and_button_kind_has_a_policy``
-(and its own matrix case). "Allowed" means the bot answered with the entry's mark of
+``handlers.callbacks`` with no entry below or in ``bot.core.policy`` fails
+``test_every_command_and_button_kind_has_a_policy`` (and its own matrix case; the bot
+itself refuses to register it). "Allowed" means the bot answered with the entry's mark of
 success and no refusal; "denied" means the specific refusal, and the database unchanged.
 
 The callers: a worker of 崔庄社区 (WL-WH-CZ), a lead of 武侯街道 (WL-WH), an admin of
@@ -25,12 +29,14 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
-from bot.core.access import Role
+from bot.core import policy
+from bot.core.access import Audience, Role
 from bot.core.policy import COMMANDS
 from bot.domain.invites import hash_token
 from bot.domain.reports import IncomingPhoto
 from bot.formats.tipfile import TipRow
 from handlers import callbacks
+from handlers.common import guarded_button, guarded_command
 from storage import invites as invite_repo
 from storage.members import Member
 from storage.times import to_text
@@ -49,6 +55,7 @@ class Who(IntEnum):
 
 
 ROLES = (Who.NONE, Who.WORKER, Who.LEAD, Who.ADMIN)
+PRESSERS = (Who.DISABLED, *ROLES)
 PRIVATE, GROUP = "private", "group"
 BOTH = frozenset({PRIVATE, GROUP})
 ONLY_PRIVATE, ONLY_GROUP = frozenset({PRIVATE}), frozenset({GROUP})
@@ -60,6 +67,10 @@ NEW_GROUP, GROUP_IN, GROUP_OUT = "new group", "group in", "group out"
 # ------------------------------------------------------------------ refusals (zh)
 
 NOT_MEMBER = "您还不是本机器人的成员，不能使用 /{}。"
+HOW_TO_JOIN = (
+    "加入方法：请向所在社区、街道或区的负责人索取邀请链接，点开链接后按提示发送姓名即可。\n"
+    "您的 Telegram ID：{}（管理员添加您时需要）"
+)
 NO_RIGHT = "抱歉，您没有使用 /{} 的权限。"
 NO_RIGHT_EXACT = "抱歉，您没有使用 /{} 的权限。发送 /help 查看您可用的命令。"
 DISABLED = "您的账号已被停用，如有疑问请联系管理员。"
@@ -121,7 +132,7 @@ class Press:
     """A button press. ``data`` takes the world's names and the presser's own objects
     ({my_report_draft}, {my_close_draft}, {my_ack_tip}, {my_unit}); ``expect`` is, when
     allowed, a mark of success in the answer or in the ``after`` call that follows it,
-    and when refused, the exact text of the answer."""
+    and when refused, the exact text of the answer, which must be an alert."""
 
     data: str
     expect: str
@@ -130,12 +141,11 @@ class Press:
 
 @dataclass(frozen=True)
 class Button:
-    least: Who
-    command: str  # the command named when a role is refused
+    least: Who  # the least caller that may press it
+    command: str  # the command named when a press is refused
     allowed: Press  # the presser's own object, or one inside their scope
     outside: Press | None = None  # someone else's object, or one outside their scope
-    nonmember: str = STALE  # the answer to a non-member
-    disabled: str = DISABLED  # the answer to a disabled member
+    where: frozenset[str] = ONLY_PRIVATE  # the chats it may be pressed in
 
 
 COMMAND_POLICY: dict[str, Command] = {
@@ -316,9 +326,9 @@ BUTTON_POLICY: dict[str, Button] = {
         Press("1:rr:WL-WH-CZ:all:0", "崔庄社区 · 全部上报", "editMessageText"),
         Press("1:rr:WC:all:0", "抱歉，宛城区 不在您的管辖范围内。"),
     ),
-    "td": Button(
+    "td": Button(  # receiving a tip (leads) or closing one
         Who.WORKER,
-        "close",
+        "tip",
         Press("1:td:{my_close_draft}:cpd:0", "请输入核查处置情况", "sendMessage"),
         Press("1:td:{other_close_draft}:cpd:0", TIP_STALE),
     ),
@@ -351,8 +361,6 @@ BUTTON_POLICY: dict[str, Button] = {
         "brief",
         Press("1:bf:{my_unit}:20261122:cx", "已取消发布", "sendMessage"),
         Press("1:bf:WC:20261122:pub", STALE),  # another unit's bulletin, published
-        nonmember=NO_RIGHT_EXACT.format("brief"),
-        disabled=NO_RIGHT_EXACT.format("brief"),
     ),
 }
 
@@ -642,12 +650,13 @@ async def run_try(world: World, who: Who, attempt: Try, refusal: str | None) -> 
 
 
 async def run_press(
-    world: World, who: Who, press: Press, refusal: str | None, message: ApiCall
+    world: World, who: Who, press: Press, refusal: str | None, message: ApiCall, chat: str = PRIVATE
 ) -> str | None:
-    """Press one (possibly forged) button under ``message``; None when as the policy says."""
-    user = world.user(who, PRIVATE)
+    """Press one (possibly forged) button under ``message`` in ``chat``; None when as the
+    policy says."""
+    user = world.user(who, chat)
     data = await world.button_data(press.data, who)
-    label = f"{who.name} presses {data!r}"
+    label = f"{who.name} presses {data!r} in {chat}"
     before = await snapshot(world.tg) if refusal else None
     await user.press(message, data, strict=False)
     try:
@@ -658,6 +667,8 @@ async def run_press(
     if refusal:
         if said != refusal:
             return f"{label}: expected the refusal {refusal!r}, got {said!r}"
+        if not answer.params.get("show_alert"):
+            return f"{label}: refused in a passing notice, not an alert"
         moved = changed(before or {}, await snapshot(world.tg))
         return f"{label}: refused, but changed {moved}" if moved else None
     if any(bad in said for bad in NOT_DONE):
@@ -672,13 +683,22 @@ async def run_press(
     return None if any(mark in s for s in shown) else f"{label}: expected {mark!r}, saw {shown}"
 
 
-def button_refusal(rule: Button, who: Who) -> str | None:
+def button_refusal(kind: str, who: Who, chat: str = PRIVATE) -> str | None:
+    """What the bot's policy table (``bot.core.policy.BUTTONS``) says ``who`` is told on
+    pressing a button of ``kind`` in ``chat``, or None: refused as a command is — the
+    wrong chat, a disabled member, a non-member (told how to join), a role too low."""
+    spec = policy.button_spec(kind)  # KeyError: a button kind with no policy is a failure
+    where = policy.Where.PRIVATE if chat == PRIVATE else policy.Where.GROUP
+    if where not in spec.where:
+        return (PRIVATE_ONLY if where == policy.Where.GROUP else GROUP_ONLY).format(spec.command)
+    if spec.audience == Audience.ANYONE:
+        return None
     if who is Who.DISABLED:
-        return rule.disabled
+        return DISABLED
     if who is Who.NONE:
-        return rule.nonmember
-    if who < rule.least:
-        return NO_RIGHT_EXACT.format(rule.command)
+        return NOT_MEMBER.format(spec.command) + "\n\n" + HOW_TO_JOIN.format(CALLER_IDS[who])
+    if Audience(int(who)) < spec.audience:
+        return NO_RIGHT_EXACT.format(spec.command)
     return None
 
 
@@ -693,22 +713,89 @@ def _button_kinds() -> set[str]:
     return found
 
 
+def unpoliced() -> list[str]:
+    """Every command and button kind that exists without a policy: commands declared in
+    ``bot.core.policy`` with no entry in this matrix, and button kinds registered in
+    ``handlers.callbacks`` (its registry, not a list written here) with no entry in
+    ``bot.core.policy.BUTTONS`` or in this matrix. Empty when the policy is complete."""
+    missing = [f"/{spec.name}" for spec in policy.COMMANDS if spec.name not in COMMAND_POLICY]
+    declared = {spec.kind for spec in policy.BUTTONS}
+    for kind in sorted(callbacks.kinds()):
+        if kind not in declared:
+            missing.append(f"button {kind!r}: no entry in bot.core.policy.BUTTONS")
+        if kind not in BUTTON_POLICY:
+            missing.append(f"button {kind!r}: no entry in BUTTON_POLICY")
+    return missing
+
+
 # ------------------------------------------------------------------ the tests
 
 
 def test_every_command_and_button_kind_has_a_policy():
+    assert not unpoliced(), f"without a policy: {unpoliced()}"
     declared = {spec.name for spec in COMMANDS}
-    assert set(COMMAND_POLICY) == declared, (
-        f"commands without a policy here: {sorted(declared - set(COMMAND_POLICY))}; "
+    assert set(COMMAND_POLICY) <= declared, (
         f"policies for no command: {sorted(set(COMMAND_POLICY) - declared)}"
     )
-    kinds = _button_kinds()
-    assert kinds == set(callbacks._KINDS), "a Button subclass is not registered by KIND"
-    assert set(BUTTON_POLICY) == kinds, (
-        f"button kinds without a policy here: {sorted(kinds - set(BUTTON_POLICY))}; "
-        f"policies for no kind: {sorted(set(BUTTON_POLICY) - kinds)}"
-    )
+    kinds = set(callbacks.kinds())
+    assert _button_kinds() == kinds, "a Button subclass is not registered by KIND"
+    kinds_declared = [spec.kind for spec in policy.BUTTONS]
+    assert len(kinds_declared) == len(set(kinds_declared)), "a button kind declared twice"
+    assert set(kinds_declared) == kinds, f"policies for no kind: {set(kinds_declared) - kinds}"
+    assert set(BUTTON_POLICY) == kinds, f"entries for no kind: {set(BUTTON_POLICY) - kinds}"
+    named = {spec.kind: spec.command for spec in policy.BUTTONS}
+    assert set(named.values()) <= declared, f"a button names no command: {named}"
     assert all(rule.allowed for rule in COMMAND_POLICY.values()), "a command with no try"
+
+
+def test_the_bots_button_policy_is_the_one_this_matrix_declares():
+    """``bot.core.policy.BUTTONS`` (what the bot enforces) says what ``BUTTON_POLICY``
+    (what this test expects) says: the least presser, the chats, the command named."""
+    where = {PRIVATE: policy.Where.PRIVATE, GROUP: policy.Where.GROUP}
+    problems = []
+    for kind, rule in BUTTON_POLICY.items():
+        spec = policy.button_spec(kind)
+        expected = (
+            Audience(int(rule.least)),
+            frozenset(where[w] for w in rule.where),
+            rule.command,
+        )
+        if (spec.audience, spec.where, spec.command) != expected:
+            problems.append(f"{kind}: the bot has {spec}, the matrix expects {expected}")
+    assert not problems, "\n".join(problems)
+
+
+def test_a_button_kind_or_command_without_a_policy_fails(monkeypatch):
+    """A new button kind with no policy entry is listed by the completeness check, fails
+    its matrix case and cannot be registered; so can a command with none."""
+    monkeypatch.setattr(callbacks, "_KINDS", dict(callbacks._KINDS))  # forgotten afterwards
+
+    class ThrowAwayButton(callbacks.Button):
+        KIND = "zz"
+        page: int = 0
+
+    assert "zz" in callbacks.kinds()
+    assert unpoliced() == [
+        "button 'zz': no entry in bot.core.policy.BUTTONS",
+        "button 'zz': no entry in BUTTON_POLICY",
+    ]
+    with pytest.raises(KeyError):
+        button_refusal("zz", Who.ADMIN)  # what test_button_matrix[zz] would do first
+
+    async def pressed(update, context, caller, button):
+        raise AssertionError("never registered, never called")
+
+    with pytest.raises(KeyError):
+        guarded_button(ThrowAwayButton, pressed)
+
+    async def command(update, context, caller):
+        raise AssertionError("never registered, never called")
+
+    with pytest.raises(KeyError):
+        guarded_command("throwaway", command)
+    undeclared = policy.CommandSpec("throwaway", Audience.ADMIN, frozenset({policy.Where.PRIVATE}))
+    monkeypatch.setattr(policy, "COMMANDS", (*policy.COMMANDS, undeclared))
+    assert "/throwaway" in unpoliced()
 
 
 @pytest.mark.parametrize("name", sorted({spec.name for spec in COMMANDS} | set(COMMAND_POLICY)))
@@ -734,21 +821,43 @@ async def test_command_matrix(world, name):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("kind", sorted(_button_kinds() | set(BUTTON_POLICY)))
+BUTTON_KINDS = sorted(
+    set(callbacks.kinds()) | {s.kind for s in policy.BUTTONS} | set(BUTTON_POLICY)
+)
+
+
+@pytest.mark.parametrize("kind", BUTTON_KINDS)
 async def test_button_matrix(world, kind):
-    """A press of each kind by every role — on their own object or one in scope, and
-    forged for someone else's or one outside their scope — as BUTTON_POLICY says."""
+    """A press of each kind by every presser — disabled, non-member, worker, lead, admin —
+    on their own object or one in scope, and forged for someone else's or one outside
+    their scope, in private and in groups (bound to a unit in scope, and to none): each
+    answered as the bot's policy table says, and then as BUTTON_POLICY says."""
     rule = BUTTON_POLICY[kind]  # KeyError: a button kind with no policy is a failure
     problems: list[str] = []
-    for who in ROLES:
-        message = await world.user(who, PRIVATE).ask("/whoami")
-        if rule.outside is not None:
-            refusal = button_refusal(rule, who) or world.fill(rule.outside.expect)
-            problems.append(await run_press(world, who, rule.outside, refusal, message))
-        refusal = button_refusal(rule, who)
-        problems.append(await run_press(world, who, rule.allowed, refusal, message))
+    for who in PRESSERS:
+        for chat in (PRIVATE, GROUP_IN, GROUP):
+            message = await world.user(who, chat).ask("/whoami" if chat == PRIVATE else "/help")
+            if rule.outside is not None:
+                refusal = button_refusal(kind, who, chat) or world.fill(rule.outside.expect)
+                problems.append(await run_press(world, who, rule.outside, refusal, message, chat))
+            refusal = button_refusal(kind, who, chat)
+            problems.append(await run_press(world, who, rule.allowed, refusal, message, chat))
     problems = [p for p in problems if p]
     assert not problems, "\n".join(problems)
+
+
+async def test_a_non_members_press_is_answered_in_one_alert(tg):
+    """A non-member's press is answered as their command would be — not a member, and
+    how to join — in an alert; an alert holds 200 characters, so where both do not fit
+    (in English) it says the first alone."""
+    chinese, english = tg.server.user(9003), tg.server.user(9004, language_code="en")
+    for user in (chinese, english):
+        await user.press(await user.ask("/whoami"), "1:mp:WL:0", strict=False)
+    zh = (await chinese.next_reply("answerCallbackQuery", REPLY_TIMEOUT)).params
+    assert zh["text"] == NOT_MEMBER.format("members") + "\n\n" + HOW_TO_JOIN.format(9003)
+    en = (await english.next_reply("answerCallbackQuery", REPLY_TIMEOUT)).params
+    assert en["text"] == "You are not a member of this bot yet, so you cannot use /members."
+    assert zh["show_alert"] and en["show_alert"]
 
 
 async def test_a_disabled_admin_is_refused_every_command_and_button(world):
@@ -762,9 +871,9 @@ async def test_a_disabled_admin_is_refused_every_command_and_button(world):
             problems.append(await run_try(world, who, attempt, command_refusal(name, rule, who)))
     message = await world.user(who, PRIVATE).ask("/whoami")
     assert "状态：已停用" in message.text
-    for rule in BUTTON_POLICY.values():
+    for kind, rule in BUTTON_POLICY.items():
         problems.append(
-            await run_press(world, who, rule.allowed, button_refusal(rule, who), message)
+            await run_press(world, who, rule.allowed, button_refusal(kind, who), message)
         )
     problems = [p for p in problems if p]
     assert not problems, "\n".join(problems)

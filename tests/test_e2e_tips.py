@@ -12,7 +12,16 @@ from bot.core.access import Role
 from bot.runtime.context import GridContext
 from handlers.jobs import tip_deadlines
 from tests.e2e_reports import press
-from tests.e2e_tips import ADMIN, LEAD, OTHER, WORKER, add_people, receive
+from tests.e2e_tips import (
+    ADMIN,
+    LEAD,
+    OTHER,
+    WORKER,
+    add_people,
+    assert_reads_as_chinese,
+    assert_reads_as_english,
+    receive,
+)
 from tests.photos import photo
 
 
@@ -65,6 +74,84 @@ async def test_receive_assign_acknowledge_close_timeline_and_reward(tg, people):
     assert "没有待结算" in (await admin.ask("/rewards")).text
     async with tg.services.db.read() as conn, conn.execute("SELECT state, note FROM reward") as cur:
         assert tuple(await cur.fetchone()) == ("paid", "现金200元")
+
+
+async def test_the_timeline_speaks_the_readers_language(tg, people):
+    """The bot's notes on a tip's events are stored as data and rendered for whoever
+    reads the timeline: no English word to a Chinese reader, no Chinese punctuation to
+    an English one."""
+    admin, lead, worker = people
+    number = await receive(lead)
+    await lead.ask(f"/assign {number} WL-WH-CZ 1")
+    notice = await tg.server.wait_for(method="sendMessage", chat_id=WORKER)
+    tg.clock.advance(timedelta(hours=1, minutes=5))
+    await tip_deadlines(GridContext(tg.app))  # overdue: escalated to the street
+    await worker.press_label(notice, "✅ 接单")
+    await worker.next_reply("answerCallbackQuery")
+    await worker.next_reply("sendMessage")
+    await worker.send_text(f"/close {number}")
+    await worker.next_reply("sendMessage")
+    await worker.next_reply("sendMessage")
+    ask_photos = await worker.ask("井已封填")
+    await worker.send_photo(photo(91))
+    await worker.next_reply("sendMessage")
+    more = await worker.next_reply("sendMessage")
+    verdict = await press(worker, more, "✅ 照片已齐（1 张）")
+    assert ask_photos and "已办结" in (await press(worker, verdict, "有效")).text
+    assert "已发放" in (await admin.ask(f"/reward {number} 已发放 200")).text  # a Chinese word
+
+    chinese = (await admin.ask(f"/tip {number}")).text
+    for note in ("— 崔庄社区，时限 1 小时", "提请武侯街道督办", "有效：井已封填", "（1 张照片）"):
+        assert note in chinese, chinese
+    assert_reads_as_chinese(chinese.replace(number, ""))
+
+    assert "English" in (await lead.ask("/lang en")).text
+    english = (await lead.ask(f"/tip {number}")).text
+    for note in ("to 崔庄社区, 1 hour to close", "escalated to 武侯街道", "valid: 井已封填"):
+        assert note in english, english
+    assert " (1 photo)" in english and "reward paid 市管理员 — 200" in english
+    assert_reads_as_english(english)
+
+    # An event written before notes were data shows its text as it was written.
+    async with tg.services.db.transaction() as conn:
+        await conn.execute(
+            "INSERT INTO tip_event (tip_id, at, kind, note) SELECT id, received_at, "
+            "'escalated', '旧系统备注' FROM tip WHERE number = ?",
+            (number,),
+        )
+    assert "— 旧系统备注" in (await lead.ask(f"/tip {number}")).text
+
+
+async def test_usage_replies_name_the_words_of_the_readers_language(tg, people):
+    """Commands take their words in both languages, and each usage reply names those of
+    its reader: no English word to a Chinese reader (commands and unit codes aside)."""
+    admin, _, _ = people
+    asks = ("/reward", "/tips a b c d", "/export", "/reports a b c", "/invite", "/rank a b c")
+    for ask in asks:
+        usage = (await admin.ask(ask)).text
+        assert usage.startswith("用法："), usage
+        assert_reads_as_chinese(re.sub(r"/[a-z]+|\b[A-Z]{2}(-[A-Z]{2})*\b", "", usage))
+    assert "用法" not in (await admin.ask("/export 上报")).text  # a Chinese kind word
+    await admin.ask("/lang en")
+    for ask in asks:
+        usage = (await admin.ask(ask)).text
+        assert usage.startswith("Usage: "), usage
+        assert_reads_as_english(usage)
+
+
+async def test_the_official_table_in_the_readers_language(tg, people):
+    admin, lead, _ = people
+    await receive(lead)
+    chinese = (await admin.ask("/tips 表")).text
+    header = [c.strip() for c in chinese.splitlines()[1].split("|")]
+    assert header == ["区域", "受理(件)", "交办(件)", "办结(件)", "办结率", "有效(件)"]
+    assert "\n合计 " in chinese and "举报线索办理情况（… – 2026-" in chinese
+    await admin.ask("/lang en")
+    english = (await admin.ask("/tips table")).text
+    header = [c.strip() for c in english.splitlines()[1].split("|")]
+    assert header == ["Area", "Received", "Assigned", "Closed", "Closure rate", "Valid"]
+    assert "\nTotal " in english and "Tips handled (… – 2026-" in english
+    assert_reads_as_english(english)
 
 
 async def test_assign_counts_only_the_notices_delivered_and_names_the_rest(tg, people):

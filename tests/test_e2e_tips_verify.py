@@ -6,7 +6,14 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e_reports import press
-from tests.e2e_tips import LEAD, WORKER, add_people, receive
+from tests.e2e_tips import (
+    LEAD,
+    WORKER,
+    add_people,
+    assert_reads_as_chinese,
+    assert_reads_as_english,
+    receive,
+)
 
 
 @pytest.fixture
@@ -50,3 +57,10 @@ async def test_send_back_then_approve(tg, people):
     timeline = await lead.ask(f"/tip {number}")
     assert "已办结" in timeline.text and "被退回 1 次" in timeline.text
     assert "举报奖励：待发放" in timeline.text
+    assert "有效：已补充核查" in timeline.text and "办结 街道负责人 — 审核通过" in timeline.text
+    assert_reads_as_chinese(timeline.text.replace(number, ""))
+    await lead.ask("/lang en")
+    english = (await lead.ask(f"/tip {number}")).text
+    assert "valid: 已补充核查" in english and "closed 街道负责人 — approved" in english
+    assert "Sent back 1 time\n" in english
+    assert_reads_as_english(english.replace("照片不清楚，请补充", ""))  # as the lead typed it

@@ -12,7 +12,7 @@ from openpyxl import load_workbook
 
 from bot.domain.bulletin import workbook
 from bot.formats.orgfile import read_org_file
-from handlers.digests import _text
+from handlers.grouppost import texts_in
 from tests.cli_helpers import gridbot
 from tests.conftest import EXAMPLE_ORG, write_config
 
@@ -35,7 +35,7 @@ async def test_the_bulletin_workbook_keeps_a_formula_like_unit_name_as_text(serv
     path = _org(tmp_path)
     await services.org.import_rows(read_org_file(path), str(path))
     bulletin = await services.bulletins.build(None, date(2026, 11, 26))
-    book = load_workbook(io.BytesIO(workbook(bulletin, _text(services))))
+    book = load_workbook(io.BytesIO(workbook(bulletin, texts_in(services))))
     for sheet in book.worksheets:
         cells = [cell for row in sheet.iter_rows() for cell in row]
         assert not [cell.coordinate for cell in cells if cell.data_type == "f"], sheet.title

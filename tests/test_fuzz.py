@@ -228,11 +228,11 @@ UNIT_FIELD = st.one_of(st.sampled_from(UNIT_CODES), st.text(max_size=8))
 #: Fields of every button kind in handlers.callbacks, in declaration order, with random values.
 BUTTON_FIELDS: dict[str, list[st.SearchStrategy[str]]] = {
     "mp": [UNIT_FIELD, INT_FIELD],
-    "r": [INT_FIELD, st.sampled_from([*callbacks.REPORT_ACTIONS, "rm", "OK"]), INT_FIELD],
+    "r": [INT_FIELD, st.sampled_from([*map(str, callbacks.ReportAction), "rm", "OK"]), INT_FIELD],
     "rp": [INT_FIELD],
     "mr": [INT_FIELD],
     "rr": [UNIT_FIELD, st.sampled_from(["today", "week", "all", "year", ""]), INT_FIELD],
-    "td": [INT_FIELD, st.sampled_from([*callbacks.TIP_DRAFT_ACTIONS, "zz"]), INT_FIELD],
+    "td": [INT_FIELD, st.sampled_from([*map(str, callbacks.TipDraftAction), "zz"]), INT_FIELD],
     "ta": [INT_FIELD, st.sampled_from(["ack", "pass", "back", "close"])],
     "mv": [INT_FIELD, st.sampled_from(["ok", "cx", "x"])],
     "iv": [INT_FIELD, INT_FIELD],

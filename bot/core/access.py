@@ -33,15 +33,6 @@ _ROLE_AUDIENCE = {
     Role.ADMIN: Audience.ADMIN,
 }
 
-ROLE_ALIASES = {
-    "worker": Role.WORKER,
-    "网格员": Role.WORKER,
-    "lead": Role.LEAD,
-    "负责人": Role.LEAD,
-    "admin": Role.ADMIN,
-    "管理员": Role.ADMIN,
-}
-
 
 def audience_of(member: Member | None) -> Audience:
     """What a caller counts as: a disabled member counts as nobody."""

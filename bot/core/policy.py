@@ -1,8 +1,12 @@
-"""Every slash command, once: who may use it and where.
+"""Every slash command and every inline-button kind, once: who may use it and where.
 
-This table is the single policy behind three things that must agree — the guard that
-checks each call, ``/help``, and the command menus given to Telegram. A command with no
-entry here cannot be registered (deny by default).
+``COMMANDS`` is the single policy behind three things that must agree — the guard that
+checks each call (``handlers.common.guarded_command``), ``/help``, and the command menus
+given to Telegram. ``BUTTONS`` holds the same for each button kind of
+``handlers.callbacks``, keyed by its ``KIND``, checked on every press by
+``handlers.common.guarded_button``. A command or a button kind with no entry here cannot
+be registered (deny by default). What depends on the data a call names — a unit in the
+caller's scope, a draft that is the caller's own — is checked by the service.
 """
 
 from __future__ import annotations
@@ -28,9 +32,16 @@ class CommandSpec:
     def description_key(self) -> str:
         return f"command.{self.name}"
 
-    @property
-    def usage_key(self) -> str:
-        return f"usage.{self.name}"
+
+@dataclass(frozen=True)
+class ButtonSpec:
+    """The policy of one button kind: who may press it, in which kind of chat (that of
+    the message it is under), and the command it belongs to — the one a refusal names."""
+
+    kind: str
+    command: str
+    audience: Audience
+    where: frozenset[Where]
 
 
 _PRIVATE = frozenset({Where.PRIVATE})
@@ -69,12 +80,32 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("enable", Audience.ADMIN, _PRIVATE),
 )
 
+BUTTONS: tuple[ButtonSpec, ...] = (
+    ButtonSpec("mp", "members", Audience.LEAD, _PRIVATE),  # « » under /members
+    ButtonSpec("iv", "invites", Audience.LEAD, _PRIVATE),  # 撤销 under /invites
+    ButtonSpec("ip", "invites", Audience.LEAD, _PRIVATE),  # « » under /invites
+    ButtonSpec("mv", "start", Audience.MEMBER, _PRIVATE),  # an existing member's move
+    ButtonSpec("r", "report", Audience.MEMBER, _PRIVATE),  # the report flow
+    ButtonSpec("rp", "site", Audience.MEMBER, _PRIVATE),  # 查看照片 under /site
+    ButtonSpec("mr", "myreports", Audience.MEMBER, _PRIVATE),  # « » under /myreports
+    ButtonSpec("rr", "reports", Audience.LEAD, _PRIVATE),  # « » under /reports
+    ButtonSpec("td", "tip", Audience.MEMBER, _PRIVATE),  # receiving (leads) or closing a tip
+    ButtonSpec("ta", "close", Audience.MEMBER, _PRIVATE),  # 接单, 通过, 退回 on a notice
+    ButtonSpec("bf", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 under a preview
+)
+
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
+_BY_KIND = {spec.kind: spec for spec in BUTTONS}
 
 
 def spec(name: str) -> CommandSpec:
     """The policy of one command; ``KeyError`` for a command nobody declared."""
     return _BY_NAME[name]
+
+
+def button_spec(kind: str) -> ButtonSpec:
+    """The policy of one button kind; ``KeyError`` for a kind nobody declared."""
+    return _BY_KIND[kind]
 
 
 def menu(audience: Audience, where: Where) -> list[CommandSpec]:

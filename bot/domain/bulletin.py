@@ -23,7 +23,7 @@ from bot.domain import audit
 from bot.domain.digest import DueDigest, Interrupted, Plan, percent
 from bot.domain.ranking import Period, Ranking, RankingService
 from bot.formats.spreadsheet import xlsx_row
-from bot.formats.tiptable import HEADERS, TableRow, render, text_width, tip_table
+from bot.formats.tiptable import TableRow, labels, render, text_width, tip_table
 from storage import digests as digest_repo
 from storage import groups as group_repo
 from storage.db import Database
@@ -170,8 +170,9 @@ def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
         last=period.last.isoformat(),
     )
     report_headers = tuple(text(f"bulletin.column.{c}") for c in _REPORT_COLUMNS)
+    tip_lines = render(bulletin.tips, labels(text)).splitlines()
     parts = [
-        f"{title}\n\n{text('bulletin.tips_heading')}\n" + _pre(render(bulletin.tips).splitlines()),
+        f"{title}\n\n{text('bulletin.tips_heading')}\n" + _pre(tip_lines),
         f"{text('bulletin.reports_heading')}\n"
         + _pre(_align([report_headers, *_report_rows(bulletin.ranking)])),
     ]
@@ -191,11 +192,12 @@ def workbook(bulletin: Bulletin, text: Callable[..., str]) -> bytes:
     tips = book.active
     assert tips is not None
     tips.title = text("bulletin.sheet.tips")
-    tips.append(xlsx_row(tips, list(HEADERS)))
+    words = labels(text)
+    tips.append(xlsx_row(tips, list(words.headers)))
     for row in bulletin.tips:
         # The truncated percentage, so that the sheet shows what the printed table shows.
         rate = None if row.percent is None else row.percent / 100
-        values = [row.area, row.received, row.assigned, row.closed, rate, row.valid]
+        values = [row.name(words), row.received, row.assigned, row.closed, rate, row.valid]
         tips.append(xlsx_row(tips, values))
     for cell in tips["E"][1:]:
         cell.number_format = "0%"

@@ -285,11 +285,15 @@ def render_daily(ranking: Ranking, text: Callable[..., str]) -> list[str]:
     lines = table_lines(ranking, headers)
     tail = []
     if ranking.silent:
-        names = "、".join(html.escape(u.name) for u in ranking.silent)
+        separator = text("list.separator")
+        names = separator.join(html.escape(u.name) for u in ranking.silent)
         tail.append(text("digest.silent", units=names))
     overdue = [row for row in ranking.rows if row.overdue]
     if overdue:
-        items = "、".join(f"{html.escape(r.unit.name)} {r.overdue}" for r in overdue)
+        items = text("list.separator").join(
+            text("digest.overdue_item", unit=html.escape(r.unit.name), count=r.overdue)
+            for r in overdue
+        )
         tail.append(text("digest.overdue", items=items))
     messages: list[str] = []
     header, body = html.escape(lines[0]), [html.escape(line) for line in lines[1:]]

@@ -281,7 +281,7 @@ class _Table:
 
     def _unit(self, unit_id: int | None) -> str | None:
         info = self.units.get(unit_id) if unit_id is not None else None
-        return f"{info[1]}（{info[0]}）" if info else None
+        return self.text("export.unit_with_code", unit=info[1], code=info[0]) if info else None
 
     def _named(self, item: Any) -> str:
         english = getattr(item, "name_en", None)
@@ -316,7 +316,8 @@ class _Table:
             self._yes(row["recheck"]),
             row["latitude"],
             row["longitude"],
-            "、".join(self.text(f"report.flag_name.{f}") for f in flags) or None,
+            self.text("list.separator").join(self.text(f"report.flag_name.{f}") for f in flags)
+            or None,
             row["note"],
             len(photos),
             "\n".join(photos) or None,

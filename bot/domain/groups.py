@@ -24,6 +24,10 @@ from storage.members import Member
 from storage.times import to_text
 from storage.units import Unit
 
+# Why a group stopped receiving (group.state.<reason>): unbound by an admin, the bot
+# removed from it, or the group gone (Telegram refuses to send there).
+END_REASONS = ("unbound", "removed", "gone")
+
 
 @dataclass(frozen=True)
 class Bound:

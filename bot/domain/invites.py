@@ -3,7 +3,8 @@
 A token is 192 random bits, URL-safe, used as the deep-link ``start`` parameter; only its
 SHA-256 is stored. Opening a link leaves a join draft in the database (so a restart
 between the link and the name loses nothing); the use is counted, atomically, when the
-person actually joins.
+person actually joins. Joining is a one-step flow, ``JOIN_FLOW``: the name, checked by
+``bot.core.names.clean_name``.
 """
 
 from __future__ import annotations
@@ -13,16 +14,19 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from bot.config import InviteConfig
 from bot.core import access, paging
-from bot.core.access import ROLE_ALIASES, Role
+from bot.core.access import Role
 from bot.core.clock import Clock
 from bot.core.codes import typed_code
 from bot.core.errors import Refused
 from bot.core.names import clean_name
 from bot.core.paging import Page
 from bot.domain import audit
+from bot.domain.flows import Flow, FlowTable, StepSpec
+from bot.i18n import Catalogue
 from storage import chats as chat_repo
 from storage import invites as invite_repo
 from storage import members as member_repo
@@ -34,6 +38,18 @@ from storage.times import from_text, to_text
 from storage.units import Unit
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+
+
+class JoinStep(StrEnum):
+    NAME = "name"
+
+
+# Joining after an invite link is opened: the name (the join draft lives in storage.chats).
+JOIN_FLOW: FlowTable[JoinStep] = FlowTable(
+    Flow.JOIN,
+    JoinStep,
+    (StepSpec(JoinStep.NAME, "join.ask_name", "join.send_text", parse=clean_name),),
+)
 
 
 @dataclass(frozen=True)
@@ -84,15 +100,25 @@ def hash_token(token: str) -> str:
 
 class InviteService:
     def __init__(
-        self, db: Database, clock: Clock, limits: InviteConfig, page_size: int = 20
+        self,
+        db: Database,
+        clock: Clock,
+        limits: InviteConfig,
+        catalogue: Catalogue,
+        page_size: int = 20,
     ) -> None:
         self.db = db
         self.clock = clock
         self.limits = limits
         self.page_size = page_size  # links per page of /invites
+        # the words for each role in every language (``role.word.*``)
+        self.role_words = {
+            word: role for role in Role for word in catalogue.keywords(f"role.word.{role.value}")
+        }
 
     def parse_role(self, text: str) -> Role:
-        role = ROLE_ALIASES.get(text.strip().lower())
+        """The role a word names (``worker``, ``网格员``…), or ``invite.bad_role``."""
+        role = self.role_words.get(text.strip().lower())
         if role is None:
             raise Refused("invite.bad_role", role=text)
         return role
@@ -260,7 +286,8 @@ class InviteService:
             raise Refused("join.no_draft")
         if expired:
             raise Refused("join.draft_expired")
-        name = clean_name(name_text)  # a bad name keeps the draft: they may try again
+        # A bad name keeps the draft: they may try again.
+        name = JOIN_FLOW.parse(JoinStep.NAME, name_text)
         async with self.db.transaction() as conn:
             draft = await chat_repo.join_draft(conn, telegram_id)
             if draft is None:

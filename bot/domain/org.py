@@ -178,9 +178,3 @@ async def _rebuild_paths(conn: Connection) -> None:
         if unit.path != path:
             await unit_repo.set_path(conn, unit.id, path)
         stack.extend((child, f"{path}{child.id}/") for child in by_parent.get(unit.id, []))
-
-
-def display_path(chain: list[Unit], *, skip_root: bool = True) -> str:
-    """'卧龙区 / 武侯街道 / 崔庄社区' from a root-to-unit chain."""
-    shown = chain[1:] if skip_root and len(chain) > 1 else chain
-    return " / ".join(unit.name for unit in shown)

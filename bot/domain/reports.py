@@ -5,6 +5,10 @@ get plain values back. Every step runs in one transaction against the draft row,
 restart resumes where the worker was, and a step that arrives twice changes nothing the
 second time. A draft's id is never reused; every button carries it, so a button of a
 dropped, expired or someone else's draft is recognised as stale.
+
+The steps, their order, their checks of typed text and what 修改 back to each clears are
+one table, ``REPORT_FLOW`` (see ``bot.domain.flows``); the draft's step is the first one
+it has not answered.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from enum import StrEnum
 
 from bot.config import CategoryConfig, Config
 from bot.core import arguments, geo
@@ -20,6 +25,7 @@ from bot.core.clock import Clock
 from bot.core.codes import typed_code
 from bot.core.errors import Refused
 from bot.domain.evidence import EvidenceStore
+from bot.domain.flows import Flow, FlowTable, StepSpec
 from bot.domain.photo_index import PhotoIndex
 from storage import chats as chat_repo
 from storage import daily as daily_repo
@@ -36,8 +42,10 @@ from storage.reports import Flag, Photo
 from storage.sites import Site
 from storage.times import to_text
 
-FLOW = "report"
-STEPS = ("category", "site", "status", "photos", "location", "note")
+FLOW = Flow.REPORT
+# What a report may be flagged for (report.flag_name.<kind>).
+PHOTO_FLAGS = ("duplicate_photo", "similar_photo")  # report.check.<kind>[_elsewhere]
+FLAGS = (*PHOTO_FLAGS, "location")
 SITE_MIN, SITE_MAX = 1, 60
 NOTE_MAX = 500
 # The Bot API lets a bot download files up to 20 MB.
@@ -71,7 +79,7 @@ class DraftView:
     """Everything a prompt or the summary card shows."""
 
     draft: Draft
-    step: str
+    step: ReportStep
     category: CategoryConfig | None
     site: Site | None
     recent_sites: list[Site] = field(default_factory=list)
@@ -116,31 +124,88 @@ class Submitted:
         return report_repo.number_of(self.report_id)
 
 
-def next_step(draft: Draft) -> str:
-    if draft.category is None:
-        return "category"
-    if draft.site_id is None and draft.new_site is None:
-        return "site"
-    if draft.status is None:
-        return "status"
-    if not draft.photos_done:
-        return "photos"
-    if not draft.location_done:
-        return "location"
-    if not draft.note_done:
-        return "note"
-    return "summary"
+class ReportStep(StrEnum):
+    """The questions of a report draft, in the order ``REPORT_FLOW`` asks them."""
+
+    CATEGORY = "category"
+    SITE = "site"
+    STATUS = "status"
+    PHOTOS = "photos"
+    LOCATION = "location"
+    NOTE = "note"
+    SUMMARY = "summary"
 
 
-# What going back to a step clears (a new category invalidates site and status).
-_EDIT_CLEARS: dict[str, dict[str, object]] = {
-    "category": {"category": None, "site_id": None, "new_site": None, "status": None},
-    "site": {"site_id": None, "new_site": None},
-    "status": {"status": None},
-    "photos": {"photos_done": False},
-    "location": {"location_done": False, "latitude": None, "longitude": None},
-    "note": {"note_done": False, "note": None},
-}
+def site_text(text: str) -> str:
+    """A site code or address as typed: normalised, and of an allowed length."""
+    text = typed_code(text)
+    if not SITE_MIN <= len(text) <= SITE_MAX:
+        raise Refused("report.site_length", min=SITE_MIN, max=SITE_MAX)
+    return text
+
+
+def note_text(text: str) -> str | None:
+    """A note as typed: trimmed, at most ``NOTE_MAX`` long; None when empty."""
+    text = text.strip()
+    if len(text) > NOTE_MAX:
+        raise Refused("report.note_too_long", max=NOTE_MAX)
+    return text or None
+
+
+def _step(
+    step: ReportStep,
+    done: Callable[[Draft], bool] | None,
+    clears: dict[str, object] | None = None,
+    parse: Callable[[str], object] | None = None,
+) -> StepSpec[ReportStep]:
+    """A report step with its catalogue keys named after it."""
+    return StepSpec(
+        step,
+        prompt=f"report.ask.{step}",
+        expect=f"report.expect.{step}",
+        done=done,
+        parse=parse,
+        clears=clears,
+        label=f"report.step.{step}" if clears is not None else None,
+    )
+
+
+# The report flow. ``clears`` is what 修改 back to a step resets (a new category
+# invalidates site and status); 修改 offers the steps in this order.
+REPORT_FLOW = FlowTable(
+    Flow.REPORT,
+    ReportStep,
+    (
+        _step(
+            ReportStep.CATEGORY,
+            lambda d: d.category is not None,
+            {"category": None, "site_id": None, "new_site": None, "status": None},
+        ),
+        _step(
+            ReportStep.SITE,
+            lambda d: d.site_id is not None or d.new_site is not None,
+            {"site_id": None, "new_site": None},
+            site_text,
+        ),
+        _step(ReportStep.STATUS, lambda d: d.status is not None, {"status": None}),
+        _step(ReportStep.PHOTOS, lambda d: d.photos_done, {"photos_done": False}),
+        _step(
+            ReportStep.LOCATION,
+            lambda d: d.location_done,
+            {"location_done": False, "latitude": None, "longitude": None},
+        ),
+        _step(
+            ReportStep.NOTE, lambda d: d.note_done, {"note_done": False, "note": None}, note_text
+        ),
+        StepSpec(ReportStep.SUMMARY, "report.summary.title", "report.expect.summary"),
+    ),
+)
+STEPS = REPORT_FLOW.editable  # the steps 修改 offers; a button carries the index
+
+
+def next_step(draft: Draft) -> ReportStep:
+    """The step a report draft is at."""
+    return REPORT_FLOW.next_step(draft)
 
 
 class ReportService:
@@ -194,13 +259,6 @@ class ReportService:
         async with self.db.read() as conn:
             return await self._load(conn, member, draft_id)
 
-    @staticmethod
-    def _site_text(text: str) -> str:
-        text = typed_code(text)
-        if not SITE_MIN <= len(text) <= SITE_MAX:
-            raise Refused("report.site_length", min=SITE_MIN, max=SITE_MAX)
-        return text
-
     async def _view(
         self, conn: Connection, member: Member, draft: Draft, checks: bool = False
     ) -> DraftView:
@@ -209,12 +267,12 @@ class ReportService:
         step = next_step(draft)
         site = await site_repo.by_id(conn, draft.site_id) if draft.site_id else None
         recent: list[Site] = []
-        if step == "site" and draft.category:
+        if step is ReportStep.SITE and draft.category:
             recent = await site_repo.recent_for_member(
                 conn, member.id, draft.category, self.settings.recent_sites
             )
         found: list[PhotoCheck] = []
-        if draft.photo_count and (checks or step == "summary"):
+        if draft.photo_count and (checks or step is ReportStep.SUMMARY):
             photos = await draft_repo.photos(conn, draft.id)
             found = await self._photo_checks(conn, photos, member)
         return DraftView(
@@ -310,7 +368,7 @@ class ReportService:
 
     async def search_sites(self, member: Member, draft_id: int, text: str) -> SiteSearch:
         """Typed text at the site step: sites in scope whose code contains it."""
-        text = self._site_text(text)
+        text = REPORT_FLOW.parse(ReportStep.SITE, text)
         async with self.db.read() as conn:
             draft = await self._load(conn, member, draft_id)
             assert draft.category is not None
@@ -323,7 +381,7 @@ class ReportService:
         draft = await self._read(member, draft_id)
         if not draft.site_query:
             raise Refused("report.stale")
-        if next_step(draft) == "site":
+        if next_step(draft) is ReportStep.SITE:
             return await self.new_site(member, draft_id, draft.site_query)
         view = await self.view(member)
         if view is not None and view.draft.id == draft_id and view.site_label == draft.site_query:
@@ -335,7 +393,7 @@ class ReportService:
     async def new_site(self, member: Member, draft_id: int, text: str) -> DraftView:
         """A site typed in: an existing one with that code in scope is taken as is (a
         re-check); a code used elsewhere is refused; else it is created on submit."""
-        text = self._site_text(text)
+        text = REPORT_FLOW.parse(ReportStep.SITE, text)
         async with self.db.read() as conn:
             draft = await self._load(conn, member, draft_id)
             assert draft.category is not None
@@ -388,16 +446,18 @@ class ReportService:
         return await self._move(member, draft_id, skipped)
 
     async def set_note(self, member: Member, draft_id: int, note: str | None) -> DraftView:
+        """The note typed (checked by the note step), or None for 跳过."""
         if note is not None:
-            note = note.strip()
-            if len(note) > NOTE_MAX:
-                raise Refused("report.note_too_long", max=NOTE_MAX)
-        return await self._move(member, draft_id, {"note_done": True, "note": note or None})
+            note = REPORT_FLOW.parse(ReportStep.NOTE, note)
+        return await self._move(member, draft_id, {"note_done": True, "note": note})
 
     async def edit(self, member: Member, draft_id: int, step: str) -> DraftView:
-        if step not in _EDIT_CLEARS:
+        """修改: go back to ``step``, clearing what it and the steps after it depend on."""
+        if step not in STEPS:
             raise Refused("report.stale")
-        return await self._move(member, draft_id, _EDIT_CLEARS[step])
+        clears = REPORT_FLOW[step].clears
+        assert clears is not None
+        return await self._move(member, draft_id, clears)
 
     async def cancel(self, member: Member, draft_id: int | None = None) -> bool:
         """Drop the draft (the given one, or whichever the member has); False if none."""
@@ -585,7 +645,7 @@ class ReportService:
         """Inside ``submit``'s transaction: the draft becomes a report. Returns it and
         the perceptual hashes of its photos, for the caller to remember once the
         transaction commits."""
-        if next_step(draft) != "summary" or draft.photo_count == 0:
+        if next_step(draft) is not ReportStep.SUMMARY or draft.photo_count == 0:
             raise Refused("report.incomplete")
         assert draft.category is not None and draft.status is not None
         site = await self._site_for(conn, member, draft, now)

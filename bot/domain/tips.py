@@ -1,15 +1,23 @@
-"""Tips (举报线索) as a service: received → assigned → closed, every step an event row.
+"""Tips (举报线索) as a service: received → assigned → (verifying →) closed.
 
-Telegram-free. Receiving and closing take several answers, kept in a ``tip_draft`` row
-(one per person) so a restart resumes them. State changes are guarded by the state the
-tip is expected to be in, so two people acting at once (or a button pressed twice) move
-a tip once. Escalation of overdue tips returns who to tell; the caller sends.
+Telegram-free. Every change of a tip's state goes through ``TipService._transition``,
+which applies a row of the life-cycle table (``bot.domain.tip_cycle``): it checks that
+the tip is in a state the action leaves and that the person may take it, changes the
+state (guarded by the state it read, so two people acting at once, or a button pressed
+twice, move a tip once), and appends the timeline event and the audit entry, all in the
+caller's transaction. Receiving, closing and returning take several answers, kept in a
+``tip_draft`` row (one per person) so a restart resumes them; their steps are the tables
+``RECEIVE_FLOW``, ``CLOSE_FLOW`` and ``RETURN_FLOW`` (see ``bot.domain.flows``).
+Escalation of overdue tips returns who to tell; the caller sends. A bulk import writes
+tips as they stood, with their history, not through the table.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from bot.config import Config
@@ -20,8 +28,19 @@ from bot.core.codes import typed_code
 from bot.core.errors import Refused
 from bot.domain import audit
 from bot.domain.evidence import EvidenceStore
+from bot.domain.flows import Flow, FlowTable, StepSpec
 from bot.domain.reports import IncomingPhoto
-from bot.formats.tipfile import TEXT_MAX, TipFileError, TipRow
+from bot.domain.tip_cycle import (
+    REFUSALS,
+    EventKind,
+    RewardState,
+    TipAction,
+    TipState,
+    Transition,
+    Who,
+    rule,
+)
+from bot.formats.tipfile import SOURCES, TEXT_MAX, TipFileError, TipRow
 from storage import chats as chat_repo
 from storage import members as member_repo
 from storage import tips as tip_repo
@@ -34,26 +53,35 @@ from storage.times import from_text, to_text
 from storage.tips import Draft, Event, Reward, Tip
 from storage.units import Unit
 
-SOURCES = ("hotline", "online", "visit", "other")
-RECEIVE, CLOSE, RETURN = "tip", "tipclose", "tipreturn"  # flow names
+RECEIVE, CLOSE, RETURN = Flow.TIP_RECEIVE, Flow.TIP_CLOSE, Flow.TIP_RETURN
+# The ``kind`` a draft of each flow is stored with.
 _DRAFT_KIND = {RECEIVE: "receive", CLOSE: "close", RETURN: "return"}
+_FLOW_OF_KIND = {kind: flow for flow, kind in _DRAFT_KIND.items()}
+PHOTO_FLOWS = frozenset({RECEIVE, CLOSE})  # drafts that take photos, at any step
 CONTACT_MAX = 100
+ADDRESS_MAX = 200
 MAX_PHOTOS = 10
+
+
+class EventNote(StrEnum):
+    """What the bot notes on a timeline event, stored as data (this key and its fields)
+    and rendered as ``tip.note.<key>`` in the reader's language."""
+
+    VALID = "valid"  # closed as valid; the event's note is the result
+    INVALID = "invalid"  # closed as not valid; the event's note is the result
+    APPROVED = "approved"
+    ASSIGNED = "assigned"  # fields: unit, hours
+    ASSIGNED_IMPORTED = "assigned_imported"  # fields: unit
+    ESCALATED = "escalated"  # fields: unit (told next)
+    IMPORTED = "imported"
+
+
+_REWARD_EVENT = {
+    RewardState.PAID: EventKind.REWARD_PAID,
+    RewardState.DECLINED: EventKind.REWARD_DECLINED,
+}
 WORKERS_AND_UP = (Role.WORKER.value, Role.LEAD.value, Role.ADMIN.value)
 LEADS_AND_ADMINS = (Role.LEAD.value, Role.ADMIN.value)
-
-
-@dataclass(frozen=True)
-class Step:
-    """Where a draft stands, with what the question needs."""
-
-    draft: Draft
-    step: str
-    browse: Unit | None = None  # the unit shown by the place picker
-    children: list[Unit] = field(default_factory=list)
-    can_go_up: bool = False
-    tip: Tip | None = None  # the tip being closed or returned
-    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
 
 
 @dataclass(frozen=True)
@@ -71,6 +99,9 @@ class Notice:
 
 @dataclass(frozen=True)
 class Outcome:
+    """A tip after a change, the notices to send about it, and whether the change made a
+    pending reward."""
+
     tip: Tip
     notices: list[Notice] = field(default_factory=list)
     reward_created: bool = False
@@ -78,35 +109,155 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Timeline:
+    """A tip with its events in order, whether its contact may be shown (admins only)
+    and its reward, if any."""
+
     tip: Tip
     events: list[Event]
     show_contact: bool
     reward: Reward | None
 
 
-def receive_step(data: dict[str, Any]) -> str:
-    if not data.get("description"):
-        return "description"
-    if not data.get("source"):
-        return "source"
-    if not data.get("place_done"):
-        return "place"
-    if not data.get("photos_done"):
-        return "photos"
-    if not data.get("contact_done"):
-        return "contact"
-    return "confirm"
+class ReceiveStep(StrEnum):
+    """The questions of receiving a tip, in the order ``RECEIVE_FLOW`` asks them."""
+
+    DESCRIPTION = "description"
+    SOURCE = "source"
+    PLACE = "place"
+    PHOTOS = "photos"
+    CONTACT = "contact"
+    CONFIRM = "confirm"
 
 
-def close_step(data: dict[str, Any]) -> str:
-    if not data.get("result"):
-        return "result"
-    if not data.get("photos_done"):
-        return "photos"
-    return "verdict"
+class CloseStep(StrEnum):
+    """The questions of closing a tip (办结)."""
+
+    RESULT = "result"
+    PHOTOS = "photos"
+    VERDICT = "verdict"
+
+
+class ReturnStep(StrEnum):
+    """The one question of returning a tip (退回)."""
+
+    REASON = "reason"
+
+
+TipStep = ReceiveStep | CloseStep | ReturnStep
+
+
+def checked_text(value: str, limit: int, key: str) -> str:
+    """Typed text trimmed; ``{key}_needed`` when empty, ``{key}_too_long`` over ``limit``."""
+    value = value.strip()
+    if not value:
+        raise Refused(f"{key}_needed", max=limit)
+    if len(value) > limit:
+        raise Refused(f"{key}_too_long", max=limit)
+    return value
+
+
+def _answered(name: str) -> Callable[[dict[str, Any]], bool]:
+    """A step is answered when the draft data holds ``name``."""
+    return lambda data: bool(data.get(name))
+
+
+def _draft_step(
+    step: TipStep,
+    done: Callable[[dict[str, Any]], bool] | None,
+    parse: Callable[[str], dict[str, Any]] | None = None,
+) -> StepSpec[Any]:
+    """A tip draft step with its catalogue keys named after it. ``parse`` turns typed
+    text into the changes to the draft's data."""
+    return StepSpec(step, f"tip.ask.{step}", f"tip.expect.{step}", done, parse)
+
+
+RECEIVE_FLOW: FlowTable[ReceiveStep] = FlowTable(
+    RECEIVE,
+    ReceiveStep,
+    (
+        _draft_step(
+            ReceiveStep.DESCRIPTION,
+            _answered("description"),
+            lambda t: {"description": checked_text(t, TEXT_MAX, "tip.description")},
+        ),
+        _draft_step(ReceiveStep.SOURCE, _answered("source")),
+        # A typed address: the place is the unit being browsed (added by receive_text).
+        _draft_step(
+            ReceiveStep.PLACE,
+            _answered("place_done"),
+            lambda t: {"address": checked_text(t, ADDRESS_MAX, "tip.address"), "place_done": True},
+        ),
+        _draft_step(ReceiveStep.PHOTOS, _answered("photos_done")),
+        _draft_step(
+            ReceiveStep.CONTACT,
+            _answered("contact_done"),
+            lambda t: {
+                "contact": checked_text(t, CONTACT_MAX, "tip.contact"),
+                "contact_done": True,
+            },
+        ),
+        StepSpec(ReceiveStep.CONFIRM, "tip.summary.title", "tip.expect.confirm"),
+    ),
+)
+CLOSE_FLOW: FlowTable[CloseStep] = FlowTable(
+    CLOSE,
+    CloseStep,
+    (
+        _draft_step(
+            CloseStep.RESULT,
+            _answered("result"),
+            lambda t: {"result": checked_text(t, TEXT_MAX, "tip.result")},
+        ),
+        _draft_step(CloseStep.PHOTOS, _answered("photos_done")),
+        _draft_step(CloseStep.VERDICT, None),
+    ),
+)
+RETURN_FLOW: FlowTable[ReturnStep] = FlowTable(
+    RETURN,
+    ReturnStep,
+    (
+        _draft_step(
+            ReturnStep.REASON,
+            None,
+            lambda t: {"reason": checked_text(t, TEXT_MAX, "tip.reason")},
+        ),
+    ),
+)
+TABLES: dict[Flow, FlowTable[Any]] = {t.flow: t for t in (RECEIVE_FLOW, CLOSE_FLOW, RETURN_FLOW)}
+
+
+def receive_step(data: dict[str, Any]) -> ReceiveStep:
+    """The step a draft of receiving a tip is at."""
+    return RECEIVE_FLOW.next_step(data)
+
+
+def close_step(data: dict[str, Any]) -> CloseStep:
+    """The step a draft of closing a tip is at."""
+    return CLOSE_FLOW.next_step(data)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where a draft stands, with what the question needs."""
+
+    draft: Draft
+    step: TipStep
+    browse: Unit | None = None  # the unit shown by the place picker
+    children: list[Unit] = field(default_factory=list)
+    can_go_up: bool = False
+    tip: Tip | None = None  # the tip being closed or returned
+    place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
+
+    @property
+    def flow(self) -> Flow:
+        """The flow the draft belongs to."""
+        return _FLOW_OF_KIND[self.draft.kind]
 
 
 class TipService:
+    """Receiving, assigning, acknowledging, closing, checking and escalating tips, and
+    settling their rewards; every state change through ``_transition``."""
+
     def __init__(self, db: Database, clock: Clock, config: Config) -> None:
         self.db = db
         self.clock = clock
@@ -116,6 +267,11 @@ class TipService:
         self.evidence = EvidenceStore(EvidenceFiles(config.evidence.path), config.locale.zone)
 
     # ------------------------------------------------------------------ helpers
+
+    @property
+    def _close_action(self) -> TipAction:
+        """A verdict closes the tip, or submits it for the assigner's check (tips.verify)."""
+        return TipAction.SUBMIT if self.settings.verify else TipAction.CLOSE
 
     def _times(self) -> tuple[datetime, str, str]:
         now = self.clock.now()
@@ -146,7 +302,93 @@ class TipService:
             return Refused("deny.scope", unit=tip.assigned_name or tip.unit_name)
         return hidden
 
-    async def _draft(self, conn: Connection, actor: Member, flow: str) -> Draft:
+    def _may(self, actor: Member | None, tip: Tip | None, who: Who) -> bool:
+        """Is ``actor`` (None: the deadline job) one of ``who`` for ``tip``?"""
+        if who is Who.SYSTEM or actor is None:
+            return who is Who.SYSTEM and actor is None
+        if who is Who.RECEIVER:
+            return access.check_receive_tip(actor) is None
+        assert tip is not None
+        if who is Who.SCOPE:
+            return self._sees(actor, tip)
+        if who is Who.ASSIGNED_UNIT:
+            return self._covers(actor, tip.assigned_path)
+        return actor.id == tip.assigned_by or (
+            actor.role == Role.ADMIN.value and self._covers(actor, tip.assigned_path)
+        )
+
+    async def _allowed(
+        self, conn: Connection, actor: Member | None, tip: Tip | None, action: TipAction
+    ) -> Transition:
+        """The row of the life-cycle table that lets ``actor`` take ``action`` on ``tip``
+        now. Refused with the action's keys: first when the tip is in no state the action
+        leaves, then when the actor may not take it."""
+        refusal = REFUSALS[action]
+        number = tip.number if tip else ""
+        move = rule(tip.state if tip else None, action)
+        if move is None:
+            raise Refused(refusal.wrong_state, number=number)
+        if not self._may(actor, tip, move.who):
+            hidden = Refused(refusal.not_allowed, number=number)
+            if refusal.name_unit and actor is not None and tip is not None:
+                raise await self._outside(conn, actor, tip, hidden)
+            raise hidden
+        return move
+
+    async def _transition(
+        self,
+        conn: Connection,
+        actor: Member | None,
+        tip: Tip | None,
+        action: TipAction,
+        *,
+        at: str,
+        note: str | None = None,
+        note_key: EventNote | None = None,
+        note_fields: dict[str, Any] | None = None,
+        detail: dict[str, Any] | None = None,
+        **changes: Any,
+    ) -> tuple[Tip, int]:
+        """The one way a tip's state changes, inside the caller's transaction: check the
+        table (``_allowed``), set the new state and ``changes`` (a new tip made of them
+        when ``tip`` is None), append the event with ``note`` and, if the row names one,
+        the audit entry with ``detail``. ``note`` is what a person typed; the bot's own
+        note is ``note_key`` with ``note_fields``, rendered for the reader. Returns the
+        tip as it is now and the event id."""
+        move = await self._allowed(conn, actor, tip, action)
+        if tip is None:
+            tip_id = await tip_repo.insert(conn, state=move.target, **changes)
+        elif await tip_repo.update(conn, tip.id, tip.state, state=move.target, **changes):
+            tip_id = tip.id
+        else:  # moved since it was read
+            raise Refused(REFUSALS[action].wrong_state, number=tip.number)
+        event = await tip_repo.add_event(
+            conn,
+            tip_id=tip_id,
+            at=at,
+            actor_id=actor.id if actor else None,
+            kind=move.event,
+            from_state=move.source,
+            to_state=move.target,
+            note=note,
+            note_key=note_key,
+            note_fields=note_fields,
+        )
+        fresh = await tip_repo.by_id(conn, tip_id)
+        assert fresh is not None
+        if move.audit is not None:
+            await audit.record(
+                conn,
+                self.clock,
+                move.audit,
+                actor=actor,
+                target=fresh.number,
+                unit_id=fresh.assigned_unit_id or fresh.unit_id,
+                **(detail or {}),
+            )
+        return fresh, event
+
+    async def _draft(self, conn: Connection, actor: Member, flow: Flow) -> Draft:
         """The actor's draft of this flow; expired ones are refused (and dropped by
         ``current``)."""
         draft = await tip_repo.draft_of(conn, actor.telegram_id)
@@ -155,25 +397,25 @@ class TipService:
         return draft
 
     async def _step(self, conn: Connection, actor: Member, draft: Draft) -> Step:
-        if draft.kind == "receive":
-            step = receive_step(draft.data)
-            if step == "confirm":
-                unit_id = draft.data.get("unit_id")
-                unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
-                place = await unit_repo.ancestors(conn, unit) if unit else []
-                return Step(draft, step, place=place)
-            if step != "place":
-                return Step(draft, step)
+        flow = _FLOW_OF_KIND[draft.kind]
+        step = TABLES[flow].next_step(draft.data)
+        if step is ReceiveStep.CONFIRM:
+            unit_id = draft.data.get("unit_id")
+            unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
+            place = await unit_repo.ancestors(conn, unit) if unit else []
+            return Step(draft, step, place=place)
+        if step is ReceiveStep.PLACE:
             browse_id = draft.data.get("browse") or actor.unit_id
             browse = await unit_repo.get_by_id(conn, browse_id)
             assert browse is not None
             kids = [u for u in await unit_repo.children(conn, browse.id) if u.active]
             return Step(draft, step, browse, kids, browse.id != actor.unit_id)
+        if flow is RECEIVE:
+            return Step(draft, step)
         tip = await tip_repo.by_id(conn, draft.tip_id) if draft.tip_id else None
-        step = close_step(draft.data) if draft.kind == "close" else "reason"
         return Step(draft, step, tip=tip)
 
-    async def current(self, actor: Member, flow: str) -> tuple[Step | None, bool]:
+    async def current(self, actor: Member, flow: Flow) -> tuple[Step | None, bool]:
         """The actor's draft of ``flow`` (or None) and whether one just expired."""
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
@@ -186,7 +428,9 @@ class TipService:
                 return None, True
             return await self._step(conn, actor, draft), False
 
-    async def _update(self, actor: Member, flow: str, draft_id: int | None, **changes: Any) -> Step:
+    async def _update(
+        self, actor: Member, flow: Flow, draft_id: int | None, **changes: Any
+    ) -> Step:
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, flow)
@@ -199,7 +443,8 @@ class TipService:
             assert fresh is not None
             return await self._step(conn, actor, fresh)
 
-    async def cancel(self, actor: Member, flow: str) -> bool:
+    async def cancel(self, actor: Member, flow: Flow) -> bool:
+        """Drop the actor's draft of ``flow``; False when there was none."""
         async with self.db.transaction() as conn:
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, flow)
@@ -211,75 +456,78 @@ class TipService:
     # ------------------------------------------------------------------ receiving
 
     async def begin_receive(self, actor: Member) -> Step:
+        """Start receiving a tip (leads and admins): a new draft, replacing any other."""
         reason = access.check_receive_tip(actor)
         if reason:
             raise Refused(reason)
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
-            await tip_repo.start_draft(conn, actor.telegram_id, "receive", None, {}, now, expires)
+            await tip_repo.start_draft(
+                conn, actor.telegram_id, _DRAFT_KIND[RECEIVE], None, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, actor.telegram_id, RECEIVE, now)
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             assert draft is not None
             return await self._step(conn, actor, draft)
 
-    @staticmethod
-    def _text(value: str, limit: int, key: str) -> str:
-        value = value.strip()
-        if not value:
-            raise Refused(f"{key}_needed", max=limit)
-        if len(value) > limit:
-            raise Refused(f"{key}_too_long", max=limit)
-        return value
-
     async def receive_text(self, actor: Member, value: str) -> Step:
-        """Typed text: the description, an address at the place step, or the contact."""
-        step, _ = await self.current(actor, RECEIVE)
+        """Typed text: the description, an address at the place step, or the contact
+        (each checked by its step in ``RECEIVE_FLOW``)."""
+        return await self._answer_text(actor, RECEIVE, value)
+
+    async def _answer_text(self, actor: Member, flow: Flow, value: str) -> Step:
+        """Typed text at the step a draft of ``flow`` is at, parsed by the flow's table."""
+        step, _ = await self.current(actor, flow)
         if step is None:
             raise Refused("tip.stale")
-        if step.step == "description":
-            return await self._update(
-                actor, RECEIVE, None, description=self._text(value, TEXT_MAX, "tip.description")
-            )
-        if step.step == "place":
-            assert step.browse is not None
-            address = self._text(value, 200, "tip.address")
-            return await self._update(
-                actor, RECEIVE, None, unit_id=step.browse.id, address=address, place_done=True
-            )
-        if step.step == "contact":
-            contact = self._text(value, CONTACT_MAX, "tip.contact")
-            return await self._update(actor, RECEIVE, None, contact=contact, contact_done=True)
-        raise Refused(f"tip.expect.{step.step}")
+        changes = TABLES[flow].parse(step.step, value)
+        if step.browse is not None:  # an address typed at the place picker: in that unit
+            changes["unit_id"] = step.browse.id
+        return await self._update(actor, flow, None, **changes)
 
-    async def receive_button(self, actor: Member, draft_id: int, act: str, arg: int) -> Step:
-        if act == "src":
-            if not 0 <= arg < len(SOURCES):
-                raise Refused("tip.stale")
-            return await self._update(actor, RECEIVE, draft_id, source=SOURCES[arg])
-        if act in ("down", "here"):
-            async with self.db.read() as conn:
-                unit = await unit_repo.get_by_id(conn, arg)
-            if unit is None or not access.in_scope(actor, unit):
-                raise Refused("tip.stale")
-            if act == "down":
-                return await self._update(actor, RECEIVE, draft_id, browse=unit.id)
-            return await self._update(
-                actor, RECEIVE, draft_id, unit_id=unit.id, address=None, place_done=True
-            )
-        if act == "up":
-            async with self.db.read() as conn:
-                draft = await self._draft(conn, actor, RECEIVE)
-                unit = await unit_repo.get_by_id(conn, draft.data.get("browse") or actor.unit_id)
-            parent = unit.parent_id if unit and unit.id != actor.unit_id else actor.unit_id
-            return await self._update(actor, RECEIVE, draft_id, browse=parent)
-        if act == "pd":
-            return await self._update(actor, RECEIVE, draft_id, photos_done=True)
-        if act == "nc":
-            return await self._update(actor, RECEIVE, draft_id, contact=None, contact_done=True)
-        raise Refused("tip.stale")
+    async def choose_source(self, actor: Member, draft_id: int, index: int) -> Step:
+        """来源: the ``index``-th of ``SOURCES``."""
+        if not 0 <= index < len(SOURCES):
+            raise Refused("tip.stale")
+        return await self._update(actor, RECEIVE, draft_id, source=SOURCES[index])
+
+    async def _unit_in_scope(self, actor: Member, unit_id: int) -> Unit:
+        async with self.db.read() as conn:
+            unit = await unit_repo.get_by_id(conn, unit_id)
+        if unit is None or not access.in_scope(actor, unit):
+            raise Refused("tip.stale")
+        return unit
+
+    async def browse_down(self, actor: Member, draft_id: int, unit_id: int) -> Step:
+        """The place picker shows the units under ``unit_id``."""
+        unit = await self._unit_in_scope(actor, unit_id)
+        return await self._update(actor, RECEIVE, draft_id, browse=unit.id)
+
+    async def place_here(self, actor: Member, draft_id: int, unit_id: int) -> Step:
+        """就是: the tip is in the unit ``unit_id`` (no address)."""
+        unit = await self._unit_in_scope(actor, unit_id)
+        return await self._update(
+            actor, RECEIVE, draft_id, unit_id=unit.id, address=None, place_done=True
+        )
+
+    async def browse_up(self, actor: Member, draft_id: int) -> Step:
+        """The place picker goes one level up (never above the actor's own unit)."""
+        async with self.db.read() as conn:
+            draft = await self._draft(conn, actor, RECEIVE)
+            unit = await unit_repo.get_by_id(conn, draft.data.get("browse") or actor.unit_id)
+        parent = unit.parent_id if unit and unit.id != actor.unit_id else actor.unit_id
+        return await self._update(actor, RECEIVE, draft_id, browse=parent)
+
+    async def receive_photos_done(self, actor: Member, draft_id: int) -> Step:
+        """The photos of the tip being received are in (or there are none)."""
+        return await self._update(actor, RECEIVE, draft_id, photos_done=True)
+
+    async def no_contact(self, actor: Member, draft_id: int) -> Step:
+        """跳过 at the contact step."""
+        return await self._update(actor, RECEIVE, draft_id, contact=None, contact_done=True)
 
     async def add_photo(
-        self, actor: Member, flow: str, message_id: int, photo: IncomingPhoto
+        self, actor: Member, flow: Flow, message_id: int, photo: IncomingPhoto
     ) -> Step:
         """A photo for the tip being received or closed (kept in the evidence store)."""
         async with self.db.read() as conn:
@@ -296,53 +544,48 @@ class TipService:
         return await self._update(actor, flow, draft.id)
 
     async def submit_receive(self, actor: Member, draft_id: int) -> Tip:
+        """受理: the confirmed draft becomes a tip with the day's next number, in state
+        received (the RECEIVE transition), its photos on the event."""
         now_dt, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, RECEIVE)
             if draft.id != draft_id:
                 raise Refused("tip.stale")
             data = draft.data
-            if receive_step(data) != "confirm":
+            if receive_step(data) is not ReceiveStep.CONFIRM:
                 raise Refused("tip.incomplete")
             day = now_dt.astimezone(self.zone).strftime("%Y%m%d")
-            number = await tip_repo.next_number(conn, day)
-            tip_id = await tip_repo.insert(
+            tip, event = await self._transition(
                 conn,
-                number=number,
+                actor,
+                None,
+                TipAction.RECEIVE,
+                at=now,
+                detail={"source": data["source"]},
+                number=await tip_repo.next_number(conn, day),
                 received_at=now,
                 unit_id=data["unit_id"],
                 address=data.get("address"),
                 description=data["description"],
                 source=data["source"],
                 contact=data.get("contact"),
-                state="received",
                 created_by=actor.id,
                 created_at=now,
             )
-            event = await tip_repo.add_event(
-                conn, tip_id, now, actor.id, "received", None, "received"
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.received",
-                actor=actor,
-                target=number,
-                unit_id=data["unit_id"],
-                source=data["source"],
-            )
             await tip_repo.add_photos(
-                conn, tip_id, event, await tip_repo.draft_photos(conn, draft.id)
+                conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
             )
             await tip_repo.drop_draft(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, RECEIVE)
-            tip = await tip_repo.by_id(conn, tip_id)
-            assert tip is not None
             return tip
 
     # ------------------------------------------------------------------ assigning
 
     async def assign(self, actor: Member, number: str, code: str, hours: int | None) -> Outcome:
+        """交办 to a unit in the actor's scope, due in ``hours`` (the configured default
+        when None; 1 h to 90 days). Again on an assigned tip: a new unit and deadline, its
+        acknowledgement and escalation reset. The unit's members get a notice with an
+        acknowledge button (the caller sends)."""
         if hours is None:
             hours = self.settings.deadline_hours
         if not 1 <= hours <= 24 * 90:
@@ -359,14 +602,16 @@ class TipService:
                 raise Refused("deny.scope", unit=unit.name)
             if not unit.active:
                 raise Refused("group.unit_inactive", unit=unit.name)
-            if tip.state not in ("received", "assigned"):
-                raise Refused("tip.wrong_state", number=tip.number)
             deadline = to_text(now_dt + timedelta(hours=hours))
-            changed = await tip_repo.update(
+            tip, _ = await self._transition(
                 conn,
-                tip.id,
-                tip.state,
-                state="assigned",
+                actor,
+                tip,
+                TipAction.ASSIGN,
+                at=now,
+                note_key=EventNote.ASSIGNED,
+                note_fields={"unit": unit.name, "hours": hours},
+                detail={"hours": hours},
                 assigned_unit_id=unit.id,
                 assigned_by=actor.id,
                 assigned_at=now,
@@ -376,29 +621,6 @@ class TipService:
                 escalation_level=0,
                 escalated_at=None,
             )
-            if not changed:
-                raise Refused("tip.wrong_state", number=tip.number)
-            await tip_repo.add_event(
-                conn,
-                tip.id,
-                now,
-                actor.id,
-                "assigned",
-                tip.state,
-                "assigned",
-                f"{unit.code} {hours}h",
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.assigned",
-                actor=actor,
-                target=tip.number,
-                unit_id=unit.id,
-                hours=hours,
-            )
-            tip = await tip_repo.by_id(conn, tip.id)
-            assert tip is not None
             members = await member_repo.active_in_unit(conn, unit.id, WORKERS_AND_UP)
             await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
         notices = [
@@ -415,53 +637,55 @@ class TipService:
         return Outcome(tip, notices)
 
     async def acknowledge(self, member: Member, tip_id: int) -> Tip:
+        """接单: someone of the assigned unit (or above it) takes the tip on, once per
+        assignment."""
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
-            if tip is None or tip.state != "assigned":
+            if tip is None:
                 raise Refused("tip.stale")
-            if not self._covers(member, tip.assigned_path):
-                raise await self._outside(conn, member, tip, Refused("tip.stale"))
+            await self._allowed(conn, member, tip, TipAction.ACKNOWLEDGE)
             if tip.acknowledged_at is not None:
                 raise Refused("tip.already_acknowledged", number=tip.number)
-            await tip_repo.update(
-                conn, tip.id, "assigned", acknowledged_at=now, acknowledged_by=member.id
+            fresh, _ = await self._transition(
+                conn,
+                member,
+                tip,
+                TipAction.ACKNOWLEDGE,
+                at=now,
+                acknowledged_at=now,
+                acknowledged_by=member.id,
             )
-            await tip_repo.add_event(
-                conn, tip.id, now, member.id, "acknowledged", "assigned", "assigned"
-            )
-            fresh = await tip_repo.by_id(conn, tip.id)
-            assert fresh is not None
             return fresh
 
     # ------------------------------------------------------------------ closing
 
     async def begin_close(self, member: Member, number: str) -> Step:
+        """Start closing an assigned tip (someone of the assigned unit or above it): a
+        close draft asking for the result. To anyone who may not read the tip it is
+        unknown."""
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
             if not self._covers(member, tip.assigned_path):
                 hidden = Refused("tip.unknown", number=number)  # as /tip: no hint it exists
                 raise await self._outside(conn, member, tip, hidden)
-            if tip.state != "assigned":
+            if rule(tip.state, self._close_action) is None:
                 raise Refused("tip.wrong_state", number=tip.number)
-            await tip_repo.start_draft(conn, member.telegram_id, "close", tip.id, {}, now, expires)
+            await tip_repo.start_draft(
+                conn, member.telegram_id, _DRAFT_KIND[CLOSE], tip.id, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, member.telegram_id, CLOSE, now)
             draft = await tip_repo.draft_of(conn, member.telegram_id)
             assert draft is not None
             return await self._step(conn, member, draft)
 
     async def close_text(self, member: Member, value: str) -> Step:
-        step, _ = await self.current(member, CLOSE)
-        if step is None:
-            raise Refused("tip.stale")
-        if step.step != "result":
-            raise Refused(f"tip.expect.{step.step}")
-        return await self._update(
-            member, CLOSE, None, result=self._text(value, TEXT_MAX, "tip.result")
-        )
+        """Typed text while closing: what was found and done (``CLOSE_FLOW``)."""
+        return await self._answer_text(member, CLOSE, value)
 
     async def close_photos_done(self, member: Member, draft_id: int) -> Step:
+        """The photos of a closure are complete; the verdict is asked next."""
         return await self._update(member, CLOSE, draft_id, photos_done=True)
 
     async def close(self, member: Member, draft_id: int, valid: bool) -> Outcome:
@@ -469,47 +693,26 @@ class TipService:
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, member, CLOSE)
-            if draft.id != draft_id or close_step(draft.data) != "verdict":
+            if draft.id != draft_id or close_step(draft.data) is not CloseStep.VERDICT:
                 raise Refused("tip.stale")
             tip = await tip_repo.by_id(conn, draft.tip_id or 0)
-            if (
-                tip is None
-                or tip.state != "assigned"
-                or not self._covers(member, tip.assigned_path)
-            ):
+            if tip is None:
                 raise Refused("tip.stale")
-            to_state = "verifying" if self.settings.verify else "closed"
-            await tip_repo.update(
+            closing = rule(TipState.ASSIGNED, self._close_action)
+            assert closing is not None
+            fresh, event = await self._transition(
                 conn,
-                tip.id,
-                "assigned",
-                state=to_state,
+                member,
+                tip,
+                self._close_action,
+                at=now,
+                note=draft.data["result"],
+                note_key=EventNote.VALID if valid else EventNote.INVALID,
+                detail={"valid": valid, "state": closing.target},
                 closed_at=now,
                 closed_by=member.id,
                 valid=int(valid),
                 result=draft.data["result"],
-            )
-            kind = "submitted" if self.settings.verify else "closed"
-            verdict = "valid" if valid else "invalid"
-            event = await tip_repo.add_event(
-                conn,
-                tip.id,
-                now,
-                member.id,
-                kind,
-                "assigned",
-                to_state,
-                f"{verdict}: {draft.data['result']}",
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.closed",
-                actor=member,
-                target=tip.number,
-                unit_id=tip.assigned_unit_id,
-                valid=valid,
-                state=to_state,
             )
             await tip_repo.add_photos(
                 conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
@@ -518,10 +721,10 @@ class TipService:
             await chat_repo.end_active_flow(conn, member.telegram_id, CLOSE)
             reward = False
             notices: list[Notice] = []
-            if to_state == "closed" and valid:
+            if fresh.state is TipState.CLOSED and valid:
                 await tip_repo.add_reward(conn, tip.id, now)
                 reward = True
-            if to_state == "verifying" and tip.assigned_by:
+            if fresh.state is TipState.VERIFYING and tip.assigned_by:
                 assigner = await member_repo.by_id(conn, tip.assigned_by)
                 if assigner and assigner.active:
                     notices.append(
@@ -533,51 +736,35 @@ class TipService:
                             verify_buttons=True,
                         )
                     )
-            fresh = await tip_repo.by_id(conn, tip.id)
-            assert fresh is not None
             return Outcome(fresh, notices, reward)
 
-    async def _may_verify(self, conn: Connection, actor: Member, tip: Tip) -> None:
-        if tip.state != "verifying":
-            raise Refused("tip.stale")
-        if actor.id != tip.assigned_by and not (
-            actor.role == Role.ADMIN.value and self._covers(actor, tip.assigned_path)
-        ):
-            raise Refused("tip.not_verifier", number=tip.number)
-
     async def approve(self, actor: Member, tip_id: int) -> Outcome:
+        """通过: the assigner (or an admin over the unit) lets a checked closure stand;
+        the tip is closed, with a pending reward when it was valid."""
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
             if tip is None:
                 raise Refused("tip.stale")
-            await self._may_verify(conn, actor, tip)
-            await tip_repo.update(conn, tip.id, "verifying", state="closed")
-            await tip_repo.add_event(
-                conn, tip.id, now, actor.id, "closed", "verifying", "closed", "approved"
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.approved",
-                actor=actor,
-                target=tip.number,
-                unit_id=tip.assigned_unit_id,
+            fresh, _ = await self._transition(
+                conn, actor, tip, TipAction.APPROVE, at=now, note_key=EventNote.APPROVED
             )
             if tip.valid:
                 await tip_repo.add_reward(conn, tip.id, now)
-            fresh = await tip_repo.by_id(conn, tip.id)
-            assert fresh is not None
             return Outcome(fresh, [], bool(tip.valid))
 
     async def begin_return(self, actor: Member, tip_id: int) -> Step:
+        """退回 pressed: the assigner (or an admin over the unit) is asked for the reason
+        (a return draft); ``send_back`` takes it."""
         _, now, expires = self._times()
         async with self.db.transaction() as conn:
             tip = await tip_repo.by_id(conn, tip_id)
             if tip is None:
                 raise Refused("tip.stale")
-            await self._may_verify(conn, actor, tip)
-            await tip_repo.start_draft(conn, actor.telegram_id, "return", tip.id, {}, now, expires)
+            await self._allowed(conn, actor, tip, TipAction.RETURN)
+            await tip_repo.start_draft(
+                conn, actor.telegram_id, _DRAFT_KIND[RETURN], tip.id, {}, now, expires
+            )
             await chat_repo.set_active_flow(conn, actor.telegram_id, RETURN, now)
             draft = await tip_repo.draft_of(conn, actor.telegram_id)
             assert draft is not None
@@ -585,34 +772,24 @@ class TipService:
 
     async def send_back(self, actor: Member, reason: str) -> Outcome:
         """退回 with a reason: the tip goes back to its unit, and the returns are counted."""
-        reason = self._text(reason, TEXT_MAX, "tip.reason")
+        reason = RETURN_FLOW.parse(ReturnStep.REASON, reason)["reason"]
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             draft = await self._draft(conn, actor, RETURN)
             tip = await tip_repo.by_id(conn, draft.tip_id or 0)
             if tip is None:
                 raise Refused("tip.stale")
-            await self._may_verify(conn, actor, tip)
-            await tip_repo.update(
+            fresh, _ = await self._transition(
                 conn,
-                tip.id,
-                "verifying",
-                state="assigned",
+                actor,
+                tip,
+                TipAction.RETURN,
+                at=now,
+                note=reason,
                 closed_at=None,
                 closed_by=None,
                 valid=None,
                 returns=tip.returns + 1,
-            )
-            await tip_repo.add_event(
-                conn, tip.id, now, actor.id, "returned", "verifying", "assigned", reason
-            )
-            await audit.record(
-                conn,
-                self.clock,
-                "tip.returned",
-                actor=actor,
-                target=tip.number,
-                unit_id=tip.assigned_unit_id,
             )
             await tip_repo.drop_draft(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, RETURN)
@@ -620,8 +797,6 @@ class TipService:
                 conn, tip.assigned_unit_id or 0, WORKERS_AND_UP
             )
             await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
-            fresh = await tip_repo.by_id(conn, tip.id)
-            assert fresh is not None
         notices = [
             Notice(
                 m.telegram_id,
@@ -636,6 +811,7 @@ class TipService:
     # ------------------------------------------------------------------ reading
 
     async def timeline(self, actor: Member, number: str) -> Timeline:
+        """A tip and its events, for someone who may read it (else unknown)."""
         async with self.db.read() as conn:
             tip = await self._tip(conn, number)
             if not await self._may_read(conn, actor, tip):
@@ -647,6 +823,8 @@ class TipService:
     async def open_tips(
         self, actor: Member, code: str | None, limit: int = 30
     ) -> tuple[Unit, list[Tip]]:
+        """Tips not closed whose responsible unit is in the subtree of ``code`` (the
+        actor's own unit when None), oldest deadline first, at most ``limit``."""
         async with self.db.read() as conn:
             unit = (
                 await unit_repo.get_by_code(conn, typed_code(code))
@@ -661,8 +839,9 @@ class TipService:
             return unit, await tip_repo.open_in_subtree(conn, unit.path, limit)
 
     def is_overdue(self, tip: Tip) -> bool:
+        """Assigned and past its deadline now."""
         return (
-            tip.state == "assigned"
+            tip.state is TipState.ASSIGNED
             and tip.deadline is not None
             and tip.deadline < to_text(self.clock.now())
         )
@@ -670,8 +849,12 @@ class TipService:
     # ------------------------------------------------------------------ rewards
 
     async def settle(self, actor: Member, number: str, outcome: str, note: str | None) -> Reward:
-        if outcome not in ("paid", "declined"):
+        """Settle the pending reward of a tip as paid or declined, once, by someone whose
+        scope covers the unit answerable for the tip; an event and an audit entry record
+        it (the tip's state does not change)."""
+        if outcome not in (RewardState.PAID, RewardState.DECLINED):
             raise Refused("usage.reward")
+        settled_as = RewardState(outcome)
         _, now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
@@ -680,15 +863,22 @@ class TipService:
             reward = await tip_repo.reward_of(conn, tip.id)
             if reward is None:
                 raise Refused("reward.none", number=tip.number)
-            if not await tip_repo.settle_reward(conn, tip.id, outcome, actor.id, now, note):
+            if not await tip_repo.settle_reward(conn, tip.id, settled_as, actor.id, now, note):
                 raise Refused("reward.settled", number=tip.number, state=reward.state)
             await tip_repo.add_event(
-                conn, tip.id, now, actor.id, f"reward_{outcome}", None, None, note
+                conn,
+                tip_id=tip.id,
+                at=now,
+                actor_id=actor.id,
+                kind=_REWARD_EVENT[settled_as],
+                from_state=None,
+                to_state=None,
+                note=note,
             )
             await audit.record(
                 conn,
                 self.clock,
-                f"reward.{outcome}",
+                f"reward.{settled_as}",
                 actor=actor,
                 target=tip.number,
                 unit_id=tip.assigned_unit_id or tip.unit_id,
@@ -698,6 +888,7 @@ class TipService:
             return settled
 
     async def pending_rewards(self, actor: Member) -> list[Reward]:
+        """Rewards not settled yet in the actor's scope, oldest first."""
         async with self.db.read() as conn:
             return await tip_repo.pending_rewards(conn, actor.unit_path)
 
@@ -743,15 +934,21 @@ class TipService:
                         )
                     )
                 await tip_repo.add_notified(conn, tip.id, told)
-                await tip_repo.update(
-                    conn, tip.id, "assigned", escalation_level=level + 1, escalated_at=now
-                )
-                await tip_repo.add_event(
-                    conn, tip.id, now, None, "escalated", "assigned", "assigned", target.code
+                await self._transition(
+                    conn,
+                    None,
+                    tip,
+                    TipAction.ESCALATE,
+                    at=now,
+                    note_key=EventNote.ESCALATED,
+                    note_fields={"unit": target.name},
+                    escalation_level=level + 1,
+                    escalated_at=now,
                 )
         return notices
 
     async def overdue_by_unit(self) -> dict[int, int]:
+        """Overdue tips now, per assigned unit id."""
         async with self.db.read() as conn:
             return await tip_repo.overdue_counts(conn, to_text(self.clock.now()))
 
@@ -769,7 +966,13 @@ class TipService:
                 ]
                 raise TipFileError(clashes)
             for row in rows:
-                state = "closed" if row.closed_at else "assigned" if row.assigned_at else "received"
+                state = (
+                    TipState.CLOSED
+                    if row.closed_at
+                    else TipState.ASSIGNED
+                    if row.assigned_at
+                    else TipState.RECEIVED
+                )
                 received = to_text(row.received_at)
                 tip_id = await tip_repo.insert(
                     conn,
@@ -787,24 +990,37 @@ class TipService:
                     created_at=now,
                 )
                 await tip_repo.add_event(
-                    conn, tip_id, received, None, "received", None, "received", "import"
+                    conn,
+                    tip_id=tip_id,
+                    at=received,
+                    actor_id=None,
+                    kind=EventKind.RECEIVED,
+                    from_state=None,
+                    to_state=TipState.RECEIVED,
+                    note_key=EventNote.IMPORTED,
                 )
                 if row.assigned_at and row.assigned_unit:
-                    at = to_text(row.assigned_at)
-                    note = f"{row.assigned_unit.code} import"
                     await tip_repo.add_event(
-                        conn, tip_id, at, None, "assigned", "received", "assigned", note
+                        conn,
+                        tip_id=tip_id,
+                        at=to_text(row.assigned_at),
+                        actor_id=None,
+                        kind=EventKind.ASSIGNED,
+                        from_state=TipState.RECEIVED,
+                        to_state=TipState.ASSIGNED,
+                        note_key=EventNote.ASSIGNED_IMPORTED,
+                        note_fields={"unit": row.assigned_unit.name},
                     )
                 if row.closed_at:
                     await tip_repo.add_event(
                         conn,
-                        tip_id,
-                        to_text(row.closed_at),
-                        None,
-                        "closed",
-                        "assigned",
-                        "closed",
-                        "import",
+                        tip_id=tip_id,
+                        at=to_text(row.closed_at),
+                        actor_id=None,
+                        kind=EventKind.CLOSED,
+                        from_state=TipState.ASSIGNED,
+                        to_state=TipState.CLOSED,
+                        note_key=EventNote.IMPORTED,
                     )
                     if row.valid:
                         await tip_repo.add_reward(conn, tip_id, to_text(row.closed_at))
@@ -821,5 +1037,6 @@ class TipService:
         return len(rows)
 
     async def units(self) -> list[Unit]:
+        """Every unit of the tree (to resolve the units named in an import file)."""
         async with self.db.read() as conn:
             return await unit_repo.all_units(conn)

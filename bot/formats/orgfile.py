@@ -21,19 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bot.i18n import shipped
+
 LEVELS = ("city", "district", "street", "community", "grid")
-LEVEL_ALIASES = {
-    "市": "city",
-    "区": "district",
-    "县": "district",
-    "街道": "street",
-    "乡镇": "street",
-    "乡": "street",
-    "镇": "street",
-    "社区": "community",
-    "村": "community",
-    "网格": "grid",
-}
+
+
+def level_words() -> dict[str, str]:
+    """The words a level column may hold (区, 街道, county…; ``unit.word.*`` of every
+    language), each with its level."""
+    words = shipped().keywords
+    return {word: level for level in LEVELS for word in words(f"unit.word.{level}")}
+
+
 CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$")
 NAME_MAX = 30
 CSV_HEADER = ("code", "name", "level", "parent_code")
@@ -189,6 +188,7 @@ def _parse_csv(text: str) -> tuple[list[UnitRow], list[OrgProblem]]:
     problems: list[OrgProblem] = []
     rows: list[UnitRow] = []
     header = next(reader, None)
+    aliases = level_words()
     if header is None or tuple(h.strip().lower() for h in header) != CSV_HEADER:
         return [], [OrgProblem(1, f"the header must be {','.join(CSV_HEADER)}")]
     for fields in reader:
@@ -202,7 +202,7 @@ def _parse_csv(text: str) -> tuple[list[UnitRow], list[OrgProblem]]:
             continue
         code, name, level, parent = (field.strip() for field in fields)
         rows.append(
-            UnitRow(code, name, LEVEL_ALIASES.get(level, level.lower()), parent or None, line)
+            UnitRow(code, name, aliases.get(level.lower(), level.lower()), parent or None, line)
         )
     return rows, problems
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot.core.codes import typed_code
+from bot.i18n import shipped
 from storage.units import Unit
 
 COLUMNS = (
@@ -33,16 +34,17 @@ COLUMNS = (
     "closed_at",
     "valid",
 )
-SOURCE_NAMES = {
-    "hotline": "hotline",
-    "热线": "hotline",
-    "online": "online",
-    "网络": "online",
-    "visit": "visit",
-    "来访": "visit",
-    "other": "other",
-    "其他": "other",
-}
+
+SOURCES = ("hotline", "online", "visit", "other")  # tip.source.*
+
+
+def source_words() -> dict[str, str]:
+    """The words a source column may hold: a source's name in every language (热线,
+    hotline…; ``tip.source.*``) or its code, each with its code."""
+    words = shipped().keywords
+    return {word: code for code in SOURCES for word in {code, *words(f"tip.source.{code}")}}
+
+
 #: The longest text of a tip (its description, a closing result, a reason), typed in chat
 #: (``bot.domain.tips``) or imported: it must fit a message with the rest of the tip's card.
 TEXT_MAX = 1000
@@ -155,6 +157,7 @@ def read_tip_file(path: Path, units: list[Unit], zone: ZoneInfo) -> list[TipRow]
         wanted, got = ",".join(COLUMNS), ",".join(header)
         raise TipFileError([f"{path.name}:1: the header must be exactly {wanted} (got {got})"])
     names = UnitNames(units)
+    sources = source_words()
     problems: list[str] = []
     rows: list[TipRow] = []
     seen: dict[str, int] = {}
@@ -185,11 +188,10 @@ def read_tip_file(path: Path, units: list[Unit], zone: ZoneInfo) -> list[TipRow]
                 f"{where}: description is {len(cell['description'])} characters long "
                 f"(at most {TEXT_MAX}, as when typed in chat)"
             )
-        source = SOURCE_NAMES.get(cell["source"].lower())
+        source = sources.get(cell["source"].lower())
         if source is None:
             row_problems.append(
-                f"{where}: source {cell['source']!r} is not one of 热线/网络/来访/其他 "
-                "(hotline/online/visit/other)"
+                f"{where}: source {cell['source']!r} is not one of {'/'.join(sorted(sources))}"
             )
         assigned_at, assigned_unit = when("assigned_at"), unit("assigned_unit")
         deadline, closed_at = when("deadline"), when("closed_at")

@@ -1,11 +1,14 @@
-"""The official tip table (DESIGN §4): 区域 | 受理(件) | 交办(件) | 办结(件) | 办结率 | 有效(件).
+"""The official tip table (DESIGN §4): area, received, assigned, closed, closure rate, valid.
 
 Counted over the tips *received* in the period, each as it stood at the period's end:
 received, assigned by then, closed by then, and closed as valid by then. A tip belongs
 to the district that holds its responsible unit (the assigned one, else the one it was
 received for). The closure rate is closed ÷ received, truncated to a whole percent
-(46 of 49 is 93%), and "—" when nothing was received. A ``合计`` row comes first, then one
+(46 of 49 is 93%), and "—" when nothing was received. A total row comes first, then one
 row per district in the tree's order. Telegram-free: the weekly bulletin reuses it.
+
+The headers and the total's name come from the catalogue (``tiptable.*``): in Chinese
+they are the official ones, 区域 | 受理(件) | 交办(件) | 办结(件) | 办结率 | 有效(件) and 合计.
 """
 
 from __future__ import annotations
@@ -23,8 +26,20 @@ from storage import units as unit_repo
 from storage.db import Database
 from storage.times import to_text
 
-HEADERS = ("区域", "受理(件)", "交办(件)", "办结(件)", "办结率", "有效(件)")
-TOTAL = "合计"
+COLUMNS = ("area", "received", "assigned", "closed", "rate", "valid")  # tiptable.column.*
+
+
+@dataclass(frozen=True)
+class Labels:
+    """The table's words in one language: its headers and the name of the total row."""
+
+    headers: tuple[str, ...]
+    total: str
+
+
+def labels(text: Callable[..., str]) -> Labels:
+    """The table's words from the catalogue, through ``text(key)`` of one language."""
+    return Labels(tuple(text(f"tiptable.column.{c}") for c in COLUMNS), text("tiptable.total"))
 
 
 @dataclass(frozen=True)
@@ -34,6 +49,7 @@ class TableRow:
     assigned: int
     closed: int
     valid: int
+    total: bool = False  # the total row (its area is the table's word for it)
 
     @property
     def percent(self) -> int | None:
@@ -47,9 +63,12 @@ class TableRow:
     def rate(self) -> str:
         return "—" if self.percent is None else f"{self.percent}%"
 
-    def cells(self) -> tuple[str, ...]:
+    def name(self, words: Labels) -> str:
+        return words.total if self.total else self.area
+
+    def cells(self, words: Labels) -> tuple[str, ...]:
         return (
-            self.area,
+            self.name(words),
             str(self.received),
             str(self.assigned),
             str(self.closed),
@@ -84,7 +103,7 @@ async def tip_table(
                     a + b for a, b in zip(counts[district.path], figures, strict=True)
                 ]
                 break
-    table = [TableRow(TOTAL, *total)]
+    table = [TableRow("", *total, total=True)]
     table += [TableRow(d.name, *counts[d.path]) for d in districts]
     return table
 
@@ -94,10 +113,10 @@ def text_width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
-def render(rows: list[TableRow]) -> str:
+def render(rows: list[TableRow], words: Labels) -> str:
     """A monospace table (CJK characters count as two columns)."""
-    lines = [HEADERS, *(row.cells() for row in rows)]
-    widths = [max(text_width(line[i]) for line in lines) for i in range(len(HEADERS))]
+    lines = [words.headers, *(row.cells(words) for row in rows)]
+    widths = [max(text_width(line[i]) for line in lines) for i in range(len(COLUMNS))]
 
     def fmt(cells: tuple[str, ...]) -> str:
         parts = []
@@ -109,23 +128,24 @@ def render(rows: list[TableRow]) -> str:
     return "\n".join(fmt(line) for line in lines)
 
 
-def render_markdown(rows: list[TableRow]) -> str:
+def render_markdown(rows: list[TableRow], words: Labels) -> str:
     """A Markdown table: numbers and rates right-aligned."""
-    lines = [HEADERS, ("---", *("---:" for _ in HEADERS[1:])), *(row.cells() for row in rows)]
+    rule = ("---", *("---:" for _ in COLUMNS[1:]))
+    lines = [words.headers, rule, *(row.cells(words) for row in rows)]
     return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
-def _delimited(rows: list[TableRow], delimiter: str) -> str:
+def _delimited(rows: list[TableRow], words: Labels, delimiter: str) -> str:
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
-    writer.writerow(HEADERS)
-    writer.writerows([csv_value(cell) for cell in row.cells()] for row in rows)
+    writer.writerow(words.headers)
+    writer.writerows([csv_value(cell) for cell in row.cells(words)] for row in rows)
     return out.getvalue().rstrip("\n")
 
 
-FORMATS: dict[str, Callable[[list[TableRow]], str]] = {
+FORMATS: dict[str, Callable[[list[TableRow], Labels], str]] = {
     "text": render,
     "md": render_markdown,
-    "csv": lambda rows: _delimited(rows, ","),
-    "tsv": lambda rows: _delimited(rows, "\t"),
+    "csv": lambda rows, words: _delimited(rows, words, ","),
+    "tsv": lambda rows, words: _delimited(rows, words, "\t"),
 }

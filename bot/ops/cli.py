@@ -107,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", default="admin", choices=[r.value for r in Role])
     add.add_argument("--name", required=True)
 
-    tips = top.add_parser("tips", help="tips (举报线索)").add_subparsers(
+    tips = top.add_parser("tips", help="tips: import, the official table").add_subparsers(
         dest="action", required=True
     )
     tips_import = tips.add_parser("import", parents=[common], help="import tips from a CSV file")
@@ -377,7 +377,7 @@ def _day(text: str | None, flag: str) -> date | None:
 
 
 async def _tips_table(config: Config, args: argparse.Namespace) -> int:
-    from bot.formats.tiptable import FORMATS, tip_table
+    from bot.formats.tiptable import FORMATS, labels, tip_table
 
     zone = config.locale.zone
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
@@ -388,7 +388,9 @@ async def _tips_table(config: Config, args: argparse.Namespace) -> int:
             raise CliError(["--from must not be later than --to"], 2)
         start = datetime.combine(first, time(0), zone) if first else None
         end = datetime.combine(final + timedelta(days=1), time(0), zone)
-        print(FORMATS[args.format](await tip_table(services.db, start, end)))
+        catalogue = services.catalogue
+        words = labels(lambda key, **fields: catalogue.text(catalogue.default, key, **fields))
+        print(FORMATS[args.format](await tip_table(services.db, start, end), words))
         return 0
 
     return await _with_services(config, work)
