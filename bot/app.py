@@ -27,7 +27,7 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.config import Config, ConfigError
-from bot.core.clock import Clock
+from bot.core.clock import Clock, SystemClock
 from bot.runtime.context import CONTEXT_TYPES, GridApplication
 from bot.runtime.jobs import TrackedJobQueue
 from bot.runtime.lifecycle import run_until_signal, serve_polling, stop_background
@@ -62,6 +62,7 @@ def build_application(
             [f"{source}: telegram.token: missing (set GRIDBOT_TOKEN or telegram.token)"]
         )
     tg = config.telegram
+    clock = clock or SystemClock()
 
     async def post_init(application: Application) -> None:  # type: ignore[type-arg]
         services = await Services.open(config, clock=clock)
@@ -111,7 +112,7 @@ def build_application(
         request=request,
         get_updates_request=get_updates_request or request,
         rate_limiter=RetryingRateLimiter(
-            max_retries=5, overall_max_rate=tg.max_messages_per_second
+            max_retries=5, overall_max_rate=tg.max_messages_per_second, sleep=clock.sleep
         ),
     )
     builder: ApplicationBuilder = (  # type: ignore[type-arg]
@@ -125,6 +126,7 @@ def build_application(
         .post_shutdown(post_shutdown)
     )
     application = builder.build()
+    application.bot_data.clock = clock  # the runtime's back-off waits on it
 
     register(application)
     return application  # type: ignore[return-value]

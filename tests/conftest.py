@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ import pytest
 from bot.config import Config, load_config
 from bot.core.access import Role
 from bot.core.clock import FakeClock
-from bot.formats.orgfile import read_org_file
+from bot.formats.orgfile import UnitRow, read_org_file
 from bot.services import Services
 from storage.members import Member
 from tests.botapi import BotApiServer
@@ -25,6 +26,16 @@ EXAMPLE_ORG = ROOT / "examples" / "org.toml"
 # that looks for that shape is exercised. Joined at run time so that no token-shaped
 # literal sits in the repository for secret scanners to flag.
 TEST_TOKEN = ":".join(("123456789", "AAtest-TOKEN-never-logged_XYZ0123456789"))
+
+
+@functools.cache
+def _example_rows() -> tuple[UnitRow, ...]:
+    return tuple(read_org_file(EXAMPLE_ORG))
+
+
+def example_rows() -> list[UnitRow]:
+    """The example city's rows (frozen), read from examples/org.toml once per run."""
+    return list(_example_rows())
 
 
 def write_config(folder: Path, extra: str = "") -> Path:
@@ -64,7 +75,7 @@ async def services(config: Config, clock: FakeClock) -> AsyncIterator[Services]:
 @pytest.fixture
 async def city(services: Services) -> Services:
     """Services with the example city imported."""
-    await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
+    await services.org.import_rows(example_rows(), str(EXAMPLE_ORG))
     return services
 
 
@@ -167,7 +178,7 @@ async def tg(tmp_path: Path, clock: FakeClock, tg_config: str) -> AsyncIterator[
     config = load_config(write_config(tmp_path, f'[telegram]\ntoken = "{TEST_TOKEN}"\n{tg_config}'))
     app = await start_app(config, server, clock)
     services: Services = app.bot_data.services
-    await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
+    await services.org.import_rows(example_rows(), str(EXAMPLE_ORG))
     harness = Harness(server, app, services, clock)
     try:
         yield harness

@@ -52,7 +52,8 @@ async def test_a_store_failure_leaves_the_update_unconfirmed_until_it_is_stored(
         with caplog.at_level(logging.WARNING, logger="gridbot.polling"):
             admin = tg.server.user(ADMIN)
             update = await admin.send_text("/whoami")
-            reply = await admin.next_reply("sendMessage", timeout=10)
+            assert await tg.clock.skip_sleep() == 1.0  # the poller's back-off, moved on
+            reply = await admin.next_reply("sendMessage")
             assert "市管理员" in reply.text
     finally:
         inbox.receive = real
@@ -180,8 +181,11 @@ async def test_outages_back_off_log_once_and_recover(tg, caplog):
     with caplog.at_level(logging.DEBUG, logger="gridbot.polling"):
         admin = tg.server.user(ADMIN)
         await admin.send_text("/whoami")
-        assert "市管理员" in (await admin.next_reply("sendMessage", timeout=15)).text
-        await tg.settled(timeout=20)  # the offset moves on once getUpdates works again
+        # The back-off (on the bot's clock) doubles from 1 s; moved on here, not waited.
+        waits = [await tg.clock.skip_sleep() for _ in range(3)]
+        assert waits == [1.0, 2.0, 4.0]
+        assert "市管理员" in (await admin.next_reply("sendMessage")).text
+        await tg.settled()  # the offset moves on once getUpdates works again
         async with asyncio.timeout(5):
             while tg.app.bot_data.poller.failing_since is not None:  # its answer is back
                 await asyncio.sleep(0.02)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from datetime import timedelta
@@ -240,7 +239,10 @@ async def test_server_errors_are_retried_with_back_off_and_refusals_are_not(tg, 
     await tg.add(1001, "NY", Role.ADMIN, "市管理员")
     tg.server.fail_next("sendMessage", 502, retry_after=None, times=2)
     with caplog.at_level(logging.WARNING, logger="gridbot.sending"):
-        reply = await tg.server.user(1001).ask("/whoami", timeout=10)
+        await tg.server.user(1001).send_text("/whoami")
+        # The back-off waits on the bot's clock: 0.5 s, then 1 s, moved on here.
+        assert [await tg.clock.skip_sleep(), await tg.clock.skip_sleep()] == [0.5, 1.0]
+        reply = await tg.server.user(1001).next_reply()
     assert "市管理员" in reply.text
     statuses = [c.status for c in tg.server.calls_to("sendMessage", 1001)]
     assert statuses == [502, 502, 200]
@@ -249,7 +251,7 @@ async def test_server_errors_are_retried_with_back_off_and_refusals_are_not(tg, 
     tg.server.fail_next("sendMessage", 400, retry_after=None, description="Bad Request: nope")
     await tg.server.user(1001).send_text("/whoami")
     await tg.settled()
-    await asyncio.sleep(0.2)
+    assert not tg.clock.sleeping  # no retry waiting: nothing more is sent
     calls = tg.server.calls_to("sendMessage", 1001)[3:]
     assert [c.status for c in calls] == [400, 200]  # not retried; the apology follows
     assert "抱歉" in calls[1].text

@@ -19,8 +19,6 @@ from tests.botapi import BotApiServer
 from tests.cli_helpers import start_gridbot, stop_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 
-pytestmark = pytest.mark.slow
-
 
 async def _gridbot(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
@@ -37,6 +35,7 @@ async def _gridbot(*args: str, cwd: Path, env: dict[str, str]) -> tuple[int, str
     return process.returncode or 0, out.decode(), err.decode()
 
 
+@pytest.mark.slow  # a whole conversation with a cold process: about 10 s
 async def test_run_over_loopback_invite_join_whoami_and_no_token_in_logs(tmp_path):
     env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
     config = write_config(tmp_path)

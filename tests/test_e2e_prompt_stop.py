@@ -53,6 +53,14 @@ async def test_a_reply_retried_against_an_unreachable_telegram_does_not_hold_up_
     await tg.settled()
 
 
+# Without the flood limit: one chat's 200 replies would take 13 s at its share of it.
+@pytest.mark.parametrize(
+    "tg_config",
+    [
+        "max_queued_per_chat = 1000\nmax_messages_per_second = 0\n"
+        "[reports]\nalbum_wait_seconds = 0.2\n"
+    ],
+)
 async def test_a_backlog_is_left_to_the_next_start_and_handled_there(tg):
     await tg.add(1001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
     user = tg.server.user(1001)

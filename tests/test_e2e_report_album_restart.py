@@ -4,7 +4,6 @@ again, the worker gets that answer once."""
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 
 import pytest
@@ -46,7 +45,9 @@ async def _answered_once(tg, count: int) -> None:
     assert "已收到照片" in received.text and f"共 {count} 张" in received.text, received.text
     asked = await user.next_reply("sendMessage", timeout=5)
     assert f"已有 {count} 张照片" in asked.text
-    await asyncio.sleep(WAIT + 0.5)  # no second answer from another wait
+    await tg.settled()
+    # No other album wait is pending, so no second answer can come.
+    assert not [job.name for job in tg.app.job_queue.jobs() if job.name.startswith("report-photos")]
     assert len(_received(tg)) == 1
 
 

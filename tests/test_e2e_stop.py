@@ -11,7 +11,6 @@ import socket
 import time
 from pathlib import Path
 
-import pytest
 from telegram.request import HTTPXRequest
 
 from bot.app import build_application
@@ -96,7 +95,6 @@ async def test_sigterm_while_telegram_cannot_be_reached_at_start(tmp_path):
     _no_token(bot.logs)
 
 
-@pytest.mark.slow
 async def test_sigint_during_the_first_getme_try(tmp_path):
     port = _closed_port()
     bot = await Bot.start(tmp_path, "--api-url", f"http://127.0.0.1:{port}")
@@ -110,7 +108,6 @@ async def test_sigint_during_the_first_getme_try(tmp_path):
     _no_token(bot.logs)
 
 
-@pytest.mark.slow
 async def test_sigterm_while_polling_backs_off(tmp_path):
     server = BotApiServer(TEST_TOKEN)
     async with server.serve_http() as url:

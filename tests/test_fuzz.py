@@ -6,7 +6,9 @@ with garbage arguments, real, forged and random button presses, odd Unicode, hug
 photos, albums, documents of every kind, stickers, voice, locations, contacts, edits,
 the bot added to and removed from groups) from a city admin, a district admin, a street
 lead, two workers in different districts and two strangers. State accumulates across
-examples, as it would in production. After every example:
+examples, as it would in production. ``test_fuzz`` (marked ``slow``: run by .ci/run and
+``pytest -m slow``) plays 125 examples, at least 10,000 updates; ``test_fuzz_smoke``
+plays the first two of the same sequence in the quick run. After every example:
 
 * nothing went unhandled: no log record at ERROR or above (the error handler logs every
   exception a handler raises), no call to an unknown method, no call the test server
@@ -48,9 +50,12 @@ from tests.botapi.records import SHOWING_METHODS
 from tests.botapi.updates import callback_query_json
 from tests.photos import jpeg, photo, png
 
+# The full run (``slow``, in .ci/run): at least 10,000 updates.
 EXAMPLES = int(os.environ.get("GRIDBOT_FUZZ_EXAMPLES", "125"))
 MIN_ACTIONS, MAX_ACTIONS = 50, 100
 MIN_UPDATES = int(os.environ.get("GRIDBOT_FUZZ_MIN_UPDATES", "10000"))
+# The smoke run in the quick test run: the first examples of the same sequence.
+SMOKE_EXAMPLES = 2
 SETTLE_TIMEOUT = 30.0
 
 # --------------------------------------------------------------------------- the cast
@@ -908,7 +913,18 @@ def test_every_button_kind_is_fuzzed():
     assert set(BUTTON_FIELDS) == set(callbacks._KINDS)
 
 
+async def test_fuzz_smoke(tg):
+    """The first few examples of the full run, so the quick run sees the fuzzer work."""
+    await fuzz_run(tg, SMOKE_EXAMPLES, SMOKE_EXAMPLES * MIN_ACTIONS)
+
+
+@pytest.mark.slow
 async def test_fuzz(tg):
+    await fuzz_run(tg, EXAMPLES, MIN_UPDATES)
+
+
+async def fuzz_run(tg, examples: int, min_updates: int) -> None:
+    """Play ``examples`` examples on the bot, checking each; at least ``min_updates`` in all."""
     # No flood limits in the test: they only slow the run down (PTB's AIORateLimiter
     # would hold group replies to 20 a minute).
     limiter = tg.app.bot.rate_limiter
@@ -934,7 +950,7 @@ async def test_fuzz(tg):
     started = time.monotonic()
 
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=examples,
         derandomize=True,
         database=None,
         deadline=None,
@@ -986,4 +1002,4 @@ async def test_fuzz(tg):
             if c.method == "answerCallbackQuery"
         )
         print(answers.most_common(30))
-    assert run.updates >= MIN_UPDATES, (run.updates, run.examples)
+    assert run.updates >= min_updates, (run.updates, run.examples)

@@ -6,6 +6,7 @@ import asyncio
 
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
+from bot.core.clock import Clock, SystemClock
 from bot.services import Services
 
 
@@ -13,6 +14,8 @@ class BotData:
     """``application.bot_data``: set up by ``post_init`` before any update is handled."""
 
     services: Services
+    # What the runtime's back-off waits on (``bot.app`` sets the services' clock).
+    clock: Clock = SystemClock()
     # Members' command menus, synced in the background after start-up (``bot.app``).
     menu_sync: asyncio.Task[None] | None = None
 

@@ -75,6 +75,7 @@ def poller(
         allowed_updates=ALLOWED_UPDATES,
         stop=stop,
         where=telegram_address(config),
+        sleep=application.bot_data.clock.sleep,
         **options,
     )
 
@@ -86,7 +87,11 @@ async def initialize(
     network is down — a bot started before the network must come up with it — until
     ``stop`` is set (``Stopped``); a rejected token stops it at once."""
     await until_reachable(
-        application.initialize, "bot.start_failed", stop=stop, where=telegram_address(config)
+        application.initialize,
+        "bot.start_failed",
+        stop=stop,
+        where=telegram_address(config),
+        sleep=application.bot_data.clock.sleep,
     )
     if application.post_init:
         await application.post_init(application)

@@ -6,10 +6,11 @@ the offset only then, so an update Telegram forgets is always in the database.
 
 When ``getUpdates`` keeps failing (network down, Telegram 5xx, 429, a second instance
 polling with the same token) it backs off — 1 s doubling to 60 s, or the ``retry_after``
-Telegram asks for — and recovers by itself. It logs once when polling starts failing
-and once when it recovers, not once per try. A watchdog restarts the loop if it dies or
-hangs in a getUpdates call without saying why (never while it commits a batch: a commit
-it gave up on might land all the same, and the batch would never be handled).
+Telegram asks for, waited on the application's clock — and recovers by itself. It logs
+once when polling starts failing and once when it recovers, not once per try. A watchdog
+restarts the loop if it dies or hangs in a getUpdates call without saying why (never
+while it commits a batch: a commit it gave up on might land all the same, and the batch
+would never be handled).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class Poller:
         on_fatal: Callable[[BaseException], Awaitable[None] | None] | None = None,
         stop: asyncio.Event | None = None,
         where: Mapping[str, object] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self.application = application
         self.inbox = inbox
@@ -54,6 +56,7 @@ class Poller:
         self.on_fatal = on_fatal
         self.stop_event = stop  # ends the wait for deleteWebhook at start
         self.where = dict(where or {})  # what cannot be reached, for the log lines
+        self.sleep = sleep  # the back-off between failed tries (the application's clock)
         self.offset: int | None = None
         self.heartbeat = time.monotonic()
         self.failing_since: float | None = None
@@ -93,6 +96,7 @@ class Poller:
             "polling.delete_webhook_failed",
             stop=self.stop_event,
             where=self.where,
+            sleep=self.sleep,
         )
 
     async def _loop(self) -> None:
@@ -124,11 +128,11 @@ class Poller:
                 return
             except RetryAfter as exc:
                 self._failed(exc)
-                await asyncio.sleep(seconds(exc.retry_after))
+                await self.sleep(seconds(exc.retry_after))
             except Exception as exc:  # network, 5xx, 409 conflict, a database error
                 self._failed(exc)
                 self.heartbeat = time.monotonic()
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
             else:
                 delay = 1.0

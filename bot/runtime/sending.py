@@ -94,12 +94,14 @@ async def until_reachable(
     *,
     stop: asyncio.Event | None = None,
     where: Mapping[str, object] | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> T:
     """Run a start-up call (getMe, deleteWebhook, setWebhook) until Telegram can be
     reached: network errors back off from 1 s doubling to a minute, a 429 waits what it
     asks; a rejected token or any other refusal is raised at once. The call and every
     wait end at once when ``stop`` is set (``Stopped``). ``where`` goes into the warning:
-    which address could not be reached and what to check (never the token)."""
+    which address could not be reached and what to check (never the token). The waits
+    are ``sleep`` (the application's clock, ``bot.core.clock``)."""
     delay = 1.0
     while True:
         try:
@@ -112,7 +114,7 @@ async def until_reachable(
             fields = {**(where or {}), "error": type(exc).__name__, "detail": str(exc)[:200]}
             log.warning(event, extra={"fields": {**fields, "retry_in": delay}})
             wait, delay = delay, min(delay * 2, MAX_BACKOFF)
-        await unless_stopped(asyncio.sleep(wait), stop)
+        await unless_stopped(sleep(wait), stop)
 
 
 def _expired_query(exc: BadRequest) -> bool:
@@ -192,6 +194,7 @@ class RetryingRateLimiter(AIORateLimiter):
         first_delay: float = 0.5,
         overall_max_rate: float = 30,
         overall_time_period: float = 1,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         **kwargs: Any,
     ):
         # The overall limit is ours (fair between chats); PTB keeps the per-group limit,
@@ -204,6 +207,7 @@ class RetryingRateLimiter(AIORateLimiter):
         )
         self.network_retries = network_retries
         self.first_delay = first_delay
+        self.sleep = sleep  # the back-off between network retries (the application's clock)
 
     async def process_request(
         self,
@@ -259,7 +263,7 @@ class RetryingRateLimiter(AIORateLimiter):
                         }
                     },
                 )
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
 

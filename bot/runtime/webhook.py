@@ -174,4 +174,5 @@ async def _register(
         "webhook.register_failed",
         stop=stop,
         where=telegram_address(config),
+        sleep=application.bot_data.clock.sleep,
     )
