@@ -28,6 +28,7 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` of wall time."""
         await asyncio.sleep(seconds)
 
 
@@ -55,6 +56,8 @@ class FakeClock:
         self._wake()
 
     async def sleep(self, seconds: float) -> None:
+        """Return once the time has been moved ``seconds`` on (a cancelled wait is
+        forgotten)."""
         if seconds <= 0:
             await asyncio.sleep(0)
             return
