@@ -28,7 +28,7 @@ class SystemClock:
         return datetime.now(UTC)
 
     async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds`` of wall time."""
+        """Wait ``seconds`` of real time."""
         await asyncio.sleep(seconds)
 
 
@@ -56,8 +56,7 @@ class FakeClock:
         self._wake()
 
     async def sleep(self, seconds: float) -> None:
-        """Return once the time has been moved ``seconds`` on (a cancelled wait is
-        forgotten)."""
+        """Return once the time has been moved ``seconds`` past now."""
         if seconds <= 0:
             await asyncio.sleep(0)
             return
