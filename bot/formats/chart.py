@@ -1,7 +1,9 @@
 """The score chart of a ranking: a horizontal bar chart as PNG bytes, Chinese labels
 drawn with Noto Sans CJK (the ``cvttf-NotoSansCJK-Regular`` package ships the font, so a
 server needs no system fonts). Pure: a ranking in, bytes out; CPU-bound, so callers run
-it in a thread. Uses matplotlib's object API (no pyplot state), one figure per call.
+it in a thread. Uses matplotlib's object API (no pyplot state), one figure per call;
+matplotlib is imported on the first chart (a second of start-up a bot that never draws
+one does not pay).
 """
 
 from __future__ import annotations
@@ -10,11 +12,6 @@ import io
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
-
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
-from matplotlib.font_manager import FontProperties
-from matplotlib.ft2font import FT2Font
 
 if TYPE_CHECKING:  # the records rendered; formats never import the domain at run time
     from bot.domain.ranking import Ranking
@@ -29,6 +26,8 @@ def font_path() -> Path:
 
 @cache
 def _charmap() -> frozenset[int]:
+    from matplotlib.ft2font import FT2Font
+
     return frozenset(FT2Font(str(font_path())).get_charmap())
 
 
@@ -40,6 +39,10 @@ def missing_glyphs(text: str) -> set[str]:
 
 def score_chart(ranking: Ranking, title: str, score_label: str) -> bytes:
     """Bars of the score, best at the top, each labelled with its unit and value."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
+
     font = FontProperties(fname=font_path())
     rows = ranking.rows
     height = max(2.5, 0.45 * len(rows) + 1.2)

@@ -73,6 +73,18 @@ def fields_of(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+@functools.lru_cache(maxsize=64)
+def _parsed(
+    path: Path, mtime_ns: int, size: int
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """One catalogue file, flattened, and its plural forms: parsed once per version of
+    the file (every ``Services.open`` loads the catalogue; the callers only read it)."""
+    forms: dict[str, dict[str, str]] = {}
+    with path.open("rb") as handle:
+        table = _flatten(tomllib.load(handle), plurals=forms)
+    return table, forms
+
+
 class Catalogue:
     def __init__(
         self,
@@ -94,8 +106,9 @@ class Catalogue:
             forms: dict[str, dict[str, str]] = {}
             files = [folder / f"{language}.toml", *sorted(folder.glob(f"{language}.*.toml"))]
             for path in files:
-                with path.open("rb") as handle:
-                    table = _flatten(tomllib.load(handle), plurals=forms)
+                stat = path.stat()
+                table, file_forms = _parsed(path, stat.st_mtime_ns, stat.st_size)
+                forms.update(file_forms)
                 clash = merged.keys() & table.keys()
                 if clash:
                     raise ValueError(f"{path.name}: keys defined twice: {sorted(clash)}")
