@@ -43,7 +43,9 @@ async def test_chats_with_sends_waiting_take_turns():
         order.append(chat)
 
     first = [asyncio.create_task(send(chat)) for _ in range(20) for chat in ("a", "b")]
-    await asyncio.sleep(0)
+    async with asyncio.timeout(5):
+        while fair.waiting < 12:  # a queue first come, first served would make c wait out
+            await asyncio.sleep(0.001)
     sent_before: list[int] = []
 
     async def late_send() -> None:
@@ -53,8 +55,10 @@ async def test_chats_with_sends_waiting_take_turns():
     late = asyncio.create_task(late_send())
     await asyncio.gather(*first, late)
     # 4 went at once (the burst); then a, b take turns and c joins the rotation: it waits
-    # for at most one send of each, not for the 40 queued before it.
-    assert order.index("c") <= sent_before[0] + 2, order
-    assert sent_before[0] < 20, sent_before
+    # for one send of each, not for the sends queued before it. On a loaded machine sends
+    # already given their turn may not have run yet when c joins (the rate refills every
+    # 20 ms of real time), hence room for two more rotations; first come, first served
+    # would put c behind the 12 or more sends queued when it came.
+    assert order.index("c") <= sent_before[0] + 6, order
     assert order[:4] == ["a", "b", "a", "b"]
     assert order.count("a") == order.count("b") == 20
