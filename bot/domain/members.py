@@ -12,6 +12,7 @@ from bot.core.codes import typed_code
 from bot.core.errors import Refused
 from bot.core.names import clean_name
 from bot.domain import audit
+from bot.domain.scope import unit_in_view
 from bot.i18n import Catalogue
 from storage import chats as chat_repo
 from storage import invites as invite_repo
@@ -168,15 +169,7 @@ class MemberService:
     async def members_page(self, actor: Member, unit_code: str | None, page: int) -> MembersPage:
         """One page of the members of a unit's subtree (the actor's own unit by default)."""
         async with self.db.read() as conn:
-            unit = await unit_repo.get_by_code(conn, typed_code(unit_code)) if unit_code else None
-            if unit_code and unit is None:
-                raise Refused("unit.unknown", code=unit_code)
-            if unit is None:
-                unit = await unit_repo.get_by_id(conn, actor.unit_id)
-            assert unit is not None
-            reason = access.check_view_unit(actor, unit)
-            if reason:
-                raise Refused(reason, unit=unit.name)
+            unit = await unit_in_view(conn, actor, unit_code)
             total = await member_repo.count_in_subtree(conn, unit.path)
             pages = paging.check_page(page, total, self.page_size)
             rows = await member_repo.page_in_subtree(

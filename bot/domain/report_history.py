@@ -14,6 +14,7 @@ from bot.core.clock import Clock
 from bot.core.codes import typed_code
 from bot.core.errors import Refused
 from bot.core.periods import DAY, WEEK, Calendar
+from bot.domain.scope import unit_in_view
 from storage import reports as report_repo
 from storage import sites as site_repo
 from storage import units as unit_repo
@@ -102,15 +103,7 @@ class ReportHistory:
         if period not in PERIODS:
             raise Refused("button.stale")
         async with self.db.read() as conn:
-            unit = await unit_repo.get_by_code(conn, typed_code(unit_code)) if unit_code else None
-            if unit_code and unit is None:
-                raise Refused("unit.unknown", code=unit_code)
-            if unit is None:
-                unit = await unit_repo.get_by_id(conn, member.unit_id)
-            assert unit is not None
-            reason = access.check_view_unit(member, unit)
-            if reason:
-                raise Refused(reason, unit=unit.name)
+            unit = await unit_in_view(conn, member, unit_code)
             since = self.period_start(period)
             total = await report_repo.count_in_subtree(conn, unit.path, since)
             pages = self._pages(total, page)

@@ -30,6 +30,7 @@ from bot.domain import audit
 from bot.domain.evidence import EvidenceStore
 from bot.domain.flows import Flow, FlowTable, StepSpec
 from bot.domain.reports import IncomingPhoto
+from bot.domain.scope import unit_in_view
 from bot.domain.tip_cycle import (
     REFUSALS,
     EventKind,
@@ -826,16 +827,7 @@ class TipService:
         """Tips not closed whose responsible unit is in the subtree of ``code`` (the
         actor's own unit when None), oldest deadline first, at most ``limit``."""
         async with self.db.read() as conn:
-            unit = (
-                await unit_repo.get_by_code(conn, typed_code(code))
-                if code
-                else await unit_repo.get_by_id(conn, actor.unit_id)
-            )
-            if unit is None:
-                raise Refused("unit.unknown", code=code or "")
-            reason = access.check_view_unit(actor, unit)
-            if reason:
-                raise Refused(reason, unit=unit.name)
+            unit = await unit_in_view(conn, actor, code)
             return unit, await tip_repo.open_in_subtree(conn, unit.path, limit)
 
     def is_overdue(self, tip: Tip) -> bool:
