@@ -397,6 +397,25 @@ class TipService:
             raise Refused("tip.stale")
         return draft
 
+    async def _start(
+        self,
+        conn: Connection,
+        member: Member,
+        flow: Flow,
+        tip_id: int | None,
+        now: datetime,
+        expires: datetime,
+    ) -> Step:
+        """Start ``member``'s draft of ``flow`` (on tip ``tip_id``, None for a new tip) in
+        the caller's transaction, make it their active flow, and give its first step."""
+        await tip_repo.start_draft(
+            conn, member.telegram_id, _DRAFT_KIND[flow], tip_id, {}, now, expires
+        )
+        await chat_repo.set_active_flow(conn, member.telegram_id, flow, now)
+        draft = await tip_repo.draft_of(conn, member.telegram_id)
+        assert draft is not None
+        return await self._step(conn, member, draft)
+
     async def _step(self, conn: Connection, actor: Member, draft: Draft) -> Step:
         flow = _FLOW_OF_KIND[draft.kind]
         step = TABLES[flow].next_step(draft.data)
@@ -463,13 +482,7 @@ class TipService:
             raise Refused(reason)
         now, expires = self._times()
         async with self.db.transaction() as conn:
-            await tip_repo.start_draft(
-                conn, actor.telegram_id, _DRAFT_KIND[RECEIVE], None, {}, now, expires
-            )
-            await chat_repo.set_active_flow(conn, actor.telegram_id, RECEIVE, now)
-            draft = await tip_repo.draft_of(conn, actor.telegram_id)
-            assert draft is not None
-            return await self._step(conn, actor, draft)
+            return await self._start(conn, actor, RECEIVE, None, now, expires)
 
     async def receive_text(self, actor: Member, value: str) -> Step:
         """Typed text: the description, an address at the place step, or the contact
@@ -673,13 +686,7 @@ class TipService:
                 raise await self._outside(conn, member, tip, hidden)
             if rule(tip.state, self._close_action) is None:
                 raise Refused("tip.wrong_state", number=tip.number)
-            await tip_repo.start_draft(
-                conn, member.telegram_id, _DRAFT_KIND[CLOSE], tip.id, {}, now, expires
-            )
-            await chat_repo.set_active_flow(conn, member.telegram_id, CLOSE, now)
-            draft = await tip_repo.draft_of(conn, member.telegram_id)
-            assert draft is not None
-            return await self._step(conn, member, draft)
+            return await self._start(conn, member, CLOSE, tip.id, now, expires)
 
     async def close_text(self, member: Member, value: str) -> Step:
         """Typed text while closing: what was found and done (``CLOSE_FLOW``)."""
@@ -763,13 +770,7 @@ class TipService:
             if tip is None:
                 raise Refused("tip.stale")
             await self._allowed(conn, actor, tip, TipAction.RETURN)
-            await tip_repo.start_draft(
-                conn, actor.telegram_id, _DRAFT_KIND[RETURN], tip.id, {}, now, expires
-            )
-            await chat_repo.set_active_flow(conn, actor.telegram_id, RETURN, now)
-            draft = await tip_repo.draft_of(conn, actor.telegram_id)
-            assert draft is not None
-            return await self._step(conn, actor, draft)
+            return await self._start(conn, actor, RETURN, tip.id, now, expires)
 
     async def send_back(self, actor: Member, reason: str) -> Outcome:
         """退回 with a reason: the tip goes back to its unit, and the returns are counted."""
