@@ -60,8 +60,13 @@ def _split(table: Table, size: Callable[[str, list[str]], int], limit: int) -> l
     for note in table.notes:
         if size(widest, [*with_header[-1], "", note]) <= limit:
             with_header[-1] += ["", note]
-        else:
-            with_header.append([note])
+            continue
+        while note:  # on parts of its own, cut where it must be (a very long list)
+            end = len(note)
+            while end > 1 and size(widest, [note[:end]]) > limit:
+                end = end * 9 // 10
+            with_header.append([note[:end]])
+            note = note[end:]
     return with_header
 
 

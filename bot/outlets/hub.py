@@ -53,6 +53,7 @@ from bot.services import Services
 log = logging.getLogger("gridbot.outlets")
 
 RATE_WAIT_SECONDS = 60.0
+PER_SECOND = {"feishu": 5}  # Feishu also allows at most 5 a second
 RATE_TRIES = 11
 BACKOFF_SECONDS = (2.0, 4.0, 8.0, 16.0, 32.0)
 # httpx logs every request's address at INFO: the address holds the robot's key.
@@ -121,7 +122,8 @@ class OutletHub:
         """One limiter a robot: outlets that share a webhook share it."""
         key = hashlib.sha256(outlet.webhook_url().encode()).hexdigest()
         if key not in self._limiters:
-            self._limiters[key] = RobotLimiter(self.clock, outlet.per_minute)
+            per_second = PER_SECOND.get(outlet.kind)
+            self._limiters[key] = RobotLimiter(self.clock, outlet.per_minute, per_second)
         return self._limiters[key]
 
     # ------------------------------------------------------------------ messages
