@@ -42,12 +42,19 @@ async def register(conn: Connection, name: str, fingerprint: str, now: datetime)
         "THEN outlet.failing_reason END",
         (name, to_text(now), fingerprint),
     )
+    found = await get_outlet(conn, name)
+    assert found is not None
+    return found
+
+
+async def get_outlet(conn: Connection, name: str) -> OutletRow | None:
     row = await fetch_one(
         conn,
         "SELECT name, first_seen, failing_since, failing_reason FROM outlet WHERE name = ?",
         (name,),
     )
-    assert row is not None
+    if row is None:
+        return None
     return OutletRow(
         row["name"],
         from_text(row["first_seen"]),

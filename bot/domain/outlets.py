@@ -293,6 +293,11 @@ class OutletService:
                 return []
             return await member_repo.active_over(conn, unit.path, (Role.ADMIN.value,))
 
+    async def state_of(self, name: str) -> outlet_repo.OutletRow | None:
+        """What is remembered of an outlet (since when, failing); None before its first start."""
+        async with self.db.read() as conn:
+            return await outlet_repo.get_outlet(conn, name)
+
     async def sends_of(self, name: str) -> list[SendRow]:
         """An outlet's recorded sends, oldest first."""
         async with self.db.read() as conn:

@@ -36,6 +36,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -289,13 +290,16 @@ class RobotServer:
         if not message.is_multipart():
             return {"errcode": 40035, "errmsg": "multipart/form-data wanted"}
         for part in message.get_payload():
-            disposition = part.get("Content-Disposition", "")
+            disposition = str(part.get("Content-Disposition", ""))
             if 'name="media"' in disposition and part.get_filename():
                 data = part.get_payload(decode=True) or b""
                 if not 5 <= len(data) <= 20 * 1024 * 1024:
                     return {"errcode": 40006, "errmsg": "invalid file size"}
                 media_id = f"m{len(robot.media) + 1}-{hashlib.sha1(data).hexdigest()[:8]}"
-                robot.media[media_id] = (part.get_filename(), data)
+                # The parser reads headers as ASCII: the name as sent (UTF-8) from the bytes.
+                found = re.search(rb'name="media"; filename="([^"]*)"', raw)
+                name = found[1].decode() if found else str(part.get_filename())
+                robot.media[media_id] = (name, data)
                 return {
                     "errcode": 0,
                     "errmsg": "ok",
