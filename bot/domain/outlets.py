@@ -141,6 +141,11 @@ class OutletService:
 
     # ------------------------------------------------------------------ planning
 
+    async def plan(self, kind: str) -> OutletPlan:
+        """Claim what ``kind`` (one of ``KINDS``) has due for the outlets that take it."""
+        planner = {DAILY: self.plan_daily, WEEKLY: self.plan_weekly, OVERDUE: self.plan_overdue}
+        return await planner[kind]()
+
     async def plan_daily(self) -> OutletPlan:
         """Claim the latest daily digest for every outlet that takes it and has not had it."""
         due = self.digests.latest_daily_due()

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +26,9 @@ from bot.config import OutletConfig
 from bot.domain.bulletin import Bulletin, workbook
 from bot.domain.digest import chart_caption
 from bot.domain.outlets import (
+    DAILY,
+    OVERDUE,
+    WEEKLY,
     OutletDue,
     OutletPlan,
     bulletin_tables,
@@ -51,6 +54,9 @@ from bot.outlets.robots import (
 from bot.services import Services
 
 log = logging.getLogger("gridbot.outlets")
+
+# The messages of one claimed send for one robot.
+Builder = Callable[[OutletDue, Robot], Awaitable[list[Message]]]
 
 RATE_WAIT_SECONDS = 60.0
 PER_SECOND = {"feishu": 5}  # Feishu also allows at most 5 a second
@@ -205,11 +211,7 @@ class OutletHub:
             len(messages),
         )
 
-    async def _run(
-        self,
-        plan: OutletPlan,
-        messages_for: Callable[[OutletDue, Robot], Any],
-    ) -> Report:
+    async def _run(self, plan: OutletPlan, messages_for: Builder) -> Report:
         report = Report(skipped=list(plan.skipped))
         for due in plan.skipped:
             log.warning(
@@ -232,10 +234,34 @@ class OutletHub:
         return report
 
     # ------------------------------------------------------------------ the kinds
+    #
+    # A kind is a plan (``OutletService.plan(kind)``: what is due, claimed) and a builder
+    # here: given the plan, the messages of one claimed send for one robot. Plan progress
+    # joins as one more of each when plans exist.
+
+    async def deliver(self, kind: str) -> Report:
+        """Claim what ``kind`` has due for the outlets, render it for each platform, send."""
+        plan = await self.services.outlets.plan(kind)
+        builder = {
+            DAILY: self._daily_messages,
+            WEEKLY: self._weekly_messages,
+            OVERDUE: self._overdue_messages,
+        }[kind]
+        return await self._run(plan, await builder(plan))
 
     async def deliver_daily(self) -> Report:
         """The daily digest to every outlet that takes it and is due one."""
-        plan = await self.services.outlets.plan_daily()
+        return await self.deliver(DAILY)
+
+    async def deliver_weekly(self) -> Report:
+        """The weekly bulletin: its tables everywhere, its workbook where files are taken."""
+        return await self.deliver(WEEKLY)
+
+    async def deliver_overdue(self) -> Report:
+        """An alert of the tips newly overdue under each outlet's unit."""
+        return await self.deliver(OVERDUE)
+
+    async def _daily_messages(self, plan: OutletPlan) -> Builder:
         rankings: dict[tuple[Any, str], Ranking] = {}
         charts: dict[tuple[Any, str], bytes] = {}
         for due in plan.send:
@@ -249,7 +275,7 @@ class OutletHub:
             key = (due.period, due.outlet.unit)
             ranking = rankings[key]
             out = self.table_messages(robot, digest_table(ranking, self.text))
-            if isinstance(robot, WeCom):
+            if isinstance(robot, WeCom):  # the chart, where the platform takes images
                 if key not in charts:
                     caption = chart_caption(ranking, self.text)
                     charts[key] = await asyncio.to_thread(
@@ -259,11 +285,9 @@ class OutletHub:
                     out.append(WeCom.image(charts[key]))
             return out
 
-        return await self._run(plan, messages)
+        return messages
 
-    async def deliver_weekly(self) -> Report:
-        """The weekly bulletin: its tables everywhere, its workbook where files are taken."""
-        plan = await self.services.outlets.plan_weekly()
+    async def _weekly_messages(self, plan: OutletPlan) -> Builder:
         built: dict[tuple[Any, str], Bulletin] = {}
         for due in plan.send:
             assert due.period is not None
@@ -274,7 +298,7 @@ class OutletHub:
 
         async def messages(due: OutletDue, robot: Robot) -> list[Message]:
             bulletin = built[(due.period, due.outlet.unit)]
-            with_file = isinstance(robot, WeCom)
+            with_file = isinstance(robot, WeCom)  # WeCom's media upload; a note elsewhere
             out: list[Message] = []
             for table in bulletin_tables(bulletin, self.text, with_file):
                 out += self.table_messages(robot, table)
@@ -288,17 +312,15 @@ class OutletHub:
                 out.append(Message(file_name=name, file_data=workbook(bulletin, self.text)))
             return out
 
-        return await self._run(plan, messages)
+        return messages
 
-    async def deliver_overdue(self) -> Report:
-        """An alert of the tips newly overdue under each outlet's unit."""
-        plan = await self.services.outlets.plan_overdue()
+    async def _overdue_messages(self, plan: OutletPlan) -> Builder:
         zone = self.services.config.locale.zone
 
         async def messages(due: OutletDue, robot: Robot) -> list[Message]:
             return self.table_messages(robot, overdue_table(due, self.text, zone))
 
-        return await self._run(plan, messages)
+        return messages
 
     async def test(self, name: str) -> Answer | None:
         """``gridbot outlets test NAME``: a short message; a success clears a failing state.
