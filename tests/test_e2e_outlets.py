@@ -125,3 +125,21 @@ async def test_a_stop_mid_send_sends_only_the_rest_after_a_restart(city, robots)
     tg.clock.advance(timedelta(minutes=10))
     await run_past_waits(tg.clock, jobs.daily_digests(GridContext(tg.app)))
     assert [m.body["msgtype"] for m in robots.messages("wx")] == ["markdown", "image"]
+
+
+async def test_too_late_after_downtime_is_skipped_and_the_admins_told_once(city, robots):
+    tg = city
+    tg.server.user(1001)
+    tg.clock.advance(timedelta(hours=15))  # 00:00: four hours after the digest was due
+    await run_past_waits(tg.clock, jobs.daily_digests(GridContext(tg.app)))
+    await run_past_waits(tg.clock, jobs.daily_digests(GridContext(tg.app)))
+    assert robots.received == []
+    told = [
+        c.text
+        for c in tg.server.calls_to("sendMessage", chat_id=1001)
+        if c.ok and "外发机器人" in c.text
+    ]
+    assert len(told) == 3 and all("2026-11-23" in t for t in told)
+    assert any("city-dingtalk" in t and "钉钉" in t for t in told)
+    states = [s.state for s in await tg.services.outlets.sends_of("city-feishu")]
+    assert states == ["skipped"]

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from bot.config import load_config
+from bot.services import Services
 from tests.cli_helpers import gridbot
-from tests.conftest import EXAMPLE_ORG, write_config
+from tests.conftest import EXAMPLE_ORG, example_rows, write_config
 from tests.outlet_helpers import (
     DING_SECRET,
     DING_TOKEN,
@@ -45,7 +47,9 @@ async def test_list_and_test_print_states_and_answers_never_secrets(tmp_path, ro
         ),
     )
     flag = ("--config", str(config))
-    assert (await run("org", "import", str(EXAMPLE_ORG), *flag, cwd=tmp_path)).returncode == 0
+    services = await Services.open(load_config(config))
+    await services.org.import_rows(example_rows(), str(EXAMPLE_ORG))
+    await services.close()
     outputs = []
 
     listed = await run("outlets", "list", *flag, cwd=tmp_path)
