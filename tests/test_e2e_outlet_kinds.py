@@ -154,3 +154,26 @@ async def test_no_log_line_carries_a_key_or_a_secret(tg, robots, caplog):
     assert "钉钉" in told
     for secret in SECRETS:
         assert secret not in logged and secret not in told
+
+
+async def test_no_connection_is_backed_off_then_recorded_as_failed(tg, robots, caplog):
+    # The robot's server is gone (nothing listens there any more).
+    robots.robot("dd").failures.clear()
+    await robots.close()
+    caplog.set_level(logging.WARNING, logger="gridbot.outlets")
+    tg.clock.advance(timedelta(hours=11, minutes=1))
+    start = tg.clock.now()
+    await run_past_waits(tg.clock, jobs.daily_digests(GridContext(tg.app)))
+    retries = [
+        r.getMessage() for r in caplog.records if "outlet.retry outlet=dd " in r.getMessage()
+    ]
+    assert [m.split(" in=")[1].split("s")[0] for m in retries] == [
+        "2.0",
+        "4.0",
+        "8.0",
+        "16.0",
+        "32.0",
+    ]
+    (send,) = await tg.services.outlets.sends_of("dd")
+    assert send.state == "failed" and "ConnectError" in (send.detail or "")
+    assert tg.clock.now() - start >= timedelta(seconds=62)
