@@ -75,7 +75,11 @@ def build_application(
         for replay in await services.inbox.unfinished():
             await application.update_queue.put(Update.de_json(replay.data, application.bot))
         # Outlets (group robots) are known from the first start that reads them.
-        await services.outlets.sync()
+        for outlet in await services.outlets.sync():
+            if await services.outlets.unit_name(outlet.config.unit) is None:
+                log.warning(
+                    "outlet.unknown_unit outlet=%s unit=%s", outlet.name, outlet.config.unit
+                )
         application.bot_data.outlets = OutletHub(services)
         await set_public_menus(application.bot, services)
         # Members' own menus can take minutes (two calls each, paced): in the background.

@@ -195,6 +195,13 @@ class OutletService:
                     conn, row.outlet, kind, row.period, "skipped", now, "interrupted, removed"
                 )
                 continue
+            known = await self._register(conn, outlet)
+            if known.failing_since is not None:  # given back: sent once the outlet works
+                await outlet_repo.release(conn, row.outlet, kind, row.period)
+                await outlet_repo.finish(
+                    conn, row.outlet, kind, row.period, "failed", now, "interrupted, failing"
+                )
+                continue
             due = OutletDue(
                 outlet,
                 kind,
