@@ -29,9 +29,9 @@ from zoneinfo import ZoneInfo
 from bot.config import Config, OutletConfig
 from bot.core.access import Role
 from bot.core.clock import Clock
-from bot.core.periods import DAY, Calendar, Period
+from bot.core.periods import DAY, Period
 from bot.domain.bulletin import Bulletin, BulletinService, period_ending
-from bot.domain.digest import DigestService, percent
+from bot.domain.digest import DigestService, percent, period_label
 from bot.domain.ranking import Ranking
 from bot.formats.robots import Table
 from bot.formats.tiptable import labels
@@ -114,7 +114,6 @@ class OutletService:
         self.clock = clock
         self.config = config
         self.zone = config.locale.zone
-        self.calendar = Calendar(clock, self.zone)
         self.catch_up = timedelta(hours=config.schedule.catch_up_hours)
         self.digests = digests
         self.bulletins = bulletins
@@ -335,12 +334,6 @@ def _move(move: int | None) -> str:
     return f"↑{move}" if move > 0 else f"↓{-move}"
 
 
-def _day_label(period: Period, text: Callable[..., str]) -> str:
-    if period.first == period.last:
-        return period.first.isoformat()
-    return text("digest.period_range", first=period.first.isoformat(), last=period.last.isoformat())
-
-
 _DIGEST_COLUMNS = ("rank", "unit", "score", "reports", "coverage", "closure", "overdue", "move")
 
 
@@ -374,7 +367,7 @@ def digest_table(ranking: Ranking, text: Callable[..., str]) -> Table:
         "outlet.digest_title",
         unit=ranking.parent.name,
         children=text(f"digest.children.{ranking.parent.level}"),
-        day=_day_label(ranking.period, text),
+        day=period_label(ranking.period, text),
     )
     columns = tuple(text(f"digest.column.{c}") for c in _DIGEST_COLUMNS)
     return Table(title, columns, rows, notes, _part_label(text))
