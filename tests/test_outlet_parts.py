@@ -79,7 +79,7 @@ def _outlet(kind: str, webhook: str, secret: str | None) -> OutletConfig:
     )
 
 
-def test_the_signatures_follow_the_platforms_documents():
+async def test_the_signatures_follow_the_platforms_documents():
     clock = FakeClock(datetime(2026, 11, 23, 12, 0, tzinfo=UTC))
     client = httpx.AsyncClient()
     ding = DingTalk(
@@ -111,6 +111,7 @@ def test_the_signatures_follow_the_platforms_documents():
     key = f"{seconds}\n{FEISHU_SECRET}".encode()
     assert body["timestamp"] == seconds
     assert base64.b64decode(body["sign"]) == hmac.new(key, b"", hashlib.sha256).digest()
+    await client.aclose()
 
 
 def test_masked_addresses_and_the_secrets_to_hide():
