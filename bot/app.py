@@ -88,7 +88,7 @@ def build_application(
             name="gridbot-menus",
         )
         schedule(application)
-        log.info("bot.ready username=%s db=%s", application.bot.username, config.database.path)
+        log.info("bot.ready username=%s db=%s", application.bot.username, config.database.display)
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         await stop_background(application)  # type: ignore[arg-type]

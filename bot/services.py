@@ -59,7 +59,7 @@ class Services:
         clock = clock or SystemClock()
         catalogue = Catalogue.load(config.locale.language)
         db = await Database.open(
-            config.database.path, busy_timeout_ms=config.database.busy_timeout_ms
+            config.database.target, busy_timeout_ms=config.database.busy_timeout_ms
         )
         try:
             if migrate:

@@ -16,11 +16,13 @@ the table once over the whole export, whatever the scope.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from storage.db import is_postgres_url
 from storage.times import from_text_or_none, to_text
 from storage.units import subtree_bounds
 
@@ -31,7 +33,7 @@ SELECT r.id, r.created_at AS at, r.unit_id, m.name AS member, m.telegram_id, r.c
        s.code AS site, r.status, r.recheck, r.latitude, r.longitude, r.note,
        (SELECT group_concat(kind, ' ') FROM report_flag f WHERE f.report_id = r.id) AS flags,
        (SELECT group_concat(sha256, ' ') FROM
-            (SELECT sha256 FROM report_photo p WHERE p.report_id = r.id ORDER BY position)
+            (SELECT sha256 FROM report_photo p WHERE p.report_id = r.id ORDER BY position) AS ph
        ) AS photos
 FROM report r
 CROSS JOIN org_unit u ON u.id = r.unit_id
@@ -98,12 +100,30 @@ _EARLIEST = "0000"
 _LATEST = "9999"
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A read-only connection of its own (the file must exist)."""
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+def connect(target: Path | str) -> Any:
+    """A read-only connection of its own: a ``sqlite3`` one on the file (which must
+    exist), or a blocking PostgreSQL one in a read-only transaction."""
+    if is_postgres_url(target):
+        from storage.postgres import connect_sync
+
+        pg = connect_sync(str(target))
+        pg.execute("SET default_transaction_read_only = on")
+        return pg
+    conn = sqlite3.connect(f"{Path(target).resolve().as_uri()}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def _sql(conn: Any, sql: str) -> str:
+    """On PostgreSQL, without SQLite's planner hints: the unary ``+`` (no text operator
+    there) and ``CROSS JOIN … ON`` (a plain join; PostgreSQL plans it by cost)."""
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        return _PLUS.sub("", sql).replace("CROSS JOIN", "JOIN")
+    return sql
+
+
+_PLUS = re.compile(r"\+(?=[a-z]\.)")
 
 
 # The time columns of the queries above, returned as datetimes.
@@ -121,7 +141,7 @@ def _params(path: str, start: datetime | None, end: datetime | None) -> dict[str
     }
 
 
-def _row(row: sqlite3.Row) -> dict[str, Any]:
+def _row(row: Any) -> dict[str, Any]:
     data = dict(row)
     for name in _TIMES:
         if name in data:
@@ -130,17 +150,17 @@ def _row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def count(
-    conn: sqlite3.Connection,
+    conn: Any,
     kind: str,
     path: str,
     start: datetime | None,
     end: datetime | None,
 ) -> int:
-    return int(conn.execute(_COUNTS[kind], _params(path, start, end)).fetchone()[0])
+    return int(conn.execute(_sql(conn, _COUNTS[kind]), _params(path, start, end)).fetchone()[0])
 
 
 def batch(
-    conn: sqlite3.Connection,
+    conn: Any,
     kind: str,
     path: str,
     start: datetime | None,
@@ -149,10 +169,10 @@ def batch(
     limit: int,
 ) -> list[dict[str, Any]]:
     params = {**_params(path, start, end), "after": after, "limit": limit}
-    return [_row(row) for row in conn.execute(_QUERIES[kind], params).fetchall()]
+    return [_row(row) for row in conn.execute(_sql(conn, _QUERIES[kind]), params).fetchall()]
 
 
-def units(conn: sqlite3.Connection) -> dict[int, tuple[str, str, str, str]]:
+def units(conn: Any) -> dict[int, tuple[str, str, str, str]]:
     """Every unit: id → (code, name, level, path)."""
     return {
         row[0]: (row[1], row[2], row[3], row[4])

@@ -28,11 +28,12 @@ class Pending:
 async def add(conn: Connection, incoming: Incoming, now: datetime) -> bool:
     """Store one update; False if it is already there (same update id, or the same
     message or button press under another id)."""
-    cursor = await conn.execute(
-        "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at) "
-        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        (incoming.update_id, incoming.dedupe, incoming.chat_id, incoming.payload, to_text(now)),
-    )
+    async with conn.atomic():
+        cursor = await conn.execute(
+            "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (incoming.update_id, incoming.dedupe, incoming.chat_id, incoming.payload, to_text(now)),
+        )
     return cursor.rowcount == 1
 
 
@@ -55,12 +56,13 @@ async def add_many(conn: Connection, incoming: list[Incoming], now: datetime) ->
         for item in incoming
         for value in (item.update_id, item.dedupe, item.chat_id, item.payload, at)
     ]
-    result = await fetch_all(
-        conn,
-        "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at) "
-        f"VALUES {rows} ON CONFLICT DO NOTHING RETURNING update_id",
-        parameters,
-    )
+    async with conn.atomic():
+        result = await fetch_all(
+            conn,
+            "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at) "
+            f"VALUES {rows} ON CONFLICT DO NOTHING RETURNING update_id",
+            parameters,
+        )
     return {row[0] for row in result}
 
 
@@ -73,11 +75,12 @@ async def quarantine(
     now: datetime,
 ) -> None:
     """Keep an update that could not be stored in the inbox; ``raw`` must be ASCII."""
-    await conn.execute(
-        "INSERT INTO inbox_quarantine (update_id, chat_id, raw, error, received_at) "
-        "VALUES (?, ?, ?, ?, ?)",
-        (update_id, chat_id, raw, error, to_text(now)),
-    )
+    async with conn.atomic():
+        await conn.execute(
+            "INSERT INTO inbox_quarantine (update_id, chat_id, raw, error, received_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (update_id, chat_id, raw, error, to_text(now)),
+        )
 
 
 async def start(conn: Connection, update_id: int) -> None:

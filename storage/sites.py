@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
@@ -107,7 +107,8 @@ async def recent_for_member(
 async def insert(
     conn: Connection, category: str, code: str, unit_id: int, member_id: int, now: datetime
 ) -> int:
-    cur = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO site (category, code, code_key, unit_id, created_by, created_at, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
@@ -120,8 +121,7 @@ async def insert(
             to_text(now),
         ),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return new_id
 
 
 async def record_report(

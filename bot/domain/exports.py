@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -106,7 +105,7 @@ class Exporter:
             raise ValueError(f"unknown export kind {request.kind!r}")
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
-        conn = export_repo.connect(self.config.database.path)
+        conn = export_repo.connect(self.config.database.target)
         try:
             return self._run(conn, request, Path(out), fmt, max_bytes, progress)
         finally:
@@ -114,7 +113,7 @@ class Exporter:
 
     def _run(
         self,
-        conn: sqlite3.Connection,
+        conn: Any,
         request: ExportRequest,
         out: Path,
         fmt: str,
@@ -457,7 +456,7 @@ class ExportService:
         connection of its own."""
 
         def work() -> int:
-            conn = export_repo.connect(self.config.database.path)
+            conn = export_repo.connect(self.config.database.target)
             try:
                 return export_repo.count(
                     conn, request.kind, request.scope_path, request.start, request.end

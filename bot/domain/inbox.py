@@ -29,7 +29,6 @@ import contextvars
 import functools
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,7 +36,7 @@ from typing import Any
 
 from bot.core.clock import Clock
 from storage import inbox as inbox_repo
-from storage.db import Connection, Database
+from storage.db import VALUE_ERRORS, Connection, Database
 from storage.inbox import Incoming
 
 log = logging.getLogger("gridbot.inbox")
@@ -51,10 +50,7 @@ UNSTORABLE = (
     TypeError,
     KeyError,
     OverflowError,
-    sqlite3.InterfaceError,
-    sqlite3.ProgrammingError,
-    sqlite3.IntegrityError,
-    sqlite3.DataError,
+    *VALUE_ERRORS,  # the database's (either backend)
 )
 # Telegram restarts update ids at random after a week without updates; handled rows are
 # forgotten long before, so an old id can never shadow a new update.
