@@ -247,7 +247,8 @@ _PG_TIPS = (
         unit_id          BIGINT NOT NULL REFERENCES org_unit (id),
         address          TEXT COLLATE "C",
         description      TEXT COLLATE "C" NOT NULL,
-        source           TEXT COLLATE "C" NOT NULL CHECK (source IN ('hotline', 'online', 'visit', 'other')),
+        source           TEXT COLLATE "C" NOT NULL
+                         CHECK (source IN ('hotline', 'online', 'visit', 'other')),
         contact          TEXT COLLATE "C",
         state            TEXT COLLATE "C" NOT NULL
                          CHECK (state IN ('received', 'assigned', 'verifying', 'closed')),
@@ -339,7 +340,8 @@ _PG_DIGESTS = (
         group_id BIGINT NOT NULL REFERENCES group_chat (id),
         kind     TEXT COLLATE "C" NOT NULL CHECK (kind IN ('daily', 'weekly')),
         period   TEXT COLLATE "C" NOT NULL,
-        state    TEXT COLLATE "C" NOT NULL CHECK (state IN ('sending', 'sent', 'skipped', 'failed')),
+        state    TEXT COLLATE "C" NOT NULL
+                 CHECK (state IN ('sending', 'sent', 'skipped', 'failed')),
         due_at   TEXT COLLATE "C" NOT NULL,
         done_at  TEXT COLLATE "C",
         detail   TEXT COLLATE "C",
@@ -411,7 +413,8 @@ _PG_INBOX_QUARANTINE = (
 )
 
 _PG_DRAFT_PHOTO_ANSWERS = (
-    "ALTER TABLE report_draft ADD COLUMN photos_unanswered BIGINT NOT NULL DEFAULT 0 CHECK (photos_unanswered IN (0, 1))",
+    "ALTER TABLE report_draft ADD COLUMN photos_unanswered BIGINT NOT NULL DEFAULT 0 "
+    "CHECK (photos_unanswered IN (0, 1))",
 )
 
 _PG_TIP_READERS = (
@@ -429,7 +432,8 @@ _PG_INVITE_MAKERS = (
     """UPDATE invite SET maker_unit_id =
         (SELECT m.unit_id FROM member m WHERE m.id = invite.created_by)
         WHERE created_by IS NOT NULL""",
-    """UPDATE invite SET revoked_at = to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    """UPDATE invite SET revoked_at =
+            to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
         WHERE revoked_at IS NULL AND created_by IN (SELECT id FROM member WHERE active = 0)""",
 )
 
@@ -476,7 +480,8 @@ _PG_OUTLETS = (
         outlet     TEXT COLLATE "C" NOT NULL,
         kind       TEXT COLLATE "C" NOT NULL,
         period     TEXT COLLATE "C" NOT NULL,
-        state      TEXT COLLATE "C" NOT NULL CHECK (state IN ('sending', 'sent', 'failed', 'skipped')),
+        state      TEXT COLLATE "C" NOT NULL
+                   CHECK (state IN ('sending', 'sent', 'failed', 'skipped')),
         due_at     TEXT COLLATE "C" NOT NULL,
         parts_sent BIGINT NOT NULL DEFAULT 0,
         done_at    TEXT COLLATE "C",

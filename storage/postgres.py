@@ -103,11 +103,16 @@ def configure(conn: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> N
 
 
 @functools.lru_cache(maxsize=4096)
-def pg_sql(sql: str) -> str:
-    """``?`` placeholders (outside quotes) as ``%s``, and ``%`` escaped as ``%%``."""
+def _translate(sql: str) -> tuple[str, bool]:
+    """``?`` placeholders (outside quotes) as ``%s`` and ``?N`` as ``%(pN)s`` (then the
+    parameters go by name: see ``_bind``), ``%`` escaped as ``%%``."""
     out: list[str] = []
     quote = ""
-    for char in sql:
+    numbered = False
+    i = 0
+    while i < len(sql):
+        char = sql[i]
+        i += 1
         if quote:
             if char == quote:
                 quote = ""
@@ -116,12 +121,34 @@ def pg_sql(sql: str) -> str:
             quote = char
             out.append(char)
         elif char == "?":
-            out.append("%s")
+            digits = ""
+            while i < len(sql) and sql[i].isdigit():
+                digits += sql[i]
+                i += 1
+            if digits:
+                numbered = True
+                out.append(f"%(p{digits})s")
+            else:
+                out.append("%s")
         elif char == "%":
             out.append("%%")
         else:
             out.append(char)
-    return "".join(out)
+    return "".join(out), numbered
+
+
+def pg_sql(sql: str) -> str:
+    return _translate(sql)[0]
+
+
+def _bind(sql: str, parameters: Any) -> tuple[str, Any]:
+    """A statement and its parameters as psycopg takes them."""
+    if not parameters:
+        return sql, None
+    translated, numbered = _translate(sql)
+    if numbered:
+        return translated, {f"p{n}": value for n, value in enumerate(parameters, start=1)}
+    return translated, parameters
 
 
 class PgConnection(Connection):
@@ -131,7 +158,7 @@ class PgConnection(Connection):
         self.raw = raw
 
     async def _execute(self, sql: str, parameters: Sequence[Any]) -> Result:
-        cursor = await self.raw.execute(pg_sql(sql) if parameters else sql, parameters or None)
+        cursor = await self.raw.execute(*_bind(sql, parameters))
         rows = await cursor.fetchall() if cursor.description is not None else None
         return Result(cursor.rowcount, None, rows)
 
@@ -143,7 +170,7 @@ class PgConnection(Connection):
             await cursor.executemany(pg_sql(sql), rows)
 
     async def fetch_all(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
-        cursor = await self.raw.execute(pg_sql(sql) if parameters else sql, parameters or None)
+        cursor = await self.raw.execute(*_bind(sql, parameters))
         return await cursor.fetchall() if cursor.description is not None else []
 
     @property
@@ -294,9 +321,7 @@ class SyncPg:
         if isinstance(parameters, dict):
             sql = _NAMED.sub(r"%(\1)s", sql.replace("%", "%%"))
             return self.raw.execute(sql, parameters)  # type: ignore[arg-type]
-        if parameters:
-            return self.raw.execute(pg_sql(sql), parameters)  # type: ignore[arg-type]
-        return self.raw.execute(sql)  # type: ignore[arg-type]
+        return self.raw.execute(*_bind(sql, parameters))  # type: ignore[arg-type]
 
     def close(self) -> None:
         self.raw.close()

@@ -144,7 +144,7 @@ async def status_counts(conn: Connection, path: str) -> list[tuple[str, str, str
             conn,
             "SELECT u.path, s.category, s.status, COUNT(*) AS n FROM site s "
             "JOIN org_unit u ON u.id = s.unit_id WHERE u.path >= ? AND u.path < ? "
-            "GROUP BY s.unit_id, s.category, s.status",
+            "GROUP BY s.unit_id, u.path, s.category, s.status",
             (low, high),
         )
     ]

@@ -364,7 +364,7 @@ async def cohort(conn: Connection, start: datetime | None, end: datetime) -> lis
             "SELECT coalesce(a.path, u.path) AS path, "
             "(t.assigned_at IS NOT NULL AND t.assigned_at < ?) AS assigned, "
             "(t.state = ? AND t.closed_at < ?) AS closed, "
-            "(t.state = ? AND t.closed_at < ? AND t.valid = 1) AS valid "
+            "(t.state = ? AND t.closed_at < ? AND coalesce(t.valid, 0) = 1) AS valid "
             f"{_FROM} WHERE {where}",
             params,
         )

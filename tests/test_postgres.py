@@ -1,0 +1,277 @@
+"""The PostgreSQL backend: its migrations in step with SQLite's, the transaction
+semantics made explicit (the writer lock across processes, advisory locks), ``database.url``,
+and ``gridbot db copy`` from a SQLite deployment (same tips table, export and check).
+
+A throwaway PostgreSQL server is started for these tests (``tests/pgcluster.py``) unless
+``GRIDBOT_TEST_DATABASE`` names one already."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import re
+import shutil
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from bot.config import load_config
+from bot.core.access import Role
+from bot.core.clock import SystemClock
+from bot.services import Services
+from storage.db import SCHEDULER_LOCK, Database
+from storage.migrations import MIGRATIONS
+from storage.migrations_pg import POSTGRES_MIGRATIONS
+from tests import pgcluster
+from tests.cli_helpers import gridbot
+from tests.conftest import EXAMPLE_ORG, ON_POSTGRES, TEST_DATABASE, fresh_schema_url
+from tests.test_ranking import submit
+from tests.test_tips_cli import HEADER, _rows
+
+pytestmark = pytest.mark.skipif(
+    not ON_POSTGRES and not pgcluster.available(), reason="no PostgreSQL binaries"
+)
+
+
+@pytest.fixture(scope="session")
+def pg_base(tmp_path_factory):
+    if ON_POSTGRES:
+        yield TEST_DATABASE
+        return
+    # not under pytest's tmp folder: as root the server runs as `postgres`, which
+    # cannot enter root's private folders
+    folder = Path(tempfile.mkdtemp(prefix="gridbot-pg-"))
+    try:
+        yield pgcluster.start(folder)
+    finally:
+        pgcluster.stop(folder)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_url(pg_base, tmp_path) -> str:
+    return fresh_schema_url(pg_base, tmp_path / "schema")
+
+
+def _sqlite_schema(path: Path) -> dict[str, object]:
+    conn = sqlite3.connect(path)
+    try:
+        schema: dict[str, object] = {}
+        names = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        ]
+        for table in names:
+            columns = {}
+            for _, name, kind, notnull, default, pk in conn.execute(f"PRAGMA table_info({table})"):
+                family = {"INTEGER": "integer", "REAL": "float", "TEXT": "text"}[kind]
+                columns[name] = (family, bool(notnull or pk), default)
+            keys = tuple(
+                r[1]
+                for r in sorted(conn.execute(f"PRAGMA table_info({table})"), key=lambda r: r[5])
+                if r[5]
+            )
+            indexes = set()
+            for _, index, unique, origin, partial in conn.execute(f"PRAGMA index_list({table})"):
+                if origin == "pk":
+                    continue
+                cols = tuple(r[2] for r in conn.execute(f"PRAGMA index_info({index})"))
+                indexes.add((cols, bool(unique), bool(partial)))
+            schema[table] = {"columns": columns, "key": keys, "indexes": indexes}
+        return schema
+    finally:
+        conn.close()
+
+
+def _pg_schema(url: str) -> dict[str, object]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        schema: dict[str, object] = {}
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'"
+            )
+        ]
+        for table in tables:
+            columns = {}
+            for name, kind, nullable, default in conn.execute(
+                "SELECT column_name, data_type, is_nullable, column_default "
+                "FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = %s",
+                (table,),
+            ):
+                family = {"bigint": "integer", "double precision": "float", "text": "text"}[kind]
+                if default is not None:
+                    default = re.sub(r"::\w+( \w+)?$", "", default)
+                columns[name] = (family, nullable == "NO", default)
+            keys = tuple(
+                r[0]
+                for r in conn.execute(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a "
+                    "ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+                    "WHERE i.indrelid = %s::regclass AND i.indisprimary "
+                    "ORDER BY array_position(i.indkey::int2[], a.attnum)",
+                    (table,),
+                )
+            )
+            indexes = set()
+            for cols, unique, partial in conn.execute(
+                "SELECT array(SELECT a.attname FROM unnest(i.indkey) WITH ORDINALITY k(n, o) "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.n "
+                "ORDER BY k.o), i.indisunique, i.indpred IS NOT NULL "
+                "FROM pg_index i WHERE i.indrelid = %s::regclass AND NOT i.indisprimary",
+                (table,),
+            ):
+                indexes.add((tuple(cols), unique, partial))
+            schema[table] = {"columns": columns, "key": keys, "indexes": indexes}
+        return schema
+
+
+async def test_migrations_are_in_step_with_sqlites(tmp_path, pg_url):
+    assert [(m.version, m.name) for m in POSTGRES_MIGRATIONS] == [
+        (m.version, m.name) for m in MIGRATIONS
+    ]
+    async with await Database.open(tmp_path / "s.sqlite3") as lite:
+        await lite.migrate()
+    async with await Database.open(pg_url) as pg:
+        report = await pg.migrate()
+        assert report.after == MIGRATIONS[-1].version
+        assert (await pg.migrate()).applied == ()
+    lite_schema, pg_schema = _sqlite_schema(tmp_path / "s.sqlite3"), _pg_schema(pg_url)
+    assert sorted(pg_schema) == sorted(lite_schema)
+    for table in lite_schema:
+        assert pg_schema[table] == lite_schema[table], table
+
+
+async def test_write_transactions_of_two_processes_run_one_at_a_time(pg_url):
+    """What SQLite's single writer gives: a second database handle (another process)
+    waits for the writer lock until the first transaction ends, and sees its commit."""
+    first, second = await Database.open(pg_url), await Database.open(pg_url)
+    try:
+        await first.migrate()
+        order: list[str] = []
+        async with first.transaction() as conn:
+            await conn.execute(
+                "INSERT INTO user_setting (telegram_id, language, updated_at) VALUES (?, ?, ?)",
+                (1, "zh", "2026-11-23T00:00:00Z"),
+            )
+
+            async def other() -> None:
+                async with second.transaction() as conn2:
+                    order.append("second")
+                    rows = await conn2.fetch_all("SELECT count(*) FROM user_setting")
+                    order.append(f"saw {rows[0][0]}")
+
+            task = asyncio.create_task(other())
+            await asyncio.sleep(0.3)
+            assert order == []  # waiting for the writer lock
+            order.append("first commits")
+        await asyncio.wait_for(task, 10)
+        assert order == ["first commits", "second", "saw 1"]
+        # an advisory session lock is held by one at a time, and freed with its holder
+        async with first.session_lock(SCHEDULER_LOCK, wait=False) as taken:
+            assert taken
+            async with second.session_lock(SCHEDULER_LOCK, wait=False) as also:
+                assert not also
+        async with second.session_lock(SCHEDULER_LOCK, wait=False) as taken:
+            assert taken
+    finally:
+        await first.close()
+        await second.close()
+
+
+def test_database_url_setting(tmp_path):
+    (tmp_path / "a.toml").write_text('[database]\nurl = "sqlite:///data/x.sqlite3"\n')
+    config = load_config(tmp_path / "a.toml")
+    assert config.database.target == tmp_path.resolve() / "data" / "x.sqlite3"
+    (tmp_path / "b.toml").write_text('[database]\npath = "old.sqlite3"\n')
+    config = load_config(tmp_path / "b.toml")
+    assert config.database.target == tmp_path.resolve() / "old.sqlite3"
+    assert config.database.url == f"sqlite:///{tmp_path.resolve() / 'old.sqlite3'}"
+    (tmp_path / "c.toml").write_text('[database]\nurl = "postgresql://u:secret@db:5432/grid"\n')
+    config = load_config(tmp_path / "c.toml")
+    assert config.database.is_postgres and config.database.target.startswith("postgresql://")
+    assert "secret" not in config.database.display
+    (tmp_path / "d.toml").write_text('[database]\nurl = "mysql://x"\n')
+    done = gridbot("db", "migrate", "--config", str(tmp_path / "d.toml"), cwd=tmp_path)
+    assert done.returncode != 0 and "database.url" in done.stderr
+
+
+def _config(folder: Path, database: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "config.toml"
+    evidence = (folder.parent / "evidence").as_posix()
+    path.write_text(f'[database]\n{database}\n[evidence]\npath = "{evidence}"\n', encoding="utf-8")
+    return path
+
+
+async def test_db_copy_gives_a_deployment_that_prints_the_same(tmp_path, pg_url):
+    lite = _config(tmp_path / "lite", 'path = "gridbot.sqlite3"')
+    for args in (("db", "migrate"), ("org", "import", str(EXAMPLE_ORG))):
+        assert gridbot(*args, "--config", str(lite), cwd=tmp_path).returncode == 0
+    rows = _rows(count=25)
+    with (tmp_path / "tips.csv").open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, HEADER.split(","), extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    done = gridbot("tips", "import", "tips.csv", "--config", str(lite), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    services = await Services.open(load_config(lite), clock=SystemClock())
+    try:
+        member = await services.members.add_by_operator(
+            3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲"
+        )
+        for seed in range(4):
+            await submit(services, member, f"井-{seed}", seed=seed)
+    finally:
+        await services.close()
+
+    copied = gridbot("db", "copy", "--to", pg_url, "--config", str(lite), cwd=tmp_path)
+    assert copied.returncode == 0, copied.stderr
+    assert "verified" in copied.stdout and "MISMATCH" not in copied.stdout
+    assert re.search(r"report\s+4 rows", copied.stdout)
+    # not into a database that has rows
+    again = gridbot("db", "copy", "--to", pg_url, "--config", str(lite), cwd=tmp_path)
+    assert again.returncode != 0 and "not empty" in again.stderr
+
+    pg = _config(tmp_path / "pg", f'url = "{pg_url}"')
+    for args in (
+        ("tips", "table", "--from", "2026-11-01", "--to", "2026-11-30"),
+        ("export", "reports", "--format", "csv", "--out", "OUT"),
+        ("check",),
+    ):
+        outputs = []
+        for config in (lite, pg):
+            out = config.parent / "export.csv"
+            done = gridbot(
+                *[str(out) if a == "OUT" else a for a in args],
+                "--config",
+                str(config),
+                cwd=tmp_path,
+            )
+            assert done.returncode == 0, (args, done.stderr)
+            text = done.stdout.replace(str(out), "OUT")
+            if args[0] == "check":  # the first line names the database
+                text = text.split("\n", 1)[1]
+            outputs.append((text, out.read_bytes() if args[0] == "export" else b""))
+        assert outputs[0] == outputs[1], args
+    # the PostgreSQL deployment goes on: new ids follow the copied ones
+    services = await Services.open(load_config(pg), clock=SystemClock())
+    try:
+        member = await services.members.add_by_operator(
+            3002, "WL-WH-CZ-01", Role.WORKER, "网格员乙"
+        )
+        assert member.id == 2
+        await submit(services, member, "井-new", seed=99)
+        async with services.db.read() as conn:
+            rows = await conn.fetch_all("SELECT max(id), count(*) FROM report")
+        assert tuple(rows[0]) == (5, 5)
+    finally:
+        await services.close()
