@@ -31,6 +31,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.outlets.hub import OutletHub
 from bot.runtime.context import CONTEXT_TYPES, GridApplication
 from bot.runtime.jobs import TrackedJobQueue
+from bot.runtime.leader import Leadership
 from bot.runtime.lifecycle import run_until_signal, serve_polling, stop_background
 from bot.runtime.ordering import ChatOrderedUpdateProcessor
 from bot.runtime.sending import GridBot, RetryingRateLimiter
@@ -87,6 +88,9 @@ def build_application(
             _sync_menus(application, services, tg.menu_syncs_per_second),  # type: ignore[arg-type]
             name="gridbot-menus",
         )
+        # Scheduled work runs in one process of a deployment (bot/runtime/leader.py).
+        application.bot_data.leader = Leadership(services.db)
+        application.bot_data.leader.start()
         schedule(application)
         log.info("bot.ready username=%s db=%s", application.bot.username, config.database.display)
 

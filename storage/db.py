@@ -245,6 +245,22 @@ def only_digits(conn: Connection, expression: str) -> str:
     return f"{expression} NOT GLOB '*[^0-9]*'"
 
 
+class SessionLock:
+    """An advisory lock held (or not) by ``Database.session_lock``."""
+
+    def __init__(self, taken: bool, conn: Connection | None) -> None:
+        self.taken = taken
+        self._conn = conn
+
+    def __bool__(self) -> bool:
+        return self.taken
+
+    async def check(self) -> None:
+        """Raise if the lock's connection (and so the lock) is lost."""
+        if self._conn is not None:
+            await self._conn.fetch_all("SELECT 1")
+
+
 @dataclass(frozen=True)
 class MigrationReport:
     before: int
@@ -438,11 +454,11 @@ class Database:
         raise NotImplementedError
 
     @asynccontextmanager
-    async def session_lock(self, key: int, *, wait: bool) -> AsyncIterator[bool]:
+    async def session_lock(self, key: int, *, wait: bool) -> AsyncIterator[SessionLock]:
         """Hold the deployment's advisory lock ``key`` across processes for the block;
-        yields whether it was taken (``wait=False`` gives up at once). On SQLite one
-        process owns the file's writer anyway: the lock is always taken."""
-        yield True
+        yields a ``SessionLock``, true if it was taken (``wait=False`` gives up at once).
+        On SQLite one process owns the file's writer anyway: the lock is always taken."""
+        yield SessionLock(True, None)
 
 
 class SqliteDatabase(Database):

@@ -32,6 +32,7 @@ from storage.db import (
     Connection,
     Database,
     Result,
+    SessionLock,
     fetch_one,
     redact_url,
 )
@@ -286,7 +287,7 @@ class PostgresDatabase(Database):
         )
 
     @asynccontextmanager
-    async def session_lock(self, key: int, *, wait: bool) -> AsyncIterator[bool]:
+    async def session_lock(self, key: int, *, wait: bool) -> AsyncIterator[SessionLock]:
         """A session advisory lock on a connection of its own, held for the block (and
         released by the server if this process dies, when its connection drops)."""
         conn = await connect(self.url)
@@ -297,7 +298,7 @@ class PostgresDatabase(Database):
             else:
                 row = await fetch_one(conn, "SELECT pg_try_advisory_lock(?, ?)", (self.space, key))
                 taken = bool(row and row[0])
-            yield taken
+            yield SessionLock(taken, conn)
         finally:
             await asyncio.shield(conn.close())
 

@@ -275,3 +275,32 @@ async def test_db_copy_gives_a_deployment_that_prints_the_same(tmp_path, pg_url)
         assert tuple(rows[0]) == (5, 5)
     finally:
         await services.close()
+
+
+async def test_one_leader_runs_the_schedule_and_another_takes_over(pg_url, tmp_path):
+    from bot.runtime.leader import Leadership
+
+    first, second = await Database.open(pg_url), await Database.open(pg_url)
+    a, b = Leadership(first, retry=0.1), Leadership(second, retry=0.1)
+    try:
+        a.start()
+        for _ in range(100):
+            if a.leading:
+                break
+            await asyncio.sleep(0.05)
+        b.start()
+        await asyncio.sleep(0.5)
+        assert a.leading and not b.leading
+        assert not b.leads("daily-digests") and b.leads("report-photos:3001")
+        await first.close()  # the leader's process dies: its connections drop
+        await a.stop()
+        for _ in range(100):
+            if b.leading:
+                break
+            await asyncio.sleep(0.05)
+        assert b.leading and b.leads("daily-digests")
+    finally:
+        await b.stop()
+        await second.close()
+    async with await Database.open(tmp_path / "one.sqlite3") as lite:
+        assert Leadership(lite).leads("daily-digests")  # one process per SQLite file
