@@ -57,7 +57,8 @@ from bot.core.access import Role
 from bot.core.clock import SystemClock
 from bot.formats.orgfile import read_org_file
 from bot.services import Services
-from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
+from tests import pgcluster
+from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, fresh_schema_url, write_config
 from tests.photos import photo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -308,12 +309,19 @@ async def run_one(
 
 
 async def prepare_gridbot(
-    folder: Path, workers: int, telegram: str = "max_messages_per_second = 0\n"
+    folder: Path,
+    workers: int,
+    telegram: str = "max_messages_per_second = 0\n",
+    database_url: str | None = None,
 ) -> Path:
     config = write_config(
         folder,
         f"[reports]\nalbum_wait_seconds = 0\n[telegram]\npoll_timeout = 2\n{telegram}",
     )
+    if database_url:  # PostgreSQL: a fresh schema of its own
+        url = fresh_schema_url(database_url, folder)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("[database]\n", f'[database]\nurl = "{url}"\n', 1))
     services = await Services.open(load_config(config), clock=SystemClock())
     try:
         await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
@@ -462,7 +470,25 @@ async def main() -> None:
     parser.add_argument(
         "--probe-every", type=float, default=0.1, help="the flood case: seconds between probes"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql", "both"),
+        default="sqlite",
+        help="gridbot's store: SQLite (default), PostgreSQL (a throwaway server, or "
+        "--pg-url), or both one after the other",
+    )
+    parser.add_argument("--pg-url", help="a PostgreSQL database to use (a schema is made)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        choices=(1,),
+        help="gridbot processes (several behind one webhook: not built yet, README)",
+    )
     args = parser.parse_args()
+    if args.backend != "sqlite":
+        await _postgres_runs(args)
+        return
     config = await prepare_gridbot(Path(tempfile.mkdtemp(prefix="gridbot-load-")), args.workers)
     flood_config = await prepare_gridbot(
         Path(tempfile.mkdtemp(prefix="gridbot-flood-")), 1, telegram=""
@@ -510,6 +536,43 @@ async def main() -> None:
     if "echo" in results and "gridbot" in results:
         ratio = results["gridbot"]["updates_per_s"] / results["echo"]["updates_per_s"]
         print(f"gridbot / echo update rate: {ratio:.2f}×")
+
+
+async def _postgres_runs(args: argparse.Namespace) -> None:
+    """gridbot's report flows on SQLite (with ``both``) and on PostgreSQL, one process."""
+    folder = None
+    url = args.pg_url
+    if url is None:
+        folder = Path(tempfile.mkdtemp(prefix="gridbot-load-pg-"))
+        url = pgcluster.start(folder)
+    try:
+        print(
+            f"{args.workers} workers, {args.seconds:.0f} s per run, {os.cpu_count()} CPUs; "
+            "full report flows (9 updates each), closed loop",
+            flush=True,
+        )
+        backends = ["sqlite", "postgresql"] if args.backend == "both" else ["postgresql"]
+        for backend in backends:
+            config = await prepare_gridbot(
+                Path(tempfile.mkdtemp(prefix=f"gridbot-load-{backend}-")),
+                args.workers,
+                database_url=url if backend == "postgresql" else None,
+            )
+            server = BotApiServer(TEST_TOKEN)
+            async with server.serve_http() as api:
+                command = [sys.executable, "-m", "bot", "run", "--config", str(config)]
+                await run_one(
+                    f"{backend}×{args.processes}",
+                    [*command, "--api-url", api],
+                    server,
+                    args.workers,
+                    args.seconds,
+                    gridbot_flow,
+                    args.rate,
+                )
+    finally:
+        if folder is not None:
+            pgcluster.stop(folder)
 
 
 if __name__ == "__main__":
