@@ -633,14 +633,13 @@ class Config(_Table):
 
 def _database(database: DatabaseConfig, base: Path) -> DatabaseConfig:
     """``url`` and ``path`` agree: a SQLite URL names the file (relative to ``base``),
-    which ``path`` then holds; with only ``path``, ``url`` is made from it. The test
-    suite's ``GRIDBOT_TEST_DATABASE`` is not read here (see tests/conftest.py)."""
+    which ``path`` then holds; with only ``path``, ``url`` is made from it."""
     if database.url is not None and database.url.startswith("sqlite:///"):
         path = _resolve(Path(unquote(database.url[len("sqlite:///") :])), base)
         return database.model_copy(update={"path": path, "url": f"sqlite:///{path}"})
-    if database.url is not None:
-        return database
     path = _resolve(database.path, base)
+    if database.url is not None:  # PostgreSQL; `path` unused but made whole all the same
+        return database.model_copy(update={"path": path})
     return database.model_copy(update={"path": path, "url": f"sqlite:///{path}"})
 
 

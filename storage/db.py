@@ -238,6 +238,21 @@ async def insert_id(conn: Connection, sql: str, parameters: Sequence[Any] = ()) 
     return int(rows[0][0])
 
 
+async def table_names(conn: Connection) -> list[str]:
+    """The database's tables (of the current schema on PostgreSQL)."""
+    if conn.dialect == POSTGRESQL:
+        sql = (
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1"
+        )
+    else:
+        sql = (
+            "SELECT name FROM sqlite_master WHERE type = 'table' "
+            "AND name NOT LIKE 'sqlite_%' ORDER BY 1"
+        )
+    return [row[0] for row in await conn.fetch_all(sql)]
+
+
 def only_digits(conn: Connection, expression: str) -> str:
     """SQL true when ``expression`` (text) has no character other than 0-9."""
     if conn.dialect == POSTGRESQL:

@@ -52,6 +52,8 @@ def example_rows() -> list[UnitRow]:
 # write then names a schema of its own in that database (README, Tests).
 TEST_DATABASE = os.environ.get("GRIDBOT_TEST_DATABASE", "sqlite")
 ON_POSTGRES = TEST_DATABASE.startswith(("postgresql://", "postgres://"))
+# A test of the SQLite file itself (its bytes, its online backup, a dump of it).
+sqlite_only = pytest.mark.skipif(ON_POSTGRES, reason="about the SQLite file itself")
 
 
 def fresh_schema_url(base: str, folder: Path) -> str:

@@ -39,6 +39,7 @@ from bot.formats.tipfile import TipRow
 from handlers import callbacks
 from handlers.common import guarded_button, guarded_command
 from storage import invites as invite_repo
+from storage.db import table_names
 from storage.members import Member
 from tests.photos import photo
 
@@ -575,11 +576,7 @@ async def snapshot(tg) -> dict[str, list[str]]:
     """Every row of every table but the inbox: what a refusal must leave as it was."""
     out: dict[str, list[str]] = {}
     async with tg.services.db.read() as conn:
-        async with conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        ) as cur:
-            tables = [row[0] for row in await cur.fetchall()]
-        for table in tables:
+        for table in await table_names(conn):
             if table in TRANSPORT_TABLES:
                 continue
             async with conn.execute(f'SELECT * FROM "{table}"') as cur:
