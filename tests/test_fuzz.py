@@ -827,7 +827,8 @@ async def check_database(run: Run) -> None:
             "(SELECT COUNT(*) FROM report r WHERE r.site_id = s.id)"
         ),
         "a site whose last report is not its latest": (
-            "SELECT s.id FROM site s WHERE s.report_count > 0 AND s.last_report_id IS DISTINCT FROM "
+            "SELECT s.id FROM site s WHERE s.report_count > 0 "
+            "AND s.last_report_id IS DISTINCT FROM "
             "(SELECT MAX(r.id) FROM report r WHERE r.site_id = s.id)"
         ),
         "a report in another unit than its site": (
