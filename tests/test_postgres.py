@@ -262,6 +262,12 @@ async def test_db_copy_gives_a_deployment_that_prints_the_same(tmp_path, pg_url)
                 text = text.split("\n", 1)[1]
             outputs.append((text, out.read_bytes() if args[0] == "export" else b""))
         assert outputs[0] == outputs[1], args
+    # a backup of the PostgreSQL deployment: pg_dump's file and the evidence it needs
+    backed = gridbot("backup", str(tmp_path / "backups"), "--config", str(pg), cwd=tmp_path)
+    assert backed.returncode == 0, backed.stderr
+    dumps = list((tmp_path / "backups").glob("gridbot-*.pgdump"))
+    assert len(dumps) == 1 and dumps[0].read_bytes()[:5] == b"PGDMP"
+    assert "evidence: 4 files, 4 copied" in backed.stdout
     # the PostgreSQL deployment goes on: new ids follow the copied ones
     services = await Services.open(load_config(pg), clock=SystemClock())
     try:
