@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -573,6 +574,7 @@ async def _postgres_runs(args: argparse.Namespace) -> None:
     finally:
         if folder is not None:
             pgcluster.stop(folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":
