@@ -11,6 +11,7 @@
     gridbot audit [--since DATE] [--format text|jsonl] --config PATH
     gridbot backup DIR --config PATH
     gridbot check [--quick] [--backup DIR] --config PATH
+    gridbot demo [--port 8080] [--lang zh|en] [--keep DIR]
 
 Problems are printed as plain lines on stderr (no traceback) with exit status 2 for a
 bad config or command line, 1 for anything else that could not be done.
@@ -153,6 +154,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--backup", metavar="DIR", help="check the newest backup in DIR instead (no config needed)"
     )
+    demo = top.add_parser(
+        "demo",
+        help="try gridbot without Telegram: the real bot on the built-in Bot API server, "
+        "with a web chat on loopback (no token, no network)",
+    )
+    demo.add_argument(
+        "--port", type=int, default=8080, help="loopback port of the web chat (0: any free one)"
+    )
+    demo.add_argument("--lang", choices=["zh", "en"], default="zh", help="the demo's language")
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="build the demo in DIR and keep it (default: a temporary folder, removed at the end)",
+    )
     return parser
 
 
@@ -162,6 +177,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check" and args.backup:
             return _check_backup(args)
+        if args.command == "demo":
+            from bot.ops.demo import run as run_demo
+
+            return run_demo(args.port, args.lang, args.keep)
         config = load_config(args.config)
         if args.command == "run":
             return _run(config, args)
