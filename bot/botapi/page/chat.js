@@ -158,7 +158,9 @@ function messageElement(message) {
   meta.className = "meta";
   meta.textContent = clockText(message.edit_date || message.date);
   el.append(meta);
-  const wrap = document.createDocumentFragment();
+  const wrap = document.createElement("div");
+  wrap.className = "item" + (mine ? " out" : " in") + (from.is_bot ? " bot" : "");
+  wrap.dataset.messageId = message.message_id;
   wrap.append(el);
   const rows = (message.reply_markup || {}).inline_keyboard;
   if (rows && rows.length) wrap.append(inlineKeyboard(message, rows));
