@@ -236,3 +236,12 @@ async def test_a_control_runs_what_the_embedder_gave(tg, web):
     assert answer.json() == {"ok": True, "result": {"clock": "2026-12-03 20:00"}}
     assert ran == [1]
     assert json.loads((await web.get("/api/config")).content) == {}
+
+
+async def test_the_page_language_is_the_language_the_user_writes_in(tg, web):
+    await worker(tg)
+    await act(web, WORKER, "text", text="/start", lang="en")
+    state = await said(web, WORKER, "Hello, 李秀英!")
+    assert tg.server.users[WORKER]["language_code"] == "en"
+    await act(web, WORKER, "text", text="/start", lang="zh")
+    await said(web, WORKER, "您好，李秀英！", state["version"])

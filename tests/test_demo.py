@@ -201,3 +201,18 @@ def test_with_keep_the_demo_leaves_its_folder(tmp_path):
     assert process.wait(timeout=30) == 0
     assert (kept / "gridbot.sqlite3").exists() and (kept / "config.toml").exists()
     assert str(kept) in process.stderr.read()
+
+
+def test_the_page_and_the_demo_city_ship_in_the_package():
+    """`pip install .` carries them: every file is matched by a package-data pattern."""
+    import fnmatch
+    import tomllib
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"
+    ]["bot"]
+    shipped = [*(ROOT / "bot" / "botapi" / "page").iterdir(), *demo.DATA.iterdir()]
+    assert {p.name for p in shipped} >= {"index.html", "chat.js", "chat.css", "org.toml"}
+    for path in shipped:
+        name = path.relative_to(ROOT / "bot").as_posix()
+        assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
