@@ -201,6 +201,36 @@ def test_with_keep_the_demo_leaves_its_folder(tmp_path):
     assert process.wait(timeout=30) == 0
     assert (kept / "gridbot.sqlite3").exists() and (kept / "config.toml").exists()
     assert str(kept) in process.stderr.read()
+    # Started again on the kept folder, it goes on with the same database.
+    with sqlite3.connect(kept / "gridbot.sqlite3") as conn:
+        reports = conn.execute("SELECT count(*) FROM report").fetchone()[0]
+    process, _ = start_demo(tmp_path, "--keep", str(kept))
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=30) == 0, process.stderr.read()[-3000:]
+    with sqlite3.connect(kept / "gridbot.sqlite3") as conn:
+        assert conn.execute("SELECT count(*) FROM report").fetchone()[0] == reports
+
+
+@pytest.mark.slow
+def test_a_port_in_use_is_said_plainly(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "bot", "demo", "--port", str(port), "--lang", "en"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)},
+        )
+    assert done.returncode == 1
+    assert f"Cannot serve the page on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_the_page_and_the_demo_city_ship_in_the_package():
@@ -216,3 +246,16 @@ def test_the_page_and_the_demo_city_ship_in_the_package():
     for path in shipped:
         name = path.relative_to(ROOT / "bot").as_posix()
         assert any(fnmatch.fnmatch(name, pattern) for pattern in patterns), name
+
+
+async def test_a_stop_while_the_history_is_written_ends_the_demo_at_once(tmp_path):
+    stop = asyncio.Event()
+    serving = asyncio.ensure_future(demo.serve(tmp_path, "zh", 0, stop, lambda url: None))
+    for _ in range(500):  # until the history has begun
+        if (tmp_path / "gridbot.sqlite3").exists():
+            break
+        await asyncio.sleep(0.01)
+    stop.set()
+    await asyncio.wait_for(serving, 10)
+    with sqlite3.connect(tmp_path / "gridbot.sqlite3") as conn:  # cut short: no group bound
+        assert conn.execute("SELECT count(*) FROM group_chat").fetchone()[0] == 0

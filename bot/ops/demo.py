@@ -152,9 +152,12 @@ def photo(seed: int) -> bytes:
     return out.getvalue()
 
 
-async def build(folder: Path, language: str, today: date) -> tuple[Config, list[Person]]:
+async def build(
+    folder: Path, language: str, today: date, stop: asyncio.Event | None = None
+) -> tuple[Config, list[Person]]:
     """Create the deployment in ``folder``: config, database, city, members, the bound
-    group, and the week before ``today``'s morning as history."""
+    group, and the week before ``today``'s morning as history (cut short, a day at a
+    time, once ``stop`` is set)."""
     config = load_config(write_config(folder, language))
     zone = config.locale.zone
     clock = FakeClock(datetime.combine(today - timedelta(days=HISTORY_DAYS), time(8), zone))
@@ -169,7 +172,9 @@ async def build(folder: Path, language: str, today: date) -> tuple[Config, list[
             )
             for person in cast
         }
-        await _history(services, members, language, today, zone)
+        await _history(services, members, language, today, zone, stop)
+        if stop is not None and stop.is_set():
+            return config, cast
         # Bound this morning: the digests of the week before were never due to it.
         clock.set(datetime.combine(today, time(8, 59), zone))
         title = services.catalogue.text(language, "demo.group_title")
@@ -180,7 +185,12 @@ async def build(folder: Path, language: str, today: date) -> tuple[Config, list[
 
 
 async def _history(
-    services: Services, members: dict[str, Member], language: str, today: date, zone: Any
+    services: Services,
+    members: dict[str, Member],
+    language: str,
+    today: date,
+    zone: Any,
+    stop: asyncio.Event | None,
 ) -> None:
     rng = random.Random(21)
     catalogue = services.catalogue
@@ -194,6 +204,8 @@ async def _history(
     assert isinstance(clock, FakeClock)
     seed = 0
     for back in range(HISTORY_DAYS, -1, -1):
+        if stop is not None and stop.is_set():
+            return
         day = today - timedelta(days=back)
         clock.set(datetime.combine(day, time(8), zone))
         for worker in workers:
@@ -322,10 +334,17 @@ async def serve(
     from bot.runtime.lifecycle import serve_polling
 
     catalogue = Catalogue.load(language)
-    zone_config = load_config(write_config(folder, language))
-    zone = zone_config.locale.zone
-    today = datetime.now(zone).date()
-    config, cast = await build(folder, language, today)
+    if (folder / "gridbot.sqlite3").exists():  # a demo kept before (--keep): go on with it
+        config = load_config(write_config(folder, language))
+        cast = people(catalogue, language, [row.code for row in read_org_file(ORG_FILE)])
+        zone = config.locale.zone
+        today = datetime.now(zone).date()
+    else:
+        zone = load_config(write_config(folder, language)).locale.zone
+        today = datetime.now(zone).date()
+        config, cast = await build(folder, language, today, stop)
+        if stop.is_set():
+            return  # Ctrl-C while the history was being written
     clock = DemoClock(datetime.combine(today, MORNING, zone))
     server = BotApiServer(
         TOKEN, bot_username="gridbot_demo_bot", bot_first_name="gridbot", clock=clock.timestamp
@@ -371,7 +390,9 @@ async def serve(
     async with server.serve_http("127.0.0.1", port) as url:
         bot = asyncio.create_task(serve_polling(application, config, stop), name="demo-bot")
         try:
-            await server.wait_polling(timeout=30)
+            listening = server.signal.wait_until(lambda: server.polling or bot.done(), None)
+            if await _unless_stopped(listening, stop) is None or bot.done():
+                return  # stopped (or failed) before the bot was listening
             ready = on_ready(url + "/")
             if ready is not None:
                 await ready
@@ -382,6 +403,22 @@ async def serve(
             stop.set()
             with contextlib.suppress(Exception):
                 await bot
+
+
+async def _unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> Any:
+    """``await work``, or cancel it and return None as soon as ``stop`` is set."""
+    task = asyncio.ensure_future(work)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    return None
 
 
 def run(port: int, language: str, keep: str | None) -> int:
@@ -405,6 +442,11 @@ def run(port: int, language: str, keep: str | None) -> int:
 
     try:
         asyncio.run(main())
+    except OSError as error:  # the port is taken, or not ours to listen on
+        print(
+            catalogue.text(language, "demo.cannot_listen", port=port, error=error), file=sys.stderr
+        )
+        return 1
     finally:
         if keep:
             print(catalogue.text(language, "demo.kept", folder=folder), file=sys.stderr)
