@@ -29,6 +29,7 @@ from bot.domain import reports as report_domain
 from bot.domain import tips as tip_domain
 from bot.formats import orgfile, tiptable
 from bot.i18n import Catalogue
+from bot.ops import demo
 from handlers import flows
 from handlers import tips as tip_handlers
 from storage.tips import EventKind, RewardState, TipState
@@ -119,6 +120,8 @@ DYNAMIC: dict[str, set[str]] = {
     "{}_too_long": _keys("{}_too_long", _literal_arguments("checked_text", 2)),
     "reward.state.{}": _keys("reward.state.{}", RewardState),
     "reward.word.{}": _keys("reward.word.{}", tip_handlers.SETTLED),
+    "demo.persona.{}": _keys("demo.persona.{}", demo.PERSONAS),
+    "demo.people.{}": _keys("demo.people.{}", demo.PEOPLE),
 }
 
 # f-strings that look like keys but name something else.

@@ -52,6 +52,13 @@ HISTORY_DAYS = 7
 MORNING = time(9, 0)  # the demo starts at 09:00 local time on the real date
 # The evening's sends, both due when the page runs the jobs (within the catch-up window).
 REMINDER, DIGEST = "19:30", "20:00"
+#: The personas of the page, in its order (``demo.persona.*``).
+PERSONAS = ("worker", "lead", "admin", "group")
+#: The members' names in the catalogue (``demo.people.*``): a worker for each of the
+#: street's grids (four in the example city), one for each other district.
+WORKER_KEYS = ("worker_1", "worker_2", "worker_3", "worker_4")
+OTHER_KEYS = ("other_1", "other_2", "other_3")
+PEOPLE = ("admin", "lead", *WORKER_KEYS, *OTHER_KEYS)
 
 
 @dataclass(frozen=True)
@@ -106,12 +113,10 @@ def people(catalogue: Catalogue, language: str, org_codes: list[str]) -> list[Pe
         Person("admin", ADMIN_ID, CITY, Role.ADMIN, name("admin")),
         Person("lead", LEAD_ID, STREET, Role.LEAD, name("lead")),
     ]
-    for number, grid in enumerate(grids, 1):
-        key = f"worker_{number}"
-        found.append(Person(key, FIRST_WORKER_ID + number - 1, grid, Role.WORKER, name(key)))
-    for number, grid in enumerate(OTHER_GRIDS, 1):
-        key = f"other_{number}"
-        found.append(Person(key, FIRST_OTHER_ID + number - 1, grid, Role.WORKER, name(key)))
+    for number, (key, grid) in enumerate(zip(WORKER_KEYS, grids, strict=False)):
+        found.append(Person(key, FIRST_WORKER_ID + number, grid, Role.WORKER, name(key)))
+    for number, (key, grid) in enumerate(zip(OTHER_KEYS, OTHER_GRIDS, strict=True)):
+        found.append(Person(key, FIRST_OTHER_ID + number, grid, Role.WORKER, name(key)))
     return found
 
 
@@ -300,7 +305,7 @@ def page_config(catalogue: Catalogue, language: str, cast: list[Person]) -> dict
             "user_id": by_key[key].telegram_id,
             "labels": {lang: persona(key, lang) for lang in ("zh", "en")},
         }
-        for key in ("worker", "lead", "admin")
+        for key in PERSONAS
         if key in by_key
     ]
     personas.append(
