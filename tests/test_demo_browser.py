@@ -88,6 +88,13 @@ def test_a_worker_reports_in_the_browser_and_the_group_gets_the_ranking_and_char
 
             page.click("#start")
             expect(bot.last).to_contain_text("李秀英")
+            # Text is drawn as text: markup typed by a user or echoed by the bot is not run.
+            page.fill("#text", '<img src=x onerror="window.injected=1"><b>x</b>')
+            page.click("#send")
+            expect(page.locator(".item.out").last).to_contain_text("<img src=x")
+            expect(bot.last).not_to_contain_text("李秀英")  # the bot's answer to it
+            assert page.evaluate("window.injected") is None
+            assert page.locator("#messages img:not(.photo), #messages script").count() == 0
             page.click("#menu")  # the command menu the bot set for her
             page.locator(".command-item", has_text="/report").click()
             expect(bot.last).to_contain_text("请选择自备井地点")
@@ -119,15 +126,21 @@ def test_a_worker_reports_in_the_browser_and_the_group_gets_the_ranking_and_char
             page.click("#run-jobs")
             ranking = page.locator(".msg.bot", has_text="巡查排名").first
             expect(ranking).to_be_visible(timeout=20_000)
+            # The bot's HTML formatting: the title in bold, the table as preformatted text.
+            expect(page.locator(".msg.bot b", has_text="南阳市").first).to_be_visible()
+            expect(page.locator(".msg.bot pre").first).to_contain_text("卧龙区")
             chart = page.locator(".msg.bot img.photo").last
             expect(chart).to_be_visible()
             assert chart.evaluate("img => img.complete && img.naturalWidth > 200")
             expect(page.locator(".msg.bot", has_text="卧龙区").first).to_be_visible()
-            assert errors == []
             # docs/demo.png is made so: GRIDBOT_DEMO_SCREENSHOT=docs/demo.png pytest -m slow …
             if os.environ.get("GRIDBOT_DEMO_SCREENSHOT"):
                 page.locator("#messages").evaluate("box => box.scrollTop = box.scrollHeight")
                 page.screenshot(path=os.environ["GRIDBOT_DEMO_SCREENSHOT"])
+            page.click("#language")  # the page in English
+            expect(page.locator("#run-jobs")).to_contain_text("Run the scheduled jobs")
+            expect(page.locator("[data-persona=worker]")).to_contain_text("Grid worker 李秀英")
+            assert errors == []
             browser.close()
     finally:
         stop_demo(process)
