@@ -245,3 +245,21 @@ async def test_the_page_language_is_the_language_the_user_writes_in(tg, web):
     assert tg.server.users[WORKER]["language_code"] == "en"
     await act(web, WORKER, "text", text="/start", lang="zh")
     await said(web, WORKER, "您好，李秀英！", state["version"])
+
+
+async def test_photos_picked_together_arrive_as_one_album(tg, web):
+    await worker(tg)
+    for seed in (1, 2):
+        answer = await web.post(
+            f"/api/chats/{WORKER}/photo?user_id={WORKER}&media_group_id=1733100000",
+            content=photo(4200 + seed),
+        )
+        assert answer.status_code == 200, answer.text
+    state = (await web.get(f"/api/chats/{WORKER}")).json()
+    albums = [m.get("media_group_id") for m in state["messages"] if "photo" in m]
+    assert albums == ["1733100000", "1733100000"]
+    bad = await web.post(
+        f"/api/chats/{WORKER}/photo?user_id={WORKER}&media_group_id=a;b", content=photo(4203)
+    )
+    assert bad.status_code == 400
+    await tg.settled()

@@ -13,7 +13,7 @@ only draws messages and turns clicks into these calls:
     POST /api/chats/<chat>/text               {"user_id", "text"}
     POST /api/chats/<chat>/press              {"user_id", "message_id", "data"}
     POST /api/chats/<chat>/location           {"user_id", "latitude", "longitude"}
-    POST /api/chats/<chat>/photo?user_id=U&caption=C          body: the image bytes
+    POST /api/chats/<chat>/photo?user_id=U&caption=C[&media_group_id=A]  body: the image
     POST /api/chats/<chat>/document?user_id=U&file_name=N     body: the file bytes
     GET  /api/files/<file_id>                 a file the bot or a user sent
     POST /api/controls/<name>                 an action of the embedder (``controls``)
@@ -250,7 +250,10 @@ async def _act(
         if action == "photo":
             if image_size(body) is None:
                 raise WebError(400, "not a PNG, JPEG or GIF image")
-            update = await sender.send_photo(body, caption=caption)
+            album = query.get("media_group_id") or None  # photos picked together
+            if album is not None and not album.isalnum():
+                raise WebError(400, "media_group_id: letters and digits only")
+            update = await sender.send_photo(body, caption=caption, media_group_id=album)
         else:
             name = (query.get("file_name") or "file").replace("/", "_")[:128]
             kind = (headers.get("content-type") or "").split(";")[0].strip()

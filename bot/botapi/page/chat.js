@@ -301,9 +301,10 @@ function sendText(text) {
   act(() => post(chatPath("text"), { user_id: state.persona.user_id, text, lang: state.lang }));
 }
 
-async function upload(kind, file) {
+async function upload(kind, file, album) {
   const query = new URLSearchParams({ user_id: state.persona.user_id, lang: state.lang });
   if (kind === "document") query.set("file_name", file.name);
+  if (album) query.set("media_group_id", album);
   await act(() => api(chatPath(kind) + "?" + query, {
     method: "POST", headers: { "Content-Type": file.type || "application/octet-stream" }, body: file,
   }));
@@ -434,7 +435,9 @@ async function main() {
   $("attach-photo").addEventListener("click", () => $("photo-input").click());
   $("attach-file").addEventListener("click", () => $("file-input").click());
   $("photo-input").addEventListener("change", async (event) => {
-    for (const file of event.target.files) await upload("photo", file);
+    const files = Array.from(event.target.files);
+    const album = files.length > 1 ? String(Date.now()) : null; // sent as one album
+    for (const file of files) await upload("photo", file, album);
     event.target.value = "";
   });
   $("file-input").addEventListener("change", async (event) => {
