@@ -123,7 +123,9 @@ def test_a_worker_reports_in_the_browser_and_the_group_gets_the_ranking_and_char
             expect(bot.last).to_contain_text("上报已提交")
 
             page.click("[data-persona=group]")
+            expect(page.locator("#clock")).to_contain_text("09:0")  # the demo's morning
             page.click("#run-jobs")
+            expect(page.locator("#clock")).to_contain_text("20:0")  # this evening's sends
             ranking = page.locator(".msg.bot", has_text="巡查排名").first
             expect(ranking).to_be_visible(timeout=20_000)
             # The bot's HTML formatting: the title in bold, the table as preformatted text.

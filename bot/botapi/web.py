@@ -181,6 +181,7 @@ async def chat_state(server: BotApiServer, chat_id: int, query: Mapping[str, str
     ]
     return {
         "version": server.signal.version,
+        "now": server.now(),  # the server's time (a demo's clock), for the page's clock
         "chat": server.chats[chat_id],
         "commands": menu_commands(server, chat_id, query.get("user_id")),
         "messages": server.messages(chat_id),

@@ -383,7 +383,8 @@ async def serve(
 
     async def evening() -> dict[str, Any]:
         local = clock.now().astimezone(zone)
-        clock.move_to(datetime.combine(local.date(), time(20, 0, 30), zone))
+        due = datetime.combine(local.date(), time.fromisoformat(DIGEST), zone)
+        clock.move_to(due + timedelta(seconds=30))
         return await run_jobs()
 
     async def next_day() -> dict[str, Any]:
@@ -406,8 +407,7 @@ async def serve(
             )
         finally:
             stop.set()
-            with contextlib.suppress(Exception):
-                await bot
+            await bot  # the bot's own stop; an error it ended with is raised here
 
 
 async def _unless_stopped(work: Awaitable[Any], stop: asyncio.Event) -> Any:

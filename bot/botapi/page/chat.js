@@ -104,6 +104,12 @@ function clockText(seconds) {
   return new Date(seconds * 1000).toLocaleTimeString(state.lang === "zh" ? "zh-CN" : "en-GB", options);
 }
 
+function dayAndTime(seconds) {
+  const options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false };
+  if (state.config.zone) options.timeZone = state.config.zone;
+  return new Date(seconds * 1000).toLocaleString("sv-SE", options); // 2026-12-03 09:00
+}
+
 function fileUrl(fileId) { return "/api/files/" + encodeURIComponent(fileId); }
 
 function messageElement(message) {
@@ -229,6 +235,7 @@ function draw(chat) {
     drawKeyboard(chat.keyboard);
   }
   drawCommands(chat.commands || []);
+  if (chat.now) $("clock").textContent = dayAndTime(chat.now);
   $("start-bar").hidden = !(chat.chat.type === "private" && chat.messages.length === 0);
   const seen = state.toastSeq[state.persona.chat_id];
   const fresh = chat.toasts.filter((toast) => seen !== undefined && toast.seq > seen);
