@@ -156,6 +156,17 @@ async def test_the_demo_runs_the_real_bot_on_loopback_and_the_page_controls_its_
             assert image.content.startswith(b"\x89PNG")
             await until(web, worker, lambda s: len(bot_texts(s)) >= 2)  # the reminder
 
+            # A document the bot sends is offered for download: the admin's export.
+            admin = config["personas"][2]["user_id"]
+            await web.post(
+                f"/api/chats/{admin}/text", json={"user_id": admin, "text": "/export 上报"}
+            )
+            state = await until(web, admin, lambda s: any("document" in m for m in s["messages"]))
+            document = next(m["document"] for m in state["messages"] if "document" in m)
+            assert document["file_name"].endswith(".xlsx")
+            sheet = await web.get(f"/api/files/{document['file_id']}")
+            assert sheet.content.startswith(b"PK")  # a zip: the XLSX the bot made
+
             answer = (await web.post("/api/controls/next_day")).json()
             tomorrow = datetime.now(ZoneInfo("Asia/Shanghai")).date() + timedelta(days=1)
             assert answer["result"]["clock"] == f"{tomorrow.isoformat()} 09:00"
