@@ -17,9 +17,11 @@ from bot.domain.invites import InviteService
 from bot.domain.members import MemberService
 from bot.domain.menus import MenuService
 from bot.domain.org import OrgService
+from bot.domain.plans import PlanService
 from bot.domain.ranking import RankingService
 from bot.domain.report_history import ReportHistory
 from bot.domain.reports import ReportService
+from bot.domain.sites import SiteRegistry
 from bot.domain.status_updates import StatusUpdateService
 from bot.domain.tips import TipService
 from bot.i18n import Catalogue
@@ -48,6 +50,8 @@ class Services:
     audit: AuditService
     exports: ExportService
     inbox: Inbox
+    plans: PlanService
+    sites: SiteRegistry
 
     @classmethod
     async def open(
@@ -67,6 +71,7 @@ class Services:
             raise
         ranking = RankingService(db, clock, config)
         audit = AuditService(db, clock)
+        plans = PlanService(db, clock, config)
         return cls(
             config=config,
             db=db,
@@ -88,6 +93,8 @@ class Services:
             audit=audit,
             exports=ExportService(config, catalogue, audit, clock),
             inbox=Inbox(db, clock),
+            plans=plans,
+            sites=SiteRegistry(db, clock, config, plans),
         )
 
     async def close(self) -> None:

@@ -1,0 +1,328 @@
+"""The site registry (台账): importing and exporting lists of sites, tagging. Telegram-free.
+
+An import reads the file twice as a stream: first every row is checked and every problem
+collected with its line number (nothing is written if there is any), then the rows are
+written in batches inside one transaction. Re-importing the same file changes nothing;
+names, addresses, units, tags and coordinates follow the file; nothing is deleted, and
+the registered sites missing from the file are reported. Afterwards the open plans take
+in the sites that now match them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.config import Config
+from bot.core import geo
+from bot.core.clock import Clock
+from bot.domain import audit
+from bot.domain.plans import PlanService
+from bot.formats.sitefile import read_rows
+from storage import sites as site_repo
+from storage import units as unit_repo
+from storage.db import Database, fetch_all
+from storage.members import Member
+from storage.sites import RegistryRow, code_key
+from storage.units import Unit
+
+BATCH = 1000
+MAX_PROBLEMS = 200  # lines printed; the count says how many more
+TAG_SEPARATORS = (";", chr(0xFF1B))  # and the full-width semicolon
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class ImportResult:
+    rows: int = 0
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    missing: list[str] = field(default_factory=list)  # registered codes not in the file
+    joined: int = 0  # plan memberships added
+
+
+class SiteFileProblems(Exception):
+    def __init__(self, problems: list[str], count: int) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+        self.count = count
+
+
+def split_tags(text: str) -> tuple[str, ...]:
+    """The tags of a cell, split at semicolons (either width), trimmed, each once."""
+    for separator in TAG_SEPARATORS[1:]:
+        text = text.replace(separator, TAG_SEPARATORS[0])
+    seen: dict[str, None] = {}
+    for tag in text.split(TAG_SEPARATORS[0]):
+        tag = " ".join(tag.split())
+        if tag:
+            seen.setdefault(tag, None)
+    return tuple(seen)
+
+
+class _Checker:
+    """Turns the text of a row into a ``RegistryRow`` or problems."""
+
+    def __init__(self, config: Config, units: list[Unit]) -> None:
+        self.config = config
+        self.campaign = config.campaign
+        self.by_code = {u.code.casefold(): u for u in units}
+        by_id = {u.id: u for u in units}
+        self.by_name: dict[str, list[Unit]] = {}
+        for unit in units:
+            chain = [by_id[int(p)] for p in unit.path.strip("/").split("/") if int(p) in by_id]
+            names = [u.name for u in chain]
+            for start in range(len(names)):
+                self.by_name.setdefault("/".join(names[start:]), []).append(unit)
+        self.areas = {area.unit: area for area in config.reports.areas}
+        self.chains = {u.id: [by_id[int(p)] for p in u.path.strip("/").split("/")] for u in units}
+
+    def unit(self, text: str) -> Unit | None:
+        found = self.by_code.get(text.strip().casefold())
+        if found is not None:
+            return found
+        key = "/".join(part.strip() for part in text.replace(chr(0xFF0F), "/").split("/") if part.strip())
+        matches = self.by_name.get(key, [])
+        return matches[0] if len(matches) == 1 else None
+
+    def category(self, text: str) -> str | None:
+        for category in self.campaign.categories:
+            if text in (category.code, category.name, category.name_en):
+                return category.code
+        return None
+
+    def status(self, category: str, text: str) -> str | None:
+        found = self.campaign.category(category)
+        for status in found.statuses if found else []:
+            if text in (status.code, status.name, status.name_en):
+                return status.code
+        return None
+
+    def area_of(self, unit: Unit) -> Any:
+        for ancestor in reversed(self.chains.get(unit.id, [])):
+            if ancestor.code in self.areas:
+                return self.areas[ancestor.code]
+        return None
+
+    def check(self, raw: dict[str, str]) -> tuple[RegistryRow | None, list[str]]:
+        problems = []
+        category = self.category(raw.get("category", ""))
+        if category is None:
+            problems.append(f"unknown category {raw.get('category', '')!r}")
+        code = " ".join(raw.get("code", "").split())
+        if not 1 <= len(code) <= 60:
+            problems.append("a code of 1 to 60 characters is needed")
+        unit = self.unit(raw.get("unit", ""))
+        if unit is None:
+            problems.append(f"unknown unit {raw.get('unit', '')!r}")
+        status = None
+        if raw.get("status") and category is not None:
+            status = self.status(category, raw["status"])
+            if status is None:
+                problems.append(f"unknown status {raw['status']!r} for {raw['category']!r}")
+        lat, lon = raw.get("lat", ""), raw.get("lon", "")
+        latitude = longitude = None
+        if lat or lon:
+            try:
+                latitude, longitude = float(lat), float(lon)
+                if not (math.isfinite(latitude) and math.isfinite(longitude)):
+                    raise ValueError
+            except ValueError:
+                problems.append(f"coordinates {lat!r}, {lon!r} are not two numbers")
+            else:
+                problem = self._place(latitude, longitude, unit)
+                if problem:
+                    problems.append(problem)
+        if problems:
+            return None, problems
+        assert category is not None and unit is not None
+        return (
+            RegistryRow(
+                category=category,
+                code=code,
+                name=raw.get("name") or None,
+                address=raw.get("address") or None,
+                unit_id=unit.id,
+                latitude=latitude,
+                longitude=longitude,
+                tags=split_tags(raw.get("tags", "")),
+                status=status,
+            ),
+            [],
+        )
+
+    def _place(self, lat: float, lon: float, unit: Unit | None) -> str | None:
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            if -90 <= lon <= 90 and -180 <= lat <= 180:
+                return f"coordinates {lat}, {lon} out of range: latitude and longitude swapped?"
+            return f"coordinates {lat}, {lon} out of range"
+        area = self.area_of(unit) if unit is not None else None
+        if area is not None and geo.outside_by(area, (lat, lon)) is not None:
+            if -90 <= lon <= 90 and geo.outside_by(area, (lon, lat)) is None:
+                return (
+                    f"coordinates {lat}, {lon} are latitude and longitude swapped "
+                    f"(outside the area of {area.unit}; {lon}, {lat} is inside)"
+                )
+        return None
+
+
+class SiteRegistry:
+    def __init__(self, db: Database, clock: Clock, config: Config, plans: PlanService) -> None:
+        self.db = db
+        self.clock = clock
+        self.config = config
+        self.plans = plans
+
+    async def _checker(self) -> _Checker:
+        async with self.db.read() as conn:
+            return _Checker(self.config, await unit_repo.all_units(conn))
+
+    async def check_file(self, path: Path, progress: Progress | None = None) -> int:
+        """Pass one: every row checked; ``SiteFileProblems`` lists every problem with its
+        line. Returns the number of rows."""
+        checker = await self._checker()
+        seen: dict[tuple[str, str], int] = {}
+        problems: list[str] = []
+        count = rows = 0
+        for line, raw in read_rows(path):
+            rows += 1
+            row, found = checker.check(raw)
+            if row is not None:
+                key = (row.category, code_key(row.code))
+                first = seen.get(key)
+                if first is not None:
+                    found = [f"code {row.code!r} twice in the file (first on line {first})"]
+                else:
+                    seen[key] = line
+            for problem in found:
+                count += 1
+                if len(problems) < MAX_PROBLEMS:
+                    problems.append(f"{path}: line {line}: {problem}")
+            if progress and rows % 5000 == 0:
+                progress(rows, 0)
+        if count:
+            if count > len(problems):
+                problems.append(f"{path}: … and {count - len(problems)} more problem(s)")
+            raise SiteFileProblems(problems, count)
+        return rows
+
+    async def import_file(
+        self, path: Path, actor: Member | None = None, progress: Progress | None = None
+    ) -> ImportResult:
+        """Check, then write the whole file in one transaction (nothing at all when any row
+        is wrong)."""
+        total = await self.check_file(path)
+        checker = await self._checker()
+        result = ImportResult(rows=total)
+        now = self.clock.now()
+        in_file: set[tuple[str, str]] = set()
+        async with self.db.transaction() as conn:
+            batch: list[RegistryRow] = []
+            for _, raw in read_rows(path):
+                row, _problems = checker.check(raw)
+                assert row is not None  # checked above, and the transaction holds the tree
+                batch.append(row)
+                in_file.add((row.category, code_key(row.code)))
+                if len(batch) >= BATCH:
+                    await self._write(conn, batch, now, result)
+                    batch = []
+                    if progress:
+                        progress(result.added + result.updated + result.unchanged, total)
+            if batch:
+                await self._write(conn, batch, now, result)
+            if progress:
+                progress(total, total)
+            for _, category, key in await site_repo.registered_codes(conn):
+                if (category, key) not in in_file:
+                    result.missing.append(f"{category}:{key}")
+            if result.added or result.updated:
+                result.joined = await self.plans.refresh_all(conn)
+            await audit.record(
+                conn,
+                self.clock,
+                "sites.imported",
+                actor=actor,
+                target=path.name,
+                unit_id=None,
+                rows=total,
+                added=result.added,
+                updated=result.updated,
+                missing=len(result.missing),
+            )
+        return result
+
+    async def _write(
+        self, conn: Any, batch: list[RegistryRow], now: datetime, result: ImportResult
+    ) -> None:
+        by_category: dict[str, list[RegistryRow]] = {}
+        for row in batch:
+            by_category.setdefault(row.category, []).append(row)
+        for category, rows in by_category.items():
+            known = await site_repo.known(conn, category, [code_key(r.code) for r in rows])
+            new, changed = [], []
+            for row in rows:
+                have = known.get(code_key(row.code))
+                if have is None:
+                    new.append(row)
+                elif (
+                    have.unit_id,
+                    have.name,
+                    have.address,
+                    have.latitude,
+                    have.longitude,
+                    have.tags,
+                ) != (
+                    row.unit_id,
+                    row.name,
+                    row.address,
+                    row.latitude,
+                    row.longitude,
+                    ";".join(row.tags),
+                ):
+                    changed.append((have.id, row))
+                else:
+                    result.unchanged += 1
+            await site_repo.add_many(conn, new, now)
+            await site_repo.update_many(conn, changed, now)
+            result.added += len(new)
+            result.updated += len(changed)
+
+    async def export_rows(self) -> list[list[Any]]:
+        """Every site, in the import's columns (the unit by its code)."""
+        return [row async for row in self.iter_export()]
+
+    async def iter_export(self) -> Any:
+        """Every site in the import's columns, read in batches by id."""
+        after = 0
+        while True:
+            async with self.db.read() as conn:
+                rows = await fetch_all(
+                    conn,
+                    "SELECT s.id, s.category, s.code, s.name, s.address, u.code, s.latitude, "
+                    "s.longitude, s.tags, s.status FROM site s JOIN org_unit u ON u.id = s.unit_id "
+                    "WHERE s.id > ? ORDER BY s.id LIMIT ?",
+                    (after, BATCH),
+                )
+            for row in rows:
+                yield [row[i] for i in range(1, 10)]
+            if len(rows) < BATCH:
+                return
+            after = rows[-1][0]
+
+    async def tag(self, site_id: int, tags: list[str]) -> int:
+        """Set a site's tags (a worker-created site tagged later); it joins the open plans it
+        now matches. Returns how many it joined."""
+        async with self.db.transaction() as conn:
+            await site_repo.set_tags(conn, site_id, tuple(tags))
+            return await self.plans.site_joined(conn, site_id)
+
+
+def rows_in(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    """The rows of a site file (for tools that want to look without importing)."""
+    return read_rows(path)
