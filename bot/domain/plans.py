@@ -321,10 +321,10 @@ class PlanService:
         unit = await unit_repo.get_by_code(conn, spec.unit_code)
         if unit is None:
             raise Refused("plan.unknown_unit", code=spec.unit_code)
-        if actor is not None and not access.in_scope(actor, unit):
-            raise Refused("deny.scope", unit=unit.name)
         if actor is not None and access.audience_of(actor) < Audience.LEAD:
             raise Refused("deny.role")
+        if actor is not None and not access.in_scope(actor, unit):
+            raise Refused("deny.scope", unit=unit.name)
         if spec.done_rule not in RULES:
             raise Refused("plan.bad_rule")
         if (spec.deadline is None) == (spec.cycle_days is None):
