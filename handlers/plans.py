@@ -354,7 +354,7 @@ async def draft_pressed(
     config = context.services.config
     act = button.act
     if act is PlanDraftAction.CANCEL:
-        if not await plans.cancel_draft(member):
+        if not await plans.cancel_draft(member, button.draft):
             raise Refused("plan.stale")
         await query.answer()
         await query.edit_message_reply_markup(None)

@@ -692,11 +692,12 @@ class PlanService:
         await self.cancel_draft(member)
         return made
 
-    async def cancel_draft(self, member: Member) -> bool:
-        """Drop the member's plan draft; False when there was none."""
+    async def cancel_draft(self, member: Member, draft_id: int | None = None) -> bool:
+        """Drop the member's plan draft (only if it is ``draft_id``, when given); False when
+        there was none."""
         async with self.db.transaction() as conn:
             found = await plan_repo.draft_of(conn, member.telegram_id)
-            if found is None:
+            if found is None or (draft_id is not None and found[0] != draft_id):
                 return False
             await plan_repo.draft_delete(conn, found[0])
             await chat_repo.end_active_flow(conn, member.telegram_id, Flow.PLAN)
