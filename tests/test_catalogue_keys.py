@@ -105,6 +105,7 @@ DYNAMIC: dict[str, set[str]] = {
     "plan.ask.{}": _flow_keys("plan.ask."),
     "plan.expect.{}": _flow_keys("plan.expect."),
     "plan.rule.{}": _keys("plan.rule.{}", plan_domain.RULES),
+    "site_plans.{}": _keys("site_plans.{}", ("done", "overdue", "due")),
     "plan.column.{}": _keys("plan.column.{}", plan_domain.PROGRESS_COLUMNS),
     "report.step.{}": _flow_keys("report.step."),
     "report.expect.{}": _flow_keys("report.expect."),

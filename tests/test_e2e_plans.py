@@ -143,6 +143,10 @@ async def test_registry_plan_todo_progress_digest_and_overdue(tg, tmp_path):
     await report_from_todo(a, todo_a, "C-W03", 101)
     await report_from_todo(b, todo_b, "L-W06", 102)
     assert "C-W03" not in (await a.ask("/todo")).text
+    site = await a.ask("/site C-W03")
+    assert "标签：重点用水户、洗浴中心" in site.text
+    assert "检查任务：回头看 — 本轮已查" in site.text
+    assert "检查任务：回头看 — 待查" in (await a.ask("/site C-W00")).text
 
     progress = await lead.ask("/plan 回头看")
     rows = table(progress.text)
@@ -188,6 +192,17 @@ async def test_the_reminder_counts_due_sites_and_a_forged_todo_button(tg, tmp_pa
     answer = await user.next_reply("answerCallbackQuery")
     assert "L-W00" in answer.params["text"] and answer.params["show_alert"]
     assert await tg.services.reports.view(worker) is None
+    # /near: the due sites nearest to a shared location, with distances.
+    asked = await user.ask("/near")
+    assert asked.params["reply_markup"]["keyboard"][0][0]["request_location"] is True
+    await user.send_location(33.0025, 112.5025)
+    nearest = await user.next_reply("sendMessage")
+    lines = nearest.text.splitlines()
+    assert "最近的 4 个待查地点" in lines[0]
+    assert [line.split()[1] for line in lines[1:]] == ["C-W03", "C-W00", "C-W06", "C-W09"]
+    assert re.search(r"— \d+ 米", lines[1])
+    pick = await user.next_reply("sendMessage")
+    assert [label for label, _ in pick.buttons][0] == "上报 C-W03"
     # A stale (made-up) site id: a polite refusal too.
     await user.press(todo, TodoButton(site=999999).encode(), strict=False)
     assert "已结束或已过期" in (await user.next_reply("answerCallbackQuery")).params["text"]
