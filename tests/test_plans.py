@@ -308,3 +308,43 @@ async def test_progress_agrees_with_the_reports(town, tmp_path):
                 (low, high),
             ).fetchone()
             assert (row.due, row.done) == (due, done), row.unit.code
+
+
+async def test_ranking_columns_and_the_bulletin_plan_table(town, tmp_path):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from bot.domain.bulletin import render_bulletin, workbook
+    from handlers.grouppost import texts_in
+
+    services = town
+    rows = [f"well,S-{i},,,WL-WH-CZ-01,,,," for i in range(6)]
+    rows += [f"well,T-{i},,,WL-WH-WLG-01,,,," for i in range(3)]  # below min_cases (5)
+    await services.sites.import_file(write(tmp_path, rows))
+    day = services.calendar.today() + timedelta(days=2)
+    await services.plans.create(None, PlanSpec("回头看", "well", "WL-WH", None, day, None, False, "any"))
+    cz = await add_member(services, 3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
+    wlg = await add_member(services, 3002, "WL-WH-WLG-01", Role.WORKER, "网格员乙")
+    for code in ("S-0", "S-1", "S-2"):
+        await submit(services, cz, code)
+    await submit(services, wlg, "T-0")
+    ranking = await services.ranking.rank_children("WL-WH", services.calendar.period("day"))
+    by_code = {row.unit.code: row for row in ranking.rows}
+    cz_row, wlg_row = by_code["WL-WH-CZ"], by_code["WL-WH-WLG"]
+    assert (cz_row.plan_due, cz_row.plan_done, cz_row.plan_on_time) == (6, 3, 3)
+    assert (wlg_row.plan_due, wlg_row.plan_done) == (3, 1)
+    # Same reports and coverage; only 崔庄 has enough sites for the plan rates to score.
+    weights = services.config.ranking.weights
+    assert cz_row.score - wlg_row.score == pytest.approx(
+        weights["plan_done"] * 0.5 + weights["reports"] * (1 - 1 / 3), abs=0.02
+    )
+    bulletin = await services.bulletins.build("WL-WH", services.calendar.today())
+    say = texts_in(services)
+    parts = render_bulletin(bulletin, say)
+    assert "检查任务“回头看”" in parts[-1] and "崔庄社区" in parts[-1]
+    book = load_workbook(BytesIO(workbook(bulletin, say)))
+    sheet = book["检查任务"]
+    values = [[c.value for c in row] for row in sheet.iter_rows()]
+    assert values[1][:6] == ["回头看", "合计", 9, 4, 0.44, 0]
+    assert values[2][:6] == ["回头看", "崔庄社区", 6, 3, 0.5, 0]

@@ -749,6 +749,24 @@ def render_progress(progress: PlanProgress, text: Callable[..., str], ends: str)
     return "\n".join(parts)
 
 
+def plan_sheet(book: Any, progress: list[PlanProgress], text: Callable[..., str]) -> None:
+    """A sheet of plan progress in a workbook (the bulletin's XLSX): per plan, 合计 and one
+    row per child unit — 应查, 已查, 完成率 (truncated, as printed), 逾期, on time."""
+    from bot.formats.spreadsheet import xlsx_row
+
+    sheet = book.create_sheet(text("plan.sheet"))
+    headers = [text("plan.column.plan"), *(text(f"plan.column.{c}") for c in PROGRESS_COLUMNS)]
+    sheet.append(xlsx_row(sheet, [*headers, text("plan.column.on_time")]))
+    for item in progress:
+        for index, row in enumerate([item.total, *item.rows]):
+            name = text("plan.total") if index == 0 else row.unit.name
+            rate = None if not row.due else (row.done * 100 // row.due) / 100
+            values = [item.plan.name, name, row.due, row.done, rate, row.overdue, row.on_time]
+            sheet.append(xlsx_row(sheet, values))
+    for cell in sheet["E"][1:]:
+        cell.number_format = "0%"
+
+
 async def plan_progress(
     db: Database, clock: Clock, config: Config, unit_code: str, at: datetime | None = None
 ) -> list[PlanProgress]:

@@ -16,6 +16,7 @@ from bot.core import access
 from bot.core.clock import Clock
 from bot.core.errors import Refused
 from bot.core.periods import Calendar, Period
+from bot.domain.plans import PlanService
 from storage import daily as daily_repo
 from storage import members as member_repo
 from storage import sites as site_repo
@@ -25,7 +26,9 @@ from storage.db import Database
 from storage.members import Member
 from storage.units import Unit
 
-RATES = ("coverage", "active", "sites_done", "closure")
+RATES = ("coverage", "active", "sites_done", "closure", "plan_done", "plan_on_time")
+# Rates that score only over at least ``ranking.min_cases`` cases.
+CASE_RATES = ("closure", "sites_done", "plan_done", "plan_on_time")
 COUNTS = ("reports", "valid", "overdue", "flagged")
 
 
@@ -45,6 +48,9 @@ class RankRow:
     tips_closed: int = 0
     tips_valid: int = 0
     overdue: int = 0
+    plan_due: int = 0  # sites due in the current round of open plans
+    plan_done: int = 0  # of them, done
+    plan_on_time: int = 0  # of those done, done on time
     score: float = 0.0
     rank: int = 0
     move: int | None = None  # places gained since the previous period; None: no data then
@@ -56,6 +62,8 @@ class RankRow:
             "active": (self.members_active, self.members),
             "sites_done": (self.sites_done, self.sites),
             "closure": (self.tips_closed, self.tips_assigned),
+            "plan_done": (self.plan_done, self.plan_due),
+            "plan_on_time": (self.plan_on_time, self.plan_done),
         }[column]
 
     def count(self, column: str) -> int:
@@ -86,6 +94,7 @@ class _State:
     members: list[tuple[str, int]]
     sites: list[tuple[str, str, str | None, int]]
     overdue: list[tuple[str, int]]
+    plans: list[tuple[str, int, int, int]] = field(default_factory=list)
 
 
 class _Snapshot:
@@ -206,7 +215,10 @@ class RankingService:
             members = await member_repo.active_by_path(conn, root.path) if root else []
             sites = await site_repo.status_counts(conn, root.path) if root else []
             overdue = await tip_repo.overdue_paths(conn, self.clock.now())
-        return _State(units, members, sites, overdue)
+        plans = await PlanService(self.db, self.clock, self.config).ranking_figures(
+            self.clock.now()
+        )
+        return _State(units, members, sites, overdue, plans)
 
     async def _snapshot(self, period: Period, state: _State) -> _Snapshot:
         """Every figure of the period, summed per unit (by path), for the whole city."""
@@ -242,6 +254,8 @@ class RankingService:
             )
         for path, count in overdue:
             add(path, overdue=count)
+        for path, due, done, on_time in state.plans:
+            add(path, plan_due=due, plan_done=done, plan_on_time=on_time)
         return snapshot
 
     def _rows(self, parent: Unit, snapshot: _Snapshot) -> list[RankRow]:
@@ -260,7 +274,7 @@ class RankingService:
                     score += weights.get(column, 0.0) * row.count(column) / highest[column]
             for column in RATES:
                 numerator, denominator = row.rate(column)
-                minimum = self.settings.min_cases if column in ("closure", "sites_done") else 1
+                minimum = self.settings.min_cases if column in CASE_RATES else 1
                 if denominator >= minimum:
                     score += weights.get(column, 0.0) * numerator / denominator
             scored.append(replace(row, score=round(score * 100) / 100))
