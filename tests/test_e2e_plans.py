@@ -5,9 +5,11 @@ and past the deadline the rest show as overdue by unit."""
 from __future__ import annotations
 
 import re
+from io import BytesIO
 from datetime import timedelta
 
 import pytest
+from openpyxl import load_workbook
 
 from bot.core.access import Role
 from bot.runtime.context import GridContext
@@ -168,6 +170,16 @@ async def test_registry_plan_todo_progress_digest_and_overdue(tg, tmp_path):
     assert late["崔庄社区"][3] == "3" and late["卧龙岗社区"][3] == "3"
     overdue = await a.ask("/todo")
     assert overdue.text.count("⏰逾期") == 3
+
+    # The remaining sites, per unit, as a file to print for door-to-door work.
+    await lead.send_text("/export 剩余")
+    await lead.next_reply("sendMessage")  # working on it
+    document = await lead.next_reply("sendDocument")
+    book = load_workbook(BytesIO(tg.server.file_bytes(document.message["document"]["file_id"])))
+    rows = list(book.active.iter_rows(values_only=True))
+    codes = sorted(row[0] for row in rows[1:])
+    assert codes == sorted(c for c in tagged("C") + tagged("L") if c not in ("C-W03", "L-W06"))
+    assert all(row[-1] == "回头看：逾期" for row in rows[1:])
 
 
 async def test_the_reminder_counts_due_sites_and_a_forged_todo_button(tg, tmp_path):

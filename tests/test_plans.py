@@ -348,3 +348,34 @@ async def test_ranking_columns_and_the_bulletin_plan_table(town, tmp_path):
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert values[1][:6] == ["回头看", "合计", 9, 4, 0.44, 0]
     assert values[2][:6] == ["回头看", "崔庄社区", 6, 3, 0.5, 0]
+
+
+async def test_the_sites_export_carries_each_sites_plan_state(town, tmp_path):
+    from openpyxl import load_workbook
+
+    from bot.domain.exports import Exporter, ExportRequest
+
+    services = town
+    await services.sites.import_file(
+        write(tmp_path, ["well,J-1,一号井,,WL-WH-CZ-01,33.0,112.5,k,", "well,J-2,,,WL-WH-CZ-01,,,,"])
+    )
+    worker = await add_member(services, 3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
+    day = services.calendar.today() + timedelta(days=1)
+    await services.plans.create(None, PlanSpec("回头看", "well", "WL", "k", day, None, False, "any"))
+    await services.plans.create(None, PlanSpec("轮检", "well", "WL", None, None, 3, False, "any"))
+    await submit(services, worker, "J-2")
+    root = await services.org.unit("WL")
+    exporter = Exporter(services.config, services.catalogue)
+
+    def export(kind, at):
+        out = tmp_path / f"{kind}.xlsx"
+        exporter.run(ExportRequest(kind, root.path, at=at), out)
+        rows = list(load_workbook(out).active.iter_rows(values_only=True))
+        return {row[0]: row[-1] for row in rows[1:]}
+
+    now = services.clock.now()
+    assert export("sites", now) == {"J-1": "回头看：待查、轮检：待查", "J-2": "轮检：本轮已查"}
+    assert export("remaining", now) == {"J-1": "回头看：待查、轮检：待查"}
+    later = now + timedelta(days=6)  # past the deadline; the cycle in its third round
+    assert export("sites", later) == {"J-1": "回头看：逾期、轮检：逾期", "J-2": "轮检：逾期"}
+    assert set(export("remaining", later)) == {"J-1", "J-2"}
