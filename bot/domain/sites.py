@@ -193,11 +193,13 @@ class SiteRegistry:
         for line, raw in read_rows(path):
             rows += 1
             row, found = checker.check(raw)
-            if row is not None:
-                key = (row.category, code_key(row.code))
+            code = " ".join(raw.get("code", "").split())
+            if code:  # a code twice is a mistake whatever else is wrong with the rows
+                category = checker.category(raw.get("category", "")) or raw.get("category", "")
+                key = (category, code_key(code))
                 first = seen.get(key)
                 if first is not None:
-                    found = [f"code {row.code!r} twice in the file (first on line {first})"]
+                    found = [*found, f"code {code!r} twice in the file (first on line {first})"]
                 else:
                     seen[key] = line
             for problem in found:
