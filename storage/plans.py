@@ -2,10 +2,11 @@
 (``plan_site``, with the round each was last done in) and the tally per plan, unit and
 round (``plan_tally``) that progress is read from.
 
-A site's round is -1 until a report counts for it. The tally holds, for each plan and
-unit, how many sites were last done in each round; moving a site from one round to a
-later one moves one count, in the submit transaction. Progress then reads a handful of
-tally rows per unit, never the reports.
+A site's round is -1 until a report counts for it. The tally holds, for each plan, each
+unit *and every unit above it*, how many sites were last done in each round, and (round
+``ALL``) how many sites there are; moving a site from one round to a later one moves one
+count at each level of its unit's chain, in the submit transaction. Progress then reads,
+for a unit and its children, the rows of three rounds — never the reports.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from storage.times import from_text, from_text_or_none, to_text
 from storage.units import subtree_bounds
 
 NEVER = -1  # the round of a site no report has counted for yet
+ALL = -9  # the tally row counting every site of the plan in the unit
 
 _COLUMNS = (
     "p.id, p.name, p.category, p.unit_id, p.tag, p.deadline, p.cycle_days, p.weekly, "
@@ -73,6 +75,12 @@ class Membership:
     unit_id: int
     last_round: int
     last_done_at: datetime | None
+    unit_path: str = ""
+
+
+def chain(path: str) -> list[int]:
+    """The ids of a unit path's units, the root first: '/1/4/17/' → [1, 4, 17]."""
+    return [int(part) for part in path.strip("/").split("/") if part]
 
 
 @dataclass(frozen=True)
@@ -208,16 +216,29 @@ async def follow_moves(conn: Connection, plan_id: int) -> int:
 
 async def recount(conn: Connection, plan_id: int) -> None:
     """The plan's tally counted again from its sites (after a bulk change)."""
-    await conn.execute("DELETE FROM plan_tally WHERE plan_id = ?", (plan_id,))
-    await conn.execute(
-        "INSERT INTO plan_tally (plan_id, unit_id, round, sites, on_time) "
-        "SELECT plan_id, unit_id, last_round, COUNT(*), SUM(on_time) FROM plan_site "
-        "WHERE plan_id = ? GROUP BY unit_id, last_round",
+    rolled: dict[tuple[int, int], list[int]] = {}
+    for path, round_, sites, on_time in await fetch_all(
+        conn,
+        "SELECT u.path, ps.last_round, COUNT(*), SUM(ps.on_time) FROM plan_site ps "
+        "JOIN org_unit u ON u.id = ps.unit_id WHERE ps.plan_id = ? "
+        "GROUP BY ps.unit_id, ps.last_round",
         (plan_id,),
+    ):
+        for unit_id in chain(path):
+            for key, add in (((unit_id, round_), on_time), ((unit_id, ALL), 0)):
+                slot = rolled.setdefault(key, [0, 0])
+                slot[0] += sites
+                slot[1] += add
+    await conn.execute("DELETE FROM plan_tally WHERE plan_id = ?", (plan_id,))
+    await conn.executemany(
+        "INSERT INTO plan_tally (plan_id, unit_id, round, sites, on_time) VALUES (?, ?, ?, ?, ?)",
+        [(plan_id, unit, round_, sites, on) for (unit, round_), (sites, on) in rolled.items()],
     )
 
 
-async def join_one(conn: Connection, plan_id: int, site_id: int, unit_id: int) -> bool:
+async def join_one(
+    conn: Connection, plan_id: int, site_id: int, unit_id: int, unit_path: str
+) -> bool:
     """One site joins a plan (if not in it yet), counted as never done."""
     cur = await conn.execute(
         "INSERT OR IGNORE INTO plan_site (plan_id, site_id, unit_id) VALUES (?, ?, ?)",
@@ -225,29 +246,30 @@ async def join_one(conn: Connection, plan_id: int, site_id: int, unit_id: int) -
     )
     if cur.rowcount != 1:
         return False
-    await _tally(conn, plan_id, unit_id, NEVER, 1, 0)
+    ids = chain(unit_path)
+    await _tally(conn, [(plan_id, u, r, 1, 0) for u in ids for r in (NEVER, ALL)])
     return True
 
 
-async def _tally(
-    conn: Connection, plan_id: int, unit_id: int, round_: int, sites: int, on_time: int
-) -> None:
-    await conn.execute(
+async def _tally(conn: Connection, changes: list[tuple[int, int, int, int, int]]) -> None:
+    """Add (plan, unit, round, sites, on time) counts to the tally, in one statement."""
+    await conn.executemany(
         "INSERT INTO plan_tally (plan_id, unit_id, round, sites, on_time) VALUES (?, ?, ?, ?, ?) "
         "ON CONFLICT (plan_id, unit_id, round) DO UPDATE SET sites = sites + excluded.sites, "
         "on_time = on_time + excluded.on_time",
-        (plan_id, unit_id, round_, sites, on_time),
+        changes,
     )
 
 
 async def memberships(conn: Connection, site_id: int) -> list[Membership]:
     """The site's rows in open plans."""
     return [
-        Membership(r[0], r[1], r[2], r[3], from_text_or_none(r[4]))
+        Membership(r[0], r[1], r[2], r[3], from_text_or_none(r[4]), r[5])
         for r in await fetch_all(
             conn,
-            "SELECT ps.plan_id, ps.site_id, ps.unit_id, ps.last_round, ps.last_done_at "
+            "SELECT ps.plan_id, ps.site_id, ps.unit_id, ps.last_round, ps.last_done_at, u.path "
             "FROM plan_site ps JOIN plan p ON p.id = ps.plan_id "
+            "JOIN org_unit u ON u.id = ps.unit_id "
             "WHERE ps.site_id = ? AND p.state = 'open'",
             (site_id,),
         )
@@ -269,24 +291,29 @@ async def mark_done(
         "WHERE plan_id = ? AND site_id = ?",
         (round_, to_text(now), int(on_time), member.plan_id, member.site_id),
     )
-    await _tally(conn, member.plan_id, member.unit_id, member.last_round, -1, -was_on_time)
-    await _tally(conn, member.plan_id, member.unit_id, round_, 1, int(on_time))
+    plan, ids = member.plan_id, chain(member.unit_path)
+    await _tally(
+        conn,
+        [(plan, u, member.last_round, -1, -was_on_time) for u in ids]
+        + [(plan, u, round_, 1, int(on_time)) for u in ids],
+    )
 
 
 async def tallies(
-    conn: Connection, plan_ids: list[int]
-) -> list[tuple[int, str, int, int, int]]:
-    """(plan id, unit path, round, sites, on time) of these plans, every unit."""
-    if not plan_ids:
+    conn: Connection, plan_id: int, unit_ids: list[int], rounds: list[int]
+) -> list[tuple[int, int, int, int]]:
+    """(unit id, round, sites, on time) of one plan for these units and rounds."""
+    if not unit_ids:
         return []
-    marks = ",".join("?" * len(plan_ids))
+    units = ",".join("?" * len(unit_ids))
+    marks = ",".join("?" * len(rounds))
     return [
-        (r[0], r[1], r[2], r[3], r[4])
+        (r[0], r[1], r[2], r[3])
         for r in await fetch_all(
             conn,
-            "SELECT t.plan_id, u.path, t.round, t.sites, t.on_time FROM plan_tally t "
-            f"JOIN org_unit u ON u.id = t.unit_id WHERE t.plan_id IN ({marks}) AND t.sites > 0",
-            plan_ids,
+            "SELECT unit_id, round, sites, on_time FROM plan_tally "
+            f"WHERE plan_id = ? AND unit_id IN ({units}) AND round IN ({marks})",
+            (plan_id, *unit_ids, *rounds),
         )
     ]
 
@@ -297,35 +324,42 @@ _DUE_COLUMNS = (
 )
 
 
-async def due_in_units(
-    conn: Connection, plan_id: int, unit_ids: list[int], current_round: int, limit: int
-) -> list[DueSite]:
-    """The sites of these units in the plan not done in ``current_round``."""
-    marks = ",".join("?" * len(unit_ids))
+async def rows_in_units(
+    conn: Connection, plan_ids: list[int], unit_ids: list[int]
+) -> list[tuple[int, int, int]]:
+    """(plan id, site id, last round) of every site of these units in these plans: the
+    rows /todo sorts out (a worker's unit holds a few hundred)."""
+    if not plan_ids or not unit_ids:
+        return []
+    units = ",".join("?" * len(unit_ids))
+    plans = ",".join("?" * len(plan_ids))
     return [
-        DueSite(*row)
-        for row in await fetch_all(
+        (r[0], r[1], r[2])
+        for r in await fetch_all(
             conn,
-            f"SELECT {_DUE_COLUMNS} FROM plan_site ps JOIN site s ON s.id = ps.site_id "
-            "JOIN org_unit u ON u.id = ps.unit_id "
-            f"WHERE ps.plan_id = ? AND ps.unit_id IN ({marks}) AND ps.last_round < ? "
-            "ORDER BY ps.last_round, s.code LIMIT ?",
-            (plan_id, *unit_ids, current_round, limit),
+            "SELECT plan_id, site_id, last_round FROM plan_site "
+            f"WHERE unit_id IN ({units}) AND plan_id IN ({plans})",
+            (*unit_ids, *plan_ids),
         )
     ]
 
 
-async def count_due_in_units(
-    conn: Connection, plan_id: int, unit_ids: list[int], before_round: int
-) -> int:
-    marks = ",".join("?" * len(unit_ids))
-    row = await fetch_one(
-        conn,
-        f"SELECT COUNT(*) FROM plan_site WHERE plan_id = ? AND unit_id IN ({marks}) "
-        "AND last_round < ?",
-        (plan_id, *unit_ids, before_round),
-    )
-    return int(row[0]) if row else 0
+async def due_sites(conn: Connection, pairs: list[tuple[int, int]]) -> list[DueSite]:
+    """The listed (plan id, site id) rows with their sites."""
+    found: list[DueSite] = []
+    for start in range(0, len(pairs), 400):
+        chunk = pairs[start : start + 400]
+        where = " OR ".join("(ps.plan_id = ? AND ps.site_id = ?)" for _ in chunk)
+        found += [
+            DueSite(*row)
+            for row in await fetch_all(
+                conn,
+                f"SELECT {_DUE_COLUMNS} FROM plan_site ps JOIN site s ON s.id = ps.site_id "
+                f"JOIN org_unit u ON u.id = ps.unit_id WHERE {where}",
+                [value for pair in chunk for value in pair],
+            )
+        ]
+    return found
 
 
 async def site_plans(conn: Connection, site_id: int) -> list[tuple[Plan, int]]:

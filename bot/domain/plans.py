@@ -92,6 +92,11 @@ def percent(done: int, due: int) -> str:
     return f"{done * 100 // due}%" if due else "—"
 
 
+def _overlaps(unit: Unit, plan: Plan) -> bool:
+    """Whether the plan's scope and the unit's subtree share any unit."""
+    return unit.path.startswith(plan.unit_path) or plan.unit_path.startswith(unit.path)
+
+
 # ---------------------------------------------------------------------- results
 
 
@@ -295,7 +300,9 @@ class PlanService:
                 and site.unit_path.startswith(plan.unit_path)
                 and (plan.tag is None or plan.tag in tags)
             ):
-                joined += await plan_repo.join_one(conn, plan.id, site.id, site.unit_id)
+                joined += await plan_repo.join_one(
+                    conn, plan.id, site.id, site.unit_id, site.unit_path
+                )
         return joined
 
     async def refresh_all(self, conn: Connection) -> int:
@@ -434,84 +441,90 @@ class PlanService:
     async def progress_many(
         self, unit_codes: list[str], plans: list[Plan] | None = None, at: datetime | None = None
     ) -> dict[str, list[PlanProgress]]:
-        """For each unit, the progress of every open plan that covers it, by child unit:
-        the tallies of all plans read once."""
+        """For each unit, the progress of every open plan that covers it, by child unit. Per
+        plan one read: the tally rows of the units asked for and their children, for the
+        current round, the one before and the count of all sites."""
         now = at or self.clock.now()
         async with self.db.read() as conn:
             if plans is None:
                 plans = await plan_repo.open_plans(conn)
-            rows = await plan_repo.tallies(conn, [p.id for p in plans])
             units = await unit_repo.all_units(conn)
-        by_code = {u.code: u for u in units}
-        kids: dict[int, list[Unit]] = {}
-        for u in sorted(units, key=lambda u: (u.sort_order, u.code)):
-            if u.parent_id is not None and u.active:
-                kids.setdefault(u.parent_id, []).append(u)
-        by_plan: dict[int, list[tuple[str, int, int, int]]] = {}
-        for plan_id, path, round_, sites, on_time in rows:
-            by_plan.setdefault(plan_id, []).append((path, round_, sites, on_time))
+            by_code = {u.code: u for u in units}
+            kids: dict[int, list[Unit]] = {}
+            for u in sorted(units, key=lambda u: (u.sort_order, u.code)):
+                if u.parent_id is not None and u.active:
+                    kids.setdefault(u.parent_id, []).append(u)
+            asked = []
+            for code in unit_codes:
+                unit = by_code.get(code)
+                if unit is None:
+                    raise Refused("unit.unknown", code=code)
+                asked.append(unit)
+            figures: dict[int, dict[int, dict[str, int]]] = {}
+            for plan in plans:
+                wanted = {
+                    u.id
+                    for unit in asked
+                    if _overlaps(unit, plan)
+                    for u in (unit, *kids.get(unit.id, []))
+                }
+                figures[plan.id] = await self._figures(conn, plan, sorted(wanted), now)
         out: dict[str, list[PlanProgress]] = {}
-        for code in unit_codes:
-            unit = by_code.get(code)
-            if unit is None:
-                raise Refused("unit.unknown", code=code)
+        for code, unit in zip(unit_codes, asked, strict=True):
             found = []
             for plan in plans:
-                if not (
-                    unit.path.startswith(plan.unit_path) or plan.unit_path.startswith(unit.path)
-                ):
+                if not _overlaps(unit, plan):
                     continue
-                found.append(
-                    self._progress(plan, unit, kids.get(unit.id, []), by_plan.get(plan.id, []), now)
-                )
+                slots = figures[plan.id]
+                current = round_of(plan, now, self.zone)
+                total = ProgressRow(unit, **slots.get(unit.id, {}))
+                rows = [
+                    ProgressRow(child, **slots[child.id])
+                    for child in kids.get(unit.id, [])
+                    if slots.get(child.id, {}).get("due")
+                ]
+                ends = round_end(plan, current, self.zone)
+                found.append(PlanProgress(plan, unit, current, ends, total, rows))
             out[code] = found
         return out
 
-    def _progress(
-        self,
-        plan: Plan,
-        unit: Unit,
-        children: list[Unit],
-        tally: list[tuple[str, int, int, int]],
-        now: datetime,
-    ) -> PlanProgress:
+    async def _figures(
+        self, conn: Connection, plan: Plan, unit_ids: list[int], now: datetime
+    ) -> dict[int, dict[str, int]]:
+        """Due, done, overdue and on time of one plan for these units (any level)."""
         current = round_of(plan, now, self.zone)
         late = overdue_below(plan, now, self.zone)
-        slots: dict[int | None, dict[str, int]] = {}
-        prefixes = [(child.path, child.id) for child in children]
+        rounds = sorted({plan_repo.ALL, current, *([late] if late > NEVER else [])})
+        counts: dict[int, dict[int, tuple[int, int]]] = {}
+        for unit_id, round_, sites, on_time in await plan_repo.tallies(
+            conn, plan.id, unit_ids, rounds
+        ):
+            counts.setdefault(unit_id, {})[round_] = (sites, on_time)
+        out = {}
+        for unit_id, by_round in counts.items():
+            due = by_round.get(plan_repo.ALL, (0, 0))[0]
+            done, on_time = by_round.get(current, (0, 0))
+            kept = done + (by_round.get(late, (0, 0))[0] if late not in (NEVER, current) else 0)
+            overdue = due - kept if late > NEVER else 0
+            out[unit_id] = {"due": due, "done": done, "overdue": overdue, "on_time": on_time}
+        return out
 
-        def add(key: int | None, round_: int, sites: int, on_time: int) -> None:
-            slot = slots.setdefault(key, {"due": 0, "done": 0, "overdue": 0, "on_time": 0})
-            slot["due"] += sites
-            if round_ == current:
-                slot["done"] += sites
-                slot["on_time"] += on_time
-            if round_ < late:
-                slot["overdue"] += sites
-
-        for path, round_, sites, on_time in tally:
-            if not path.startswith(unit.path):
-                continue
-            add(None, round_, sites, on_time)
-            for prefix, child_id in prefixes:
-                if path.startswith(prefix):
-                    add(child_id, round_, sites, on_time)
-                    break
-        total = ProgressRow(unit, **slots.get(None, {}))
-        rows = [ProgressRow(child, **slots[child.id]) for child in children if child.id in slots]
-        return PlanProgress(plan, unit, current, round_end(plan, current, self.zone), total, rows)
-
-    async def ranking_figures(self, now: datetime) -> list[tuple[str, int, int, int]]:
-        """(unit path, due, done, on time) of every open plan's current round, per unit where
-        sites lie: the ranking's plan columns."""
+    async def ranking_figures(
+        self, unit_ids: list[int], now: datetime
+    ) -> dict[int, tuple[int, int, int]]:
+        """(due, done, on time) over the open plans' current rounds, for these units: the
+        ranking's plan columns."""
+        out: dict[int, tuple[int, int, int]] = {}
         async with self.db.read() as conn:
-            plans = await plan_repo.open_plans(conn)
-            rows = await plan_repo.tallies(conn, [p.id for p in plans])
-        current = {p.id: round_of(p, now, self.zone) for p in plans}
-        return [
-            (path, sites, sites if r == current[pid] else 0, on_time if r == current[pid] else 0)
-            for pid, path, r, sites, on_time in rows
-        ]
+            for plan in await plan_repo.open_plans(conn):
+                for unit_id, slot in (await self._figures(conn, plan, unit_ids, now)).items():
+                    due, done, on_time = out.get(unit_id, (0, 0, 0))
+                    out[unit_id] = (
+                        due + slot["due"],
+                        done + slot["done"],
+                        on_time + slot["on_time"],
+                    )
+        return out
 
     # ------------------------------------------------------------ for workers
 
@@ -525,30 +538,49 @@ class PlanService:
             plans = await plan_repo.open_plans(conn)
             unit = await unit_repo.get_by_id(conn, member.unit_id)
             assert unit is not None
-            unit_ids = [u.id for u in await unit_repo.subtree(conn, unit)]
-            items: list[TodoItem] = []
+            plans = [p for p in plans if _overlaps(unit, p)]
+            unit_ids = (
+                [unit.id]
+                if unit.level == "grid"
+                else [u.id for u in await unit_repo.subtree(conn, unit)]
+            )
+            rows = await plan_repo.rows_in_units(conn, [p.id for p in plans], unit_ids)
+            by_id = {p.id: p for p in plans}
+            state = {
+                p.id: (
+                    round_of(p, now, self.zone),
+                    overdue_below(p, now, self.zone),
+                    round_end(p, round_of(p, now, self.zone), self.zone),
+                )
+                for p in plans
+            }
+            listed = []
             due = overdue = 0
-            for plan in plans:
-                if not (
-                    unit.path.startswith(plan.unit_path) or plan.unit_path.startswith(unit.path)
-                ):
+            for plan_id, site_id, last in rows:
+                current, late, deadline = state[plan_id]
+                if last >= current:
                     continue
-                current = round_of(plan, now, self.zone)
-                late = overdue_below(plan, now, self.zone)
-                deadline = round_end(plan, current, self.zone)
-                due += await plan_repo.count_due_in_units(conn, plan.id, unit_ids, current)
-                if late > NEVER:
-                    overdue += await plan_repo.count_due_in_units(conn, plan.id, unit_ids, late)
-                for site in await plan_repo.due_in_units(conn, plan.id, unit_ids, current, limit):
-                    items.append(TodoItem(plan, site, deadline, site.last_round < late))
+                due += 1
+                overdue += last < late
+                listed.append((last >= late, deadline, site_id, plan_id))
+            listed.sort()
+            shown = listed[:limit]
+            sites = {
+                (s.plan_id, s.site_id): s
+                for s in await plan_repo.due_sites(conn, [(p, i) for _, _, i, p in shown])
+            }
+        items = [
+            TodoItem(by_id[plan_id], sites[(plan_id, site_id)], deadline, not in_time)
+            for in_time, deadline, site_id, plan_id in shown
+        ]
         items.sort(key=lambda i: (not i.overdue, i.deadline, i.site.code))
-        return Todo(items[:limit], due, overdue)
+        return Todo(items, due, overdue)
 
     async def near(
         self, member: Member, latitude: float, longitude: float, limit: int = NEAR_LIMIT
     ) -> list[TodoItem]:
         """The due sites with coordinates in the member's scope nearest to a point."""
-        todo = await self._due(member, 5000)
+        todo = await self._due(member, 2000)
         placed = [
             replace(
                 item,

@@ -94,7 +94,7 @@ class _State:
     members: list[tuple[str, int]]
     sites: list[tuple[str, str, str | None, int]]
     overdue: list[tuple[str, int]]
-    plans: list[tuple[str, int, int, int]] = field(default_factory=list)
+    plans: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
 class _Snapshot:
@@ -109,6 +109,7 @@ class _Snapshot:
             if unit.parent_id is not None and unit.active:
                 self.children.setdefault(unit.parent_id, []).append(unit)
         self._totals: dict[str, dict[str, int]] | None = None
+        self.plans: dict[int, tuple[int, int, int]] = {}  # unit id: plan due, done, on time
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Each unit's figures summed over its whole subtree (computed once)."""
@@ -187,7 +188,7 @@ class RankingService:
         """Rankings for several parents over one period (every group's digest of a day):
         the figures are read once for the whole city, then attributed to each parent's
         children."""
-        state = await self._current_state()
+        state = await self._current_state(parent_codes)
         current = await self._snapshot(period, state)
         before = await self._snapshot(period.previous(), state)
         rankings: dict[str | None, Ranking] = {}
@@ -207,16 +208,21 @@ class RankingService:
             rankings[code] = Ranking(parent, period, rows)
         return rankings
 
-    async def _current_state(self) -> _State:
-        """What does not depend on the period: the tree, members, sites, overdue tips."""
+    async def _current_state(self, parent_codes: list[str | None]) -> _State:
+        """What does not depend on the period: the tree, members, sites, overdue tips, and
+        the plan figures of the parents' children."""
         async with self.db.read() as conn:
             units = await unit_repo.all_units(conn)
             root = await unit_repo.root(conn)
             members = await member_repo.active_by_path(conn, root.path) if root else []
             sites = await site_repo.status_counts(conn, root.path) if root else []
             overdue = await tip_repo.overdue_paths(conn, self.clock.now())
+        parents = {u.id for u in units if u.code in parent_codes}
+        if None in parent_codes:
+            parents |= {u.id for u in units if u.parent_id is None}
+        children = [u.id for u in units if u.parent_id in parents]
         plans = await PlanService(self.db, self.clock, self.config).ranking_figures(
-            self.clock.now()
+            children, self.clock.now()
         )
         return _State(units, members, sites, overdue, plans)
 
@@ -254,14 +260,20 @@ class RankingService:
             )
         for path, count in overdue:
             add(path, overdue=count)
-        for path, due, done, on_time in state.plans:
-            add(path, plan_due=due, plan_done=done, plan_on_time=on_time)
+        snapshot.plans = state.plans
         return snapshot
 
     def _rows(self, parent: Unit, snapshot: _Snapshot) -> list[RankRow]:
         kids = snapshot.children.get(parent.id, [])
         totals = snapshot.totals()
-        return self._score([RankRow(kid, **totals.get(kid.path, {})) for kid in kids])
+        rows = []
+        for kid in kids:
+            due, done, on_time = snapshot.plans.get(kid.id, (0, 0, 0))
+            figures = totals.get(kid.path, {})
+            rows.append(
+                RankRow(kid, **figures, plan_due=due, plan_done=done, plan_on_time=on_time)
+            )
+        return self._score(rows)
 
     def _score(self, rows: list[RankRow]) -> list[RankRow]:
         weights = self.settings.weights

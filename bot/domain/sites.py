@@ -11,7 +11,7 @@ in the sites that now match them.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -183,65 +183,60 @@ class SiteRegistry:
         async with self.db.read() as conn:
             return _Checker(self.config, await unit_repo.all_units(conn))
 
-    async def check_file(self, path: Path, progress: Progress | None = None) -> int:
-        """Pass one: every row checked; ``SiteFileProblems`` lists every problem with its
-        line. Returns the number of rows."""
-        checker = await self._checker()
-        seen: dict[tuple[str, str], int] = {}
-        problems: list[str] = []
-        count = rows = 0
-        for line, raw in read_rows(path):
-            rows += 1
-            row, found = checker.check(raw)
-            code = " ".join(raw.get("code", "").split())
-            if code:  # a code twice is a mistake whatever else is wrong with the rows
-                category = checker.category(raw.get("category", "")) or raw.get("category", "")
-                key = (category, code_key(code))
-                first = seen.get(key)
-                if first is not None:
-                    found = [*found, f"code {code!r} twice in the file (first on line {first})"]
-                else:
-                    seen[key] = line
-            for problem in found:
-                count += 1
-                if len(problems) < MAX_PROBLEMS:
-                    problems.append(f"{path}: line {line}: {problem}")
-            if progress and rows % 5000 == 0:
-                progress(rows, 0)
-        if count:
-            if count > len(problems):
-                problems.append(f"{path}: … and {count - len(problems)} more problem(s)")
-            raise SiteFileProblems(problems, count)
-        return rows
-
     async def import_file(
         self, path: Path, actor: Member | None = None, progress: Progress | None = None
     ) -> ImportResult:
-        """Check, then write the whole file in one transaction (nothing at all when any row
-        is wrong)."""
-        total = await self.check_file(path)
+        """Read the file once, checking every row and writing the good ones in batches,
+        all in one transaction; when any row is wrong, every problem is raised
+        (``SiteFileProblems``, with line numbers) and the transaction rolls back, so
+        nothing at all is imported from a bad file."""
         checker = await self._checker()
-        result = ImportResult(rows=total)
+        total = count_rows(path)
+        result = ImportResult()
         now = self.clock.now()
-        in_file: set[tuple[str, str]] = set()
+        seen: dict[tuple[str, str], int] = {}
+        problems: list[str] = []
+        count = 0
         async with self.db.transaction() as conn:
             batch: list[RegistryRow] = []
-            for _, raw in read_rows(path):
-                row, _problems = checker.check(raw)
-                assert row is not None  # checked above, and the transaction holds the tree
+            for line, raw in read_rows(path):
+                result.rows += 1
+                row, found = checker.check(raw)
+                code = " ".join(raw.get("code", "").split())
+                if code:  # a code twice is a mistake whatever else is wrong with the rows
+                    category = checker.category(raw.get("category", "")) or raw.get("category")
+                    key = (category or "", code_key(code))
+                    first = seen.get(key)
+                    if first is not None:
+                        found = [*found, f"code {code!r} twice in the file (first on line {first})"]
+                    else:
+                        seen[key] = line
+                if found:
+                    count += len(found)
+                    problems.extend(
+                        f"{path}: line {line}: {problem}"
+                        for problem in found[: max(0, MAX_PROBLEMS - len(problems))]
+                    )
+                    continue
+                if count:
+                    continue  # nothing will be kept: only look for more problems
+                assert row is not None
                 batch.append(row)
-                in_file.add((row.category, code_key(row.code)))
                 if len(batch) >= BATCH:
                     await self._write(conn, batch, now, result)
                     batch = []
                     if progress:
-                        progress(result.added + result.updated + result.unchanged, total)
+                        progress(result.rows, max(total, result.rows))
+            if count:
+                if count > len(problems):
+                    problems.append(f"{path}: … and {count - len(problems)} more problem(s)")
+                raise SiteFileProblems(problems, count)
             if batch:
                 await self._write(conn, batch, now, result)
             if progress:
-                progress(total, total)
+                progress(result.rows, result.rows)
             for _, category, key in await site_repo.registered_codes(conn):
-                if (category, key) not in in_file:
+                if (category, key) not in seen:
                     result.missing.append(f"{category}:{key}")
             if result.added or result.updated:
                 result.joined = await self.plans.refresh_all(conn)
@@ -252,7 +247,7 @@ class SiteRegistry:
                 actor=actor,
                 target=path.name,
                 unit_id=None,
-                rows=total,
+                rows=result.rows,
                 added=result.added,
                 updated=result.updated,
                 missing=len(result.missing),
@@ -325,6 +320,21 @@ class SiteRegistry:
             return await self.plans.site_joined(conn, site_id)
 
 
-def rows_in(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
-    """The rows of a site file (for tools that want to look without importing)."""
-    return read_rows(path)
+def count_rows(path: Path) -> int:
+    """About how many rows a file holds (for the progress bar): a CSV's lines, an XLSX
+    sheet's recorded size."""
+    if path.suffix.lower() == ".xlsx":
+        from openpyxl import load_workbook
+
+        try:
+            book = load_workbook(path, read_only=True)
+            rows = book.worksheets[0].max_row or 0
+            book.close()
+            return max(0, rows - 1)
+        except Exception:  # read_rows reports it
+            return 0
+    lines = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            lines += chunk.count(b"\n")
+    return max(0, lines - 1)

@@ -54,16 +54,20 @@ def _header(cells: list[str], path: Path) -> list[str]:
     return names
 
 
-def _rows(lines: Iterable[tuple[int, list[str]]], path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def _rows(
+    lines: Iterable[tuple[int, list[Any]]], path: Path, text: bool = False
+) -> Iterator[tuple[int, dict[str, str]]]:
     names: list[str] | None = None
-    for number, cells in lines:
-        cells = [_cell(c) for c in cells]
+    for number, row in lines:
+        cells = [c.strip() for c in row] if text else [_cell(c) for c in row]
         if names is None:
             names = _header(cells, path)
             continue
         if not any(cells):
             continue
-        yield number, {name: (cells[i] if i < len(cells) else "") for i, name in enumerate(names)}
+        if len(cells) < len(names):
+            cells += [""] * (len(names) - len(cells))
+        yield number, dict(zip(names, cells, strict=False))
     if names is None:
         raise SiteFileError(f"{path}: empty file")
 
@@ -72,7 +76,7 @@ def _csv(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
-            yield from _rows(((reader.line_num, row) for row in reader), path)
+            yield from _rows(((reader.line_num, row) for row in reader), path, text=True)
     except UnicodeDecodeError:
         raise SiteFileError(f"{path}: not UTF-8 text") from None
 
