@@ -43,6 +43,7 @@ from bot.config import load_config  # noqa: E402
 from bot.core.clock import FakeClock  # noqa: E402
 from bot.domain.plans import PlanSpec  # noqa: E402
 from bot.services import Services  # noqa: E402
+from storage import plans as plan_repo  # noqa: E402
 
 NOW = datetime(2026, 11, 23, 4, 0, tzinfo=UTC)  # 12:00 Asia/Shanghai
 START = NOW - timedelta(days=60)
@@ -185,13 +186,6 @@ def add_reports(db_path: Path, reports: int, rng: random.Random) -> None:
                 "AND l.at >= ?",
                 (start_day, cycle, plan_id, created),
             )
-        conn.execute("DELETE FROM plan_tally WHERE plan_id = ?", (plan_id,))
-        conn.execute(
-            "INSERT INTO plan_tally (plan_id, unit_id, round, sites, on_time) "
-            "SELECT plan_id, unit_id, last_round, COUNT(*), SUM(on_time) FROM plan_site "
-            "WHERE plan_id = ? GROUP BY unit_id, last_round",
-            (plan_id,),
-        )
     conn.commit()
     conn.execute("ANALYZE")
     conn.close()
@@ -320,6 +314,9 @@ async def main() -> None:
     clock.set(NOW)
     services = await Services.open(config, clock=clock)
     try:
+        async with services.db.transaction() as conn:  # the tallies, counted once
+            for plan in await plan_repo.open_plans(conn):
+                await plan_repo.recount(conn, plan.id)
         await measure(services, rng)
     finally:
         await services.close()

@@ -448,18 +448,17 @@ class PlanService:
         async with self.db.read() as conn:
             if plans is None:
                 plans = await plan_repo.open_plans(conn)
-            units = await unit_repo.all_units(conn)
-            by_code = {u.code: u for u in units}
-            kids: dict[int, list[Unit]] = {}
-            for u in sorted(units, key=lambda u: (u.sort_order, u.code)):
-                if u.parent_id is not None and u.active:
-                    kids.setdefault(u.parent_id, []).append(u)
             asked = []
+            kids: dict[int, list[Unit]] = {}
             for code in unit_codes:
-                unit = by_code.get(code)
+                unit = await unit_repo.get_by_code(conn, code)
                 if unit is None:
                     raise Refused("unit.unknown", code=code)
                 asked.append(unit)
+                children = await unit_repo.children(conn, unit.id)
+                kids[unit.id] = sorted(
+                    (u for u in children if u.active), key=lambda u: (u.sort_order, u.code)
+                )
             figures: dict[int, dict[int, dict[str, int]]] = {}
             for plan in plans:
                 wanted = {

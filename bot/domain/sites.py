@@ -10,6 +10,7 @@ in the sites that now match them.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +83,18 @@ class _Checker:
                 self.by_name.setdefault("/".join(names[start:]), []).append(unit)
         self.areas = {area.unit: area for area in config.reports.areas}
         self.chains = {u.id: [by_id[int(p)] for p in u.path.strip("/").split("/")] for u in units}
+        # Every way a category or status may be written, to its code.
+        self.categories: dict[str, str] = {}
+        self.statuses: dict[tuple[str, str], str] = {}
+        for category in self.campaign.categories:
+            for word in (category.code, category.name, category.name_en):
+                if word:
+                    self.categories.setdefault(word, category.code)
+            for status in category.statuses:
+                for word in (status.code, status.name, status.name_en):
+                    if word:
+                        self.statuses.setdefault((category.code, word), status.code)
+        self.area_by_unit = {u.id: self._area(u) for u in units} if self.areas else {}
 
     def unit(self, text: str) -> Unit | None:
         found = self.by_code.get(text.strip().casefold())
@@ -92,19 +105,18 @@ class _Checker:
         return matches[0] if len(matches) == 1 else None
 
     def category(self, text: str) -> str | None:
-        for category in self.campaign.categories:
-            if text in (category.code, category.name, category.name_en):
-                return category.code
-        return None
+        """The code of the category written as ``text`` (its code or a name)."""
+        return self.categories.get(text)
 
     def status(self, category: str, text: str) -> str | None:
-        found = self.campaign.category(category)
-        for status in found.statuses if found else []:
-            if text in (status.code, status.name, status.name_en):
-                return status.code
-        return None
+        """The code of the status of ``category`` written as ``text``."""
+        return self.statuses.get((category, text))
 
     def area_of(self, unit: Unit) -> Any:
+        """The configured area of the unit or of the nearest unit above it."""
+        return self.area_by_unit.get(unit.id)
+
+    def _area(self, unit: Unit) -> Any:
         for ancestor in reversed(self.chains.get(unit.id, [])):
             if ancestor.code in self.areas:
                 return self.areas[ancestor.code]
@@ -197,9 +209,10 @@ class SiteRegistry:
         seen: dict[tuple[str, str], int] = {}
         problems: list[str] = []
         count = 0
+        writing: asyncio.Future[None] | None = None
         async with self.db.transaction() as conn:
             batch: list[RegistryRow] = []
-            for line, raw in read_rows(path):
+            for line, raw in _settling(read_rows(path), lambda: writing):
                 result.rows += 1
                 row, found = checker.check(raw)
                 code = " ".join(raw.get("code", "").split())
@@ -223,10 +236,16 @@ class SiteRegistry:
                 assert row is not None
                 batch.append(row)
                 if len(batch) >= BATCH:
-                    await self._write(conn, batch, now, result)
+                    # Written in the database's thread while the next batch is read.
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(self._write(conn, batch, now, result))
+                    await asyncio.sleep(0)  # let it start
                     batch = []
                     if progress:
                         progress(result.rows, max(total, result.rows))
+            if writing is not None:
+                await writing
             if count:
                 if count > len(problems):
                     problems.append(f"{path}: … and {count - len(problems)} more problem(s)")
@@ -318,6 +337,18 @@ class SiteRegistry:
         async with self.db.transaction() as conn:
             await site_repo.set_tags(conn, site_id, tuple(tags))
             return await self.plans.site_joined(conn, site_id)
+
+
+def _settling(rows: Any, pending: Callable[[], Any]) -> Any:
+    """The rows; should reading fail midway, a write still running is left to finish in
+    the transaction that is about to roll back (its error, if any, is the reader's)."""
+    try:
+        yield from rows
+    except BaseException:
+        task = pending()
+        if task is not None and not task.done():
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise
 
 
 def count_rows(path: Path) -> int:
