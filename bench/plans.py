@@ -71,7 +71,9 @@ def build_city(db_path: Path) -> list[tuple[int, str]]:
         for s in range(10):
             sid, spath = add(f"D{d}-S{s}", f"第{d + 1}区{s + 1}街道", "street", did, dpath)
             for c in range(10):
-                cid, cpath = add(f"D{d}-S{s}-C{c}", f"{s + 1}街道{c + 1}社区", "community", sid, spath)
+                cid, cpath = add(
+                    f"D{d}-S{s}-C{c}", f"{s + 1}街道{c + 1}社区", "community", sid, spath
+                )
                 for g in range(10):
                     code = f"D{d}-S{s}-C{c}-{g}"
                     gid, _ = add(code, f"{c + 1}社区{g + 1}网格", "grid", cid, cpath)

@@ -227,7 +227,9 @@ async def _ask_category(
     await reply_text(update, context, body, reply_markup=InlineKeyboardMarkup(rows))
 
 
-async def _ask_scope(context: GridContext, update: Update, caller: Caller, draft: PlanDraft) -> None:
+async def _ask_scope(
+    context: GridContext, update: Update, caller: Caller, draft: PlanDraft
+) -> None:
     member = _member(caller)
     mine = text(context, caller, "plan.my_unit", unit=member.unit_name)
     body = _prompt(context, caller, draft.step)
@@ -293,8 +295,12 @@ async def _show_summary(
     ]
     buttons = [_button(text(context, caller, "plan.cancel"), draft.id, PlanDraftAction.CANCEL)]
     if preview.matching:
-        buttons.insert(0, _button(text(context, caller, "plan.save"), draft.id, PlanDraftAction.SAVE))
-    await reply_text(update, context, "\n".join(lines), reply_markup=InlineKeyboardMarkup([buttons]))
+        buttons.insert(
+            0, _button(text(context, caller, "plan.save"), draft.id, PlanDraftAction.SAVE)
+        )
+    await reply_text(
+        update, context, "\n".join(lines), reply_markup=InlineKeyboardMarkup([buttons])
+    )
 
 
 # How each step of ``PLAN_FLOW`` is asked (a test checks every step has one).
@@ -323,10 +329,10 @@ async def plan_message(update: Update, context: GridContext, caller: Caller) -> 
         await reply(update, context, caller, PLAN_FLOW[draft.step].expect)
         return True
     try:
-        if draft.step is PlanDraftStep.SCHEDULE and means(context, message.text, "plan.word.weekly"):
-            moved = await plans.answer(
-                member, draft.id, schedule={"cycle_days": 7, "weekly": True}
-            )
+        if draft.step is PlanDraftStep.SCHEDULE and means(
+            context, message.text, "plan.word.weekly"
+        ):
+            moved = await plans.answer(member, draft.id, schedule={"cycle_days": 7, "weekly": True})
         else:
             moved = await plans.answer_text(member, draft, message.text)
     except Refused as refusal:

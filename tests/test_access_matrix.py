@@ -33,8 +33,8 @@ from openpyxl import load_workbook
 from bot.core import policy
 from bot.core.access import Audience, Role
 from bot.core.policy import COMMANDS
-from bot.domain.plans import PlanSpec
 from bot.domain.invites import hash_token
+from bot.domain.plans import PlanSpec
 from bot.domain.reports import IncomingPhoto
 from bot.formats.tipfile import TipRow
 from handlers import callbacks

@@ -5,15 +5,15 @@ and past the deadline the rest show as overdue by unit."""
 from __future__ import annotations
 
 import re
-from io import BytesIO
 from datetime import timedelta
+from io import BytesIO
 
 import pytest
 from openpyxl import load_workbook
 
 from bot.core.access import Role
-from bot.runtime.context import GridContext
 from bot.domain.plans import PlanSpec
+from bot.runtime.context import GridContext
 from handlers.callbacks import TodoButton
 from handlers.digests import send_daily_digests, send_reminders
 from tests.e2e_reports import press, send_photos
@@ -214,7 +214,7 @@ async def test_the_reminder_counts_due_sites_and_a_forged_todo_button(tg, tmp_pa
     assert [line.split()[1] for line in lines[1:]] == ["C-W03", "C-W00", "C-W06", "C-W09"]
     assert re.search(r"— \d+ 米", lines[1])
     pick = await user.next_reply("sendMessage")
-    assert [label for label, _ in pick.buttons][0] == "上报 C-W03"
+    assert next(label for label, _ in pick.buttons) == "上报 C-W03"
     # A stale (made-up) site id: a polite refusal too.
     await user.press(todo, TodoButton(site=999999).encode(), strict=False)
     assert "已结束或已过期" in (await user.next_reply("answerCallbackQuery")).params["text"]

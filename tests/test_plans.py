@@ -83,7 +83,9 @@ def dump(services) -> str:
         return "\n".join(
             line
             for line in conn.iterdump()
-            if line.startswith(('INSERT INTO "site"', 'INSERT INTO "site_tag"', 'INSERT INTO "plan'))
+            if line.startswith(
+                ('INSERT INTO "site"', 'INSERT INTO "site_tag"', 'INSERT INTO "plan')
+            )
         )
 
 
@@ -98,7 +100,7 @@ async def test_a_weekly_site_is_due_again_on_day_seven_not_before(town, tmp_path
     )
     worker = await add_member(services, 3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
     spec = PlanSpec("汛期轮检", "hazard", "WL-WH", None, None, 7, True, "any")
-    plan, joined = await services.plans.create(None, spec)
+    _, joined = await services.plans.create(None, spec)
     assert joined == 2
     assert await due_codes(services, worker) == ["H-1", "H-2"]
     await submit(services, worker, "H-1", category=1)  # day 0
@@ -229,7 +231,7 @@ async def test_bad_plans_are_refused_and_change_nothing(town, tmp_path):
         await services.plans.create(worker, spec())
     assert caught.value.key == "deny.role"
     assert (await services.plans.preview(lead, spec(tag="没有"))).matching == 0
-    assert "INSERT INTO \"plan" not in dump(services)
+    assert 'INSERT INTO "plan' not in dump(services)
     with pytest.raises(Refused):
         services.plans.schedule("0")
     with pytest.raises(Refused):
@@ -250,11 +252,15 @@ async def test_sites_join_open_plans_and_the_done_rule_counts(town, tmp_path):
     # A site a worker creates joins the untagged plan; an in-use report counts only
     # where any report does.
     await submit(services, worker, "NEW-1", status=0)  # 在用
-    progress = {p.plan.name: p.total for p in (await services.plans.progress_many(["WL-WH"]))["WL-WH"]}
+    progress = {
+        p.plan.name: p.total for p in (await services.plans.progress_many(["WL-WH"]))["WL-WH"]
+    }
     assert (progress["封停"].due, progress["封停"].done) == (2, 0)
     assert (progress["回头看"].due, progress["回头看"].done) == (1, 0)
     await submit(services, worker, "J-1", status=1)  # 已封停
-    progress = {p.plan.name: p.total for p in (await services.plans.progress_many(["WL-WH"]))["WL-WH"]}
+    progress = {
+        p.plan.name: p.total for p in (await services.plans.progress_many(["WL-WH"]))["WL-WH"]
+    }
     assert (progress["封停"].due, progress["封停"].done) == (2, 1)
     assert (progress["回头看"].due, progress["回头看"].done) == (1, 1)
     # Tagged later: the worker's site joins the tagged plan.
@@ -323,7 +329,9 @@ async def test_ranking_columns_and_the_bulletin_plan_table(town, tmp_path):
     rows += [f"well,T-{i},,,WL-WH-WLG-01,,,," for i in range(3)]  # below min_cases (5)
     await services.sites.import_file(write(tmp_path, rows))
     day = services.calendar.today() + timedelta(days=2)
-    await services.plans.create(None, PlanSpec("回头看", "well", "WL-WH", None, day, None, False, "any"))
+    await services.plans.create(
+        None, PlanSpec("回头看", "well", "WL-WH", None, day, None, False, "any")
+    )
     cz = await add_member(services, 3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
     wlg = await add_member(services, 3002, "WL-WH-WLG-01", Role.WORKER, "网格员乙")
     for code in ("S-0", "S-1", "S-2"):
@@ -357,11 +365,15 @@ async def test_the_sites_export_carries_each_sites_plan_state(town, tmp_path):
 
     services = town
     await services.sites.import_file(
-        write(tmp_path, ["well,J-1,一号井,,WL-WH-CZ-01,33.0,112.5,k,", "well,J-2,,,WL-WH-CZ-01,,,,"])
+        write(
+            tmp_path, ["well,J-1,一号井,,WL-WH-CZ-01,33.0,112.5,k,", "well,J-2,,,WL-WH-CZ-01,,,,"]
+        )
     )
     worker = await add_member(services, 3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
     day = services.calendar.today() + timedelta(days=1)
-    await services.plans.create(None, PlanSpec("回头看", "well", "WL", "k", day, None, False, "any"))
+    await services.plans.create(
+        None, PlanSpec("回头看", "well", "WL", "k", day, None, False, "any")
+    )
     await services.plans.create(None, PlanSpec("轮检", "well", "WL", None, None, 3, False, "any"))
     await submit(services, worker, "J-2")
     root = await services.org.unit("WL")

@@ -21,7 +21,9 @@ def _sites(db) -> list[tuple]:
 
 def test_sites_import_export_and_plans_from_the_shell(tmp_path):
     config = str(write_config(tmp_path))
-    assert gridbot("org", "import", str(EXAMPLE_ORG), "--config", config, cwd=tmp_path).returncode == 0
+    assert (
+        gridbot("org", "import", str(EXAMPLE_ORG), "--config", config, cwd=tmp_path).returncode == 0
+    )
     good = tmp_path / "sites.csv"
     good.write_text(
         "category,code,name,address,unit,lat,lon,tags,status\n"
@@ -61,20 +63,79 @@ def test_sites_import_export_and_plans_from_the_shell(tmp_path):
     assert written.returncode == 0 and "2 sites" in written.stdout
     with out.open(encoding="utf-8-sig") as handle:
         rows = list(csv.reader(handle))
-    assert rows[0] == ["category", "code", "name", "address", "unit", "lat", "lon", "tags", "status"]
-    assert rows[1] == ["well", "J-1", "一号井", "建设路1号", "WL-WH-CZ-01", "33.001", "112.501",
-                       "重点用水户;洗浴中心", "sealed"]
+    assert rows[0] == [
+        "category",
+        "code",
+        "name",
+        "address",
+        "unit",
+        "lat",
+        "lon",
+        "tags",
+        "status",
+    ]
+    assert rows[1] == [
+        "well",
+        "J-1",
+        "一号井",
+        "建设路1号",
+        "WL-WH-CZ-01",
+        "33.001",
+        "112.501",
+        "重点用水户;洗浴中心",
+        "sealed",
+    ]
     back = gridbot("sites", "import", str(out), "--config", config, cwd=tmp_path)
     assert "0 added, 0 updated, 2 unchanged" in back.stdout, back.stdout + back.stderr
 
-    past = gridbot("plans", "add", "回头看", "--category", "自备井", "--unit", "WL-WH",
-                   "--tag", "重点用水户", "--deadline", "2000-01-01", "--config", config, cwd=tmp_path)
+    past = gridbot(
+        "plans",
+        "add",
+        "回头看",
+        "--category",
+        "自备井",
+        "--unit",
+        "WL-WH",
+        "--tag",
+        "重点用水户",
+        "--deadline",
+        "2000-01-01",
+        "--config",
+        config,
+        cwd=tmp_path,
+    )
     assert past.returncode == 1 and "has passed" in past.stderr
-    zero = gridbot("plans", "add", "轮检", "--category", "well", "--unit", "WL-WH", "--every", "0",
-                   "--config", config, cwd=tmp_path)
+    zero = gridbot(
+        "plans",
+        "add",
+        "轮检",
+        "--category",
+        "well",
+        "--unit",
+        "WL-WH",
+        "--every",
+        "0",
+        "--config",
+        config,
+        cwd=tmp_path,
+    )
     assert zero.returncode == 1 and "1–366 days" in zero.stderr
-    made = gridbot("plans", "add", "回头看", "--category", "自备井", "--unit", "WL-WH",
-                   "--tag", "重点用水户", "--deadline", "2099-01-01", "--config", config, cwd=tmp_path)
+    made = gridbot(
+        "plans",
+        "add",
+        "回头看",
+        "--category",
+        "自备井",
+        "--unit",
+        "WL-WH",
+        "--tag",
+        "重点用水户",
+        "--deadline",
+        "2099-01-01",
+        "--config",
+        config,
+        cwd=tmp_path,
+    )
     assert made.returncode == 0, made.stderr
     assert "回头看: 2 sites" in made.stdout
     listed = gridbot("plans", "list", "--config", config, cwd=tmp_path)
@@ -83,6 +144,15 @@ def test_sites_import_export_and_plans_from_the_shell(tmp_path):
     closed = gridbot("plans", "close", plan_id, "--config", config, cwd=tmp_path)
     assert "closed" in closed.stdout
     assert "回头看" not in gridbot("plans", "list", "--config", config, cwd=tmp_path).stdout
-    exported = gridbot("export", "sites", "--format", "csv", "--out", str(tmp_path / "s.csv"),
-                       "--config", config, cwd=tmp_path)
+    exported = gridbot(
+        "export",
+        "sites",
+        "--format",
+        "csv",
+        "--out",
+        str(tmp_path / "s.csv"),
+        "--config",
+        config,
+        cwd=tmp_path,
+    )
     assert exported.returncode == 0 and "2 rows" in exported.stdout

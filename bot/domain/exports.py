@@ -370,7 +370,9 @@ class _Table:
             if entry:
                 name, _, state = entry.partition(chr(31))
                 plans.append(
-                    self.text("export.plan_state", plan=name, state=self.text(f"site_plans.{state}"))
+                    self.text(
+                        "export.plan_state", plan=name, state=self.text(f"site_plans.{state}")
+                    )
                 )
         return [
             row["code"],

@@ -270,9 +270,7 @@ class RankingService:
         for kid in kids:
             due, done, on_time = snapshot.plans.get(kid.id, (0, 0, 0))
             figures = totals.get(kid.path, {})
-            rows.append(
-                RankRow(kid, **figures, plan_due=due, plan_done=done, plan_on_time=on_time)
-            )
+            rows.append(RankRow(kid, **figures, plan_due=due, plan_done=done, plan_on_time=on_time))
         return self._score(rows)
 
     def _score(self, rows: list[RankRow]) -> list[RankRow]:

@@ -100,7 +100,9 @@ class _Checker:
         found = self.by_code.get(text.strip().casefold())
         if found is not None:
             return found
-        key = "/".join(part.strip() for part in text.replace(chr(0xFF0F), "/").split("/") if part.strip())
+        key = "/".join(
+            part.strip() for part in text.replace(chr(0xFF0F), "/").split("/") if part.strip()
+        )
         matches = self.by_name.get(key, [])
         return matches[0] if len(matches) == 1 else None
 
@@ -175,12 +177,16 @@ class _Checker:
                 return f"coordinates {lat}, {lon} out of range: latitude and longitude swapped?"
             return f"coordinates {lat}, {lon} out of range"
         area = self.area_of(unit) if unit is not None else None
-        if area is not None and geo.outside_by(area, (lat, lon)) is not None:
-            if -90 <= lon <= 90 and geo.outside_by(area, (lon, lat)) is None:
-                return (
-                    f"coordinates {lat}, {lon} are latitude and longitude swapped "
-                    f"(outside the area of {area.unit}; {lon}, {lat} is inside)"
-                )
+        if (
+            area is not None
+            and geo.outside_by(area, (lat, lon)) is not None
+            and -90 <= lon <= 90
+            and geo.outside_by(area, (lon, lat)) is None
+        ):
+            return (
+                f"coordinates {lat}, {lon} are latitude and longitude swapped "
+                f"(outside the area of {area.unit}; {lon}, {lat} is inside)"
+            )
         return None
 
 
@@ -212,40 +218,36 @@ class SiteRegistry:
         writing: asyncio.Future[None] | None = None
         async with self.db.transaction() as conn:
             batch: list[RegistryRow] = []
-            for line, raw in _settling(read_rows(path), lambda: writing):
-                result.rows += 1
-                row, found = checker.check(raw)
-                code = " ".join(raw.get("code", "").split())
-                if code:  # a code twice is a mistake whatever else is wrong with the rows
-                    category = checker.category(raw.get("category", "")) or raw.get("category")
-                    key = (category or "", code_key(code))
-                    first = seen.get(key)
-                    if first is not None:
-                        found = [*found, f"code {code!r} twice in the file (first on line {first})"]
-                    else:
-                        seen[key] = line
-                if found:
-                    count += len(found)
-                    problems.extend(
-                        f"{path}: line {line}: {problem}"
-                        for problem in found[: max(0, MAX_PROBLEMS - len(problems))]
-                    )
-                    continue
-                if count:
-                    continue  # nothing will be kept: only look for more problems
-                assert row is not None
-                batch.append(row)
-                if len(batch) >= BATCH:
-                    # Written in the database's thread while the next batch is read.
-                    if writing is not None:
-                        await writing
-                    writing = asyncio.ensure_future(self._write(conn, batch, now, result))
-                    await asyncio.sleep(0)  # let it start
-                    batch = []
-                    if progress:
-                        progress(result.rows, max(total, result.rows))
+            try:
+                for line, raw in read_rows(path):
+                    result.rows += 1
+                    row, found = checker.check(raw)
+                    found += _twice(checker, raw, line, seen)
+                    if found:
+                        count += len(found)
+                        problems.extend(
+                            f"{path}: line {line}: {problem}"
+                            for problem in found[: max(0, MAX_PROBLEMS - len(problems))]
+                        )
+                        continue
+                    if count:
+                        continue  # nothing will be kept: only look for more problems
+                    assert row is not None
+                    batch.append(row)
+                    if len(batch) >= BATCH:
+                        # Written in the database's thread while the next batch is read.
+                        if writing is not None:
+                            await writing
+                        writing = asyncio.ensure_future(self._write(conn, batch, now, result))
+                        await asyncio.sleep(0)  # let it start
+                        batch = []
+                        if progress:
+                            progress(result.rows, max(total, result.rows))
+            finally:  # the last write ends before the transaction does (commit or rollback)
+                if writing is not None:
+                    await asyncio.wait([writing])
             if writing is not None:
-                await writing
+                writing.result()
             if count:
                 if count > len(problems):
                     problems.append(f"{path}: … and {count - len(problems)} more problem(s)")
@@ -339,16 +341,17 @@ class SiteRegistry:
             return await self.plans.site_joined(conn, site_id)
 
 
-def _settling(rows: Any, pending: Callable[[], Any]) -> Any:
-    """The rows; should reading fail midway, a write still running is left to finish in
-    the transaction that is about to roll back (its error, if any, is the reader's)."""
-    try:
-        yield from rows
-    except BaseException:
-        task = pending()
-        if task is not None and not task.done():
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        raise
+def _twice(
+    checker: _Checker, raw: dict[str, str], line: int, seen: dict[tuple[str, str], int]
+) -> list[str]:
+    """A code seen before in the file (whatever else is wrong with either row)."""
+    code = " ".join(raw.get("code", "").split())
+    if not code:
+        return []
+    category = checker.category(raw.get("category", "")) or raw.get("category") or ""
+    key = (category, code_key(code))
+    first = seen.setdefault(key, line)
+    return [] if first == line else [f"code {code!r} twice in the file (first on line {first})"]
 
 
 def count_rows(path: Path) -> int:

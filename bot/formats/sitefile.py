@@ -48,9 +48,7 @@ def _header(cells: list[str], path: Path) -> list[str]:
             problem.append("missing column(s) " + ", ".join(missing))
         if unknown:
             problem.append("unknown column(s) " + ", ".join(unknown))
-        raise SiteFileError(
-            f"{path}: line 1: {'; '.join(problem)} (columns: {','.join(COLUMNS)})"
-        )
+        raise SiteFileError(f"{path}: line 1: {'; '.join(problem)} (columns: {','.join(COLUMNS)})")
     return names
 
 

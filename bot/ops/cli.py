@@ -9,8 +9,8 @@
     gridbot tips table [--from DATE] [--to DATE] [--format text|md|csv|tsv] --config PATH
     gridbot sites import FILE.csv|FILE.xlsx [--progress] --config PATH
     gridbot sites export [--out FILE.csv|FILE.xlsx] --config PATH
-    gridbot plans add NAME --category C --unit CODE [--tag T] (--deadline DAY | --every N | --weekly)
-                 [--done any|done] --config PATH
+    gridbot plans add NAME --category C --unit CODE [--tag T]
+                 (--deadline DAY | --every N | --weekly) [--done any|done] --config PATH
     gridbot plans list --config PATH
     gridbot plans close ID --config PATH
     gridbot export KIND [--from DATE] [--to DATE] [--format xlsx|csv] [--out PATH] --config PATH
@@ -410,8 +410,6 @@ async def _sites_import(config: Config, args: argparse.Namespace) -> int:
     from bot.formats.sitefile import SiteFileError
 
     path = Path(args.file)
-    if not path.is_file():
-        raise CliError([f"{path}: file not found"], 2)
 
     async def work(services: Services) -> int:
         bar = ProgressBar(f"sites {path.name}", _progress_wanted(args.progress))
@@ -419,6 +417,8 @@ async def _sites_import(config: Config, args: argparse.Namespace) -> int:
             result = await services.sites.import_file(path, progress=bar)
         except SiteFileError as exc:
             raise CliError([str(exc), f"{path}: nothing imported"], 2) from None
+        except OSError as exc:
+            raise CliError([f"{path}: {exc.strerror or exc}"], 2) from None
         except SiteFileProblems as exc:
             raise CliError(
                 [*exc.problems, f"{path}: {exc.count} problem(s), nothing imported"], 2
