@@ -179,35 +179,108 @@ class RegistryRow:
     longitude: float | None
     tags: tuple[str, ...]
     status: str | None
+    key: str = ""  # the code as compared (``code_key``); computed when not given
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", code_key(self.code))
 
 
-@dataclass(frozen=True)
-class Known:
-    """What the registry holds for a code, to compare an imported row against."""
+async def stage_begin(conn: Connection) -> None:
+    """Inside a transaction: empty staging tables for an import (this connection's own)."""
+    await conn.execute("DROP TABLE IF EXISTS temp.site_import")
+    await conn.execute("DROP TABLE IF EXISTS temp.site_import_tag")
+    await conn.execute("DROP TABLE IF EXISTS temp.site_touch")
+    await conn.execute(
+        "CREATE TEMP TABLE site_import (category TEXT NOT NULL, code TEXT NOT NULL, "
+        "code_key TEXT NOT NULL, name TEXT, address TEXT, unit_id INTEGER NOT NULL, "
+        "latitude REAL, longitude REAL, tags TEXT NOT NULL, status TEXT, "
+        "PRIMARY KEY (category, code_key)) WITHOUT ROWID"
+    )
+    await conn.execute("CREATE TEMP TABLE site_import_tag (category TEXT, code_key TEXT, tag TEXT)")
+    await conn.execute("CREATE TEMP TABLE site_touch (site_id INTEGER PRIMARY KEY)")
 
-    id: int
-    unit_id: int
-    name: str | None
-    address: str | None
-    latitude: float | None
-    longitude: float | None
-    tags: str
+
+async def stage_rows(conn: Connection, rows: list[RegistryRow]) -> None:
+    """Checked rows of the file into the staging tables."""
+    await conn.executemany(
+        "INSERT INTO temp.site_import VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r.category,
+                r.code,
+                r.key,
+                r.name,
+                r.address,
+                r.unit_id,
+                r.latitude,
+                r.longitude,
+                ";".join(r.tags),
+                r.status,
+            )
+            for r in rows
+        ],
+    )
+    await conn.executemany(
+        "INSERT INTO temp.site_import_tag VALUES (?, ?, ?)",
+        [(r.category, r.key, tag) for r in rows for tag in r.tags],
+    )
 
 
-async def known(conn: Connection, category: str, keys: list[str]) -> dict[str, Known]:
-    """The sites of ``category`` with these code keys, by key."""
-    found: dict[str, Known] = {}
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for row in await fetch_all(
+async def stage_apply(conn: Connection, now: datetime) -> tuple[int, int, list[str]]:
+    """The staged file applied as set operations: known sites whose name, address, unit,
+    coordinates or tags differ are updated (a worker's site becomes registered); new
+    ones are added with their starting status; their tags follow. Returns (added,
+    updated, the registered sites missing from the file as 'category:code')."""
+    stamp = to_text(now)
+    await conn.execute(
+        "INSERT INTO temp.site_touch (site_id) SELECT s.id FROM temp.site_import i "
+        "JOIN site s ON s.category = i.category AND s.code_key = i.code_key "
+        "WHERE s.name IS NOT i.name OR s.address IS NOT i.address OR s.unit_id <> i.unit_id "
+        "OR s.latitude IS NOT i.latitude OR s.longitude IS NOT i.longitude "
+        "OR s.tags <> i.tags OR s.registered = 0"
+    )
+    updated = (await fetch_one(conn, "SELECT COUNT(*) FROM temp.site_touch"))[0]
+    await conn.execute(
+        "UPDATE site SET name = i.name, address = i.address, unit_id = i.unit_id, "
+        "latitude = i.latitude, longitude = i.longitude, tags = i.tags, registered = 1, "
+        "updated_at = ? FROM temp.site_touch x, temp.site_import i WHERE x.site_id = site.id "
+        "AND site.category = i.category AND site.code_key = i.code_key",
+        (stamp,),
+    )
+    before = (await fetch_one(conn, "SELECT coalesce(MAX(id), 0) FROM site"))[0]
+    cur = await conn.execute(
+        "INSERT INTO site (category, code, code_key, unit_id, status, name, address, latitude, "
+        "longitude, tags, registered, created_at, updated_at) "
+        "SELECT category, code, code_key, unit_id, status, name, address, latitude, longitude, "
+        "tags, 1, ?, ? FROM temp.site_import i WHERE NOT EXISTS (SELECT 1 FROM site s "
+        "WHERE s.category = i.category AND s.code_key = i.code_key)",
+        (stamp, stamp),
+    )
+    added = cur.rowcount
+    await conn.execute(
+        "INSERT INTO temp.site_touch (site_id) SELECT id FROM site WHERE id > ?", (before,)
+    )
+    await conn.execute(
+        "DELETE FROM site_tag WHERE site_id IN (SELECT site_id FROM temp.site_touch)"
+    )
+    await conn.execute(
+        "INSERT OR IGNORE INTO site_tag (tag, site_id) SELECT t.tag, s.id "
+        "FROM temp.site_import_tag t JOIN site s ON s.category = t.category "
+        "AND s.code_key = t.code_key JOIN temp.site_touch x ON x.site_id = s.id"
+    )
+    missing = [
+        f"{r[0]}:{r[1]}"
+        for r in await fetch_all(
             conn,
-            "SELECT code_key, id, unit_id, name, address, latitude, longitude, tags FROM site "
-            f"WHERE category = ? AND code_key IN ({marks})",
-            (category, *chunk),
-        ):
-            found[row[0]] = Known(row[1], row[2], row[3], row[4], row[5], row[6], row[7])
-    return found
+            "SELECT s.category, s.code FROM site s WHERE s.registered = 1 AND NOT EXISTS "
+            "(SELECT 1 FROM temp.site_import i WHERE i.category = s.category "
+            "AND i.code_key = s.code_key) ORDER BY s.id",
+        )
+    ]
+    for table in ("site_import", "site_import_tag", "site_touch"):
+        await conn.execute(f"DROP TABLE temp.{table}")
+    return added, updated, missing
 
 
 async def set_tags(conn: Connection, site_id: int, tags: tuple[str, ...] | list[str]) -> None:
@@ -218,82 +291,3 @@ async def set_tags(conn: Connection, site_id: int, tags: tuple[str, ...] | list[
         [(tag, site_id) for tag in tags],
     )
     await conn.execute("UPDATE site SET tags = ? WHERE id = ?", (";".join(tags), site_id))
-
-
-async def registered_codes(conn: Connection) -> list[tuple[int, str, str]]:
-    """(id, category, code key) of every registered site."""
-    return [
-        (r[0], r[1], r[2])
-        for r in await fetch_all(
-            conn, "SELECT id, category, code_key FROM site WHERE registered = 1 ORDER BY id"
-        )
-    ]
-
-
-async def code_of(conn: Connection, site_id: int) -> tuple[str, str] | None:
-    row = await fetch_one(conn, "SELECT category, code FROM site WHERE id = ?", (site_id,))
-    return (row[0], row[1]) if row else None
-
-
-async def tag_count(conn: Connection, tag: str) -> int:
-    row = await fetch_one(conn, "SELECT COUNT(*) FROM site_tag WHERE tag = ?", (tag,))
-    return int(row[0]) if row else 0
-
-
-async def add_many(conn: Connection, rows: list[RegistryRow], now: datetime) -> None:
-    """New sites from the registry, with their tags, in two statements."""
-    if not rows:
-        return
-    stamp = to_text(now)
-    await conn.executemany(
-        "INSERT INTO site (category, code, code_key, unit_id, status, name, address, latitude, "
-        "longitude, tags, registered, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-        [
-            (
-                r.category,
-                r.code,
-                code_key(r.code),
-                r.unit_id,
-                r.status,
-                r.name,
-                r.address,
-                r.latitude,
-                r.longitude,
-                ";".join(r.tags),
-                stamp,
-                stamp,
-            )
-            for r in rows
-        ],
-    )
-    await _tag_many(conn, rows)
-
-
-async def _tag_many(conn: Connection, rows: list[RegistryRow]) -> None:
-    await conn.executemany(
-        "INSERT OR IGNORE INTO site_tag (tag, site_id) "
-        "SELECT ?, id FROM site WHERE category = ? AND code_key = ?",
-        [(tag, r.category, code_key(r.code)) for r in rows for tag in r.tags],
-    )
-
-
-async def update_many(
-    conn: Connection, changed: list[tuple[int, RegistryRow]], now: datetime
-) -> None:
-    """Registry rows for sites already known: the file's names, unit, tags, coordinates."""
-    if not changed:
-        return
-    stamp = to_text(now)
-    await conn.executemany(
-        "UPDATE site SET name = ?, address = ?, unit_id = ?, latitude = ?, longitude = ?, "
-        "tags = ?, registered = 1, updated_at = ? WHERE id = ?",
-        [
-            (r.name, r.address, r.unit_id, r.latitude, r.longitude, ";".join(r.tags), stamp, i)
-            for i, r in changed
-        ],
-    )
-    await conn.executemany(
-        "DELETE FROM site_tag WHERE site_id = ?", [(site_id,) for site_id, _ in changed]
-    )
-    await _tag_many(conn, [r for _, r in changed])

@@ -155,7 +155,7 @@ async def test_importing_twice_changes_nothing_and_updates_follow_the_file(town,
         )
     )
     assert (changed.added, changed.updated, changed.unchanged) == (0, 1, 1)
-    assert changed.missing == ["well:j-3"]
+    assert changed.missing == ["well:J-3"]
     async with services.db.read() as conn:
         one = await site_repo.by_code(conn, "well", "J-1")
         assert await site_repo.by_code(conn, "well", "J-3") is not None

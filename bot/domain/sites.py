@@ -14,7 +14,6 @@ import asyncio
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,8 @@ class SiteFileProblems(Exception):
 
 def split_tags(text: str) -> tuple[str, ...]:
     """The tags of a cell, split at semicolons (either width), trimmed, each once."""
+    if not text:
+        return ()
     for separator in TAG_SEPARATORS[1:]:
         text = text.replace(separator, TAG_SEPARATORS[0])
     seen: dict[str, None] = {}
@@ -167,6 +168,7 @@ class _Checker:
                 longitude=longitude,
                 tags=split_tags(raw.get("tags", "")),
                 status=status,
+                key=" ".join(code.split()).casefold(),
             ),
             [],
         )
@@ -212,17 +214,18 @@ class SiteRegistry:
         total = count_rows(path)
         result = ImportResult()
         now = self.clock.now()
-        seen: dict[tuple[str, str], int] = {}
+        seen: dict[tuple[str, str], int] = {}  # (category, code key): first line
         problems: list[str] = []
         count = 0
         writing: asyncio.Future[None] | None = None
         async with self.db.transaction() as conn:
+            await site_repo.stage_begin(conn)
             batch: list[RegistryRow] = []
             try:
                 for line, raw in read_rows(path):
                     result.rows += 1
                     row, found = checker.check(raw)
-                    found += _twice(checker, raw, line, seen)
+                    found += _twice(checker, raw, row, line, seen)
                     if found:
                         count += len(found)
                         problems.extend(
@@ -235,10 +238,10 @@ class SiteRegistry:
                     assert row is not None
                     batch.append(row)
                     if len(batch) >= BATCH:
-                        # Written in the database's thread while the next batch is read.
+                        # Staged in the database's thread while the next batch is read.
                         if writing is not None:
                             await writing
-                        writing = asyncio.ensure_future(self._write(conn, batch, now, result))
+                        writing = asyncio.ensure_future(site_repo.stage_rows(conn, batch))
                         await asyncio.sleep(0)  # let it start
                         batch = []
                         if progress:
@@ -252,13 +255,11 @@ class SiteRegistry:
                 if count > len(problems):
                     problems.append(f"{path}: … and {count - len(problems)} more problem(s)")
                 raise SiteFileProblems(problems, count)
-            if batch:
-                await self._write(conn, batch, now, result)
+            await site_repo.stage_rows(conn, batch)
             if progress:
                 progress(result.rows, result.rows)
-            for _, category, key in await site_repo.registered_codes(conn):
-                if (category, key) not in seen:
-                    result.missing.append(f"{category}:{key}")
+            result.added, result.updated, result.missing = await site_repo.stage_apply(conn, now)
+            result.unchanged = result.rows - result.added - result.updated
             if result.added or result.updated:
                 result.joined = await self.plans.refresh_all(conn)
             await audit.record(
@@ -274,42 +275,6 @@ class SiteRegistry:
                 missing=len(result.missing),
             )
         return result
-
-    async def _write(
-        self, conn: Any, batch: list[RegistryRow], now: datetime, result: ImportResult
-    ) -> None:
-        by_category: dict[str, list[RegistryRow]] = {}
-        for row in batch:
-            by_category.setdefault(row.category, []).append(row)
-        for category, rows in by_category.items():
-            known = await site_repo.known(conn, category, [code_key(r.code) for r in rows])
-            new, changed = [], []
-            for row in rows:
-                have = known.get(code_key(row.code))
-                if have is None:
-                    new.append(row)
-                elif (
-                    have.unit_id,
-                    have.name,
-                    have.address,
-                    have.latitude,
-                    have.longitude,
-                    have.tags,
-                ) != (
-                    row.unit_id,
-                    row.name,
-                    row.address,
-                    row.latitude,
-                    row.longitude,
-                    ";".join(row.tags),
-                ):
-                    changed.append((have.id, row))
-                else:
-                    result.unchanged += 1
-            await site_repo.add_many(conn, new, now)
-            await site_repo.update_many(conn, changed, now)
-            result.added += len(new)
-            result.updated += len(changed)
 
     async def export_rows(self) -> list[list[Any]]:
         """Every site, in the import's columns (the unit by its code)."""
@@ -342,14 +307,21 @@ class SiteRegistry:
 
 
 def _twice(
-    checker: _Checker, raw: dict[str, str], line: int, seen: dict[tuple[str, str], int]
+    checker: _Checker,
+    raw: dict[str, str],
+    row: RegistryRow | None,
+    line: int,
+    seen: dict[tuple[str, str], int],
 ) -> list[str]:
     """A code seen before in the file (whatever else is wrong with either row)."""
-    code = " ".join(raw.get("code", "").split())
-    if not code:
-        return []
-    category = checker.category(raw.get("category", "")) or raw.get("category") or ""
-    key = (category, code_key(code))
+    if row is not None:
+        code, key = row.code, (row.category, row.key)
+    else:
+        code = " ".join(raw.get("code", "").split())
+        if not code:
+            return []
+        category = checker.category(raw.get("category", "")) or raw.get("category") or ""
+        key = (category, code_key(code))
     first = seen.setdefault(key, line)
     return [] if first == line else [f"code {code!r} twice in the file (first on line {first})"]
 
