@@ -17,6 +17,7 @@ from bot.domain.invites import InviteService
 from bot.domain.members import MemberService
 from bot.domain.menus import MenuService
 from bot.domain.org import OrgService
+from bot.domain.outlets import OutletService
 from bot.domain.plans import PlanService
 from bot.domain.ranking import RankingService
 from bot.domain.report_history import ReportHistory
@@ -52,6 +53,7 @@ class Services:
     inbox: Inbox
     plans: PlanService
     sites: SiteRegistry
+    outlets: OutletService
 
     @classmethod
     async def open(
@@ -72,6 +74,8 @@ class Services:
         ranking = RankingService(db, clock, config)
         audit = AuditService(db, clock)
         plans = PlanService(db, clock, config)
+        digests = DigestService(db, clock, config)
+        bulletins = BulletinService(db, clock, config, ranking)
         return cls(
             config=config,
             db=db,
@@ -88,13 +92,14 @@ class Services:
             groups=GroupService(db, clock),
             tips=TipService(db, clock, config),
             ranking=ranking,
-            digests=DigestService(db, clock, config),
-            bulletins=BulletinService(db, clock, config, ranking),
+            digests=digests,
+            bulletins=bulletins,
             audit=audit,
             exports=ExportService(config, catalogue, audit, clock),
             inbox=Inbox(db, clock),
             plans=plans,
             sites=SiteRegistry(db, clock, config, plans),
+            outlets=OutletService(db, clock, config, digests, bulletins),
         )
 
     async def close(self) -> None:
