@@ -391,3 +391,47 @@ async def test_the_sites_export_carries_each_sites_plan_state(town, tmp_path):
     later = now + timedelta(days=6)  # past the deadline; the cycle in its third round
     assert export("sites", later) == {"J-1": "回头看：逾期、轮检：逾期", "J-2": "轮检：逾期"}
     assert set(export("remaining", later)) == {"J-1", "J-2"}
+
+
+async def test_an_xlsx_registry_and_a_workers_site_registered_later(town, tmp_path):
+    from openpyxl import Workbook
+
+    services = town
+    worker = await add_member(services, 3001, "WL-WH-CZ-01", Role.WORKER, "网格员甲")
+    day = services.calendar.today() + timedelta(days=2)
+    await submit(services, worker, "NEW-9")  # a site a worker made
+    await services.plans.create(
+        None, PlanSpec("回头看", "well", "WL-WH", None, day, None, False, "any")
+    )
+    tagged = PlanSpec("重点", "well", "WL-WH", "重点用水户", day, None, False, "any")
+    with pytest.raises(Refused):
+        await services.plans.create(None, tagged)  # nothing has the tag yet
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["category", "code", "name", "address", "unit", "lat", "lon", "tags", "status"])
+    sheet.append(["自备井", "X-1", "一号", None, "WL-WH-CZ-02", 33.01, 112.51, "重点用水户", None])
+    sheet.append(["well", "new-9", "九号", None, "WL-WH-CZ-01", None, None, "重点用水户", None])
+    path = tmp_path / "sites.xlsx"
+    book.save(path)
+    result = await services.sites.import_file(path)
+    assert (result.rows, result.added, result.updated) == (2, 1, 1)
+    async with services.db.read() as conn:
+        from storage import sites as site_repo
+
+        nine = await site_repo.by_code(conn, "well", "NEW-9")
+    assert nine.registered and nine.tag_list == ["重点用水户"] and nine.name == "九号"
+    _, joined = await services.plans.create(None, tagged)
+    assert joined == 2
+    (progress,) = [
+        p
+        for p in (await services.plans.progress_many(["WL-WH"]))["WL-WH"]
+        if p.plan.name == "回头看"
+    ]
+    assert (progress.total.due, progress.total.done) == (2, 0)  # X-1 joined on import
+    await submit(services, worker, "NEW-9")
+    (progress,) = [
+        p
+        for p in (await services.plans.progress_many(["WL-WH"]))["WL-WH"]
+        if p.plan.name == "回头看"
+    ]
+    assert (progress.total.due, progress.total.done) == (2, 1)
