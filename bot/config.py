@@ -469,6 +469,8 @@ RANKING_COLUMNS = (
     "valid",
     "overdue",
     "flagged",
+    "plan_done",
+    "plan_on_time",
 )
 
 
@@ -482,6 +484,8 @@ def _default_weights() -> dict[str, float]:
         "valid": 0.5,
         "overdue": -1.0,
         "flagged": -1.0,
+        "plan_done": 2.0,
+        "plan_on_time": 1.0,
     }
 
 

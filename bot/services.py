@@ -18,9 +18,11 @@ from bot.domain.members import MemberService
 from bot.domain.menus import MenuService
 from bot.domain.org import OrgService
 from bot.domain.outlets import OutletService
+from bot.domain.plans import PlanService
 from bot.domain.ranking import RankingService
 from bot.domain.report_history import ReportHistory
 from bot.domain.reports import ReportService
+from bot.domain.sites import SiteRegistry
 from bot.domain.status_updates import StatusUpdateService
 from bot.domain.tips import TipService
 from bot.i18n import Catalogue
@@ -49,6 +51,8 @@ class Services:
     audit: AuditService
     exports: ExportService
     inbox: Inbox
+    plans: PlanService
+    sites: SiteRegistry
     outlets: OutletService
 
     @classmethod
@@ -69,6 +73,7 @@ class Services:
             raise
         ranking = RankingService(db, clock, config)
         audit = AuditService(db, clock)
+        plans = PlanService(db, clock, config)
         digests = DigestService(db, clock, config)
         bulletins = BulletinService(db, clock, config, ranking)
         return cls(
@@ -92,6 +97,8 @@ class Services:
             audit=audit,
             exports=ExportService(config, catalogue, audit, clock),
             inbox=Inbox(db, clock),
+            plans=plans,
+            sites=SiteRegistry(db, clock, config, plans),
             outlets=OutletService(db, clock, config, digests, bulletins),
         )
 

@@ -13,6 +13,7 @@ from handlers import (
     groups,
     members,
     onboarding,
+    plans,
     report_views,
     reports,
     status_updates,
@@ -25,12 +26,15 @@ from handlers.callbacks import (
     MembersPageButton,
     MoveButton,
     MyReportsPageButton,
+    PlanCloseButton,
+    PlanDraftButton,
     ReportButton,
     ReportPhotosButton,
     RevokeInviteButton,
     ScopeReportsPageButton,
     TipActionButton,
     TipDraftButton,
+    TodoButton,
 )
 from handlers.common import guarded_button, guarded_command
 from handlers.errors import on_error
@@ -78,6 +82,10 @@ def register(app: GridApplication) -> None:
         "brief": bulletins.brief,
         "export": exports.export,
         "audit": exports.audit,
+        "todo": plans.todo,
+        "near": plans.near,
+        "plan": plans.plan,
+        "plans": plans.plans_command,
     }
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))
@@ -94,6 +102,9 @@ def register(app: GridApplication) -> None:
         (TipDraftButton, tips.draft_pressed),
         (TipActionButton, tips.action_pressed),
         (BriefButton, bulletins.brief_pressed),
+        (TodoButton, reports.todo_pressed),
+        (PlanCloseButton, plans.close_pressed),
+        (PlanDraftButton, plans.draft_pressed),
     )
     for kind, pressed in buttons:
         app.add_handler(guarded_button(kind, pressed))

@@ -226,3 +226,41 @@ class BriefButton(Button):
     unit: str = Field(pattern=UNIT_CODE)
     last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
     act: BriefAction
+
+
+class TodoButton(Button):
+    """A site under /todo or /near: start a report on it (category and site filled in)."""
+
+    KIND: ClassVar[str] = "tq"
+
+    site: int = Field(ge=1, le=2**53)
+
+
+class PlanCloseButton(Button):
+    """关闭 under one plan of /plans."""
+
+    KIND: ClassVar[str] = "pz"
+
+    plan: int = Field(ge=1, le=2**53)
+
+
+class PlanDraftAction(StrEnum):
+    """The buttons of making a plan with /plan."""
+
+    CATEGORY = "cat"  # category #arg
+    MY_UNIT = "mine"  # the scope is the lead's own unit
+    NO_TAG = "nt"  # no tag filter
+    WEEKLY = "wk"  # every calendar week
+    RULE = "rule"  # what counts: RULES[arg]
+    SAVE = "ok"
+    CANCEL = "cx"
+
+
+class PlanDraftButton(Button):
+    """A step of making a plan; ``draft`` is the plan draft's id."""
+
+    KIND: ClassVar[str] = "pd"
+
+    draft: int = Field(ge=1, le=2**53)
+    act: PlanDraftAction
+    arg: int = Field(0, ge=0, le=100)

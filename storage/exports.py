@@ -17,14 +17,14 @@ the table once over the whole export, whatever the scope.
 from __future__ import annotations
 
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from storage.times import from_text_or_none, to_text
 from storage.units import subtree_bounds
 
-KINDS = ("reports", "tips", "members", "updates")
+KINDS = ("reports", "tips", "members", "updates", "sites", "remaining")
 
 _REPORTS = """
 SELECT r.id, r.created_at AS at, r.unit_id, m.name AS member, m.telegram_id, r.category,
@@ -79,7 +79,45 @@ WHERE +u.path >= :low AND +u.path < :high AND +s.created_at >= :start AND +s.cre
 ORDER BY s.id LIMIT :limit
 """
 
-_QUERIES = {"reports": _REPORTS, "tips": _TIPS, "members": _MEMBERS, "updates": _UPDATES}
+# A plan's current round on :today (a local day), and whether a site's row is overdue at
+# :now — as ``bot.domain.plans.round_of`` and ``overdue_below`` decide.
+_ROUND = (
+    "(CASE WHEN p.cycle_days IS NULL THEN 0 ELSE "
+    "CAST(julianday(:today) - julianday(p.start_day) AS INTEGER) / p.cycle_days END)"
+)
+_PLAN_STATE = (
+    f"CASE WHEN ps.last_round >= {_ROUND} THEN 'done' "
+    "WHEN (p.cycle_days IS NULL AND :now >= p.deadline) "
+    f"OR (p.cycle_days IS NOT NULL AND ps.last_round < {_ROUND} - 1) THEN 'overdue' "
+    "ELSE 'due' END"
+)
+_SITE_SCOPE = (
+    "+u.path >= :low AND +u.path < :high AND +s.created_at >= :start AND +s.created_at < :end"
+)
+_UNDONE = (
+    "EXISTS (SELECT 1 FROM plan_site ps JOIN plan p ON p.id = ps.plan_id "
+    f"WHERE ps.site_id = s.id AND p.state = 'open' AND ps.last_round < {_ROUND})"
+)
+_SITES = f"""
+SELECT s.id, s.created_at AS at, s.category, s.code, s.name, s.address, s.unit_id, s.latitude,
+       s.longitude, s.tags, s.status, s.registered, s.report_count,
+       (SELECT group_concat(p.name || char(31) || {_PLAN_STATE}, char(30))
+        FROM plan_site ps JOIN plan p ON p.id = ps.plan_id
+        WHERE ps.site_id = s.id AND p.state = 'open') AS plans
+FROM site s
+CROSS JOIN org_unit u ON u.id = s.unit_id
+WHERE {_SITE_SCOPE} AND s.id > :after {{only}}
+ORDER BY s.id LIMIT :limit
+"""
+
+_QUERIES = {
+    "reports": _REPORTS,
+    "tips": _TIPS,
+    "members": _MEMBERS,
+    "updates": _UPDATES,
+    "sites": _SITES.format(only=""),
+    "remaining": _SITES.format(only=f"AND {_UNDONE}"),
+}
 _COUNTS = {
     "reports": "SELECT count(*) FROM report r JOIN org_unit u ON u.id = r.unit_id "
     "WHERE u.path >= :low AND u.path < :high AND r.created_at >= :start AND r.created_at < :end",
@@ -91,6 +129,9 @@ _COUNTS = {
     "WHERE u.path >= :low AND u.path < :high AND m.joined_at >= :start AND m.joined_at < :end",
     "updates": "SELECT count(*) FROM status_update s JOIN org_unit u ON u.id = s.unit_id "
     "WHERE u.path >= :low AND u.path < :high AND s.created_at >= :start AND s.created_at < :end",
+    "sites": f"SELECT count(*) FROM site s JOIN org_unit u ON u.id = s.unit_id WHERE {_SITE_SCOPE}",
+    "remaining": "SELECT count(*) FROM site s JOIN org_unit u ON u.id = s.unit_id "
+    f"WHERE {_SITE_SCOPE} AND {_UNDONE}",
 }
 
 # Bounds that include every stored time ('YYYY-MM-DDTHH:MM:SSZ').
@@ -111,13 +152,17 @@ _TIMES = ("at", "assigned_at", "deadline", "acknowledged_at", "closed_at", "upda
 _TIMES += ("last_report",)
 
 
-def _params(path: str, start: datetime | None, end: datetime | None) -> dict[str, object]:
+def _params(
+    path: str, start: datetime | None, end: datetime | None, at: datetime | None, today: str
+) -> dict[str, object]:
     low, high = subtree_bounds(path)
     return {
         "low": low,
         "high": high,
         "start": to_text(start) if start else _EARLIEST,
         "end": to_text(end) if end else _LATEST,
+        "now": to_text(at or datetime.now(UTC)),
+        "today": today or (at or datetime.now(UTC)).date().isoformat(),
     }
 
 
@@ -135,8 +180,13 @@ def count(
     path: str,
     start: datetime | None,
     end: datetime | None,
+    at: datetime | None = None,
+    today: str = "",
 ) -> int:
-    return int(conn.execute(_COUNTS[kind], _params(path, start, end)).fetchone()[0])
+    """How many rows ``batch`` would give; ``at`` and ``today`` (a local day) are the moment
+    plan states are taken at (now when None)."""
+    params = _params(path, start, end, at, today)
+    return int(conn.execute(_COUNTS[kind], params).fetchone()[0])
 
 
 def batch(
@@ -147,8 +197,10 @@ def batch(
     end: datetime | None,
     after: int,
     limit: int,
+    at: datetime | None = None,
+    today: str = "",
 ) -> list[dict[str, Any]]:
-    params = {**_params(path, start, end), "after": after, "limit": limit}
+    params = {**_params(path, start, end, at, today), "after": after, "limit": limit}
     return [_row(row) for row in conn.execute(_QUERIES[kind], params).fetchall()]
 
 

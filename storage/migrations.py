@@ -513,6 +513,76 @@ _TIP_EVENT_NOTES = (
         WHERE kind = 'escalated' AND note IS NOT NULL""",
 )
 
+# The site registry (台账) and inspection plans (检查任务). A site gains a name, an
+# address, coordinates and tags (`site_tag`, one row per tag, and `tags` as written, for
+# display); `registered` is 1 for a site imported from a list, 0 for one a worker created.
+# A plan lists the sites it covers in `plan_site` (joined when the plan is made, or when a
+# site comes to match it), each with the round it was last done in; `plan_tally` counts,
+# per plan, unit and round (-1: never), the sites last done in that round — kept by the
+# submit transaction — so progress reads a few rows per unit, never the reports.
+_SITES_AND_PLANS = (
+    "ALTER TABLE site ADD COLUMN name TEXT",
+    "ALTER TABLE site ADD COLUMN address TEXT",
+    "ALTER TABLE site ADD COLUMN latitude REAL",
+    "ALTER TABLE site ADD COLUMN longitude REAL",
+    "ALTER TABLE site ADD COLUMN tags TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE site ADD COLUMN registered INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (registered IN (0, 1))",
+    """CREATE TABLE site_tag (
+        tag     TEXT NOT NULL,
+        site_id INTEGER NOT NULL REFERENCES site (id),
+        PRIMARY KEY (tag, site_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX site_tag_site ON site_tag (site_id)",
+    """CREATE TABLE plan (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL,
+        category    TEXT NOT NULL,
+        unit_id     INTEGER NOT NULL REFERENCES org_unit (id),
+        tag         TEXT,
+        deadline    TEXT,
+        cycle_days  INTEGER CHECK (cycle_days IS NULL OR cycle_days >= 1),
+        weekly      INTEGER NOT NULL DEFAULT 0 CHECK (weekly IN (0, 1)),
+        done_rule   TEXT NOT NULL CHECK (done_rule IN ('any', 'done')),
+        start_day   TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+        created_by  INTEGER REFERENCES member (id),
+        created_at  TEXT NOT NULL,
+        closed_by   INTEGER REFERENCES member (id),
+        closed_at   TEXT,
+        CHECK ((deadline IS NULL) <> (cycle_days IS NULL))
+    )""",
+    "CREATE INDEX plan_state ON plan (state, id)",
+    """CREATE TABLE plan_site (
+        plan_id      INTEGER NOT NULL REFERENCES plan (id),
+        site_id      INTEGER NOT NULL REFERENCES site (id),
+        unit_id      INTEGER NOT NULL REFERENCES org_unit (id),
+        last_round   INTEGER NOT NULL DEFAULT -1,
+        last_done_at TEXT,
+        on_time      INTEGER NOT NULL DEFAULT 0 CHECK (on_time IN (0, 1)),
+        PRIMARY KEY (plan_id, site_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX plan_site_unit ON plan_site (unit_id, plan_id, last_round)",
+    "CREATE INDEX plan_site_site ON plan_site (site_id)",
+    """CREATE TABLE plan_tally (
+        plan_id INTEGER NOT NULL REFERENCES plan (id),
+        unit_id INTEGER NOT NULL REFERENCES org_unit (id),
+        round   INTEGER NOT NULL,
+        sites   INTEGER NOT NULL DEFAULT 0,
+        on_time INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (plan_id, unit_id, round)
+    ) WITHOUT ROWID""",
+    # A plan being drafted with /plan, one per person; `data` is the answers so far.
+    """CREATE TABLE plan_draft (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        telegram_id INTEGER NOT NULL UNIQUE,
+        member_id   INTEGER NOT NULL REFERENCES member (id),
+        data        TEXT NOT NULL DEFAULT '{}',
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    )""",
+)
+
 # Outlets (issue 19): group robots of WeCom, DingTalk and Feishu named in the config.
 # `outlet` remembers each one (since when it is known, whether it is failing, a digest of
 # its address and secret so that a changed config clears the failing state); every send
@@ -557,4 +627,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "invite makers", _INVITE_MAKERS),
     Migration(14, "tip event notes", _TIP_EVENT_NOTES),
     Migration(18, "outlets", _OUTLETS),
+    Migration(19, "sites and plans", _SITES_AND_PLANS),
 )

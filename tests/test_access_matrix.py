@@ -24,6 +24,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,6 +35,7 @@ from bot.core import policy
 from bot.core.access import Audience, Role
 from bot.core.policy import COMMANDS
 from bot.domain.invites import hash_token
+from bot.domain.plans import PlanSpec
 from bot.domain.reports import IncomingPhoto
 from bot.formats.tipfile import TipRow
 from handlers import callbacks
@@ -293,6 +295,20 @@ COMMAND_POLICY: dict[str, Command] = {
         (Try("/enable {disabled_in}", "已启用：停用网格员甲"),),
         (Try("/enable {disabled_out}", SCOPE),),
     ),
+    "todo": Command(Who.WORKER, ONLY_PRIVATE, (Try("/todo", "井-TODO", absent=("井-FAR",)),)),
+    "near": Command(Who.WORKER, ONLY_PRIVATE, (Try("/near", "请发送您的当前位置"),)),
+    "plan": Command(
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (
+            Try("/plan 全市回头看", "检查任务“全市回头看”", absent=("宛城区",)),
+            Try("/plan", "新建检查任务"),
+        ),
+        (Try("/plan 宛城回头看", "没有找到名为“宛城回头看”的进行中检查任务"),),
+    ),
+    "plans": Command(
+        Who.LEAD, ONLY_PRIVATE, (Try("/plans", "全市回头看", absent=("宛城回头看",)),)
+    ),
 }
 
 BUTTON_POLICY: dict[str, Button] = {
@@ -360,6 +376,24 @@ BUTTON_POLICY: dict[str, Button] = {
         "brief",
         Press("1:bf:{my_unit}:20261122:cx", "已取消发布", "sendMessage"),
         Press("1:bf:WC:20261122:pub", STALE),  # another unit's bulletin, published
+    ),
+    "tq": Button(
+        Who.WORKER,
+        "todo",
+        Press("1:tq:{site_todo}", "开始上报地点 井-TODO", "sendMessage"),
+        Press("1:tq:{site_far}", "地点“井-FAR”不在您的管辖范围内，不能对其上报。"),
+    ),
+    "pz": Button(
+        Who.LEAD,
+        "plans",
+        Press("1:pz:{my_plan}", "已关闭", "sendMessage"),
+        Press("1:pz:{plan_out}", "抱歉，宛城区 不在您的管辖范围内。"),
+    ),
+    "pd": Button(
+        Who.LEAD,
+        "plan",
+        Press("1:pd:{my_plan_draft}:cx:0", "已取消新建检查任务", "sendMessage"),
+        Press("1:pd:{other_plan_draft}:cx:0", "此按钮属于已结束的任务或草稿。"),
     ),
 }
 
@@ -440,6 +474,14 @@ class World:
             if who > Who.NONE:
                 await self.pending_move(mine)
             values["other_move"] = str(await self.pending_move(self.members[ACTIVE_OUT]))
+        if "my_plan" in wanted:  # a plan of its own for each presser to close
+            spec = PlanSpec(f"关闭{int(who) + 2}", "well", "WL-WH-CZ", None, None, 7, True, "any")
+            values["my_plan"] = str((await services.plans.create(None, spec))[0].id)
+        if "my_plan_draft" in wanted or "other_plan_draft" in wanted:
+            lead = mine if who >= Who.LEAD else self.members[CALLER_IDS[Who.LEAD]]
+            values["my_plan_draft"] = str((await services.plans.start_draft(lead)).id)
+            other = self.members[CITY_ADMIN]
+            values["other_plan_draft"] = str((await services.plans.start_draft(other)).id)
         values["my_ack_tip"] = self.tip_ids[f"T-20261122-01{int(who) + 1}"]
         values["my_unit"] = mine.unit_code
         return template.format(**values)
@@ -482,6 +524,13 @@ async def submit_report(tg, member: Member, site: str, seed: int) -> int:
     return (await reports.submit(member, draft)).report_id
 
 
+REGISTRY_ROWS = (
+    "category,code,name,address,unit,lat,lon,tags,status\n"
+    "well,井-TODO,,,WL-WH-CZ-01,33.0,112.5,重点用水户,\n"
+    "well,井-FAR,,,WC-XH-XH-01,33.1,112.6,重点用水户,\n"
+)
+
+
 async def build_world(tg) -> World:
     services = tg.services
     members = {
@@ -501,6 +550,18 @@ async def build_world(tg) -> World:
 
     report_in = await submit_report(tg, members[ACTIVE_IN], "井-IN", seed=101)
     report_out = await submit_report(tg, members[ACTIVE_OUT], "井-OUT", seed=102)
+    # Plans: one over the whole city with a site due in 崔庄 and one far away; one over 宛城区.
+    registry = Path(services.config.database.path).parent / "sites.csv"
+    registry.write_text(REGISTRY_ROWS, encoding="utf-8")
+    await services.sites.import_file(registry)
+    day = tg.clock.now().date() + timedelta(days=3)
+    for name, unit in (("全市回头看", "NY"), ("宛城回头看", "WC")):
+        spec = PlanSpec(name, "well", unit, "重点用水户", day, None, False, "any")
+        await services.plans.create(None, spec)
+    async with services.db.read() as conn, conn.execute("SELECT id, code FROM site") as cur:
+        site_ids = {row["code"]: row["id"] for row in await cur.fetchall()}
+    async with services.db.read() as conn, conn.execute("SELECT id, name FROM plan") as cur:
+        plan_ids = {row["name"]: row["id"] for row in await cur.fetchall()}
 
     now = tg.clock.now()
     rows = []
@@ -552,6 +613,9 @@ async def build_world(tg) -> World:
         "active_out": str(ACTIVE_OUT),
         "disabled_in": str(DISABLED_IN),
         "disabled_out": str(DISABLED_OUT),
+        "site_todo": str(site_ids["井-TODO"]),
+        "site_far": str(site_ids["井-FAR"]),
+        "plan_out": str(plan_ids["宛城回头看"]),
     }
     world = World(tg, members, names, tip_ids, groups)
     for who, telegram_id in CALLER_IDS.items():

@@ -27,6 +27,7 @@ from bot.domain import (
     status_updates,
 )
 from bot.domain import outlets as outlet_domain
+from bot.domain import plans as plan_domain
 from bot.domain import reports as report_domain
 from bot.domain import tips as tip_domain
 from bot.formats import orgfile, tiptable
@@ -44,6 +45,7 @@ _FLOWS = (
     tip_domain.RETURN_FLOW,
     status_updates.UPDATE_FLOW,
     invites.JOIN_FLOW,
+    plan_domain.PLAN_FLOW,
 )
 
 
@@ -103,6 +105,11 @@ DYNAMIC: dict[str, set[str]] = {
     "cancel.done.{}": _keys("cancel.done.{}", flows._CANCELLERS),
     "group.state.{}": _keys("group.state.{}", groups.END_REASONS),
     "report.ask.{}": _flow_keys("report.ask."),
+    "plan.ask.{}": _flow_keys("plan.ask."),
+    "plan.expect.{}": _flow_keys("plan.expect."),
+    "plan.rule.{}": _keys("plan.rule.{}", plan_domain.RULES),
+    "site_plans.{}": _keys("site_plans.{}", ("done", "overdue", "due")),
+    "plan.column.{}": _keys("plan.column.{}", plan_domain.PROGRESS_COLUMNS),
     "report.step.{}": _flow_keys("report.step."),
     "report.expect.{}": _flow_keys("report.expect."),
     "report.flag_name.{}": _keys("report.flag_name.{}", report_domain.FLAGS),

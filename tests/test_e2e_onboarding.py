@@ -120,7 +120,7 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         *["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"],
         *["close", "tip"],
     ]
-    assert commands(await tg.server.user(1003).ask("/help")) == worker
+    assert commands(await tg.server.user(1003).ask("/help")) == [*worker, "todo", "near"]
     lead = [
         *worker[:-1],
         "reports",
@@ -133,7 +133,8 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "members",
         "export",
     ]
-    assert commands(await tg.server.user(1002).ask("/help")) == lead
+    plans = ["todo", "near", "plan", "plans"]
+    assert commands(await tg.server.user(1002).ask("/help")) == [*lead, *plans]
     assert commands(await tg.server.user(1001).ask("/help")) == [
         *lead,
         "groups",
@@ -143,6 +144,7 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "audit",
         "disable",
         "enable",
+        *plans,
     ]
     assert commands(await tg.server.user(5005).ask("/help")) == ["start", "help", "whoami", "lang"]
 
@@ -182,7 +184,7 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     await server.wait_for(method="setMyCommands")
     worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
     lead_menu = [*worker_menu, "site", "close", "reports", "rank", "tip", "tips", "assign"]
-    lead_menu += ["invite", "invites", "members", "export"]
+    lead_menu += ["invite", "invites", "members", "export", "todo", "near", "plan", "plans"]
     assert menu("chat", None, 2002) == lead_menu
     assert menu("chat", "en", 2002) == lead_menu
 

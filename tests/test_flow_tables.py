@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 import handlers.onboarding
+import handlers.plans
 import handlers.reports
 import handlers.status_updates
 import handlers.tips
 from bot.core.errors import Refused
 from bot.domain.flows import Flow, FlowTable, StepSpec
 from bot.domain.invites import JOIN_FLOW, JoinStep
+from bot.domain.plans import PLAN_FLOW
 from bot.domain.reports import REPORT_FLOW, STEPS, ReportStep, next_step
 from bot.domain.status_updates import UPDATE_FLOW, StatusUpdateStep
 from bot.domain.tips import (
@@ -57,6 +59,7 @@ TABLES: list[tuple[FlowTable[Any], dict[Any, Any]]] = [
     (CLOSE_FLOW, handlers.tips.ASKERS[Flow.TIP_CLOSE]),
     (RETURN_FLOW, handlers.tips.ASKERS[Flow.TIP_RETURN]),
     (JOIN_FLOW, handlers.onboarding.ASKERS),
+    (PLAN_FLOW, handlers.plans.ASKERS),
 ]
 
 
@@ -117,6 +120,7 @@ def test_stored_values_are_unchanged():
         "tipclose",
         "tipreturn",
         "join",
+        "plan",
     }
     assert [str(step) for step in STEPS] == [
         "category",

@@ -79,6 +79,10 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("digest", Audience.ADMIN, _GROUP),
     CommandSpec("disable", Audience.ADMIN, _PRIVATE),
     CommandSpec("enable", Audience.ADMIN, _PRIVATE),
+    CommandSpec("todo", Audience.MEMBER, _PRIVATE),
+    CommandSpec("near", Audience.MEMBER, _PRIVATE),
+    CommandSpec("plan", Audience.LEAD, _PRIVATE),
+    CommandSpec("plans", Audience.LEAD, _PRIVATE),
 )
 
 BUTTONS: tuple[ButtonSpec, ...] = (
@@ -93,6 +97,9 @@ BUTTONS: tuple[ButtonSpec, ...] = (
     ButtonSpec("td", "tip", Audience.MEMBER, _PRIVATE),  # receiving (leads) or closing a tip
     ButtonSpec("ta", "close", Audience.MEMBER, _PRIVATE),  # 接单, 通过, 退回 on a notice
     ButtonSpec("bf", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 under a preview
+    ButtonSpec("tq", "todo", Audience.MEMBER, _PRIVATE),  # a site under /todo or /near
+    ButtonSpec("pz", "plans", Audience.LEAD, _PRIVATE),  # 关闭 under /plans
+    ButtonSpec("pd", "plan", Audience.LEAD, _PRIVATE),  # the steps of making a plan
 )
 
 _BY_NAME = {spec.name: spec for spec in COMMANDS}

@@ -44,6 +44,9 @@ ACTIONS = frozenset(
         "export",
         "bulletin.published",
         "org.imported",
+        "sites.imported",
+        "plan.created",
+        "plan.closed",
     }
 )
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from openpyxl import Workbook
@@ -22,6 +22,7 @@ from bot.core.clock import Clock
 from bot.core.periods import Calendar, Period
 from bot.domain import audit
 from bot.domain.digest import DueDigest, Interrupted, Plan, percent
+from bot.domain.plans import PlanProgress, PlanService, plan_sheet, render_progress
 from bot.domain.ranking import Ranking, RankingService
 from bot.formats.spreadsheet import xlsx_row
 from bot.formats.tiptable import TableRow, labels, render, text_width, tip_table
@@ -36,6 +37,7 @@ class Bulletin:
     period: Period
     tips: list[TableRow]
     ranking: Ranking
+    plans: list[PlanProgress] = field(default_factory=list)  # open plans over the unit
 
     @property
     def parent_name(self) -> str:
@@ -57,6 +59,7 @@ class BulletinService:
         self.schedule = config.schedule
         self.ranking = ranking
         self.interrupted = Interrupted(clock, config.schedule.catch_up_hours)
+        self.plans = PlanService(db, clock, config)
 
     def latest_due(self) -> datetime:
         """The most recent weekly bulletin time at or before now."""
@@ -77,8 +80,15 @@ class BulletinService:
         period = period_ending(last)
         start, end = period.bounds(self.zone)
         rankings = await self.ranking.rank_many(parent_codes, period)
+        codes = [code or rankings[code].parent.code for code in parent_codes]
+        plans = await self.plans.progress_many(codes, at=end)
         return {
-            code: Bulletin(period, await tip_table(self.db, start, end, code), rankings[code])
+            code: Bulletin(
+                period,
+                await tip_table(self.db, start, end, code),
+                rankings[code],
+                plans[code or rankings[code].parent.code],
+            )
             for code in parent_codes
         }
 
@@ -185,6 +195,8 @@ def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
             top=html.escape(rows[0].unit.name),
             bottom=html.escape(rows[-1].unit.name),
         )
+    for progress in bulletin.plans:  # the plan table, one per open plan
+        parts.append(render_progress(progress, text, progress.round_ends.strftime("%Y-%m-%d")))
     return parts
 
 
@@ -223,9 +235,14 @@ def workbook(bulletin: Bulletin, text: Callable[..., str]) -> bytes:
                     r.sites,
                     r.flagged,
                     r.overdue,
+                    r.plan_done,
+                    r.plan_due,
+                    r.plan_on_time,
                 ],
             )
         )
+    if bulletin.plans:
+        plan_sheet(book, bulletin.plans, text)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -246,4 +263,7 @@ _XLSX_REPORT_COLUMNS = (
     "sites",
     "flagged",
     "overdue",
+    "plan_done",
+    "plan_due",
+    "plan_on_time",
 )

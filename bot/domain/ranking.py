@@ -16,6 +16,7 @@ from bot.core import access
 from bot.core.clock import Clock
 from bot.core.errors import Refused
 from bot.core.periods import Calendar, Period
+from bot.domain.plans import PlanService
 from storage import daily as daily_repo
 from storage import members as member_repo
 from storage import sites as site_repo
@@ -25,7 +26,9 @@ from storage.db import Database
 from storage.members import Member
 from storage.units import Unit
 
-RATES = ("coverage", "active", "sites_done", "closure")
+RATES = ("coverage", "active", "sites_done", "closure", "plan_done", "plan_on_time")
+# Rates that score only over at least ``ranking.min_cases`` cases.
+CASE_RATES = ("closure", "sites_done", "plan_done", "plan_on_time")
 COUNTS = ("reports", "valid", "overdue", "flagged")
 
 
@@ -45,6 +48,9 @@ class RankRow:
     tips_closed: int = 0
     tips_valid: int = 0
     overdue: int = 0
+    plan_due: int = 0  # sites due in the current round of open plans
+    plan_done: int = 0  # of them, done
+    plan_on_time: int = 0  # of those done, done on time
     score: float = 0.0
     rank: int = 0
     move: int | None = None  # places gained since the previous period; None: no data then
@@ -56,6 +62,8 @@ class RankRow:
             "active": (self.members_active, self.members),
             "sites_done": (self.sites_done, self.sites),
             "closure": (self.tips_closed, self.tips_assigned),
+            "plan_done": (self.plan_done, self.plan_due),
+            "plan_on_time": (self.plan_on_time, self.plan_done),
         }[column]
 
     def count(self, column: str) -> int:
@@ -86,6 +94,7 @@ class _State:
     members: list[tuple[str, int]]
     sites: list[tuple[str, str, str | None, int]]
     overdue: list[tuple[str, int]]
+    plans: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
 class _Snapshot:
@@ -100,6 +109,7 @@ class _Snapshot:
             if unit.parent_id is not None and unit.active:
                 self.children.setdefault(unit.parent_id, []).append(unit)
         self._totals: dict[str, dict[str, int]] | None = None
+        self.plans: dict[int, tuple[int, int, int]] = {}  # unit id: plan due, done, on time
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Each unit's figures summed over its whole subtree (computed once)."""
@@ -178,7 +188,7 @@ class RankingService:
         """Rankings for several parents over one period (every group's digest of a day):
         the figures are read once for the whole city, then attributed to each parent's
         children."""
-        state = await self._current_state()
+        state = await self._current_state(parent_codes)
         current = await self._snapshot(period, state)
         before = await self._snapshot(period.previous(), state)
         rankings: dict[str | None, Ranking] = {}
@@ -198,15 +208,23 @@ class RankingService:
             rankings[code] = Ranking(parent, period, rows)
         return rankings
 
-    async def _current_state(self) -> _State:
-        """What does not depend on the period: the tree, members, sites, overdue tips."""
+    async def _current_state(self, parent_codes: list[str | None]) -> _State:
+        """What does not depend on the period: the tree, members, sites, overdue tips, and
+        the plan figures of the parents' children."""
         async with self.db.read() as conn:
             units = await unit_repo.all_units(conn)
             root = await unit_repo.root(conn)
             members = await member_repo.active_by_path(conn, root.path) if root else []
             sites = await site_repo.status_counts(conn, root.path) if root else []
             overdue = await tip_repo.overdue_paths(conn, self.clock.now())
-        return _State(units, members, sites, overdue)
+        parents = {u.id for u in units if u.code in parent_codes}
+        if None in parent_codes:
+            parents |= {u.id for u in units if u.parent_id is None}
+        children = [u.id for u in units if u.parent_id in parents]
+        plans = await PlanService(self.db, self.clock, self.config).ranking_figures(
+            children, self.clock.now()
+        )
+        return _State(units, members, sites, overdue, plans)
 
     async def _snapshot(self, period: Period, state: _State) -> _Snapshot:
         """Every figure of the period, summed per unit (by path), for the whole city."""
@@ -242,12 +260,18 @@ class RankingService:
             )
         for path, count in overdue:
             add(path, overdue=count)
+        snapshot.plans = state.plans
         return snapshot
 
     def _rows(self, parent: Unit, snapshot: _Snapshot) -> list[RankRow]:
         kids = snapshot.children.get(parent.id, [])
         totals = snapshot.totals()
-        return self._score([RankRow(kid, **totals.get(kid.path, {})) for kid in kids])
+        rows = []
+        for kid in kids:
+            due, done, on_time = snapshot.plans.get(kid.id, (0, 0, 0))
+            figures = totals.get(kid.path, {})
+            rows.append(RankRow(kid, **figures, plan_due=due, plan_done=done, plan_on_time=on_time))
+        return self._score(rows)
 
     def _score(self, rows: list[RankRow]) -> list[RankRow]:
         weights = self.settings.weights
@@ -260,7 +284,7 @@ class RankingService:
                     score += weights.get(column, 0.0) * row.count(column) / highest[column]
             for column in RATES:
                 numerator, denominator = row.rate(column)
-                minimum = self.settings.min_cases if column in ("closure", "sites_done") else 1
+                minimum = self.settings.min_cases if column in CASE_RATES else 1
                 if denominator >= minimum:
                     score += weights.get(column, 0.0) * numerator / denominator
             scored.append(replace(row, score=round(score * 100) / 100))
