@@ -513,6 +513,28 @@ _TIP_EVENT_NOTES = (
         WHERE kind = 'escalated' AND note IS NOT NULL""",
 )
 
+# Tips handled as 12345 and 数字城管 handle cases: an urgency and the limit it gave,
+# 不予受理 with a reason, duplicates linked to their original, extensions (延期) asked
+# and granted, parking (挂账) with a reason and a target day, the reminder before the
+# deadline, and the call-back (回访) after closure. Rework (返工) is ``returns``.
+_TIP_CASE_PRACTICE = (
+    """ALTER TABLE tip ADD COLUMN urgency TEXT NOT NULL DEFAULT 'normal'
+        CHECK (urgency IN ('normal', 'urgent', 'emergency'))""",
+    "ALTER TABLE tip ADD COLUMN declined TEXT CHECK (declined IN ('remit', 'info', 'duplicate'))",
+    "ALTER TABLE tip ADD COLUMN duplicate_of INTEGER REFERENCES tip (id)",
+    "ALTER TABLE tip ADD COLUMN extensions INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE tip ADD COLUMN extension_asked TEXT",  # the deadline asked for, pending
+    "ALTER TABLE tip ADD COLUMN extension_reason TEXT",
+    "ALTER TABLE tip ADD COLUMN extension_by INTEGER REFERENCES member (id)",
+    "ALTER TABLE tip ADD COLUMN parked_until TEXT",  # a local day YYYY-MM-DD while parked
+    "ALTER TABLE tip ADD COLUMN parked_reason TEXT",
+    "ALTER TABLE tip ADD COLUMN reminded_at TEXT",
+    """ALTER TABLE tip ADD COLUMN satisfaction TEXT
+        CHECK (satisfaction IN ('satisfied', 'basic', 'dissatisfied'))""",
+    "CREATE INDEX tip_duplicate_of ON tip (duplicate_of)",
+    "CREATE INDEX tip_event_kind_at ON tip_event (kind, at)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -528,4 +550,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "tip readers", _TIP_READERS),
     Migration(13, "invite makers", _INVITE_MAKERS),
     Migration(14, "tip event notes", _TIP_EVENT_NOTES),
+    Migration(16, "tip case practice", _TIP_CASE_PRACTICE),
 )

@@ -44,6 +44,14 @@ ACTIONS = frozenset(
         "export",
         "bulletin.published",
         "org.imported",
+        "tip.declined",
+        "tip.extension_asked",
+        "tip.extended",
+        "tip.extension_refused",
+        "tip.parked",
+        "tip.called_back",
+        "tip.reopened",
+        "tip.linked",
     }
 )
 
