@@ -27,11 +27,11 @@ from bot.domain import (
 )
 from bot.domain import reports as report_domain
 from bot.domain import tips as tip_domain
-from bot.formats import orgfile, tiptable
+from bot.formats import kpitable, orgfile, tiptable
 from bot.i18n import Catalogue
 from handlers import flows
 from handlers import tips as tip_handlers
-from storage.tips import EventKind, RewardState, TipState
+from storage.tips import Declined, EventKind, RewardState, Satisfaction, TipState, Urgency
 
 ROOT = Path(__file__).resolve().parent.parent
 _FLOWS = (
@@ -119,6 +119,12 @@ DYNAMIC: dict[str, set[str]] = {
     "{}_too_long": _keys("{}_too_long", _literal_arguments("checked_text", 2)),
     "reward.state.{}": _keys("reward.state.{}", RewardState),
     "reward.word.{}": _keys("reward.word.{}", tip_handlers.SETTLED),
+    "kpitable.column.{}": _keys("kpitable.column.{}", kpitable.COLUMNS),
+    "tip.urgency.{}": _keys("tip.urgency.{}", Urgency),
+    "tip.declined_reason.{}": _keys("tip.declined_reason.{}", Declined),
+    "tip.declined_word.{}": _keys("tip.declined_word.{}", Declined),
+    "tip.satisfaction.{}": _keys("tip.satisfaction.{}", Satisfaction),
+    "tip.satisfaction_word.{}": _keys("tip.satisfaction_word.{}", Satisfaction),
 }
 
 # f-strings that look like keys but name something else.

@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.access import Role
 from bot.core.errors import Refused
+from bot.domain.reports import IncomingPhoto
 from bot.domain.tip_cycle import (
     REFUSALS,
     TRANSITIONS,
@@ -22,14 +23,12 @@ from bot.domain.tip_cycle import (
     Who,
     rule,
 )
-from bot.domain.reports import IncomingPhoto
 from bot.domain.tips import CLOSE, TipService
-from storage.tips import Declined, Satisfaction
-from tests.photos import photo
 from storage import tips as tip_repo
 from storage import units as unit_repo
-from storage.tips import Tip
+from storage.tips import Declined, Satisfaction, Tip
 from tests.conftest import add_member
+from tests.photos import photo
 
 # Tips are received at 武侯街道 (WL-WH) by its lead and assigned to 崔庄社区 (WL-WH-CZ).
 UNIT = "WL-WH-CZ"

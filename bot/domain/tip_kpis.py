@@ -31,18 +31,6 @@ from storage import tips as tip_repo
 from storage import units as unit_repo
 from storage.db import Database
 
-COLUMNS = (
-    "area",
-    "due",
-    "on_time",
-    "on_time_rate",
-    "closed",
-    "rework",
-    "rework_rate",
-    "extensions",
-    "satisfaction_rate",
-    "median_hours",
-)  # kpitable.column.*
 _REWORK = (EventKind.RETURNED.value, EventKind.REOPENED.value)
 _SATISFIED = ("satisfied", "basic")
 
@@ -71,14 +59,17 @@ class UnitKpi:
 
     @property
     def on_time_rate(self) -> int | None:
+        """按期办结率: closed on time ÷ due, whole percent."""
         return rate(self.on_time, self.due)
 
     @property
     def rework_rate(self) -> int | None:
+        """返工率: reworked ÷ closed, whole percent."""
         return rate(self.reworked, self.closed)
 
     @property
     def satisfaction_rate(self) -> int | None:
+        """满意率: 满意 and 基本满意 ÷ call-backs, whole percent."""
         return rate(self.satisfied, self.callbacks)
 
 
