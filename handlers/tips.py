@@ -601,13 +601,16 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
         try:
             if notice.photos:  # the checker sees the "before" and "after" photos together
                 caption = text(grid, caller, "tip.album_caption", number=fields.get("number", ""))
-                await grid.bot.send_media_group(
-                    notice.telegram_id,
-                    [
-                        InputMediaPhoto(file_id, caption=caption if i == 0 else None)
-                        for i, file_id in enumerate(notice.photos)
-                    ],
-                )
+                if len(notice.photos) == 1:  # an album takes 2 to 10
+                    await grid.bot.send_photo(notice.telegram_id, notice.photos[0], caption)
+                else:
+                    await grid.bot.send_media_group(
+                        notice.telegram_id,
+                        [
+                            InputMediaPhoto(file_id, caption=caption if i == 0 else None)
+                            for i, file_id in enumerate(notice.photos)
+                        ],
+                    )
             await grid.bot.send_message(
                 notice.telegram_id, text(grid, caller, notice.key, **fields), reply_markup=markup
             )
