@@ -544,6 +544,11 @@ RANKING_COLUMNS = (
     "valid",
     "overdue",
     "flagged",
+    # Tips handled as cases (bot.domain.tip_kpis): 按期办结率, 返工率, 满意率, rates over
+    # at least min_cases tips due / closed / called back.
+    "on_time",
+    "rework",
+    "satisfaction",
 )
 
 
@@ -557,6 +562,9 @@ def _default_weights() -> dict[str, float]:
         "valid": 0.5,
         "overdue": -1.0,
         "flagged": -1.0,
+        "on_time": 2.0,
+        "rework": -1.0,
+        "satisfaction": 1.0,
     }
 
 

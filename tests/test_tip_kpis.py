@@ -216,3 +216,36 @@ async def test_the_named_units_and_the_parked_list(city):
         date(2026, 12, 31),
         "等待管网建设",
     )
+
+
+async def test_the_ranking_scores_on_time_closure_with_the_minimum_cases_rule(city):
+    """[ranking] weights on_time / rework / satisfaction: a rate over fewer than min_cases
+    tips scores nothing, so one tip closed on time out of one does not top the table."""
+    from bot.core.periods import WEEK, Period
+    from bot.domain.ranking import RankingService
+
+    admin = await add_member(city, 1001, "NY", Role.ADMIN, "市管理员")
+    plan = {"WL-WH-CZ": [True, False], "WL-WH-WLG": [True]}  # closed on time?
+    for code, fates in plan.items():
+        unit = await city.org.unit(code)
+        for on_time in fates:
+            city.clock.set(datetime(2026, 11, 23, 9, tzinfo=CST).astimezone(UTC))
+            number = await _receive(city.tips, admin, unit.id, "私自打井")
+            await city.tips.assign(admin, number, code, 24)
+            if not on_time:
+                city.clock.set(datetime(2026, 11, 25, 9, tzinfo=CST).astimezone(UTC))
+            step = await city.tips.begin_close(admin, number)
+            await city.tips.close_text(admin, "已处理")
+            await city.tips.close_photos_done(admin, step.draft.id)
+            await city.tips.close(admin, step.draft.id, True)
+    weights = {name: 0.0 for name in city.config.ranking.weights} | {"on_time": 2.0}
+    ranking = city.config.ranking.model_copy(update={"weights": weights, "min_cases": 2})
+    service = RankingService(
+        city.db, city.clock, city.config.model_copy(update={"ranking": ranking})
+    )
+    week = Period.of(WEEK, date(2026, 11, 23))
+    rows = {r.unit.code: r for r in (await service.rank_children("WL-WH", week)).rows}
+    cz, wlg = rows["WL-WH-CZ"], rows["WL-WH-WLG"]
+    assert (cz.tips_due, cz.tips_on_time, wlg.tips_due, wlg.tips_on_time) == (2, 1, 1, 1)
+    assert (cz.score, wlg.score) == (1.0, 0.0)  # 2 × 1/2; WLG's 1 of 1 is below min_cases
+    assert cz.rank < wlg.rank

@@ -16,6 +16,8 @@ from bot.core import access
 from bot.core.clock import Clock
 from bot.core.errors import Refused
 from bot.core.periods import Calendar, Period
+from bot.core.workdays import WorkCalendar
+from bot.domain.tip_kpis import unit_figures
 from storage import daily as daily_repo
 from storage import members as member_repo
 from storage import sites as site_repo
@@ -25,7 +27,9 @@ from storage.db import Database
 from storage.members import Member
 from storage.units import Unit
 
-RATES = ("coverage", "active", "sites_done", "closure")
+RATES = ("coverage", "active", "sites_done", "closure", "on_time", "rework", "satisfaction")
+# Rates scored only over at least ``ranking.min_cases`` cases.
+_MIN_CASES = ("closure", "sites_done", "on_time", "rework", "satisfaction")
 COUNTS = ("reports", "valid", "overdue", "flagged")
 
 
@@ -45,6 +49,12 @@ class RankRow:
     tips_closed: int = 0
     tips_valid: int = 0
     overdue: int = 0
+    tips_due: int = 0  # tips whose deadline fell in the period (bot.domain.tip_kpis)
+    tips_on_time: int = 0
+    tips_done: int = 0  # closures that stand, closed in the period
+    tips_reworked: int = 0
+    callbacks: int = 0
+    satisfied: int = 0
     score: float = 0.0
     rank: int = 0
     move: int | None = None  # places gained since the previous period; None: no data then
@@ -56,6 +66,9 @@ class RankRow:
             "active": (self.members_active, self.members),
             "sites_done": (self.sites_done, self.sites),
             "closure": (self.tips_closed, self.tips_assigned),
+            "on_time": (self.tips_on_time, self.tips_due),
+            "rework": (self.tips_reworked, self.tips_done),
+            "satisfaction": (self.satisfied, self.callbacks),
         }[column]
 
     def count(self, column: str) -> int:
@@ -138,6 +151,9 @@ class RankingService:
         self.zone = config.locale.zone
         self.calendar = Calendar(clock, self.zone)
         self.settings = config.ranking
+        self.workdays = WorkCalendar(
+            self.zone, config.calendar.extra_holidays, config.calendar.extra_workdays
+        )
         self.done = {
             (category.code, status.code)
             for category in config.campaign.categories
@@ -216,6 +232,7 @@ class RankingService:
             days = await daily_repo.units_between(conn, first, last)
             reporters = await daily_repo.members_between(conn, first, last)
             tips = await tip_repo.cohort(conn, start, end)
+        cases = await unit_figures(self.db, self.workdays, start, end)
         units, members, sites, overdue = state.units, state.members, state.sites, state.overdue
         snapshot = _Snapshot(units)
         add = snapshot.add
@@ -242,6 +259,16 @@ class RankingService:
             )
         for path, count in overdue:
             add(path, overdue=count)
+        for path, kpi in cases.items():
+            add(
+                path,
+                tips_due=kpi.due,
+                tips_on_time=kpi.on_time,
+                tips_done=kpi.closed,
+                tips_reworked=kpi.reworked,
+                callbacks=kpi.callbacks,
+                satisfied=kpi.satisfied,
+            )
         return snapshot
 
     def _rows(self, parent: Unit, snapshot: _Snapshot) -> list[RankRow]:
@@ -260,7 +287,7 @@ class RankingService:
                     score += weights.get(column, 0.0) * row.count(column) / highest[column]
             for column in RATES:
                 numerator, denominator = row.rate(column)
-                minimum = self.settings.min_cases if column in ("closure", "sites_done") else 1
+                minimum = self.settings.min_cases if column in _MIN_CASES else 1
                 if denominator >= minimum:
                     score += weights.get(column, 0.0) * numerator / denominator
             scored.append(replace(row, score=round(score * 100) / 100))

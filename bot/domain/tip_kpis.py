@@ -108,6 +108,75 @@ def _within(moment: datetime | None, start: datetime | None, end: datetime) -> b
     return moment is not None and moment < end and (start is None or moment >= start)
 
 
+async def _tallies(
+    db: Database, workdays: WorkCalendar, start: datetime | None, end: datetime
+) -> dict[str, _Tally]:
+    """The figures over [start, end) of each unit tips are assigned to, by its path."""
+    async with db.read() as conn:
+        cases = await tip_repo.case_rows(conn)
+        events = await tip_repo.events_between(
+            conn,
+            (*_REWORK, EventKind.EXTENDED.value, EventKind.CALLED_BACK.value),
+            start,
+            end,
+        )
+        reworks = await tip_repo.events_between(conn, _REWORK, None, end)
+    path_of = {row.id: row.path for row in cases}
+    tallies: dict[str, _Tally] = {}
+
+    def tally_of(path: str) -> _Tally:
+        return tallies.setdefault(path, _Tally(hours=[]))
+
+    for event in events:
+        path = path_of.get(event.tip_id)
+        if path is None:
+            continue
+        tally = tally_of(path)
+        if event.kind in _REWORK:
+            tally.rework += 1
+        elif event.kind == EventKind.EXTENDED:
+            tally.extensions += 1
+        else:
+            tally.callbacks += 1
+            tally.satisfied += event.note_fields.get("outcome") in _SATISFIED
+    reworked = {row.tip_id for row in reworks}
+    for row in cases:
+        deadline, closed_at, assigned_at = row.deadline, row.closed_at, row.assigned_at
+        closed = row.state is TipState.CLOSED and closed_at is not None
+        tally = tally_of(row.path)
+        if deadline is not None and _within(deadline, start, end):
+            tally.due += 1
+            if closed and closed_at is not None:
+                tally.on_time += closed_at <= deadline
+        if closed and closed_at is not None and _within(closed_at, start, end):
+            tally.closed += 1
+            tally.reworked += row.id in reworked
+            if assigned_at is not None and tally.hours is not None:
+                tally.hours.append(workdays.working_hours(assigned_at, closed_at))
+    return tallies
+
+
+async def unit_figures(
+    db: Database, workdays: WorkCalendar, start: datetime | None, end: datetime
+) -> dict[str, UnitKpi]:
+    """The KPIs over [start, end) of each unit tips are assigned to, by its path (the
+    ranking rolls the counts up its tree)."""
+    tallies = await _tallies(db, workdays, start, end)
+    return {path: tally.kpi("", "") for path, tally in tallies.items()}
+
+
+def _sum(tallies: Iterable[_Tally], area: str, code: str, total: bool) -> UnitKpi:
+    summed = _Tally(hours=[])
+    for tally in tallies:
+        for name in ("due", "on_time", "closed", "reworked", "rework", "extensions"):
+            setattr(summed, name, getattr(summed, name) + getattr(tally, name))
+        summed.callbacks += tally.callbacks
+        summed.satisfied += tally.satisfied
+        assert summed.hours is not None
+        summed.hours += tally.hours or []
+    return summed.kpi(area, code, total)
+
+
 async def kpi_table(
     db: Database,
     workdays: WorkCalendar,
@@ -124,54 +193,15 @@ async def kpi_table(
             else await unit_repo.root(conn)
         )
         areas = await unit_repo.children(conn, root.id) if root else []
-        cases = await tip_repo.case_rows(conn)
-        events = await tip_repo.events_between(
-            conn,
-            (*_REWORK, EventKind.EXTENDED.value, EventKind.CALLED_BACK.value),
-            start,
-            end,
-        )
-    path_of = {row.id: row.path for row in cases}
-    tallies = {a.path: _Tally(hours=[]) for a in areas}
-    total = _Tally(hours=[])
-    rework_by_tip: dict[int, int] = {}
-
-    def targets(path: str | None) -> Iterable[_Tally]:
-        if path is None or (root is not None and not path.startswith(root.path)):
-            return ()
-        found = [tallies[a.path] for a in areas if path.startswith(a.path)]
-        return [total, *found[:1]]
-
-    for event in events:
-        tip_id, kind = event.tip_id, event.kind
-        for tally in targets(path_of.get(tip_id)):
-            if kind in _REWORK:
-                tally.rework += 1
-            elif kind == EventKind.EXTENDED:
-                tally.extensions += 1
-            else:
-                tally.callbacks += 1
-                tally.satisfied += event.note_fields.get("outcome") in _SATISFIED
-    async with db.read() as conn:
-        for row in await tip_repo.events_between(conn, _REWORK, None, end):
-            rework_by_tip[row.tip_id] = rework_by_tip.get(row.tip_id, 0) + 1
-    reworked = {tip_id for tip_id, n in rework_by_tip.items() if n}
-    for row in cases:
-        deadline, closed_at, assigned_at = row.deadline, row.closed_at, row.assigned_at
-        closed = row.state is TipState.CLOSED and closed_at is not None
-        for tally in targets(row.path):
-            if _within(deadline, start, end):
-                tally.due += 1
-                if closed and deadline is not None and closed_at is not None:
-                    tally.on_time += closed_at <= deadline
-            if closed and _within(closed_at, start, end):
-                tally.closed += 1
-                tally.reworked += row.id in reworked
-                if assigned_at is not None and closed_at is not None and tally.hours is not None:
-                    tally.hours.append(workdays.working_hours(assigned_at, closed_at))
-    return [total.kpi("", root.code if root else "", total=True)] + [
-        tallies[a.path].kpi(a.name, a.code) for a in areas
-    ]
+    if root is None:
+        return [_Tally(hours=[]).kpi("", "", total=True)]
+    tallies = await _tallies(db, workdays, start, end)
+    inside = {path: t for path, t in tallies.items() if path.startswith(root.path)}
+    rows = [_sum(inside.values(), "", root.code, True)]
+    for area in areas:
+        found = (t for path, t in inside.items() if path.startswith(area.path))
+        rows.append(_sum(found, area.name, area.code, False))
+    return rows
 
 
 @dataclass(frozen=True)
