@@ -5,10 +5,12 @@ earning no reward of its own; and bad input answered with nothing changed."""
 
 from __future__ import annotations
 
+import io
 import re
 from datetime import timedelta
 
 import pytest
+from openpyxl import load_workbook
 
 from bot.domain.tip_kpis import kpi_table
 from tests.e2e_reports import press, send_photos
@@ -24,6 +26,12 @@ def tg_config() -> str:
 @pytest.fixture
 async def people(tg):
     return await add_people(tg)
+
+
+def _sheet(tg, call) -> list[tuple]:
+    data = tg.server.file_bytes(call.message["document"]["file_id"])
+    book = load_workbook(io.BytesIO(data), read_only=True)
+    return [tuple(row) for row in book.active.iter_rows(values_only=True)]
 
 
 async def _tip_row(tg, number: str) -> dict:
@@ -195,6 +203,13 @@ async def test_a_duplicate_linked_at_intake_earns_no_second_reward(tg, people):
     assert original in rewards.text and duplicate not in rewards.text
     async with tg.services.db.read() as conn, conn.execute("SELECT tip_id FROM reward") as cur:
         assert len(await cur.fetchall()) == 1
+    # The export names the original of a duplicate and each tip's urgency.
+    await admin.send_text("/export tips")
+    await admin.next_reply("sendMessage")
+    rows = _sheet(tg, await admin.next_reply("sendDocument"))
+    by_number = {row[0]: dict(zip(rows[0], row, strict=False)) for row in rows[1:]}
+    assert by_number[duplicate]["重复于"] == original and by_number[original]["重复于"] is None
+    assert (by_number[original]["紧急程度"], by_number[duplicate]["紧急程度"]) == ("一般", "较急")
 
 
 async def test_parking_needs_a_reason_and_leaves_the_overdue_counts(tg, people):
