@@ -76,12 +76,10 @@ async def test_brief_previews_then_publishes_once(city_group):  # noqa: F811
     tg = city_group
     admin = tg.server.user(1001)
     await admin.send_text("/brief")
-    parts = [await admin.next_reply() for _ in range(5)]
+    parts = [await admin.next_reply() for _ in range(4)]
     assert "2026-11-16 至 2026-11-22" in parts[0].text
-    # The tip table, the reports, then the unit KPIs beside the official table (issue 17).
-    assert "单位办理绩效" in parts[2].text and "按期办结率" in parts[2].text
-    assert parts[3].method == "sendDocument"
-    preview = parts[4]
+    assert parts[2].method == "sendDocument"
+    preview = parts[3]
     assert "以上为简报预览" in preview.text
     assert not [
         c for c in tg.server.calls_to("sendMessage", chat_id=CITY_GROUP) if "简报" in c.text

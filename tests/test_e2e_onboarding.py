@@ -118,11 +118,12 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
 
     worker = [
         *["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"],
-        *["close", "tip"],
+        *["close", "tip", "extend"],  # /extend: tips as cases, last in the policy table
     ]
     assert commands(await tg.server.user(1003).ask("/help")) == worker
-    lead = [
-        *worker[:-1],
+    cases = ["extend", "callback", "decline", "dup"]
+    lead_only = [
+        *worker[:-2],
         "reports",
         "rank",
         "tip",
@@ -133,9 +134,9 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "members",
         "export",
     ]
-    assert commands(await tg.server.user(1002).ask("/help")) == lead
+    assert commands(await tg.server.user(1002).ask("/help")) == [*lead_only, *cases]
     assert commands(await tg.server.user(1001).ask("/help")) == [
-        *lead,
+        *lead_only,
         "groups",
         "brief",
         "reward",
@@ -143,6 +144,9 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "audit",
         "disable",
         "enable",
+        "extend",
+        "park",
+        *cases[1:],
     ]
     assert commands(await tg.server.user(5005).ask("/help")) == ["start", "help", "whoami", "lang"]
 
@@ -182,7 +186,7 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     await server.wait_for(method="setMyCommands")
     worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
     lead_menu = [*worker_menu, "site", "close", "reports", "rank", "tip", "tips", "assign"]
-    lead_menu += ["invite", "invites", "members", "export"]
+    lead_menu += ["invite", "invites", "members", "export", "extend", "callback", "decline", "dup"]
     assert menu("chat", None, 2002) == lead_menu
     assert menu("chat", "en", 2002) == lead_menu
 

@@ -249,3 +249,36 @@ async def test_the_ranking_scores_on_time_closure_with_the_minimum_cases_rule(ci
     assert (cz.tips_due, cz.tips_on_time, wlg.tips_due, wlg.tips_on_time) == (2, 1, 1, 1)
     assert (cz.score, wlg.score) == (1.0, 0.0)  # 2 × 1/2; WLG's 1 of 1 is below min_cases
     assert cz.rank < wlg.rank
+
+
+async def test_the_weekly_bulletin_adds_the_kpis_the_named_units_and_the_parked_tips(city):
+    from bot.domain.bulletin import render_bulletin, workbook
+
+    admin = await add_member(city, 1001, "NY", Role.ADMIN, "市管理员")
+    unit = await city.org.unit("WL-WH-CZ")
+    numbers = [await _receive(city.tips, admin, unit.id, f"私自打井{n}") for n in range(3)]
+    for number in numbers:
+        await city.tips.assign(admin, number, "WL-WH-CZ", 24)  # due Tue 24 Nov 09:00
+    done, late, parked = numbers
+    step = await city.tips.begin_close(admin, done)
+    await city.tips.close_text(admin, "已处理")
+    await city.tips.close_photos_done(admin, step.draft.id)
+    await city.tips.close(admin, step.draft.id, True)
+    await city.tips.park(admin, parked, date(2027, 3, 31), "等待管网建设")
+
+    bulletin = await city.bulletins.build(None, date(2026, 11, 29))  # Mon 23 – Sun 29
+    total = bulletin.kpis[0]
+    assert (total.due, total.on_time, total.closed) == (3, 1, 1)
+    assert [(u.unit, u.tips, u.worst) for u in bulletin.named] == [("崔庄社区", (late,), 4)]
+    assert [p.number for p in bulletin.parked] == [parked]
+
+    catalogue = city.catalogue
+
+    def say(key: str, **fields: object) -> str:
+        return catalogue.text("zh", key, **fields)
+
+    parts = render_bulletin(bulletin, say)
+    assert "单位办理绩效" in parts[2] and "按期办结率" in parts[2] and "33%" in parts[2]
+    assert "通报" in parts[3] and f"崔庄社区：1 条超期，最长 4 个工作日（{late}）" in parts[3]
+    assert f"{parked} 崔庄社区 挂账至 2027-03-31：等待管网建设" in parts[4]
+    assert len(workbook(bulletin, say)) > 0

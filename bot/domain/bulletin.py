@@ -209,11 +209,15 @@ def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
     return parts
 
 
+def _counts_something(total: UnitKpi) -> bool:
+    return any((total.due, total.closed, total.rework, total.extensions, total.callbacks))
+
+
 def render_cases(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
     """The case-practice parts of a bulletin: the KPI table, the 通报 list, the parked
     tips (each only when there is something in it)."""
     parts = []
-    if bulletin.kpis:
+    if bulletin.kpis and _counts_something(bulletin.kpis[0]):
         kpi_lines = kpitable.render(bulletin.kpis, kpitable.labels(text)).splitlines()
         parts.append(f"{text('bulletin.kpis_heading')}\n" + _pre(kpi_lines))
     if bulletin.named:
