@@ -506,9 +506,6 @@ class TipsConfig(_Table):
     # A unit whose tip is this many working days past its deadline is named in the
     # bulletin's 通报 section.
     name_after_workdays: int = Field(3, ge=1, le=60)
-    # Open tips shown as possible duplicates at intake: in the same unit (or within this
-    # many metres, when both are located) with similar text.
-    duplicate_metres: int = Field(200, ge=0, le=100_000)
     # Only tips with a tipster's contact (real name) earn a reward.
     reward_needs_contact: bool = False
     # When true, a closure waits for the assigner: 通过 closes it, 退回 sends it back.

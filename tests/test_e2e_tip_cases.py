@@ -14,7 +14,15 @@ from openpyxl import load_workbook
 
 from bot.domain.tip_kpis import kpi_table
 from tests.e2e_reports import press, send_photos
-from tests.e2e_tips import LEAD, OTHER, WORKER, add_people, receive
+from tests.e2e_tips import (
+    LEAD,
+    OTHER,
+    WORKER,
+    add_people,
+    assert_reads_as_chinese,
+    assert_reads_as_english,
+    receive,
+)
 from tests.photos import photo
 
 
@@ -171,6 +179,16 @@ async def test_check_with_after_photo_rework_then_pass_and_a_dissatisfied_call_b
     assert "已交办" in card.text and "被退回 2 次" in card.text and "回访：不满意" in card.text
     total = (await kpi_table(tg.services.db, tg.services.tips.workdays, start, end))[0]
     assert (total.rework, total.callbacks, total.satisfied) == (2, 1, 0)
+    # Every new event and note reads in the reader's language.
+    assert_reads_as_chinese(card.text.replace(number, ""))
+    await lead.ask("/lang en")
+    english = (await lead.ask(f"/tip {number}")).text
+    assert "rework" in english and "Call-back: dissatisfied" in english
+    assert "Urgency: Urgent" in english
+    typed = ("已封填", "井口未完全封闭", "已重新封闭", "井盖仍松动", "崔庄村民反映有人私自打井")
+    for text in typed:
+        english = english.replace(text, "")
+    assert_reads_as_english(english)
 
 
 async def test_a_duplicate_linked_at_intake_earns_no_second_reward(tg, people):
@@ -225,6 +243,8 @@ async def test_parking_needs_a_reason_and_leaves_the_overdue_counts(tg, people):
     tg.clock.advance(timedelta(hours=3))
     assert await tg.services.tips.overdue_by_unit() == {}
     assert await tg.services.tips.escalate() == []
+    listed = await lead.ask("/tips WL-WH-CZ")
+    assert number in listed.text and "超时" not in listed.text  # parked: not overdue
     # On its target day it comes back, due at the end of that day.
     tg.clock.advance(timedelta(days=7))
     await tg.services.tips.escalate()

@@ -936,9 +936,10 @@ class TipService:
             return unit, await tip_repo.open_in_subtree(conn, unit.path, limit)
 
     def is_overdue(self, tip: Tip) -> bool:
-        """Assigned and past its deadline now."""
+        """Assigned, not parked, and past its deadline now."""
         return (
             tip.state is TipState.ASSIGNED
+            and not tip.parked
             and tip.deadline is not None
             and tip.deadline < self.clock.now()
         )
