@@ -442,7 +442,8 @@ def _default_campaign() -> CampaignConfig:
 
 
 URGENCIES = ("normal", "urgent", "emergency")  # 一般 / 较急 / 紧急 (tip.urgency.*)
-TIP_SOURCES = ("hotline", "online", "visit", "other")  # as bot.formats.tipfile.SOURCES
+# As bot.formats.tipfile.SOURCES (the domain's list; config is below it).
+TIP_SOURCES = ("hotline", "online", "visit", "other", "patrol", "department")
 
 
 def _limit(value: str) -> str:

@@ -532,6 +532,17 @@ _TIP_CASE_PRACTICE = (
     """ALTER TABLE tip ADD COLUMN satisfaction TEXT
         CHECK (satisfaction IN ('satisfied', 'basic', 'dissatisfied'))""",
     "CREATE INDEX tip_duplicate_of ON tip (duplicate_of)",
+    # Two more sources: 网格员巡查发现 (patrol) and 部门交办 (department). SQLite cannot
+    # alter a CHECK constraint; widening it in the stored schema is the documented way
+    # (sqlite.org/lang_altertable.html, "other kinds of table schema changes"), and it
+    # keeps every column other migrations add to ``tip``. RESET reloads the schema.
+    "PRAGMA writable_schema = ON",
+    """UPDATE sqlite_schema SET sql = replace(sql,
+        'CHECK (source IN (''hotline'', ''online'', ''visit'', ''other''))',
+        'CHECK (source IN (''hotline'', ''online'', ''visit'', ''other'', ''patrol'', '
+            || '''department''))')
+        WHERE type = 'table' AND name = 'tip'""",
+    "PRAGMA writable_schema = RESET",
     "CREATE INDEX tip_event_kind_at ON tip_event (kind, at)",
 )
 

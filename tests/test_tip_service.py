@@ -526,3 +526,31 @@ async def test_a_reward_is_settled_once_by_someone_over_the_unit(town: City):
     with pytest.raises(Refused) as no:
         await plain.settle(town.admin, invalid.number, "declined", None)
     assert no.value.key == "reward.none"
+
+
+# ---------------------------------------------------------------------- case practice
+
+
+async def test_staff_sources_are_stored_and_earn_no_reward(town: City):
+    """网格员巡查发现 and 部门交办 are sources (migration 16 widened the CHECK); a tip found
+    by staff or handed over by a department has no tipster to reward."""
+    from bot.formats.tipfile import SOURCES
+
+    tips = town.plain
+    unit_id = await town.unit_id(UNIT)
+    for source in ("patrol", "department"):
+        draft = (await tips.begin_receive(town.lead)).draft.id
+        await tips.receive_text(town.lead, "巡查发现有人私自打井")
+        await tips.choose_source(town.lead, draft, SOURCES.index(source))
+        await tips.choose_urgency(town.lead, draft, 0)
+        await tips.place_here(town.lead, draft, unit_id)
+        await tips.receive_photos_done(town.lead, draft)
+        await tips.no_contact(town.lead, draft)
+        tip = await tips.submit_receive(town.lead, draft)
+        assert tip.source == source
+        tip = (await tips.assign(town.lead, tip.number, UNIT, 24)).tip
+        outcome = await town.close(tips, tip, valid=True)
+        assert outcome.tip.valid and not outcome.reward_created
+    async with town.db.transaction() as conn:
+        with pytest.raises(Exception, match="CHECK"):
+            await tip_repo.update(conn, tip.id, None, source="fax")

@@ -43,7 +43,7 @@ from bot.domain.tip_cycle import (
     Who,
     rule,
 )
-from bot.formats.tipfile import SOURCES, TEXT_MAX, TipFileError, TipRow
+from bot.formats.tipfile import SOURCES, STAFF_SOURCES, TEXT_MAX, TipFileError, TipRow
 from storage import chats as chat_repo
 from storage import members as member_repo
 from storage import tips as tip_repo
@@ -1062,9 +1062,12 @@ class TipService:
 
     async def _reward(self, conn: Connection, tip: Tip, now: datetime) -> bool:
         """A pending reward for a tip closed as valid: only for an original (never a
-        duplicate: the earliest tipster of the original earns it), and with
+        duplicate: the earliest tipster of the original earns it), never for a tip found
+        by staff on patrol or handed over by a department, and with
         ``tips.reward_needs_contact`` only when a tipster left their name and contact."""
         if not tip.valid or tip.duplicate_of is not None or tip.declined:
+            return False
+        if tip.source in STAFF_SOURCES:  # found by staff or handed over: no tipster
             return False
         if self.settings.reward_needs_contact and not tip.contact:
             return False
