@@ -614,8 +614,8 @@ async def due_for_reminder(conn: Connection, before: datetime) -> list[Tip]:
 
 async def parked(conn: Connection, path: str | None = None) -> list[Tip]:
     """Parked tips (挂账), by target day; within the subtree of ``path`` when given."""
-    sql = f"SELECT {_COLUMNS} {_FROM} WHERE t.parked_until IS NOT NULL"
-    params: list[Any] = []
+    sql = f"SELECT {_COLUMNS} {_FROM} WHERE t.parked_until IS NOT NULL AND t.state = ?"
+    params: list[Any] = [TipState.ASSIGNED]
     if path is not None:
         low, high = subtree_bounds(path)
         sql += " AND coalesce(a.path, u.path) >= ? AND coalesce(a.path, u.path) < ?"
@@ -632,8 +632,8 @@ async def unpark_due(conn: Connection, today: date) -> list[Tip]:
         for row in await fetch_all(
             conn,
             f"SELECT {_COLUMNS} {_FROM} WHERE t.parked_until IS NOT NULL "
-            "AND t.parked_until <= ? ORDER BY t.id",
-            (today.isoformat(),),
+            "AND t.parked_until <= ? AND t.state = ? ORDER BY t.id",
+            (today.isoformat(), TipState.ASSIGNED),
         )
     ]
 

@@ -282,3 +282,18 @@ async def test_the_weekly_bulletin_adds_the_kpis_the_named_units_and_the_parked_
     assert "通报" in parts[3] and f"崔庄社区：1 条超期，最长 4 个工作日（{late}）" in parts[3]
     assert f"{parked} 崔庄社区 挂账至 2027-03-31：等待管网建设" in parts[4]
     assert len(workbook(bulletin, say)) > 0
+
+
+async def test_a_parked_tip_closed_after_all_leaves_the_parked_list(city):
+    admin = await add_member(city, 1001, "NY", Role.ADMIN, "市管理员")
+    unit = await city.org.unit("WL-WH-CZ")
+    number = await _receive(city.tips, admin, unit.id, "崔庄社区等待管网")
+    await city.tips.assign(admin, number, "WL-WH-CZ", 24)
+    await city.tips.park(admin, number, date(2026, 11, 30), "等待管网建设")
+    step = await city.tips.begin_close(admin, number)
+    await city.tips.close_text(admin, "管网已通")
+    await city.tips.close_photos_done(admin, step.draft.id)
+    await city.tips.close(admin, step.draft.id, True)
+    assert await parked_list(city.db) == []
+    city.clock.set(datetime(2026, 12, 1, 9, tzinfo=CST).astimezone(UTC))
+    assert await city.tips.escalate() == []  # its target day passes quietly

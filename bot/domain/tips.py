@@ -822,6 +822,8 @@ class TipService:
                 closed_by=member.id,
                 valid=int(valid),
                 result=draft.data["result"],
+                parked_until=None,  # a parked tip solved after all is no longer parked
+                parked_reason=None,
             )
             await tip_repo.add_photos(
                 conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
