@@ -729,6 +729,8 @@ class TipService:
                 extension_asked=None,
                 extension_reason=None,
                 extension_by=None,
+                parked_until=None,  # assigned again: active, with its new deadline
+                parked_reason=None,
             )
             members = await member_repo.active_in_unit(conn, unit.id, WORKERS_AND_UP)
             await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
