@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import bot.app  # noqa: F401  (registers every handler module's flows)
+from bot.config import OUTLET_PLATFORMS
 from bot.core import periods
 from bot.core.access import Role
 from bot.core.policy import COMMANDS
@@ -25,6 +26,7 @@ from bot.domain import (
     report_history,
     status_updates,
 )
+from bot.domain import outlets as outlet_domain
 from bot.domain import reports as report_domain
 from bot.domain import tips as tip_domain
 from bot.formats import kpitable, orgfile, tiptable
@@ -125,6 +127,8 @@ DYNAMIC: dict[str, set[str]] = {
     "tip.declined_word.{}": _keys("tip.declined_word.{}", Declined),
     "tip.satisfaction.{}": _keys("tip.satisfaction.{}", Satisfaction),
     "tip.satisfaction_word.{}": _keys("tip.satisfaction_word.{}", Satisfaction),
+    "outlet.platform.{}": _keys("outlet.platform.{}", OUTLET_PLATFORMS),
+    "outlet.overdue_column.{}": _keys("outlet.overdue_column.{}", outlet_domain.OVERDUE_COLUMNS),
 }
 
 # f-strings that look like keys but name something else.
