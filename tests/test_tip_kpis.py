@@ -297,3 +297,21 @@ async def test_a_parked_tip_closed_after_all_leaves_the_parked_list(city):
     assert await parked_list(city.db) == []
     city.clock.set(datetime(2026, 12, 1, 9, tzinfo=CST).astimezone(UTC))
     assert await city.tips.escalate() == []  # its target day passes quietly
+
+
+async def test_a_tip_not_accepted_is_kept_and_listed_but_not_counted_as_received(city):
+    from bot.formats.tiptable import tip_table
+
+    admin = await add_member(city, 1001, "NY", Role.ADMIN, "市管理员")
+    unit = await city.org.unit("WL-WH-CZ")
+    kept = await _receive(city.tips, admin, unit.id, "私自打井")
+    declined = await _receive(city.tips, admin, unit.id, "邻居家装修噪音")
+    tip = await city.tips.decline(admin, declined, Declined.REMIT, "不属网格职责")
+    assert (tip.state, tip.declined) == ("closed", "remit")
+    end = city.clock.now() + timedelta(minutes=1)
+    total = (await tip_table(city.db, None, end))[0]
+    assert total.received == 1  # 不予受理 is no 受理
+    timeline = await city.tips.timeline(admin, declined)  # kept, with its reason
+    assert [e.note_key for e in timeline.events][-1] == "declined"
+    assert timeline.events[-1].note == "不属网格职责"
+    assert (await city.tips.timeline(admin, kept)).tip.declined is None
