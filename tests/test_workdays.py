@@ -152,3 +152,21 @@ async def test_the_default_limit_stays_deadline_hours_without_limits(city):
     start = city.clock.now()
     tip = (await city.tips.assign(lead, number, "WL-WH-CZ", None)).tip
     assert tip.deadline == start + timedelta(hours=city.config.tips.deadline_hours)
+
+
+def test_local_days_come_from_the_calendar_table(tmp_path):
+    config = load_config(
+        write_config(
+            tmp_path,
+            '[calendar]\nextra_holidays = ["2026-11-24"]\nextra_workdays = ["2026-11-28"]\n'
+            '[tips.limits]\nnormal = "3wd"\n[tips.limits.sources.hotline]\nemergency = "4h"\n',
+        )
+    )
+    assert config.calendar.extra_holidays == [date(2026, 11, 24)]
+    local = WorkCalendar(CST, config.calendar.extra_holidays, config.calendar.extra_workdays)
+    # Monday 23rd + 3: Tuesday off, Wednesday, Thursday, Friday.
+    assert local.due(cst(2026, 11, 23, 9, 0), Limit(3, True)) == cst(2026, 11, 28)
+    assert local.due(cst(2026, 11, 26, 9, 0), Limit(2, True)) == cst(2026, 11, 29)  # Sat worked
+    limits = config.tips.limits
+    assert (limits.of("hotline", "emergency"), limits.of("online", "emergency")) == ("4h", None)
+    assert limits.of("hotline", "normal") == "3wd"
