@@ -544,6 +544,9 @@ _TIP_CASE_PRACTICE = (
         WHERE type = 'table' AND name = 'tip'""",
     "PRAGMA writable_schema = RESET",
     "CREATE INDEX tip_event_kind_at ON tip_event (kind, at)",
+    # The unit KPIs of a period read the tips due or closed in it.
+    "CREATE INDEX tip_deadline ON tip (deadline)",
+    "CREATE INDEX tip_closed_at ON tip (closed_at)",
 )
 
 # Outlets (issue 19): group robots of WeCom, DingTalk and Feishu named in the config.

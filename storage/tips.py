@@ -677,20 +677,36 @@ class CaseRow:
     assigned_at: datetime | None
     closed_at: datetime | None
     state: TipState
+    reworks: int  # sent back or reopened before the period's end
 
 
 @dataclass(frozen=True)
 class EventRow:
-    """One event as the unit KPIs see it."""
+    """One event as the unit KPIs see it, with the path of its tip's assigned unit."""
 
     tip_id: int
+    path: str
     kind: EventKind
     at: datetime
     note_fields: dict[str, Any]
 
 
-async def case_rows(conn: Connection) -> list[CaseRow]:
-    """Every assigned tip that counts for the unit KPIs (accepted, not a duplicate)."""
+# Tips that count for the unit KPIs: assigned, accepted, not a duplicate.
+_CASE = "t.declined IS NULL AND t.duplicate_of IS NULL"
+_REWORK_KINDS = (EventKind.RETURNED, EventKind.REOPENED)
+
+
+def _range(column: str, start: datetime | None, end: datetime) -> tuple[str, list[Any]]:
+    if start is None:
+        return f"{column} < ?", [to_text(end)]
+    return f"({column} >= ? AND {column} < ?)", [to_text(start), to_text(end)]
+
+
+async def case_rows(conn: Connection, start: datetime | None, end: datetime) -> list[CaseRow]:
+    """The tips that count for the unit KPIs and fall due or were closed in [start,
+    end) (from the beginning when no start); an index range on each column."""
+    due, due_params = _range("t.deadline", start, end)
+    closed, closed_params = _range("t.closed_at", start, end)
     return [
         CaseRow(
             r["id"],
@@ -699,12 +715,16 @@ async def case_rows(conn: Connection) -> list[CaseRow]:
             from_text_or_none(r["assigned_at"]),
             from_text_or_none(r["closed_at"]),
             TipState(r["state"]),
+            r["reworks"],
         )
         for r in await fetch_all(
             conn,
-            "SELECT t.id, a.path AS path, t.deadline, t.assigned_at, t.closed_at, t.state "
+            "SELECT t.id, a.path AS path, t.deadline, t.assigned_at, t.closed_at, t.state, "
+            "(SELECT COUNT(*) FROM tip_event e WHERE e.tip_id = t.id AND e.kind IN (?, ?) "
+            "AND e.at < ?) AS reworks "
             "FROM tip t JOIN org_unit a ON a.id = t.assigned_unit_id "
-            "WHERE t.declined IS NULL AND t.duplicate_of IS NULL",
+            f"WHERE ({due} OR {closed}) AND {_CASE}",
+            [*_REWORK_KINDS, to_text(end), *due_params, *closed_params],
         )
     ]
 
@@ -712,21 +732,25 @@ async def case_rows(conn: Connection) -> list[CaseRow]:
 async def events_between(
     conn: Connection, kinds: tuple[str, ...], start: datetime | None, end: datetime
 ) -> list[EventRow]:
-    """Events of ``kinds`` in [start, end) (from the beginning when no start), in order."""
+    """Events of ``kinds`` in [start, end) (from the beginning when no start) on tips that
+    count for the unit KPIs, in order (an index range on kind and time)."""
     marks = ",".join("?" * len(kinds))
-    sql = f"SELECT tip_id, kind, at, note_fields FROM tip_event WHERE kind IN ({marks}) AND at < ?"
-    params: list[Any] = [*kinds, to_text(end)]
-    if start is not None:
-        sql += " AND at >= ?"
-        params.append(to_text(start))
+    at, at_params = _range("e.at", start, end)
     return [
         EventRow(
             r["tip_id"],
+            r["path"],
             EventKind(r["kind"]),
             from_text(r["at"]),
             json.loads(r["note_fields"]) if r["note_fields"] else {},
         )
-        for r in await fetch_all(conn, sql + " ORDER BY id", params)
+        for r in await fetch_all(
+            conn,
+            "SELECT e.tip_id, a.path AS path, e.kind, e.at, e.note_fields FROM tip_event e "
+            "JOIN tip t ON t.id = e.tip_id JOIN org_unit a ON a.id = t.assigned_unit_id "
+            f"WHERE e.kind IN ({marks}) AND {at} AND {_CASE} ORDER BY e.id",
+            [*kinds, *at_params],
+        )
     ]
 
 

@@ -56,6 +56,14 @@ def _official() -> holidays.HolidayBase:
     return holidays.China()
 
 
+@functools.lru_cache(maxsize=8192)
+def _official_workday(day: date) -> bool:
+    """A working day of the official calendar (asked of python-holidays once per day:
+    its answer takes tens of microseconds, and a KPI table asks it for every day of
+    every tip's handling time)."""
+    return bool(_official().is_working_day(day))
+
+
 class WorkCalendar:
     """Which local days are working days, and deadlines and durations counted in them."""
 
@@ -77,7 +85,7 @@ class WorkCalendar:
             return True
         if day in self.extra_holidays:
             return False
-        return bool(_official().is_working_day(day))
+        return _official_workday(day)
 
     def add_workdays(self, day: date, count: int) -> date:
         """The ``count``-th working day after ``day`` (``day`` itself not counted)."""
@@ -98,23 +106,19 @@ class WorkCalendar:
         last = self.add_workdays(day_of(start, self.zone), limit.amount)
         return start_of(last + _DAY, self.zone)
 
-    def _days(self, start: datetime, end: datetime) -> Iterable[tuple[datetime, datetime]]:
-        """The working-day stretches of [start, end), clipped to it, in order."""
-        day = day_of(start, self.zone)
-        last = day_of(end, self.zone)
-        while day <= last:
-            if self.is_workday(day):
-                low = max(start, start_of(day, self.zone))
-                high = min(end, start_of(day + _DAY, self.zone))
-                if low < high:
-                    yield low, high
-            day += _DAY
-
     def working_hours(self, start: datetime, end: datetime) -> float:
         """Hours of [start, end) that fall on working days (0 when end is not later)."""
         if end <= start:
             return 0.0
-        total = sum(((b - a) for a, b in self._days(start, end)), timedelta())
+        day, last = day_of(start, self.zone), day_of(end, self.zone)
+        total = timedelta()
+        low = start
+        while day <= last:  # each day's boundary is computed once
+            following = day + _DAY
+            high = end if day == last else start_of(following, self.zone)
+            if self.is_workday(day):
+                total += high - low
+            low, day = high, following
         return total / _HOUR
 
     def before(self, end: datetime, hours: float) -> datetime:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from bot.core.workdays import WorkCalendar
 from bot.domain.tip_cycle import EventKind, TipState
@@ -112,26 +112,24 @@ async def _tallies(
     db: Database, workdays: WorkCalendar, start: datetime | None, end: datetime
 ) -> dict[str, _Tally]:
     """The figures over [start, end) of each unit tips are assigned to, by its path."""
+    # Stored times come back in UTC: bounds in UTC too compare without a zone lookup.
+    start = start.astimezone(UTC) if start else None
+    end = end.astimezone(UTC)
     async with db.read() as conn:
-        cases = await tip_repo.case_rows(conn)
+        cases = await tip_repo.case_rows(conn, start, end)
         events = await tip_repo.events_between(
             conn,
             (*_REWORK, EventKind.EXTENDED.value, EventKind.CALLED_BACK.value),
             start,
             end,
         )
-        reworks = await tip_repo.events_between(conn, _REWORK, None, end)
-    path_of = {row.id: row.path for row in cases}
     tallies: dict[str, _Tally] = {}
 
     def tally_of(path: str) -> _Tally:
         return tallies.setdefault(path, _Tally(hours=[]))
 
     for event in events:
-        path = path_of.get(event.tip_id)
-        if path is None:
-            continue
-        tally = tally_of(path)
+        tally = tally_of(event.path)
         if event.kind in _REWORK:
             tally.rework += 1
         elif event.kind == EventKind.EXTENDED:
@@ -139,7 +137,6 @@ async def _tallies(
         else:
             tally.callbacks += 1
             tally.satisfied += event.note_fields.get("outcome") in _SATISFIED
-    reworked = {row.tip_id for row in reworks}
     for row in cases:
         deadline, closed_at, assigned_at = row.deadline, row.closed_at, row.assigned_at
         closed = row.state is TipState.CLOSED and closed_at is not None
@@ -150,7 +147,7 @@ async def _tallies(
                 tally.on_time += closed_at <= deadline
         if closed and closed_at is not None and _within(closed_at, start, end):
             tally.closed += 1
-            tally.reworked += row.id in reworked
+            tally.reworked += row.reworks > 0
             if assigned_at is not None and tally.hours is not None:
                 tally.hours.append(workdays.working_hours(assigned_at, closed_at))
     return tallies
