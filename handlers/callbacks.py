@@ -183,6 +183,8 @@ class TipDraftAction(StrEnum):
     CLOSE_PHOTOS_DONE = "cpd"  # closing: photos done
     VALID = "yes"  # closing: valid
     INVALID = "no"  # closing: not valid
+    URGENCY = "urg"  # urgency #arg (一般 / 较急 / 紧急)
+    DUPLICATE = "dup"  # link as a duplicate of tip id arg
 
 
 class TipDraftButton(Button):
@@ -202,10 +204,12 @@ class NoticeAction(StrEnum):
     ACKNOWLEDGE = "ack"  # 接单
     PASS = "pass"  # 通过
     BACK = "back"  # 退回
+    GRANT = "xok"  # 同意延期
+    REFUSE = "xno"  # 不同意延期
 
 
 class TipActionButton(Button):
-    """接单 (ack), 通过 (pass) or 退回 (back) on one tip."""
+    """接单 (ack), 通过 (pass), 退回 (back), or 同意 / 不同意 an extension on one tip."""
 
     KIND: ClassVar[str] = "ta"
 

@@ -45,7 +45,9 @@ ORDER BY r.id LIMIT :limit
 _TIPS = """
 SELECT t.id, t.number, t.received_at AS at, t.source, t.unit_id, t.address, t.description,
        t.assigned_unit_id, t.assigned_at, t.deadline, t.acknowledged_at, t.state,
-       t.closed_at, t.valid, t.result, t.returns, t.escalation_level, w.state AS reward
+       t.closed_at, t.valid, t.result, t.returns, t.escalation_level, w.state AS reward,
+       t.urgency, t.declined, t.extensions, t.parked_until, t.satisfaction,
+       (SELECT o.number FROM tip o WHERE o.id = t.duplicate_of) AS duplicate_of
 FROM tip t
 CROSS JOIN org_unit u ON u.id = t.unit_id
 LEFT JOIN org_unit a ON a.id = t.assigned_unit_id

@@ -583,6 +583,42 @@ _SITES_AND_PLANS = (
     )""",
 )
 
+# Tips handled as 12345 and 数字城管 handle cases: an urgency and the limit it gave,
+# 不予受理 with a reason, duplicates linked to their original, extensions (延期) asked
+# and granted, parking (挂账) with a reason and a target day, the reminder before the
+# deadline, and the call-back (回访) after closure. Rework (返工) is ``returns``.
+_TIP_CASE_PRACTICE = (
+    """ALTER TABLE tip ADD COLUMN urgency TEXT NOT NULL DEFAULT 'normal'
+        CHECK (urgency IN ('normal', 'urgent', 'emergency'))""",
+    "ALTER TABLE tip ADD COLUMN declined TEXT CHECK (declined IN ('remit', 'info', 'duplicate'))",
+    "ALTER TABLE tip ADD COLUMN duplicate_of INTEGER REFERENCES tip (id)",
+    "ALTER TABLE tip ADD COLUMN extensions INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE tip ADD COLUMN extension_asked TEXT",  # the deadline asked for, pending
+    "ALTER TABLE tip ADD COLUMN extension_reason TEXT",
+    "ALTER TABLE tip ADD COLUMN extension_by INTEGER REFERENCES member (id)",
+    "ALTER TABLE tip ADD COLUMN parked_until TEXT",  # a local day YYYY-MM-DD while parked
+    "ALTER TABLE tip ADD COLUMN parked_reason TEXT",
+    "ALTER TABLE tip ADD COLUMN reminded_at TEXT",
+    """ALTER TABLE tip ADD COLUMN satisfaction TEXT
+        CHECK (satisfaction IN ('satisfied', 'basic', 'dissatisfied'))""",
+    "CREATE INDEX tip_duplicate_of ON tip (duplicate_of)",
+    # Two more sources: 网格员巡查发现 (patrol) and 部门交办 (department). SQLite cannot
+    # alter a CHECK constraint; widening it in the stored schema is the documented way
+    # (sqlite.org/lang_altertable.html, "other kinds of table schema changes"), and it
+    # keeps every column other migrations add to ``tip``. RESET reloads the schema.
+    "PRAGMA writable_schema = ON",
+    """UPDATE sqlite_schema SET sql = replace(sql,
+        'CHECK (source IN (''hotline'', ''online'', ''visit'', ''other''))',
+        'CHECK (source IN (''hotline'', ''online'', ''visit'', ''other'', ''patrol'', '
+            || '''department''))')
+        WHERE type = 'table' AND name = 'tip'""",
+    "PRAGMA writable_schema = RESET",
+    "CREATE INDEX tip_event_kind_at ON tip_event (kind, at)",
+    # The unit KPIs of a period read the tips due or closed in it.
+    "CREATE INDEX tip_deadline ON tip (deadline)",
+    "CREATE INDEX tip_closed_at ON tip (closed_at)",
+)
+
 # Outlets (issue 19): group robots of WeCom, DingTalk and Feishu named in the config.
 # `outlet` remembers each one (since when it is known, whether it is failing, a digest of
 # its address and secret so that a changed config clears the failing state); every send
@@ -628,4 +664,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(14, "tip event notes", _TIP_EVENT_NOTES),
     Migration(18, "outlets", _OUTLETS),
     Migration(19, "sites and plans", _SITES_AND_PLANS),
+    Migration(20, "tip case practice", _TIP_CASE_PRACTICE),
 )

@@ -289,6 +289,38 @@ COMMAND_POLICY: dict[str, Command] = {
         (Try("/disable {active_in}", "已停用：崔庄网格员"),),
         (Try("/disable {active_out}", SCOPE),),
     ),
+    # Tips handled as cases. Each caller tries the same tip in one world, so the forms
+    # tried in scope are ones a second caller gets the same answer to.
+    "extend": Command(  # a day before the deadline: past every check of scope
+        Who.WORKER,
+        ONLY_PRIVATE,
+        (Try("/extend {tip_in} 2026-11-20 等待材料", "新时限须晚于线索 {tip_in}"),),
+        (Try("/extend {tip_out} 2026-12-31 等待材料", HIDDEN_TIP),),
+    ),
+    "park": Command(
+        Who.ADMIN,
+        ONLY_PRIVATE,
+        (Try("/park {tip_in} 2027-03-31 等待管网建设", "线索 {tip_in} 已挂账至 2027-03-31"),),
+        (Try("/park {tip_out} 2027-03-31 等待管网建设", HIDDEN_TIP),),
+    ),
+    "callback": Command(
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (Try("/callback {reward_in} 满意 处理及时", "已记录线索 {reward_in} 的回访：满意"),),
+        (Try("/callback {reward_out} 满意", HIDDEN_TIP),),
+    ),
+    "decline": Command(  # an assigned tip is past intake: its state, not its scope
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (Try("/decline {tip_in} 重复", "线索 {tip_in} 当前状态不能执行此操作"),),
+        (Try("/decline {tip_out} 重复", HIDDEN_TIP),),
+    ),
+    "dup": Command(
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (Try("/dup {tip_in} {tip_in}", "线索 {tip_in} 不能作为自己的重复线索"),),
+        (Try("/dup {tip_out} {tip_in}", HIDDEN_TIP),),
+    ),
     "enable": Command(
         Who.ADMIN,
         ONLY_PRIVATE,

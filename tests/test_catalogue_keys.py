@@ -30,12 +30,12 @@ from bot.domain import outlets as outlet_domain
 from bot.domain import plans as plan_domain
 from bot.domain import reports as report_domain
 from bot.domain import tips as tip_domain
-from bot.formats import orgfile, tiptable
+from bot.formats import kpitable, orgfile, tiptable
 from bot.i18n import Catalogue
 from bot.ops import demo
 from handlers import flows
 from handlers import tips as tip_handlers
-from storage.tips import EventKind, RewardState, TipState
+from storage.tips import Declined, EventKind, RewardState, Satisfaction, TipState, Urgency
 
 ROOT = Path(__file__).resolve().parent.parent
 _FLOWS = (
@@ -131,6 +131,12 @@ DYNAMIC: dict[str, set[str]] = {
     "reward.word.{}": _keys("reward.word.{}", tip_handlers.SETTLED),
     "demo.persona.{}": _keys("demo.persona.{}", demo.PERSONAS),
     "demo.people.{}": _keys("demo.people.{}", demo.PEOPLE),
+    "kpitable.column.{}": _keys("kpitable.column.{}", kpitable.COLUMNS),
+    "tip.urgency.{}": _keys("tip.urgency.{}", Urgency),
+    "tip.declined_reason.{}": _keys("tip.declined_reason.{}", Declined),
+    "tip.declined_word.{}": _keys("tip.declined_word.{}", Declined),
+    "tip.satisfaction.{}": _keys("tip.satisfaction.{}", Satisfaction),
+    "tip.satisfaction_word.{}": _keys("tip.satisfaction_word.{}", Satisfaction),
     "outlet.platform.{}": _keys("outlet.platform.{}", OUTLET_PLATFORMS),
     "outlet.overdue_column.{}": _keys("outlet.overdue_column.{}", outlet_domain.OVERDUE_COLUMNS),
 }

@@ -118,11 +118,18 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
 
     worker = [
         *["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"],
-        *["close", "tip"],
+        *["close", "tip", "extend"],  # /extend: tips as cases, after the plans in the policy table
     ]
-    assert commands(await tg.server.user(1003).ask("/help")) == [*worker, "todo", "near"]
-    lead = [
+    plans = ["todo", "near", "plan", "plans"]  # sites and plans, then tips as cases
+    assert commands(await tg.server.user(1003).ask("/help")) == [
         *worker[:-1],
+        "todo",
+        "near",
+        "extend",
+    ]
+    cases = ["extend", "callback", "decline", "dup"]
+    lead_only = [
+        *worker[:-2],
         "reports",
         "rank",
         "tip",
@@ -133,10 +140,9 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "members",
         "export",
     ]
-    plans = ["todo", "near", "plan", "plans"]
-    assert commands(await tg.server.user(1002).ask("/help")) == [*lead, *plans]
+    assert commands(await tg.server.user(1002).ask("/help")) == [*lead_only, *plans, *cases]
     assert commands(await tg.server.user(1001).ask("/help")) == [
-        *lead,
+        *lead_only,
         "groups",
         "brief",
         "reward",
@@ -145,6 +151,9 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "disable",
         "enable",
         *plans,
+        "extend",
+        "park",
+        *cases[1:],
     ]
     assert commands(await tg.server.user(5005).ask("/help")) == ["start", "help", "whoami", "lang"]
 
@@ -185,6 +194,7 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
     lead_menu = [*worker_menu, "site", "close", "reports", "rank", "tip", "tips", "assign"]
     lead_menu += ["invite", "invites", "members", "export", "todo", "near", "plan", "plans"]
+    lead_menu += ["extend", "callback", "decline", "dup"]
     assert menu("chat", None, 2002) == lead_menu
     assert menu("chat", "en", 2002) == lead_menu
 

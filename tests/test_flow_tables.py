@@ -174,8 +174,10 @@ def test_button_codes_on_the_wire_are_unchanged():
         "cpd",
         "yes",
         "no",
+        "urg",
+        "dup",
     ]
-    assert [a.value for a in NoticeAction] == ["ack", "pass", "back"]
+    assert [a.value for a in NoticeAction] == ["ack", "pass", "back", "xok", "xno"]
     assert [a.value for a in BriefAction] == ["pub", "cx"]
     assert [a.value for a in MoveAction] == ["ok", "cx"]
     pressed = ReportButton(draft=5, act=ReportAction.EDIT_STEP, arg=len(STEPS))
@@ -241,7 +243,7 @@ def test_going_back_clears_what_the_step_and_later_ones_depend_on():
 def test_tip_steps_follow_the_tables():
     data: dict[str, Any] = {}
     seen = [receive_step(data)]
-    for name in ("description", "source", "place_done", "photos_done", "contact_done"):
+    for name in ("description", "source", "urgency", "place_done", "photos_done", "contact_done"):
         data[name] = True
         seen.append(receive_step(data))
     assert seen == list(ReceiveStep)

@@ -83,6 +83,12 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("near", Audience.MEMBER, _PRIVATE),
     CommandSpec("plan", Audience.LEAD, _PRIVATE),
     CommandSpec("plans", Audience.LEAD, _PRIVATE),
+    # Tips handled as cases (issue 17): 延期, 挂账, 回访, 不予受理, duplicates.
+    CommandSpec("extend", Audience.MEMBER, _PRIVATE),  # the assigned unit asks
+    CommandSpec("park", Audience.ADMIN, _PRIVATE),
+    CommandSpec("callback", Audience.LEAD, _PRIVATE),
+    CommandSpec("decline", Audience.LEAD, _PRIVATE),
+    CommandSpec("dup", Audience.LEAD, _PRIVATE),
 )
 
 BUTTONS: tuple[ButtonSpec, ...] = (
@@ -95,7 +101,7 @@ BUTTONS: tuple[ButtonSpec, ...] = (
     ButtonSpec("mr", "myreports", Audience.MEMBER, _PRIVATE),  # « » under /myreports
     ButtonSpec("rr", "reports", Audience.LEAD, _PRIVATE),  # « » under /reports
     ButtonSpec("td", "tip", Audience.MEMBER, _PRIVATE),  # receiving (leads) or closing a tip
-    ButtonSpec("ta", "close", Audience.MEMBER, _PRIVATE),  # 接单, 通过, 退回 on a notice
+    ButtonSpec("ta", "close", Audience.MEMBER, _PRIVATE),  # 接单, 通过, 退回, 延期 on a notice
     ButtonSpec("bf", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 under a preview
     ButtonSpec("tq", "todo", Audience.MEMBER, _PRIVATE),  # a site under /todo or /near
     ButtonSpec("pz", "plans", Audience.LEAD, _PRIVATE),  # 关闭 under /plans

@@ -47,6 +47,14 @@ ACTIONS = frozenset(
         "sites.imported",
         "plan.created",
         "plan.closed",
+        "tip.declined",
+        "tip.extension_asked",
+        "tip.extended",
+        "tip.extension_refused",
+        "tip.parked",
+        "tip.called_back",
+        "tip.reopened",
+        "tip.linked",
     }
 )
 

@@ -349,6 +349,13 @@ class _Table:
             row["returns"],
             row["escalation_level"],
             self.text(f"export.reward.{reward}") if reward else None,
+            # Case practice (issue 17): urgency, 不予受理, duplicate, 延期, 挂账, 回访.
+            self.text(f"tip.urgency.{row['urgency']}"),
+            self.text(f"tip.declined_reason.{row['declined']}") if row["declined"] else None,
+            row["duplicate_of"],
+            row["extensions"],
+            row["parked_until"],
+            self.text(f"tip.satisfaction.{row['satisfaction']}") if row["satisfaction"] else None,
         ]
 
     def _members(self, row: Row) -> list[Any]:
@@ -457,6 +464,12 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "returns",
         "escalation",
         "reward",
+        "urgency",
+        "declined",
+        "duplicate_of",
+        "extensions",
+        "parked_until",
+        "satisfaction",
     ),
     "members": (
         "telegram_id",

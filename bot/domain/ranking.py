@@ -16,7 +16,9 @@ from bot.core import access
 from bot.core.clock import Clock
 from bot.core.errors import Refused
 from bot.core.periods import Calendar, Period
+from bot.core.workdays import WorkCalendar
 from bot.domain.plans import PlanService
+from bot.domain.tip_kpis import unit_figures
 from storage import daily as daily_repo
 from storage import members as member_repo
 from storage import sites as site_repo
@@ -26,9 +28,27 @@ from storage.db import Database
 from storage.members import Member
 from storage.units import Unit
 
-RATES = ("coverage", "active", "sites_done", "closure", "plan_done", "plan_on_time")
+RATES = (
+    "coverage",
+    "active",
+    "sites_done",
+    "closure",
+    "plan_done",
+    "plan_on_time",
+    "on_time",
+    "rework",
+    "satisfaction",
+)
 # Rates that score only over at least ``ranking.min_cases`` cases.
-CASE_RATES = ("closure", "sites_done", "plan_done", "plan_on_time")
+CASE_RATES = (
+    "closure",
+    "sites_done",
+    "plan_done",
+    "plan_on_time",
+    "on_time",
+    "rework",
+    "satisfaction",
+)
 COUNTS = ("reports", "valid", "overdue", "flagged")
 
 
@@ -51,6 +71,12 @@ class RankRow:
     plan_due: int = 0  # sites due in the current round of open plans
     plan_done: int = 0  # of them, done
     plan_on_time: int = 0  # of those done, done on time
+    tips_due: int = 0  # tips whose deadline fell in the period (bot.domain.tip_kpis)
+    tips_on_time: int = 0
+    tips_done: int = 0  # closures that stand, closed in the period
+    tips_reworked: int = 0
+    callbacks: int = 0
+    satisfied: int = 0
     score: float = 0.0
     rank: int = 0
     move: int | None = None  # places gained since the previous period; None: no data then
@@ -64,6 +90,9 @@ class RankRow:
             "closure": (self.tips_closed, self.tips_assigned),
             "plan_done": (self.plan_done, self.plan_due),
             "plan_on_time": (self.plan_on_time, self.plan_done),
+            "on_time": (self.tips_on_time, self.tips_due),
+            "rework": (self.tips_reworked, self.tips_done),
+            "satisfaction": (self.satisfied, self.callbacks),
         }[column]
 
     def count(self, column: str) -> int:
@@ -148,6 +177,9 @@ class RankingService:
         self.zone = config.locale.zone
         self.calendar = Calendar(clock, self.zone)
         self.settings = config.ranking
+        self.workdays = WorkCalendar(
+            self.zone, config.calendar.extra_holidays, config.calendar.extra_workdays
+        )
         self.done = {
             (category.code, status.code)
             for category in config.campaign.categories
@@ -234,6 +266,7 @@ class RankingService:
             days = await daily_repo.units_between(conn, first, last)
             reporters = await daily_repo.members_between(conn, first, last)
             tips = await tip_repo.cohort(conn, start, end)
+        cases = await unit_figures(self.db, self.workdays, start, end)
         units, members, sites, overdue = state.units, state.members, state.sites, state.overdue
         snapshot = _Snapshot(units)
         add = snapshot.add
@@ -261,6 +294,16 @@ class RankingService:
         for path, count in overdue:
             add(path, overdue=count)
         snapshot.plans = state.plans
+        for path, kpi in cases.items():
+            add(
+                path,
+                tips_due=kpi.due,
+                tips_on_time=kpi.on_time,
+                tips_done=kpi.closed,
+                tips_reworked=kpi.reworked,
+                callbacks=kpi.callbacks,
+                satisfied=kpi.satisfied,
+            )
         return snapshot
 
     def _rows(self, parent: Unit, snapshot: _Snapshot) -> list[RankRow]:

@@ -6,7 +6,7 @@
     gridbot org show [CODE] --config PATH
     gridbot admin add TELEGRAM_ID --unit CODE --role admin --name NAME --config PATH
     gridbot tips import FILE.csv --config PATH
-    gridbot tips table [--from DATE] [--to DATE] [--format text|md|csv|tsv] --config PATH
+    gridbot tips table [--from DATE] [--to DATE] [--format text|md|csv|tsv] [--kpi] --config PATH
     gridbot sites import FILE.csv|FILE.xlsx [--progress] --config PATH
     gridbot sites export [--out FILE.csv|FILE.xlsx] --config PATH
     gridbot plans add NAME --category C --unit CODE [--tag T]
@@ -130,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
         choices=["text", "md", "csv", "tsv"],
         default="text",
         help="aligned plain text (default), a Markdown table, CSV or TSV",
+    )
+    table.add_argument(
+        "--kpi",
+        action="store_true",
+        help="the unit KPIs instead (on time, rework, extensions, satisfaction, working hours)",
     )
 
     sites = top.add_parser("sites", help="the site registry").add_subparsers(
@@ -580,8 +585,18 @@ async def _tips_table(config: Config, args: argparse.Namespace) -> int:
             raise CliError(["--from must not be later than --to"], 2)
         start, end = periods.span(first, final, config.locale.zone)
         catalogue = services.catalogue
-        words = labels(lambda key, **fields: catalogue.text(catalogue.default, key, **fields))
-        print(FORMATS[args.format](await tip_table(services.db, start, end), words))
+
+        def said(key: str, **fields: object) -> str:
+            return catalogue.text(catalogue.default, key, **fields)
+
+        if args.kpi:  # the second table: what units are judged on
+            from bot.domain.tip_kpis import kpi_table
+            from bot.formats import kpitable
+
+            kpis = await kpi_table(services.db, services.tips.workdays, start, end)
+            print(kpitable.FORMATS[args.format](kpis, kpitable.labels(said)))
+            return 0
+        print(FORMATS[args.format](await tip_table(services.db, start, end), labels(said)))
         return 0
 
     return await _with_services(config, work)
