@@ -8,6 +8,7 @@ from bot.config import Config
 from bot.core.clock import Clock, SystemClock
 from bot.core.periods import Calendar
 from bot.domain.audit import AuditService
+from bot.domain.briefs import BriefService
 from bot.domain.bulletin import BulletinService
 from bot.domain.digest import DigestService
 from bot.domain.exports import ExportService
@@ -45,6 +46,7 @@ class Services:
     ranking: RankingService
     digests: DigestService
     bulletins: BulletinService
+    briefs: BriefService
     audit: AuditService
     exports: ExportService
     inbox: Inbox
@@ -67,6 +69,7 @@ class Services:
             raise
         ranking = RankingService(db, clock, config)
         audit = AuditService(db, clock)
+        bulletins = BulletinService(db, clock, config, ranking)
         return cls(
             config=config,
             db=db,
@@ -84,7 +87,8 @@ class Services:
             tips=TipService(db, clock, config),
             ranking=ranking,
             digests=DigestService(db, clock, config),
-            bulletins=BulletinService(db, clock, config, ranking),
+            bulletins=bulletins,
+            briefs=BriefService(db, clock, config, bulletins),
             audit=audit,
             exports=ExportService(config, catalogue, audit, clock),
             inbox=Inbox(db, clock),

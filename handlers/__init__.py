@@ -21,6 +21,7 @@ from handlers import (
 from handlers.buttons import unknown_button
 from handlers.callbacks import (
     BriefButton,
+    BriefItemButton,
     InvitesPageButton,
     MembersPageButton,
     MoveButton,
@@ -76,6 +77,7 @@ def register(app: GridApplication) -> None:
         "reward": tips.reward,
         "rewards": tips.rewards,
         "brief": bulletins.brief,
+        "item": bulletins.item_command,
         "export": exports.export,
         "audit": exports.audit,
     }
@@ -94,6 +96,7 @@ def register(app: GridApplication) -> None:
         (TipDraftButton, tips.draft_pressed),
         (TipActionButton, tips.action_pressed),
         (BriefButton, bulletins.brief_pressed),
+        (BriefItemButton, bulletins.brief_item_pressed),
     )
     for kind, pressed in buttons:
         app.add_handler(guarded_button(kind, pressed))

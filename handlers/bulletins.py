@@ -1,10 +1,17 @@
 """The weekly bulletin in chat: sent on schedule to bound groups, and /brief — a private
-preview for an admin with 发布 / 取消, publishing to the bound groups in their scope.
-Each group gets a bulletin once per period, however it was triggered."""
+preview for an admin (a summary, the PDF, the items with their keep/drop and up/down
+buttons, 发布 / 取消), publishing to the bound groups in their scope. Each group gets a
+bulletin once per period, however it was triggered: the messages, the tip table as a
+picture, the document as PDF and DOCX (第N期, numbered when first published) and the XLSX.
+/item offers a status update (or, for leads and admins, a text written directly) as an
+item of the bulletin."""
 
 from __future__ import annotations
 
+import asyncio
+import html
 import logging
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -12,14 +19,18 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, InputFile, Upda
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 
-from bot.core import periods
+from bot.core import arguments, periods
+from bot.core.errors import Refused
+from bot.core.periods import Period
+from bot.domain.briefs import Edition, heading
 from bot.domain.bulletin import Bulletin, render_bulletin, workbook
 from bot.domain.digest import DueDigest, Plan
 from bot.domain.members import Caller
+from bot.formats.briefdoc import docx_bytes, pdf_bytes, table_png
 from bot.runtime.context import GridContext
 from bot.services import Services
-from handlers.callbacks import BriefAction, BriefButton
-from handlers.common import reply, text
+from handlers.callbacks import BriefAction, BriefButton, BriefItemAction, BriefItemButton
+from handlers.common import alert, edit_moot, reply, text
 from handlers.grouppost import by_period, deliver, tell_admins, texts_in
 
 log = logging.getLogger("gridbot.bulletins")
@@ -35,7 +46,35 @@ def _file(bulletin: Bulletin, say: Any) -> InputFile:
     return InputFile(workbook(bulletin, say), filename=name)
 
 
-async def _send_plan(bot: Any, services: Services, plan: Plan) -> int:
+@dataclass(frozen=True)
+class Documents:
+    """One edition's files: the document as PDF and DOCX, and the tip table as PNG."""
+
+    caption: str
+    pdf: tuple[bytes, str]
+    docx: tuple[bytes, str]
+    png: tuple[bytes, str]
+
+
+async def documents(services: Services, edition: Edition, say: Any) -> Documents:
+    """The edition rendered (in a thread: fonts and layout take a while)."""
+    document = services.briefs.document(edition, say)
+    fields = {"number": edition.number, "unit": edition.unit.code}
+    fields["last"] = edition.period.last.isoformat()
+    pdf, docx, png = await asyncio.gather(
+        asyncio.to_thread(pdf_bytes, document),
+        asyncio.to_thread(docx_bytes, document),
+        asyncio.to_thread(table_png, document.tips, document.tips.caption),
+    )
+    return Documents(
+        say("brief.caption", title=document.title, number=document.number_line),
+        (pdf, say("brief.pdf_name", **fields)),
+        (docx, say("brief.docx_name", **fields)),
+        (png, say("brief.png_name", **fields)),
+    )
+
+
+async def _send_plan(bot: Any, services: Services, plan: Plan, publisher: Any = None) -> int:
     for skipped in plan.skipped:
         await tell_admins(
             bot,
@@ -46,20 +85,38 @@ async def _send_plan(bot: Any, services: Services, plan: Plan) -> int:
             hours=services.config.schedule.catch_up_hours,
         )
     sent = 0
+    say = texts_in(services)
     for period, dues in by_period(plan.send).items():
         codes: list[str | None] = [due.group.unit_code for due in dues]
         built = await services.bulletins.build_many(codes, period.last)
+        files = {code: await _issue(services, code, period, publisher, say) for code in set(codes)}
         for due in dues:
-            sent += await _send_one(bot, services, due, built[due.group.unit_code])
+            code = due.group.unit_code
+            sent += await _send_one(bot, services, due, built[code], files[code])
     return sent
 
 
-async def _send_one(bot: Any, services: Services, due: DueDigest, bulletin: Bulletin) -> int:
+async def _issue(
+    services: Services, code: str | None, period: Period, publisher: Any, say: Any
+) -> Documents:
+    """Number the issue (once; a republished period keeps its number) and render it."""
+    await services.briefs.publish(code, period, publisher)
+    edition = await services.briefs.edition(code, period.last)
+    return await documents(services, edition, say)
+
+
+async def _send_one(
+    bot: Any, services: Services, due: DueDigest, bulletin: Bulletin, files: Documents
+) -> int:
     say = texts_in(services)
     try:
         messages = render_bulletin(bulletin, say)
-        delivered = await deliver(bot, services, due.group, messages)
+        delivered = await deliver(
+            bot, services, due.group, messages, chart=files.png[0], caption=files.caption
+        )
         if delivered:
+            for data, name in (files.pdf, files.docx):
+                await bot.send_document(due.group.chat_id, InputFile(data, filename=name))
             await bot.send_document(due.group.chat_id, _file(bulletin, say))
     except TelegramError as exc:
         log.error("bulletin.failed group=%s error=%r", due.group.chat_id, exc)
@@ -76,16 +133,79 @@ async def send_weekly_bulletins(context: Any) -> int:
 
 
 def _last_day(context: GridContext, args: list[str]) -> date | None:
-    """/brief's LAST_DAY: yesterday when not given, never later than today."""
+    """/brief's LAST_DAY: yesterday when not given."""
     today = context.services.calendar.today()
     if not args:
         return today - timedelta(days=1)
-    chosen = periods.day(args[0])
-    return chosen if chosen is not None and chosen <= today else None
+    return periods.day(args[0])
+
+
+def _items_view(
+    context: GridContext, caller: Caller, edition: Edition
+) -> tuple[str, InlineKeyboardMarkup]:
+    """The preview's item list and its buttons (with 发布 / 取消 last)."""
+    say = texts_in(context.services, caller.language)
+    unit, day, rev = edition.unit.code, periods.as_number(edition.period.last), edition.revision
+    lines = [say("brief.items_heading") if edition.items else say("brief.no_items")]
+    rows: list[list[InlineKeyboardButton]] = []
+    for n, view in enumerate(edition.items, 1):
+        mark = say("brief.included" if view.included else "brief.dropped")
+        lines.append(
+            say("brief.item_line", mark=mark, n=n, heading=html.escape(heading(view, say)))
+        )
+
+        def button(
+            label: str, act: BriefItemAction, item: int = view.item.id
+        ) -> InlineKeyboardButton:
+            data = BriefItemButton(unit=unit, last=day, rev=rev, item=item, act=act).encode()
+            return InlineKeyboardButton(label, callback_data=data)
+
+        rows.append(
+            [
+                button(f"{mark} {n}", BriefItemAction.TOGGLE),
+                button(say("brief.up"), BriefItemAction.UP),
+                button(say("brief.down"), BriefItemAction.DOWN),
+            ]
+        )
+    if edition.empty:
+        lines.append("\n" + say("brief.empty_warning"))
+    lines.append("\n" + say("bulletin.preview"))
+    rows.append(
+        [
+            InlineKeyboardButton(
+                say("bulletin.publish"),
+                callback_data=BriefButton(unit=unit, last=day, act=BriefAction.PUBLISH).encode(),
+            ),
+            InlineKeyboardButton(
+                say("bulletin.cancel"),
+                callback_data=BriefButton(unit=unit, last=day, act=BriefAction.CANCEL).encode(),
+            ),
+        ]
+    )
+    return "\n".join(lines), InlineKeyboardMarkup(rows)
+
+
+def _summary(say: Any, edition: Edition, docs: Documents) -> str:
+    total = edition.cumulative[0] if edition.cumulative else None
+    week = edition.bulletin.tips[0] if edition.bulletin.tips else None
+    body = say(
+        "brief.summary",
+        title=html.escape(docs.caption.rsplit(" ", 1)[0]),
+        number=say("brief.doc.number", number=edition.number),
+        first=edition.period.first.isoformat(),
+        last=edition.period.last.isoformat(),
+        received=total.received if total else 0,
+        closed=total.closed if total else 0,
+        week=week.received if week else 0,
+        included=len(edition.included),
+        items=len(edition.items),
+    )
+    return body + (say("brief.published_mark") if edition.published else "")
 
 
 async def brief(update: Update, context: GridContext, caller: Caller) -> None:
-    """/brief [LAST_DAY]: preview the bulletin of the caller's unit, with 发布 / 取消."""
+    """/brief [LAST_DAY]: preview the bulletin of the caller's unit — a summary, the PDF,
+    the items with their buttons, 发布 / 取消."""
     args = context.args or []
     last = _last_day(context, args) if len(args) <= 1 else None
     chat = update.effective_chat
@@ -93,26 +213,50 @@ async def brief(update: Update, context: GridContext, caller: Caller) -> None:
         await reply(update, context, caller, "bulletin.bad_date" if args else "usage.brief")
         return
     assert caller.member is not None
-    bulletin = await context.services.bulletins.build(caller.member.unit_code, last)
-    say = texts_in(context.services, caller.language)
-    for message in render_bulletin(bulletin, say):
-        await context.bot.send_message(chat.id, message, parse_mode=ParseMode.HTML)
-    await context.bot.send_document(chat.id, _file(bulletin, say))
-    day = periods.as_number(last)
-    unit = caller.member.unit_code
-    buttons = [
-        InlineKeyboardButton(
-            text(context, caller, "bulletin.publish"),
-            callback_data=BriefButton(unit=unit, last=day, act=BriefAction.PUBLISH).encode(),
-        ),
-        InlineKeyboardButton(
-            text(context, caller, "bulletin.cancel"),
-            callback_data=BriefButton(unit=unit, last=day, act=BriefAction.CANCEL).encode(),
-        ),
-    ]
-    await reply(
-        update, context, caller, "bulletin.preview", reply_markup=InlineKeyboardMarkup([buttons])
-    )
+    services = context.services
+    try:
+        edition = await services.briefs.edition(caller.member.unit_code, last, preview=True)
+    except Refused as refusal:
+        await reply(update, context, caller, refusal.key, **refusal.fields)
+        return
+    say = texts_in(services, caller.language)
+    docs = await documents(services, edition, say)
+    await context.bot.send_message(chat.id, _summary(say, edition, docs), parse_mode=ParseMode.HTML)
+    await context.bot.send_document(chat.id, InputFile(docs.pdf[0], filename=docs.pdf[1]))
+    body, markup = _items_view(context, caller, edition)
+    await context.bot.send_message(chat.id, body, parse_mode=ParseMode.HTML, reply_markup=markup)
+
+
+async def brief_item_pressed(
+    update: Update, context: GridContext, caller: Caller, button: BriefItemButton
+) -> None:
+    """✅/⬜, ⬆️, ⬇️: keep or drop an item, or move it; the list is drawn again."""
+    query = update.callback_query
+    member = caller.member
+    assert query is not None and member is not None
+    last = periods.day_from_number(button.last)
+    if button.unit != member.unit_code or last is None:
+        await alert(update, context, caller, "button.stale")
+        return
+    action = {
+        BriefItemAction.TOGGLE: "toggle",
+        BriefItemAction.UP: "up",
+        BriefItemAction.DOWN: "down",
+    }[button.act]
+    try:
+        edition = await context.services.briefs.arrange(
+            button.unit, last, button.rev, button.item, action
+        )
+    except Refused as refusal:
+        await alert(update, context, caller, refusal.key, **refusal.fields)
+        return
+    await query.answer()
+    body, markup = _items_view(context, caller, edition)
+    try:
+        await query.edit_message_text(body, parse_mode=ParseMode.HTML, reply_markup=markup)
+    except BadRequest as exc:
+        if not edit_moot(exc):
+            raise
 
 
 async def brief_pressed(
@@ -138,6 +282,37 @@ async def brief_pressed(
         await context.bot.send_message(chat.id, text(context, caller, "bulletin.cancelled"))
         return
     plan = await context.services.bulletins.plan(member.unit_path, last, publisher=member)
-    sent = await _send_plan(context.bot, context.services, plan)
+    sent = await _send_plan(context.bot, context.services, plan, publisher=member)
     key = "bulletin.published" if plan.send else "bulletin.already"
     await context.bot.send_message(chat.id, text(context, caller, key, count=sent))
+
+
+async def item_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/item N TITLE offers status update #N for the bulletin; /item TITLE, then the text
+    on the next lines, writes an item directly (leads and admins)."""
+    message = update.effective_message
+    assert message is not None and caller.member is not None
+    rest = (message.text or "").partition(" ")[2]
+    first, _, after = rest.partition("\n")
+    number_text, _, title = first.strip().partition(" ")
+    number = arguments.number(number_text, 1) if number_text else None
+    briefs = context.services.briefs
+    try:
+        if number is not None:
+            title = (title + ("\n" + after if after.strip() else "")).strip()
+            if not title:
+                await reply(update, context, caller, "usage.item")
+                return
+            await briefs.offer(caller.member, number, title)
+            key = "item.offered"
+        elif first.strip():
+            title = first.strip()
+            await briefs.write(caller.member, title, after)
+            key = "item.written"
+        else:
+            await reply(update, context, caller, "usage.item")
+            return
+    except Refused as refusal:
+        await reply(update, context, caller, refusal.key, **refusal.fields)
+        return
+    await reply(update, context, caller, key, title=title, unit=caller.member.unit_name)

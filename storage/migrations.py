@@ -513,6 +513,38 @@ _TIP_EVENT_NOTES = (
         WHERE kind = 'escalated' AND note IS NOT NULL""",
 )
 
+# The 简报 as a numbered document: one issue row per issuing unit and period (its 第N期
+# once published; ``revision`` counts previews, so a button of an older preview is known),
+# and the items units offer for it (a status update with a title, or written directly),
+# with the order and the include/drop the admin chose in the preview.
+_BULLETIN_ISSUES = (
+    """CREATE TABLE bulletin_issue (
+        id           INTEGER PRIMARY KEY,
+        unit_id      INTEGER NOT NULL REFERENCES org_unit (id),
+        first_day    TEXT NOT NULL,
+        last_day     TEXT NOT NULL,
+        number       INTEGER,
+        revision     INTEGER NOT NULL DEFAULT 0,
+        published_at TEXT,
+        published_by INTEGER REFERENCES member (id),
+        UNIQUE (unit_id, first_day),
+        UNIQUE (unit_id, number)
+    )""",
+    """CREATE TABLE bulletin_item (
+        id         INTEGER PRIMARY KEY,
+        unit_id    INTEGER NOT NULL REFERENCES org_unit (id),
+        member_id  INTEGER NOT NULL REFERENCES member (id),
+        update_id  INTEGER UNIQUE REFERENCES status_update (id),
+        title      TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        day        TEXT NOT NULL,
+        position   INTEGER NOT NULL DEFAULT 0,
+        dropped    INTEGER NOT NULL DEFAULT 0 CHECK (dropped IN (0, 1)),
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX bulletin_item_day ON bulletin_item (day, position, id)",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -528,4 +560,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(12, "tip readers", _TIP_READERS),
     Migration(13, "invite makers", _INVITE_MAKERS),
     Migration(14, "tip event notes", _TIP_EVENT_NOTES),
+    Migration(17, "bulletin issues and items", _BULLETIN_ISSUES),
 )

@@ -71,6 +71,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("export", Audience.LEAD, _PRIVATE),
     CommandSpec("groups", Audience.ADMIN, _PRIVATE),
     CommandSpec("brief", Audience.ADMIN, _PRIVATE),
+    CommandSpec("item", Audience.MEMBER, _PRIVATE),  # writing one directly: leads and admins
     CommandSpec("reward", Audience.ADMIN, _PRIVATE),
     CommandSpec("rewards", Audience.ADMIN, _PRIVATE),
     CommandSpec("audit", Audience.ADMIN, _PRIVATE),
@@ -93,6 +94,7 @@ BUTTONS: tuple[ButtonSpec, ...] = (
     ButtonSpec("td", "tip", Audience.MEMBER, _PRIVATE),  # receiving (leads) or closing a tip
     ButtonSpec("ta", "close", Audience.MEMBER, _PRIVATE),  # 接单, 通过, 退回 on a notice
     ButtonSpec("bf", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 under a preview
+    ButtonSpec("bi", "brief", Audience.ADMIN, _PRIVATE),  # keep/drop, up/down an item
 )
 
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
