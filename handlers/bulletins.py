@@ -185,12 +185,12 @@ def _items_view(
     return "\n".join(lines), InlineKeyboardMarkup(rows)
 
 
-def _summary(say: Any, edition: Edition, docs: Documents) -> str:
+def _summary(say: Any, edition: Edition, title: str) -> str:
     total = edition.cumulative[0] if edition.cumulative else None
     week = edition.bulletin.tips[0] if edition.bulletin.tips else None
     body = say(
         "brief.summary",
-        title=html.escape(docs.caption.rsplit(" ", 1)[0]),
+        title=html.escape(title),
         number=say("brief.doc.number", number=edition.number),
         first=edition.period.first.isoformat(),
         last=edition.period.last.isoformat(),
@@ -204,8 +204,8 @@ def _summary(say: Any, edition: Edition, docs: Documents) -> str:
 
 
 async def brief(update: Update, context: GridContext, caller: Caller) -> None:
-    """/brief [LAST_DAY]: preview the bulletin of the caller's unit — a summary, the PDF,
-    the items with their buttons, 发布 / 取消."""
+    """/brief [LAST_DAY]: preview the bulletin of the caller's unit — a summary, the items
+    with their buttons and 发布 / 取消, then the PDF."""
     args = context.args or []
     last = _last_day(context, args) if len(args) <= 1 else None
     chat = update.effective_chat
@@ -220,11 +220,19 @@ async def brief(update: Update, context: GridContext, caller: Caller) -> None:
         await reply(update, context, caller, refusal.key, **refusal.fields)
         return
     say = texts_in(services, caller.language)
-    docs = await documents(services, edition, say)
-    await context.bot.send_message(chat.id, _summary(say, edition, docs), parse_mode=ParseMode.HTML)
-    await context.bot.send_document(chat.id, InputFile(docs.pdf[0], filename=docs.pdf[1]))
+    document = services.briefs.document(edition, say)
+    summary = _summary(say, edition, document.title)
+    await context.bot.send_message(chat.id, summary, parse_mode=ParseMode.HTML)
     body, markup = _items_view(context, caller, edition)
     await context.bot.send_message(chat.id, body, parse_mode=ParseMode.HTML, reply_markup=markup)
+    pdf = await asyncio.to_thread(pdf_bytes, document)
+    name = say(
+        "brief.pdf_name",
+        number=edition.number,
+        unit=edition.unit.code,
+        last=edition.period.last.isoformat(),
+    )
+    await context.bot.send_document(chat.id, InputFile(pdf, filename=name))
 
 
 async def brief_item_pressed(

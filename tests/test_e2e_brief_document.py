@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import re
 from datetime import timedelta
+from pathlib import Path
 
 import pypdfium2
 import pytest
@@ -33,6 +35,7 @@ from tests.test_e2e_digests import CITY_GROUP, city_group  # noqa: F401 - fixtur
 
 TITLE = "“飓风”行动工作简报"
 OFFICE = "市中心城区自备井封停工作领导小组办公室"
+PDF_WAIT = 60  # seconds: laying out and subsetting the CJK fonts takes a few on a busy machine
 
 
 @pytest.fixture
@@ -92,7 +95,7 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     assert "已写入简报信息" in written.text
     tg.clock.advance(timedelta(days=5))  # Sat 2026-11-28: the week ends Friday the 27th
 
-    summary, pdf_call, items = await admin.ask_all("/brief", 3)
+    summary, items, pdf_call = await admin.ask_all("/brief", 3, timeout=PDF_WAIT)
     assert "第6期" in summary.text and "2026-11-21 至 2026-11-27" in summary.text
     assert pdf_call.method == "sendDocument"
     assert "封停自备井三眼" in _pdf_text(
@@ -122,7 +125,7 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     kept = ["召开推进会", "全面梳理 压实责任", "封停自备井三眼"]
 
     await admin.press_label(tg.server.message(1001, items.message["message_id"]), "📢 发布")
-    assert "已发布到 1 个工作群" in (await admin.next_reply("sendMessage")).text
+    assert "已发布到 1 个工作群" in (await admin.next_reply("sendMessage", timeout=PDF_WAIT)).text
     (docx,) = _docs(tg, CITY_GROUP, ".docx")
     (pdf,) = _docs(tg, CITY_GROUP, ".pdf")
     assert _docs(tg, CITY_GROUP, ".xlsx")
@@ -159,6 +162,7 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     assert f"新受理举报线索{new[1]}件，办结{new[3]}件。" in "".join(paragraphs)
 
     text = _pdf_text(pdf)
+    _page_one_picture(pdf)
     for part in (TITLE, "第6期", "本期导读", *kept, offered[2][1], "2026年11月28日"):
         assert part in text, part
     for row in _cli_rows(cli.stdout)[1:]:
@@ -169,9 +173,9 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     await admin.press(
         items, items.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"], strict=False
     )
-    assert "已发布过" in (await admin.next_reply("sendMessage")).text
+    assert "已发布过" in (await admin.next_reply("sendMessage", timeout=PDF_WAIT)).text
     assert len(_docs(tg, CITY_GROUP, ".docx")) == 1
-    again = await admin.ask_all("/brief 2026-11-27", 3)
+    again = await admin.ask_all("/brief 2026-11-27", 3, timeout=PDF_WAIT)
     assert "第6期" in again[0].text and "已于此前发布" in again[0].text
     await admin.press(items, keyboard[0][0]["callback_data"], strict=False)
     stale = await admin.next_reply("answerCallbackQuery")
@@ -181,17 +185,17 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     second = -100777
     other = tg.server.user(1001).in_chat(tg.server.group(second, "第二工作群"))
     assert "已绑定" in (await other.ask("/bindgroup NY")).text
-    await admin.press_label(again[2], "📢 发布")
-    assert "已发布到 1 个工作群" in (await admin.next_reply("sendMessage")).text
+    await admin.press_label(again[1], "📢 发布")
+    assert "已发布到 1 个工作群" in (await admin.next_reply("sendMessage", timeout=PDF_WAIT)).text
     (republished,) = _docs(tg, second, ".docx")
     assert _docx_text(republished)[0][1] == "第6期"
 
     # The next week's issue is 第7期.
     tg.clock.advance(timedelta(days=7))
-    summary, _, items = await admin.ask_all("/brief", 3)
+    summary, items, _ = await admin.ask_all("/brief", 3, timeout=PDF_WAIT)
     assert "第7期" in summary.text and "本期还没有报送的信息" in items.text
     await admin.press_label(items, "📢 发布")
-    await admin.next_reply("sendMessage")
+    await admin.next_reply("sendMessage", timeout=PDF_WAIT)
     numbers = [_docx_text(d)[0][1] for d in _docs(tg, CITY_GROUP, ".docx")]
     assert numbers == ["第6期", "第7期"]
 
@@ -208,6 +212,23 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     assert shell_tables[0] == _cli_rows(cli.stdout) and shell_paragraphs[1] == "第6期"
     assert {p.suffix for p in out.iterdir()} == {".docx", ".pdf", ".png", ".xlsx"}
     assert len(_docs(tg, CITY_GROUP, ".docx")) == 2  # nothing published from the shell
+
+
+EXAMPLE = Path(__file__).parent.parent / "docs" / "bulletin-page1.png"
+
+
+def _page_one_picture(pdf: bytes) -> None:
+    """Page 1 as a picture: drawn (not blank) and, with GRIDBOT_WRITE_DOCS=1, kept as the
+    example in docs/ that shows a reader what the office gets."""
+    page = pypdfium2.PdfDocument(pdf)[0]
+    image = page.render(scale=100 / 72).to_pil().convert("RGB")
+    assert image.width == 827 and image.height in (1169, 1170)  # A4 at 100 dpi
+    dark = sum(1 for value in image.convert("L").getdata() if value < 128)
+    assert dark > 10_000  # title, rules, text and table
+    red = sum(1 for r, g, b in image.getdata() if r > 150 and g < 80 and b < 80)
+    assert red > 1_000  # the red title and rule of the masthead
+    if os.environ.get("GRIDBOT_WRITE_DOCS"):
+        image.save(EXAMPLE, optimize=True)
 
 
 def _assert_fonts_embedded_and_cover(pdf: bytes, text: str) -> None:
@@ -236,8 +257,8 @@ def test_the_plan_section_is_there_only_with_plans():
         "本周新受理举报线索1件。", "【排名通报】", table, "【通报】", [], ["报：甲", "发：乙"],
     )  # fmt: skip
     assert "【检查任务进展】" not in all_text(doc)
-    planned = BriefDocument(**{**doc.__dict__, "plans_heading": "【检查任务进展】",
-                               "plans": DocTable(("单位", "应查"), [("卧龙区", "12")])})  # fmt: skip
+    plans = DocTable(("单位", "应查"), [("卧龙区", "12")])
+    planned = BriefDocument(**{**doc.__dict__, "plans_heading": "【检查任务进展】", "plans": plans})
     kinds = [(b.kind, b.text) for b in blocks(planned)]
     assert ("heading", "【检查任务进展】") in kinds
     assert "卧龙区12" in all_text(planned).replace(" ", "")
@@ -260,7 +281,7 @@ async def test_bad_input_is_answered_and_nothing_is_published_twice(tg):
     assert "还没有过完" in (await admin.ask("/brief 2099-01-01")).text
     assert "日期格式" in (await admin.ask("/brief 2026-13-01")).text
     # No item, no figure: a preview with a warning, and publishing is allowed.
-    summary, _, items = await admin.ask_all("/brief 2026-10-01", 3)
+    summary, items, _ = await admin.ask_all("/brief 2026-10-01", 3, timeout=PDF_WAIT)
     assert "第6期" in summary.text and "仍可发布" in items.text
     assert await tg.services.briefs.publish(None, _period("2026-10-01"), worker) == 6
     assert await tg.services.briefs.publish(None, _period("2026-10-01"), worker) == 6

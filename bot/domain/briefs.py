@@ -59,6 +59,7 @@ def item_title(text: str) -> str:
 
 
 def item_body(text: str) -> str:
+    """An item's text written directly: not empty, at most ``BODY_MAX`` characters."""
     body = text.strip()
     if not body:
         raise Refused("item.body_needed")
@@ -75,6 +76,7 @@ class ItemView:
 
     @property
     def included(self) -> bool:
+        """Kept for the issue (not dropped in the preview)."""
         return not self.item.dropped
 
 
@@ -93,14 +95,17 @@ class Edition:
 
     @property
     def published(self) -> bool:
+        """The issue has its number (it was published)."""
         return self.issue is not None and self.issue.number is not None
 
     @property
     def revision(self) -> int:
+        """The latest preview's revision (0 before any preview)."""
         return self.issue.revision if self.issue else 0
 
     @property
     def included(self) -> list[ItemView]:
+        """The items kept, in their order."""
         return [view for view in self.items if view.included]
 
     @property
@@ -289,10 +294,7 @@ class BriefService:
             text("brief.doc.send_to", names=settings.send_to or text("brief.doc.default_send_to")),
         ]
         ranking = DocTable(
-            tuple(
-                text(f"brief.doc.rank.{c}")
-                for c in ("rank", "unit", "score", "reports", "coverage", "overdue", "move")
-            ),
+            tuple(text(f"brief.doc.rank.{c}") for c in RANK_COLUMNS),
             [
                 (
                     str(row.rank),
@@ -314,7 +316,7 @@ class BriefService:
         plans = None
         if edition.plans:
             plans = DocTable(
-                tuple(text(f"brief.doc.plan.{c}") for c in _PLAN_COLUMNS), edition.plans
+                tuple(text(f"brief.doc.plan.{c}") for c in PLAN_COLUMNS), edition.plans
             )
         return BriefDocument(
             title=settings.title or text("brief.doc.default_title", unit=unit),
@@ -348,12 +350,14 @@ class BriefService:
             overdue_heading=text("brief.doc.overdue"),
             overdue=overdue_lines,
             footer=footer,
+            indent=text("brief.doc.indent"),
             plans_heading=text("brief.doc.plans"),
             plans=plans,
         )
 
 
-_PLAN_COLUMNS = ("unit", "due", "done", "overdue", "rate")  # brief.doc.plan.*
+PLAN_COLUMNS = ("unit", "due", "done", "overdue", "rate")  # brief.doc.plan.*
+RANK_COLUMNS = ("rank", "unit", "score", "reports", "coverage", "overdue", "move")  # .rank.*
 
 
 def heading(view: ItemView, text: Callable[..., str]) -> str:

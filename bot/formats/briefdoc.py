@@ -76,6 +76,7 @@ class BriefDocument:
     footer: list[str]  # 报：… 发：…
     plans_heading: str = ""
     plans: DocTable | None = None  # plan progress; None (no section) when there are no plans
+    indent: str = ""  # put before a paragraph of the PDF (two ideographic spaces in Chinese)
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -274,6 +275,8 @@ def pdf_bytes(doc: BriefDocument) -> bytes:
     width = pdf.epw
     mm_per_pt = 0.3528
 
+    indent_text = doc.indent
+
     def write(
         text: str,
         family: str,
@@ -287,7 +290,7 @@ def pdf_bytes(doc: BriefDocument) -> bytes:
         pdf.set_text_color(*color)
         line = drawable(text, path)
         if indent:
-            line = "\u3000\u3000" + line
+            line = drawable(indent_text, path) + line
         pdf.multi_cell(
             width,
             size * mm_per_pt * 1.6,
@@ -323,6 +326,8 @@ def pdf_bytes(doc: BriefDocument) -> bytes:
             pdf.line(pdf.l_margin, y, pdf.l_margin + width, y)
             pdf.set_y(y + 4)
         elif block.kind == "heading":
+            if pdf.get_y() > pdf.page_break_trigger - 45:  # keep a heading with what follows
+                pdf.add_page()
             pdf.ln(1)
             write(block.text, "head", BODY_PT - 1, Align.L)
         elif block.kind == "lead":

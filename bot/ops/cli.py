@@ -123,7 +123,7 @@ def _parser() -> argparse.ArgumentParser:
         help="aligned plain text (default), a Markdown table, CSV or TSV",
     )
 
-    bulletin = top.add_parser("bulletin", help="the 简报 document").add_subparsers(
+    bulletin = top.add_parser("bulletin", help="the bulletin document").add_subparsers(
         dest="action", required=True
     )
     build = bulletin.add_parser(
