@@ -50,13 +50,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.botapi import ApiCall, BotApiServer
+from bot.botapi.users import TestUser
 from bot.config import load_config
 from bot.core.access import Role
 from bot.core.clock import SystemClock
 from bot.formats.orgfile import read_org_file
 from bot.services import Services
-from tests.botapi import ApiCall, BotApiServer
-from tests.botapi.users import TestUser
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 from tests.photos import photo
 

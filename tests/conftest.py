@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
+from bot.botapi import BotApiServer
 from bot.config import Config, load_config
 from bot.core.access import Role
 from bot.core.clock import FakeClock
 from bot.formats.orgfile import UnitRow, read_org_file
 from bot.services import Services
 from storage.members import Member
-from tests.botapi import BotApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ORG = ROOT / "examples" / "org.toml"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.botapi import ApiCall
+from bot.botapi import ApiCall
 
 
 async def count_reports(tg) -> int:

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.botapi.http import _Connection, read_request
+from bot.botapi.http import _Connection, read_request
 
 # Headers about this hop only (RFC 9110 7.6.1), never forwarded.
 _HOP = {

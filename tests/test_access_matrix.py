@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from openpyxl import load_workbook
 
+from bot.botapi import ApiCall, TestUser
 from bot.core import policy
 from bot.core.access import Audience, Role
 from bot.core.policy import COMMANDS
@@ -40,7 +41,6 @@ from handlers.common import guarded_button, guarded_command
 from storage import bulletin_issues
 from storage import invites as invite_repo
 from storage.members import Member
-from tests.botapi import ApiCall, TestUser
 from tests.photos import photo
 
 

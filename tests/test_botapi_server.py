@@ -1,4 +1,4 @@
-"""Tests of the fake Bot API server in ``tests.botapi``, alone and under a real PTB bot."""
+"""Tests of the fake Bot API server in ``bot.botapi``, alone and under a real PTB bot."""
 
 from __future__ import annotations
 
@@ -21,9 +21,9 @@ from telegram.ext import (
 )
 from telegram.request import HTTPXRequest
 
-from tests.botapi import ApiCall, BotApiServer, parse_body, parse_html
-from tests.botapi.entities import command_entities, utf16_len
-from tests.botapi.updates import image_size
+from bot.botapi import ApiCall, BotApiServer, parse_body, parse_html
+from bot.botapi.entities import command_entities, utf16_len
+from bot.botapi.updates import image_size
 
 TOKEN = ":".join(("123456789", "AAtest-botapi-server_TOKEN"))  # made up
 

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.botapi import ApiCall, BotApiServer
 from bot.config import load_config
 from bot.core.access import Role
 from bot.core.clock import SystemClock
 from bot.formats.orgfile import read_org_file
 from bot.services import Services
-from tests.botapi import ApiCall, BotApiServer
 from tests.cli_helpers import gridbot, start_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 from tests.photos import photo

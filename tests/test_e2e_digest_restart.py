@@ -7,10 +7,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from bot.botapi import BotApiServer
 from bot.config import load_config
 from bot.core.access import Role
 from bot.formats.orgfile import read_org_file
-from tests.botapi import BotApiServer
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, add_member, start_app, stop_app, write_config
 from tests.test_ranking import submit
 

@@ -9,9 +9,9 @@ import asyncio
 import json
 import logging
 
+from bot.botapi.updates import text_content
 from bot.core.access import Role
 from bot.domain.inbox import MAX_ATTEMPTS
-from tests.botapi.updates import text_content
 from tests.conftest import start_app, stop_app
 
 ADMIN = 1001

@@ -11,6 +11,7 @@ from datetime import datetime
 import pytest
 from telegram.request import HTTPXRequest
 
+from bot.botapi.entities import parse_html, utf16_len
 from bot.core.access import Role
 from bot.core.errors import ECHO_MAX, Refused, echo
 from bot.formats.orgfile import UnitRow, read_org_file
@@ -19,7 +20,6 @@ from bot.runtime import longtext
 from bot.runtime.context import GridContext
 from bot.runtime.sending import GridBot
 from handlers.bulletins import send_weekly_bulletins
-from tests.botapi.entities import parse_html, utf16_len
 from tests.conftest import EXAMPLE_ORG
 from tests.e2e_reports import press
 from tests.e2e_tips import ADMIN, LEAD, WORKER, add_people, receive

@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import json
 
+from bot.botapi import ApiCall, BotApiServer
 from bot.config import load_config
 from bot.core.access import Role
 from bot.formats.orgfile import read_org_file
 from bot.services import Services
-from tests.botapi import ApiCall, BotApiServer
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, add_member, start_app, stop_app, write_config
 
 MEMBERS = 300

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.botapi import BotApiServer
+from bot.botapi import BotApiServer
 from tests.cli_helpers import start_gridbot, stop_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 

@@ -7,12 +7,12 @@ from collections import Counter
 from pathlib import Path
 
 from bot.app import build_application
+from bot.botapi import BotApiServer
 from bot.config import load_config, proxy_problem, proxy_secrets, redacted_proxy
 from bot.core.access import Role
 from bot.formats.orgfile import read_org_file
 from bot.ops.cli import main
 from bot.services import Services
-from tests.botapi import BotApiServer
 from tests.cli_helpers import start_gridbot, stop_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, add_member, write_config
 from tests.e2e_reports import start_at_photos

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import logging
 
+from bot.botapi import ApiCall
 from bot.core.access import Role
-from tests.botapi import ApiCall
 from tests.e2e_reports import count_reports, send_photos
 from tests.photos import photo
 

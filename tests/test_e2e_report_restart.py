@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.botapi import BotApiServer
+from bot.botapi import BotApiServer
 from tests.cli_helpers import start_gridbot
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 from tests.e2e_reports import press, start_at_photos

@@ -5,8 +5,8 @@ from __future__ import annotations
 import hashlib
 import re
 
+from bot.botapi import ApiCall
 from bot.core.access import Role
-from tests.botapi import ApiCall
 from tests.e2e_reports import count_reports, press, send_photos
 from tests.photos import photo, recompressed
 

@@ -14,10 +14,10 @@ from pathlib import Path
 from telegram.request import HTTPXRequest
 
 from bot.app import build_application
+from bot.botapi import BotApiServer
 from bot.config import load_config
 from bot.runtime.lifecycle import serve_polling
 from bot.runtime.webhook import serve as serve_webhook
-from tests.botapi import BotApiServer
 from tests.cli_helpers import start_gridbot
 from tests.conftest import TEST_TOKEN, write_config
 

@@ -12,10 +12,10 @@ import pytest
 from telegram.request import HTTPXRequest
 
 from bot.app import build_application
+from bot.botapi.server import BotApiServer
 from bot.config import load_config
 from bot.core.access import Role
 from bot.runtime.webhook import SECRET_HEADER, serve
-from tests.botapi.server import BotApiServer
 from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
 
 URL = "https://bot.example.org/gridbot/hook"

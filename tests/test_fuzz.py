@@ -42,12 +42,12 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from bot.botapi import ApiCall, TestUser
+from bot.botapi.records import SHOWING_METHODS
+from bot.botapi.updates import callback_query_json
 from bot.core.access import Role
 from bot.core.policy import COMMANDS
 from handlers import callbacks
-from tests.botapi import ApiCall, TestUser
-from tests.botapi.records import SHOWING_METHODS
-from tests.botapi.updates import callback_query_json
 from tests.photos import jpeg, photo, png
 
 # The full run (``slow``, in .ci/run): at least 10,000 updates.

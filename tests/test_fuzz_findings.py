@@ -72,7 +72,7 @@ async def test_a_page_button_on_a_message_that_is_gone(tg, caplog):
 
 
 async def _press_gone(tg, user, message: dict, data: str) -> str:
-    from tests.botapi.updates import callback_query_json
+    from bot.botapi.updates import callback_query_json
 
     query_id = str(4000000000000000000 + tg.server.new_id())
     user.queries.add(query_id)

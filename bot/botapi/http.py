@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator
 from http import HTTPStatus
 from typing import TYPE_CHECKING
 
-from tests.botapi.transport import handle_request
+from bot.botapi.transport import handle_request
 
 if TYPE_CHECKING:
-    from tests.botapi.server import BotApiServer
+    from bot.botapi.server import BotApiServer
 
 _MAX_HEAD = 64 * 1024
 

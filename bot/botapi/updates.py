@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.botapi.entities import command_entities
+from bot.botapi.entities import command_entities
 
 Json = dict[str, Any]
 

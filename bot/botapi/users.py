@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tests.botapi.records import SHOWING_METHODS, ApiCall
-from tests.botapi.updates import (
+from bot.botapi.records import SHOWING_METHODS, ApiCall
+from bot.botapi.updates import (
     callback_query_json,
     caption_content,
     image_size,
@@ -20,7 +20,7 @@ from tests.botapi.updates import (
 )
 
 if TYPE_CHECKING:
-    from tests.botapi.server import BotApiServer
+    from bot.botapi.server import BotApiServer
 
 Json = dict[str, Any]
 

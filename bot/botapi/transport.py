@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import httpx
 
-from tests.botapi.records import Upload
+from bot.botapi.records import Upload
 
 if TYPE_CHECKING:
-    from tests.botapi.server import BotApiServer
+    from bot.botapi.server import BotApiServer
 
 Json = dict[str, Any]
 

@@ -12,12 +12,12 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from tests.botapi.entities import EntityParseError, command_entities, parse_html, utf16_len
-from tests.botapi.records import ApiError, StoredFile, Upload, bad_request
-from tests.botapi.updates import image_size, message_json
+from bot.botapi.entities import EntityParseError, command_entities, parse_html, utf16_len
+from bot.botapi.records import ApiError, StoredFile, Upload, bad_request
+from bot.botapi.updates import image_size, message_json
 
 if TYPE_CHECKING:
-    from tests.botapi.server import BotApiServer
+    from bot.botapi.server import BotApiServer
 
 Json = dict[str, Any]
 Handler = Callable[["BotApiServer", "Params"], Awaitable[Any]]
@@ -469,7 +469,7 @@ async def get_file(server: BotApiServer, params: Params) -> Json:
 
 
 def _commands_scope(params: Params) -> tuple[str, str]:
-    from tests.botapi.server import commands_key
+    from bot.botapi.server import commands_key
 
     scope = params.get("scope")
     if isinstance(scope, str):

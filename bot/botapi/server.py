@@ -1,9 +1,9 @@
 """The fake Bot API server: state, the dispatch core, recording, failures and waiting.
 
 One ``BotApiServer`` is one bot account on a pretend Telegram. The bot talks to it through
-``dispatch`` (via :mod:`tests.botapi.transport` in-process, or :mod:`tests.botapi.http` over
-loopback); the test talks to it through :class:`tests.botapi.users.TestUser` and the
-``wait_*`` helpers. Method implementations live in :mod:`tests.botapi.methods`.
+``dispatch`` (via :mod:`bot.botapi.transport` in-process, or :mod:`bot.botapi.http` over
+loopback); the test talks to it through :class:`bot.botapi.users.TestUser` and the
+``wait_*`` helpers. Method implementations live in :mod:`bot.botapi.methods`.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
-from tests.botapi.records import (
+from bot.botapi.records import (
     SENDING_METHODS,
     ApiCall,
     ApiError,
@@ -28,7 +28,7 @@ from tests.botapi.records import (
     Upload,
     bad_request,
 )
-from tests.botapi.updates import (
+from bot.botapi.updates import (
     DEFAULT_UPDATE_KINDS,
     group_chat_json,
     photo_size_boxes,
@@ -40,7 +40,7 @@ from tests.botapi.updates import (
 if TYPE_CHECKING:
     import httpx
 
-    from tests.botapi.users import TestUser
+    from bot.botapi.users import TestUser
 
 Json = dict[str, Any]
 
@@ -116,7 +116,7 @@ class BotApiServer:
         files: Mapping[str, bytes | Upload] | None = None,
     ) -> tuple[int, Json]:
         """Answer one Bot API call: HTTP status and JSON body. ``params`` are decoded values."""
-        from tests.botapi.methods import METHODS, Params
+        from bot.botapi.methods import METHODS, Params
 
         uploads = {
             name: part if isinstance(part, Upload) else Upload(part)
@@ -161,7 +161,7 @@ class BotApiServer:
 
     def transport(self) -> httpx.AsyncBaseTransport:
         """An httpx transport that calls this server in-process (for PTB's HTTPXRequest)."""
-        from tests.botapi.transport import BotApiTransport
+        from bot.botapi.transport import BotApiTransport
 
         return BotApiTransport(self)
 
@@ -169,7 +169,7 @@ class BotApiServer:
         self, host: str = "127.0.0.1", port: int = 0
     ) -> AbstractAsyncContextManager[str]:
         """``async with server.serve_http() as url:`` serves this server on loopback HTTP."""
-        from tests.botapi.http import serve_http
+        from bot.botapi.http import serve_http
 
         return serve_http(self, host, port)
 
@@ -229,7 +229,7 @@ class BotApiServer:
         language_code: str | None = "zh-hans",
     ) -> TestUser:
         """A Telegram user who has a private chat with the bot (chat id = user id)."""
-        from tests.botapi.users import TestUser
+        from bot.botapi.users import TestUser
 
         user = user_json(user_id, first_name, last_name, username, language_code)
         self.users[user_id] = user

@@ -8,12 +8,12 @@ user = server.user(1001)
 reply = await user.ask("/start")          # push an update, wait for the bot's answer
 """
 
-from tests.botapi.entities import EntityParseError, command_entities, parse_html, utf16_len
-from tests.botapi.http import serve_http
-from tests.botapi.records import ApiCall, ApiError, StoredFile, Upload
-from tests.botapi.server import BotApiServer
-from tests.botapi.transport import BotApiTransport, parse_body
-from tests.botapi.users import TestUser
+from bot.botapi.entities import EntityParseError, command_entities, parse_html, utf16_len
+from bot.botapi.http import serve_http
+from bot.botapi.records import ApiCall, ApiError, StoredFile, Upload
+from bot.botapi.server import BotApiServer
+from bot.botapi.transport import BotApiTransport, parse_body
+from bot.botapi.users import TestUser
 
 __all__ = [
     "ApiCall",
