@@ -22,6 +22,7 @@ from handlers.buttons import unknown_button
 from handlers.callbacks import (
     BriefButton,
     BriefItemButton,
+    BriefPublishButton,
     InvitesPageButton,
     MembersPageButton,
     MoveButton,
@@ -97,6 +98,7 @@ def register(app: GridApplication) -> None:
         (TipActionButton, tips.action_pressed),
         (BriefButton, bulletins.brief_pressed),
         (BriefItemButton, bulletins.brief_item_pressed),
+        (BriefPublishButton, bulletins.brief_publish_pressed),
     )
     for kind, pressed in buttons:
         app.add_handler(guarded_button(kind, pressed))

@@ -29,7 +29,13 @@ from bot.domain.members import Caller
 from bot.formats.briefdoc import docx_bytes, pdf_bytes, table_png
 from bot.runtime.context import GridContext
 from bot.services import Services
-from handlers.callbacks import BriefAction, BriefButton, BriefItemAction, BriefItemButton
+from handlers.callbacks import (
+    BriefAction,
+    BriefButton,
+    BriefItemAction,
+    BriefItemButton,
+    BriefPublishButton,
+)
 from handlers.common import alert, edit_moot, reply, text
 from handlers.grouppost import by_period, deliver, tell_admins, texts_in
 
@@ -170,16 +176,15 @@ def _items_view(
     if edition.empty:
         lines.append("\n" + say("brief.empty_warning"))
     lines.append("\n" + say("bulletin.preview"))
+
+    def publish(label: str, act: BriefAction) -> InlineKeyboardButton:
+        data = BriefPublishButton(unit=unit, last=day, rev=rev, act=act).encode()
+        return InlineKeyboardButton(label, callback_data=data)
+
     rows.append(
         [
-            InlineKeyboardButton(
-                say("bulletin.publish"),
-                callback_data=BriefButton(unit=unit, last=day, act=BriefAction.PUBLISH).encode(),
-            ),
-            InlineKeyboardButton(
-                say("bulletin.cancel"),
-                callback_data=BriefButton(unit=unit, last=day, act=BriefAction.CANCEL).encode(),
-            ),
+            publish(say("bulletin.publish"), BriefAction.PUBLISH),
+            publish(say("bulletin.cancel"), BriefAction.CANCEL),
         ]
     )
     return "\n".join(lines), InlineKeyboardMarkup(rows)
@@ -270,13 +275,36 @@ async def brief_item_pressed(
 async def brief_pressed(
     update: Update, context: GridContext, caller: Caller, button: BriefButton
 ) -> None:
+    """发布 / 取消 under a preview sent before previews had revisions: as they were."""
+    await _publish(update, context, caller, button.unit, button.last, button.act)
+
+
+async def brief_publish_pressed(
+    update: Update, context: GridContext, caller: Caller, button: BriefPublishButton
+) -> None:
+    """发布 / 取消 under a preview; that of an older preview (another /brief since) is
+    stale."""
+    last = periods.day_from_number(button.last)
+    member = caller.member
+    assert member is not None
+    if button.unit == member.unit_code and last is not None:
+        edition = await context.services.briefs.edition(button.unit, last)
+        if edition.revision != button.rev:
+            await alert(update, context, caller, "brief.stale")
+            return
+    await _publish(update, context, caller, button.unit, button.last, button.act)
+
+
+async def _publish(
+    update: Update, context: GridContext, caller: Caller, unit: str, day: int, act: BriefAction
+) -> None:
     """发布: send the previewed bulletin to the bound groups in the admin's scope (the
-    preview was of the admin's own unit)."""
+    preview was of the admin's own unit); 取消: say so."""
     query = update.callback_query
     member = caller.member
     assert query is not None and member is not None
-    last = periods.day_from_number(button.last)
-    if button.unit != member.unit_code or last is None:
+    last = periods.day_from_number(day)
+    if unit != member.unit_code or last is None:
         await query.answer(text(context, caller, "button.stale"), show_alert=True)
         return
     await query.answer()
@@ -286,7 +314,7 @@ async def brief_pressed(
         log.debug("bulletin.edit_skipped error=%r", exc)
     chat = update.effective_chat
     assert chat is not None
-    if button.act is BriefAction.CANCEL:
+    if act is BriefAction.CANCEL:
         await context.bot.send_message(chat.id, text(context, caller, "bulletin.cancelled"))
         return
     plan = await context.services.bulletins.plan(member.unit_path, last, publisher=member)

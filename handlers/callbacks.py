@@ -245,3 +245,15 @@ class BriefItemButton(Button):
     rev: int = Field(ge=1, le=2**31)
     item: int = Field(ge=1, le=2**53)
     act: BriefItemAction
+
+
+class BriefPublishButton(Button):
+    """发布 / 取消 under a bulletin preview, with the preview's revision, so that the 发布
+    of an older preview (another /brief since) is stale."""
+
+    KIND: ClassVar[str] = "bp"
+
+    unit: str = Field(pattern=UNIT_CODE)
+    last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
+    rev: int = Field(ge=1, le=2**31)
+    act: BriefAction

@@ -368,6 +368,12 @@ BUTTON_POLICY: dict[str, Button] = {
         Press("1:bf:{my_unit}:20261122:cx", "已取消发布", "sendMessage"),
         Press("1:bf:WC:20261122:pub", STALE),  # another unit's bulletin, published
     ),
+    "bp": Button(  # the presser's own latest preview; another unit's is stale
+        Who.ADMIN,
+        "brief",
+        Press("1:bp:{my_unit}:20261122:{my_preview}:cx", "已取消发布", "sendMessage"),
+        Press("1:bp:WC:20261122:1:pub", STALE),
+    ),
     "bi": Button(  # an item of the presser's own preview; another unit's is stale
         Who.ADMIN,
         "brief",
@@ -453,8 +459,9 @@ class World:
             if who > Who.NONE:
                 await self.pending_move(mine)
             values["other_move"] = str(await self.pending_move(self.members[ACTIVE_OUT]))
-        if "my_item" in wanted:  # an item in the presser's unit and a preview showing it
+        if "my_item" in wanted:  # an item in the presser's unit, shown by the preview below
             values["my_item"] = await self.new_item(mine)
+        if "my_preview" in wanted:
             last = date(2026, 11, 22)
             edition = await services.briefs.edition(mine.unit_code, last, preview=True)
             values["my_preview"] = edition.revision

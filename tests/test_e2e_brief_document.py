@@ -10,7 +10,7 @@ import asyncio
 import io
 import os
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pypdfium2
@@ -29,6 +29,8 @@ from bot.formats.briefdoc import (
     charmap,
 )
 from bot.formats.chart import font_path
+from bot.runtime.context import GridContext
+from handlers.bulletins import send_weekly_bulletins
 from tests.cli_helpers import gridbot
 from tests.test_e2e_bulletin import _import_tips
 from tests.test_e2e_digests import CITY_GROUP, city_group  # noqa: F401 - fixture
@@ -169,37 +171,52 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
         assert " ".join(row) in re.sub(r"\s+", " ", text), row
     _assert_fonts_embedded_and_cover(pdf, text)
 
-    # A second 发布 sends nothing; an older preview's item button is stale.
-    await admin.press(
-        items, items.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"], strict=False
-    )
+    # A second 发布 sends nothing; an older preview's buttons are stale.
+    publish = items.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
+    await admin.press(items, publish, strict=False)
     assert "已发布过" in (await admin.next_reply("sendMessage", timeout=PDF_WAIT)).text
     assert len(_docs(tg, CITY_GROUP, ".docx")) == 1
     again = await admin.ask_all("/brief 2026-11-27", 3, timeout=PDF_WAIT)
     assert "第6期" in again[0].text and "已于此前发布" in again[0].text
-    await admin.press(items, keyboard[0][0]["callback_data"], strict=False)
-    stale = await admin.next_reply("answerCallbackQuery")
-    assert "较早的预览" in stale.params["text"]
+    for old in (keyboard[0][0]["callback_data"], publish):
+        await admin.press(items, old, strict=False)
+        stale = await admin.next_reply("answerCallbackQuery")
+        assert "较早的预览" in stale.params["text"]
+    assert len(_docs(tg, CITY_GROUP, ".docx")) == 1
+
+
+async def test_an_issue_keeps_its_number_and_the_next_week_is_one_more(city_group, tmp_path):  # noqa: F811
+    tg = city_group
+    await _import_tips(tg, tmp_path)
+    tg.clock.advance(timedelta(days=5))  # Sat 2026-11-28
+    admin = tg.server.user(1001)
+    _, items, _ = await admin.ask_all("/brief", 3, timeout=PDF_WAIT)
+    await admin.press_label(items, "📢 发布")
+    assert "已发布到 1 个工作群" in (await admin.next_reply("sendMessage", timeout=PDF_WAIT)).text
 
     # Republishing the same week to a group bound since keeps its number.
     second = -100777
     other = tg.server.user(1001).in_chat(tg.server.group(second, "第二工作群"))
     assert "已绑定" in (await other.ask("/bindgroup NY")).text
-    await admin.press_label(again[1], "📢 发布")
+    summary, items, _ = await admin.ask_all("/brief 2026-11-27", 3, timeout=PDF_WAIT)
+    assert "第6期" in summary.text and "已于此前发布" in summary.text
+    await admin.press_label(items, "📢 发布")
     assert "已发布到 1 个工作群" in (await admin.next_reply("sendMessage", timeout=PDF_WAIT)).text
     (republished,) = _docs(tg, second, ".docx")
     assert _docx_text(republished)[0][1] == "第6期"
 
-    # The next week's issue is 第7期.
-    tg.clock.advance(timedelta(days=7))
-    summary, items, _ = await admin.ask_all("/brief", 3, timeout=PDF_WAIT)
-    assert "第7期" in summary.text and "本期还没有报送的信息" in items.text
-    await admin.press_label(items, "📢 发布")
-    await admin.next_reply("sendMessage", timeout=PDF_WAIT)
+    # The next week's issue, sent on schedule (Fri 2026-12-04 17:00), is 第7期 for both.
+    tg.clock.set(datetime(2026, 12, 4, 9, 1, tzinfo=tg.clock.now().tzinfo))
+    assert await send_weekly_bulletins(GridContext(tg.app)) == 2
     numbers = [_docx_text(d)[0][1] for d in _docs(tg, CITY_GROUP, ".docx")]
     assert numbers == ["第6期", "第7期"]
+    assert [_docx_text(d)[0][1] for d in _docs(tg, second, ".docx")] == ["第6期", "第7期"]
 
     # The shell builds the same document without publishing.
+    config = str(tg.services.config.source)
+    cli = await asyncio.to_thread(
+        gridbot, "tips", "table", "--to", "2026-11-27", "--config", config, cwd=tmp_path
+    )
     out = tmp_path / "out"
     built = await asyncio.to_thread(
         gridbot, "bulletin", "build", "--to", "2026-11-27", "--out", str(out),
@@ -212,6 +229,11 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     assert shell_tables[0] == _cli_rows(cli.stdout) and shell_paragraphs[1] == "第6期"
     assert {p.suffix for p in out.iterdir()} == {".docx", ".pdf", ".png", ".xlsx"}
     assert len(_docs(tg, CITY_GROUP, ".docx")) == 2  # nothing published from the shell
+    future = await asyncio.to_thread(
+        gridbot, "bulletin", "build", "--to", "2099-01-01", "--out", str(out),
+        "--config", config, cwd=tmp_path,
+    )  # fmt: skip
+    assert future.returncode == 1 and "not over yet" in future.stderr
 
 
 EXAMPLE = Path(__file__).parent.parent / "docs" / "bulletin-page1.png"

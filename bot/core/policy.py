@@ -95,6 +95,7 @@ BUTTONS: tuple[ButtonSpec, ...] = (
     ButtonSpec("ta", "close", Audience.MEMBER, _PRIVATE),  # 接单, 通过, 退回 on a notice
     ButtonSpec("bf", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 under a preview
     ButtonSpec("bi", "brief", Audience.ADMIN, _PRIVATE),  # keep/drop, up/down an item
+    ButtonSpec("bp", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 of one preview
 )
 
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
