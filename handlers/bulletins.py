@@ -38,6 +38,7 @@ from handlers.callbacks import (
 )
 from handlers.common import alert, edit_moot, reply, text
 from handlers.grouppost import by_period, deliver, tell_admins, texts_in
+from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.bulletins")
 
@@ -325,16 +326,18 @@ async def _publish(
 
 async def item_command(update: Update, context: GridContext, caller: Caller) -> None:
     """/item N TITLE offers status update #N for the bulletin; /item TITLE, then the text
-    on the next lines, writes an item directly (leads and admins)."""
+    on the next lines, writes an item directly (leads and admins) — also as the caption
+    of a photo, which the item then carries."""
     message = update.effective_message
     assert message is not None and caller.member is not None
-    rest = (message.text or "").partition(" ")[2]
-    first, _, after = rest.partition("\n")
+    photo = bool(message.photo or message.document)
+    first_line, _, after = ((message.caption if photo else message.text) or "").partition("\n")
+    first = first_line.strip().partition(" ")[2]  # without the /item
     number_text, _, title = first.strip().partition(" ")
     number = arguments.number(number_text, 1) if number_text else None
     briefs = context.services.briefs
     try:
-        if number is not None:
+        if number is not None and not photo:
             title = (title + ("\n" + after if after.strip() else "")).strip()
             if not title:
                 await reply(update, context, caller, "usage.item")
@@ -343,12 +346,13 @@ async def item_command(update: Update, context: GridContext, caller: Caller) -> 
             key = "item.offered"
         elif first.strip():
             title = first.strip()
-            await briefs.write(caller.member, title, after)
-            key = "item.written"
+            data = (await fetch_photo(context, message)).data if photo else None
+            await briefs.write(caller.member, title, after, data)
+            key = "item.written_photo" if photo else "item.written"
         else:
             await reply(update, context, caller, "usage.item")
             return
     except Refused as refusal:
         await reply(update, context, caller, refusal.key, **refusal.fields)
         return
-    await reply(update, context, caller, key, title=title, unit=caller.member.unit_name)
+    await reply(update, context, caller, key, title=title)

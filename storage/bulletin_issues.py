@@ -182,3 +182,29 @@ async def set_dropped(conn: Connection, item_id: int, dropped: bool) -> None:
 
 async def set_position(conn: Connection, item_id: int, position: int) -> None:
     await conn.execute("UPDATE bulletin_item SET position = ? WHERE id = ?", (position, item_id))
+
+
+async def add_photo(conn: Connection, item_id: int, sha256: str) -> None:
+    """Append a photo (already recorded as evidence) to the item."""
+    await conn.execute(
+        "INSERT INTO bulletin_item_photo (item_id, position, sha256) VALUES (?, "
+        "(SELECT COALESCE(MAX(position), 0) + 1 FROM bulletin_item_photo WHERE item_id = ?), ?)",
+        (item_id, item_id, sha256),
+    )
+
+
+async def photos_of(conn: Connection, item_ids: list[int]) -> dict[int, list[str]]:
+    """The photos' SHA-256s of each item, in order."""
+    found: dict[int, list[str]] = {item_id: [] for item_id in item_ids}
+    if not item_ids:
+        return found
+    marks = ", ".join("?" for _ in item_ids)
+    rows = await fetch_all(
+        conn,
+        f"SELECT item_id, sha256 FROM bulletin_item_photo WHERE item_id IN ({marks}) "
+        "ORDER BY item_id, position",
+        tuple(item_ids),
+    )
+    for row in rows:
+        found[row["item_id"]].append(row["sha256"])
+    return found

@@ -543,6 +543,12 @@ _BULLETIN_ISSUES = (
         created_at TEXT NOT NULL
     )""",
     "CREATE INDEX bulletin_item_day ON bulletin_item (day, position, id)",
+    """CREATE TABLE bulletin_item_photo (
+        item_id  INTEGER NOT NULL REFERENCES bulletin_item (id),
+        position INTEGER NOT NULL,
+        sha256   TEXT NOT NULL REFERENCES evidence (sha256),
+        PRIMARY KEY (item_id, position)
+    ) WITHOUT ROWID""",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pypdfium2
 import pytest
 from docx import Document
@@ -32,6 +33,7 @@ from bot.formats.chart import font_path
 from bot.runtime.context import GridContext
 from handlers.bulletins import send_weekly_bulletins
 from tests.cli_helpers import gridbot
+from tests.photos import photo
 from tests.test_e2e_bulletin import _import_tips
 from tests.test_e2e_digests import CITY_GROUP, city_group  # noqa: F401 - fixture
 
@@ -93,8 +95,11 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     for user_id, body, title in offered:
         await _offer(tg, user_id, body, title)
     admin = tg.server.user(1001)
-    written = await admin.ask("/item 召开推进会\n领导小组召开推进会，部署下一阶段工作。")
-    assert "已写入简报信息" in written.text
+    # The city's own item, written directly with a photo (its caption is the command).
+    await admin.send_photo(
+        photo(7), caption="/item 召开推进会\n领导小组召开推进会，部署下一阶段工作。"
+    )
+    assert "已写入简报信息（附照片）" in (await admin.next_reply()).text
     tg.clock.advance(timedelta(days=5))  # Sat 2026-11-28: the week ends Friday the 27th
 
     summary, items, pdf_call = await admin.ask_all("/brief", 3, timeout=PDF_WAIT)
@@ -147,6 +152,8 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     ):
         assert paragraphs[paragraphs.index(heading) + 1] == body
     assert "入户走访 宣传到位" not in "".join(paragraphs)  # dropped
+    (picture,) = Document(io.BytesIO(docx)).inline_shapes  # the city's item's photo
+    assert picture.width > 0
     assert "截止日期：2026年11月30日".replace("30", "27") in paragraphs
     assert "报：市委、市政府" in paragraphs and "发：各区领导小组办公室" in paragraphs
 
@@ -170,6 +177,7 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     for row in _cli_rows(cli.stdout)[1:]:
         assert " ".join(row) in re.sub(r"\s+", " ", text), row
     _assert_fonts_embedded_and_cover(pdf, text)
+    assert sum(len(page.images) for page in PdfReader(io.BytesIO(pdf)).pages) == 1
 
     # A second 发布 sends nothing; an older preview's buttons are stale.
     publish = items.params["reply_markup"]["inline_keyboard"][-1][0]["callback_data"]
@@ -241,16 +249,20 @@ EXAMPLE = Path(__file__).parent.parent / "docs" / "bulletin-page1.png"
 
 def _page_one_picture(pdf: bytes) -> None:
     """Page 1 as a picture: drawn (not blank) and, with GRIDBOT_WRITE_DOCS=1, kept as the
-    example in docs/ that shows a reader what the office gets."""
+    example in docs/ that shows a reader what the office gets (page 2 too, the tables)."""
     page = pypdfium2.PdfDocument(pdf)[0]
     image = page.render(scale=100 / 72).to_pil().convert("RGB")
     assert image.width == 827 and image.height in (1169, 1170)  # A4 at 100 dpi
-    dark = sum(1 for value in image.convert("L").getdata() if value < 128)
+    pixels = np.asarray(image).astype(int)
+    dark = int((pixels.sum(axis=2) < 3 * 128).sum())
     assert dark > 10_000  # title, rules, text and table
-    red = sum(1 for r, g, b in image.getdata() if r > 150 and g < 80 and b < 80)
+    r, g, b = pixels[..., 0], pixels[..., 1], pixels[..., 2]
+    red = int(((r > 150) & (g < 80) & (b < 80)).sum())
     assert red > 1_000  # the red title and rule of the masthead
     if os.environ.get("GRIDBOT_WRITE_DOCS"):
         image.save(EXAMPLE, optimize=True)
+        second = pypdfium2.PdfDocument(pdf)[1].render(scale=100 / 72).to_pil().convert("RGB")
+        second.save(EXAMPLE.with_name("bulletin-page2.png"), optimize=True)
 
 
 def _assert_fonts_embedded_and_cover(pdf: bytes, text: str) -> None:

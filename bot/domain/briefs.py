@@ -20,7 +20,7 @@ publishing, and the document itself. Telegram-free.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 from bot.config import Config
@@ -31,6 +31,7 @@ from bot.core.errors import Refused
 from bot.core.periods import Calendar, Period, day_of
 from bot.domain.bulletin import Bulletin, BulletinService, period_ending
 from bot.domain.digest import percent
+from bot.domain.evidence import EvidenceStore
 from bot.formats.briefdoc import BriefDocument, DocItem, DocTable
 from bot.formats.tiptable import TableRow, labels, tip_table
 from storage import bulletin_issues as issue_repo
@@ -38,6 +39,7 @@ from storage import status_updates as update_repo
 from storage import units as unit_repo
 from storage.bulletin_issues import Issue, Item
 from storage.db import Database
+from storage.evidence import EvidenceFiles
 from storage.members import Member
 from storage.units import Unit
 
@@ -73,6 +75,7 @@ class ItemView:
     item: Item
     unit: str  # the issuing unit's child that holds the item's unit ("" for its own)
     news: bool  # from the issuing level (工作动态), else a unit's (工作信息)
+    photos: tuple[str, ...] = ()  # SHA-256s in the evidence store
 
     @property
     def included(self) -> bool:
@@ -130,6 +133,8 @@ class BriefService:
         self.calendar = Calendar(clock, self.zone)
         self.settings = config.bulletin
         self.bulletins = bulletins
+        self.files = EvidenceFiles(config.evidence.path)
+        self.evidence = EvidenceStore(self.files, config.locale.zone)
 
     # ------------------------------------------------------------------ items
 
@@ -153,22 +158,23 @@ class BriefService:
             return True
         return access.audience_of(member) >= Audience.LEAD and access.in_scope(member, unit)
 
-    async def write(self, member: Member, title: str, body: str) -> int:
-        """An item a lead or admin writes directly, for their own unit, dated today."""
+    async def write(self, member: Member, title: str, body: str, photo: bytes | None = None) -> int:
+        """An item a lead or admin writes directly, for their own unit, dated today; with a
+        photo (then the text may be left out)."""
         if access.audience_of(member) < Audience.LEAD:
             raise Refused("item.leads_only")
-        title, body = item_title(title), item_body(body)
+        title = item_title(title)
+        body = item_body(body) if body.strip() or photo is None else ""
+        facts = await self.evidence.keep(photo) if photo is not None else None
+        now = self.clock.now()
         async with self.db.transaction() as conn:
-            return await issue_repo.put_item(
-                conn,
-                member.unit_id,
-                member.id,
-                None,
-                title,
-                body,
-                self.calendar.today(),
-                self.clock.now(),
+            item_id = await issue_repo.put_item(
+                conn, member.unit_id, member.id, None, title, body, self.calendar.today(), now
             )
+            if facts is not None:
+                await self.evidence.record(conn, facts, now)
+                await issue_repo.add_photo(conn, item_id, facts.sha256)
+            return item_id
 
     # ------------------------------------------------------------------ editions
 
@@ -197,11 +203,19 @@ class BriefService:
             )
             children = await unit_repo.children(conn, unit.id)
             items = await issue_repo.items_in(conn, unit.path, period.first, period.last)
+            photos = await issue_repo.photos_of(conn, [item.id for item in items[:ITEMS_MAX]])
         bulletin = await self.bulletins.build(unit.code if unit.parent_id else None, last)
         _, end = period.bounds(self.zone)
         cumulative = await tip_table(self.db, None, end, unit.code if unit.parent_id else None)
-        views = [self._view(item, unit, children) for item in items[:ITEMS_MAX]]
+        views = [
+            replace(self._view(item, unit, children), photos=tuple(photos[item.id]))
+            for item in items[:ITEMS_MAX]
+        ]
         return Edition(unit, period, issue, number, bulletin, cumulative, views)
+
+    def _doc_item(self, heading: str, view: ItemView) -> DocItem:
+        """An item as printed, its photos read from the evidence store."""
+        return DocItem(heading, view.item.body, tuple(self.files.read(s) for s in view.photos))
 
     @staticmethod
     def _view(item: Item, unit: Unit, children: list[Unit]) -> ItemView:
@@ -279,12 +293,9 @@ class BriefService:
             if row.overdue > 0
         ]
         overdue_lines = (
-            [
-                text("brief.doc.overdue_lead", date=_date(cutoff, text))
-                + text("list.separator").join(overdue)
-            ]
+            [text("brief.doc.overdue_lead") + text("list.separator").join(overdue)]
             if overdue
-            else [text("brief.doc.overdue_none", date=_date(cutoff, text))]
+            else [text("brief.doc.overdue_none")]
         )
         footer = [
             text(
@@ -312,6 +323,7 @@ class BriefService:
                 first=edition.period.first.isoformat(),
                 last=cutoff.isoformat(),
             ),
+            widths=(0.8, 2.4, 1.0, 1.0, 1.0, 1.3, 0.8),
         )
         plans = None
         if edition.plans:
@@ -326,11 +338,9 @@ class BriefService:
             contents_heading=text("brief.doc.contents"),
             contents=[view.item.title for view in views],
             news_heading=text("brief.doc.news"),
-            news=[DocItem(h, v.item.body) for h, v in zip(headings, views, strict=True) if v.news],
+            news=[self._doc_item(h, v) for h, v in zip(headings, views, strict=True) if v.news],
             info_heading=text("brief.doc.info"),
-            info=[
-                DocItem(h, v.item.body) for h, v in zip(headings, views, strict=True) if not v.news
-            ],
+            info=[self._doc_item(h, v) for h, v in zip(headings, views, strict=True) if not v.news],
             tips_heading=text("brief.doc.tips"),
             tips=DocTable(
                 words.headers,

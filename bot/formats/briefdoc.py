@@ -36,6 +36,7 @@ LATIN_FONT = "Times New Roman"
 # GB/T 9704 sizes: title 二号 (22 pt), body 三号 (16 pt); tables a little smaller.
 TITLE_PT, BODY_PT, TABLE_PT, SMALL_PT = 22, 16, 11, 12
 RED = (200, 0, 0)
+PHOTO_MM = 100  # a photo's printed width
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class DocItem:
 
     heading: str
     body: str
+    photos: tuple[bytes, ...] = ()  # JPEG/PNG, printed under the text
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,7 @@ class DocTable:
     rows: list[tuple[str, ...]]
     caption: str = ""
     note: str = ""  # a line under the caption (截止日期) or the table
+    widths: tuple[float, ...] = ()  # relative column widths (default: the first wider)
 
 
 @dataclass(frozen=True)
@@ -85,10 +88,11 @@ class BriefDocument:
 
 @dataclass(frozen=True)
 class Block:
-    kind: str  # title, center, mast, rule, heading, para, lead, table, footer
+    kind: str  # title, center, mast, rule, heading, para, lead, image, table, footer
     text: str = ""
     right: str = ""
     table: DocTable | None = None
+    data: bytes = b""  # an image's
 
 
 def blocks(doc: BriefDocument) -> list[Block]:
@@ -106,7 +110,10 @@ def blocks(doc: BriefDocument) -> list[Block]:
         if items:
             out.append(Block("heading", heading))
             for item in items:
-                out += [Block("lead", item.heading), Block("para", item.body)]
+                out.append(Block("lead", item.heading))
+                if item.body:
+                    out.append(Block("para", item.body))
+                out += [Block("image", data=photo) for photo in item.photos]
     out += [Block("heading", doc.tips_heading), Block("table", table=doc.tips)]
     out.append(Block("para", doc.week_line))
     out += [Block("heading", doc.ranking_heading), Block("table", table=doc.ranking)]
@@ -211,6 +218,9 @@ def docx_bytes(doc: BriefDocument) -> bytes:
             paragraph(block.text, HEADING_FONT, BODY_PT, bold=True)
         elif block.kind == "lead":
             paragraph(block.text, BODY_FONT, BODY_PT, bold=True)
+        elif block.kind == "image":
+            document.add_picture(io.BytesIO(block.data), width=Mm(PHOTO_MM))
+            document.paragraphs[-1].alignment = WD_ALIGN_PARAGRAPH.CENTER
         elif block.kind == "para":
             para = paragraph(block.text, BODY_FONT, BODY_PT)
             para.paragraph_format.first_line_indent = Pt(BODY_PT * 2)  # type: ignore[attr-defined]
@@ -332,6 +342,9 @@ def pdf_bytes(doc: BriefDocument) -> bytes:
             write(block.text, "head", BODY_PT - 1, Align.L)
         elif block.kind == "lead":
             write(block.text, "head", BODY_PT - 2, Align.L)
+        elif block.kind == "image":
+            pdf.image(io.BytesIO(block.data), x=pdf.l_margin + (width - PHOTO_MM) / 2, w=PHOTO_MM)
+            pdf.ln(2)
         elif block.kind == "para":
             write(block.text, "body", BODY_PT - 2, indent=True)
         elif block.kind == "table" and block.table is not None:
@@ -378,7 +391,7 @@ def _pdf_table(
     p.set_draw_color(0, 0, 0)  # type: ignore[attr-defined]
     p.set_line_width(0.2)  # type: ignore[attr-defined]
     first = 2.2 if len(table.headers) > 3 else 1.5
-    widths = (first, *(1.0 for _ in table.headers[1:]))
+    widths = table.widths or (first, *(1.0 for _ in table.headers[1:]))
     with p.table(  # type: ignore[attr-defined]
         col_widths=widths,
         text_align="CENTER",
