@@ -233,10 +233,9 @@ def docx_bytes(doc: BriefDocument) -> bytes:
             grid = document.add_table(rows=1 + len(table.rows), cols=len(table.headers))
             grid.style = "Table Grid"
             grid.alignment = WD_TABLE_ALIGNMENT.CENTER
-            for r, line in enumerate([table.headers, *table.rows]):
-                for c, value in enumerate(line):
-                    cell = grid.cell(r, c)
-                    cell.text = ""
+            lines = [table.headers, *table.rows]
+            for r, (row, line) in enumerate(zip(grid.rows, lines, strict=True)):
+                for cell, value in zip(row.cells, line, strict=True):
                     para = cell.paragraphs[0]
                     para.alignment = WD_ALIGN_PARAGRAPH.CENTER
                     run = para.add_run(value)
