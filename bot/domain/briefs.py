@@ -184,7 +184,7 @@ class BriefService:
         if last > self.calendar.today():
             raise Refused("bulletin.future", day=last.isoformat())
         period = period_ending(last)
-        async with self.db.transaction() as conn:
+        async with self.db.transaction() if preview else self.db.read() as conn:
             unit = await (
                 unit_repo.get_by_code(conn, unit_code) if unit_code else unit_repo.root(conn)
             )
@@ -229,27 +229,32 @@ class BriefService:
     ) -> Edition:
         """A preview button: ``toggle`` includes or drops the item, ``up``/``down`` moves it
         one place; a button of an older preview (or a published issue) is stale."""
-        edition = await self.edition(unit_code, last)
-        ids = [view.item.id for view in edition.items]
-        if edition.revision != revision or item_id not in ids:
-            raise Refused("brief.stale")
-        if edition.published:
-            raise Refused("brief.stale_published", number=edition.number)
-        index = ids.index(item_id)
-        async with self.db.transaction() as conn:
+        period = period_ending(last)
+        async with self.db.transaction() as conn:  # checked and changed in one go
+            unit = await unit_repo.get_by_code(conn, unit_code)
+            issue = await issue_repo.issue(conn, unit.id, period.first) if unit else None
+            items = (
+                await issue_repo.items_in(conn, unit.path, period.first, period.last)
+                if unit
+                else []
+            )[:ITEMS_MAX]
+            ids = [item.id for item in items]
+            if issue is None or issue.revision != revision or item_id not in ids:
+                raise Refused("brief.stale")
+            if issue.number is not None:
+                raise Refused("brief.stale_published", number=issue.number)
+            index = ids.index(item_id)
             if action == "toggle":
-                dropped = edition.items[index].item.dropped
-                await issue_repo.set_dropped(conn, item_id, not dropped)
+                await issue_repo.set_dropped(conn, item_id, not items[index].dropped)
             else:
                 other = index - 1 if action == "up" else index + 1
                 if 0 <= other < len(ids):
-                    positions = [view.item.position for view in edition.items]
                     # Distinct positions in the shown order, then swap the two.
-                    fresh = _distinct(positions)
+                    fresh = _distinct([item.position for item in items])
                     fresh[index], fresh[other] = fresh[other], fresh[index]
-                    for view, position in zip(edition.items, fresh, strict=True):
-                        if view.item.position != position:
-                            await issue_repo.set_position(conn, view.item.id, position)
+                    for item, position in zip(items, fresh, strict=True):
+                        if item.position != position:
+                            await issue_repo.set_position(conn, item.id, position)
         return await self.edition(unit_code, last)
 
     async def publish(
