@@ -17,6 +17,7 @@ import numpy as np
 import pypdfium2
 import pytest
 from docx import Document
+from docx.oxml.ns import qn
 from pypdf import PdfReader
 
 from bot.core.access import Role
@@ -90,7 +91,7 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     offered = [
         (3001, "崔庄社区全面梳理辖区自备井，逐井建立台账。", "全面梳理 压实责任"),
         (3002, "入户走访二百余户，发放宣传册。", "入户走访 宣传到位"),
-        (3003, "新华社区封停自备井三眼。", "封停自备井三眼"),
+        (3003, "新华社区封停自备井三眼👍。", "封停自备井三眼"),  # no font draws 👍
     ]
     for user_id, body, title in offered:
         await _offer(tg, user_id, body, title)
@@ -140,6 +141,7 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
     assert len(photos) == 1 and "第6期" in photos[0].params["caption"]
 
     paragraphs, tables = _docx_text(docx)
+    _assert_official_look(docx)
     assert paragraphs[0] == TITLE and paragraphs[1] == "第6期"
     assert OFFICE in paragraphs[2] and "2026年11月28日" in paragraphs[2]
     start = paragraphs.index("本期导读")
@@ -172,7 +174,9 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
 
     text = _pdf_text(pdf)
     _page_one_picture(pdf)
-    for part in (TITLE, "第6期", "本期导读", *kept, offered[2][1], "2026年11月28日"):
+    # 👍 is left out of the PDF (the DOCX keeps it): never a missing-glyph box.
+    assert "新华社区封停自备井三眼。" in text and "👍" not in text
+    for part in (TITLE, "第6期", "本期导读", *kept, offered[0][1], "2026年11月28日"):
         assert part in text, part
     for row in _cli_rows(cli.stdout)[1:]:
         assert " ".join(row) in re.sub(r"\s+", " ", text), row
@@ -263,6 +267,25 @@ def _page_one_picture(pdf: bytes) -> None:
         image.save(EXAMPLE, optimize=True)
         second = pypdfium2.PdfDocument(pdf)[1].render(scale=100 / 72).to_pil().convert("RGB")
         second.save(EXAMPLE.with_name("bulletin-page2.png"), optimize=True)
+
+
+def _assert_official_look(data: bytes) -> None:
+    """A4, and the customary East Asian fonts named for Word: 方正小标宋 title, 黑体
+    headings, 仿宋_GB2312 body."""
+    doc = Document(io.BytesIO(data))
+    section = doc.sections[0]
+    assert (round(section.page_width.mm), round(section.page_height.mm)) == (210, 297)
+
+    def east_asia(paragraph_text: str) -> str:
+        paragraph = next(p for p in doc.paragraphs if p.text == paragraph_text)
+        fonts = paragraph.runs[0]._element.rPr.rFonts
+        return fonts.get(qn("w:eastAsia"))
+
+    assert east_asia(TITLE) == "FZXiaoBiaoSong-B05S"
+    assert east_asia("本期导读") == "SimHei"
+    assert east_asia("领导小组召开推进会，部署下一阶段工作。") == "FangSong_GB2312"
+    header = doc.tables[0].rows[0].cells[0].paragraphs[0].runs[0]._element.rPr.rFonts
+    assert header.get(qn("w:eastAsia")) == "SimHei"
 
 
 def _assert_fonts_embedded_and_cover(pdf: bytes, text: str) -> None:
