@@ -1,6 +1,6 @@
 """The weekly bulletin in chat: sent on schedule to bound groups, and /brief — a private
-preview for an admin (a summary, the PDF, the items with their keep/drop and up/down
-buttons, 发布 / 取消), publishing to the bound groups in their scope. Each group gets a
+preview for an admin (a summary, the items with their keep/drop and up/down buttons and
+发布 / 取消, then the PDF), publishing to the bound groups in their scope. Each group gets a
 bulletin once per period, however it was triggered: the messages, the tip table as a
 picture, the document as PDF and DOCX (第N期, numbered when first published) and the XLSX.
 /item offers a status update (or, for leads and admins, a text written directly) as an
@@ -26,6 +26,7 @@ from bot.domain.briefs import Edition, heading
 from bot.domain.bulletin import Bulletin, render_bulletin, workbook
 from bot.domain.digest import DueDigest, Plan
 from bot.domain.members import Caller
+from bot.domain.records import Member
 from bot.formats.briefdoc import docx_bytes, pdf_bytes, table_png
 from bot.runtime.context import GridContext
 from bot.services import Services
@@ -81,7 +82,9 @@ async def documents(services: Services, edition: Edition, say: Any) -> Documents
     )
 
 
-async def _send_plan(bot: Any, services: Services, plan: Plan, publisher: Any = None) -> int:
+async def _send_plan(
+    bot: Any, services: Services, plan: Plan, publisher: Member | None = None
+) -> int:
     for skipped in plan.skipped:
         await tell_admins(
             bot,
@@ -104,7 +107,7 @@ async def _send_plan(bot: Any, services: Services, plan: Plan, publisher: Any = 
 
 
 async def _issue(
-    services: Services, code: str | None, period: Period, publisher: Any, say: Any
+    services: Services, code: str | None, period: Period, publisher: Member | None, say: Any
 ) -> Documents:
     """Number the issue (once; a republished period keeps its number) and render it."""
     await services.briefs.publish(code, period, publisher)

@@ -194,6 +194,12 @@ async def test_a_seeded_week_becomes_the_numbered_document(city_group, tmp_path)
         await admin.press(items, old, strict=False)
         stale = await admin.next_reply("answerCallbackQuery")
         assert "较早的预览" in stale.params["text"]
+    # The latest preview of a published issue: its items can no longer change.
+    await admin.press(
+        again[1], again[1].params["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    )
+    locked = await admin.next_reply("answerCallbackQuery", timeout=PDF_WAIT)
+    assert "本期（第6期）已发布" in locked.params["text"]
     assert len(_docs(tg, CITY_GROUP, ".docx")) == 1
 
 

@@ -53,7 +53,7 @@ async def test_old_text_notes_become_data_and_other_text_stays(tmp_path, monkeyp
                     (T, kind, from_state, to_state, note),
                 )
         monkeypatch.setattr(db_module, "MIGRATIONS", MIGRATIONS)
-        assert (await db.migrate()).applied == ("0014_tip event notes",)
+        assert (await db.migrate()).applied[0] == "0014_tip event notes"
         async with db.read() as conn:
             events = await tip_repo.events(conn, 1)
     assert [(e.note_key, e.note_fields, e.note) for e in events] == [

@@ -56,6 +56,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("lang", Audience.ANYONE, _PRIVATE),
     CommandSpec("report", Audience.MEMBER, _PRIVATE),
     CommandSpec("update", Audience.MEMBER, _PRIVATE),
+    CommandSpec("item", Audience.MEMBER, _PRIVATE),  # writing one directly: leads and admins
     CommandSpec("cancel", Audience.MEMBER, _PRIVATE),
     CommandSpec("myreports", Audience.MEMBER, _PRIVATE),
     CommandSpec("site", Audience.MEMBER, _PRIVATE),
@@ -71,7 +72,6 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("export", Audience.LEAD, _PRIVATE),
     CommandSpec("groups", Audience.ADMIN, _PRIVATE),
     CommandSpec("brief", Audience.ADMIN, _PRIVATE),
-    CommandSpec("item", Audience.MEMBER, _PRIVATE),  # writing one directly: leads and admins
     CommandSpec("reward", Audience.ADMIN, _PRIVATE),
     CommandSpec("rewards", Audience.ADMIN, _PRIVATE),
     CommandSpec("audit", Audience.ADMIN, _PRIVATE),
