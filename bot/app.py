@@ -28,6 +28,7 @@ from telegram.request import BaseRequest, HTTPXRequest
 
 from bot.config import Config, ConfigError
 from bot.core.clock import Clock, SystemClock
+from bot.outlets.hub import OutletHub
 from bot.runtime.context import CONTEXT_TYPES, GridApplication
 from bot.runtime.jobs import TrackedJobQueue
 from bot.runtime.lifecycle import run_until_signal, serve_polling, stop_background
@@ -73,6 +74,13 @@ def build_application(
         await services.inbox.prune()
         for replay in await services.inbox.unfinished():
             await application.update_queue.put(Update.de_json(replay.data, application.bot))
+        # Outlets (group robots) are known from the first start that reads them.
+        for outlet in await services.outlets.sync():
+            if await services.outlets.unit_name(outlet.config.unit) is None:
+                log.warning(
+                    "outlet.unknown_unit outlet=%s unit=%s", outlet.name, outlet.config.unit
+                )
+        application.bot_data.outlets = OutletHub(services)
         await set_public_menus(application.bot, services)
         # Members' own menus can take minutes (two calls each, paced): in the background.
         application.bot_data.menu_sync = asyncio.create_task(
@@ -84,6 +92,9 @@ def build_application(
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         await stop_background(application)  # type: ignore[arg-type]
+        hub = getattr(application.bot_data, "outlets", None)
+        if hub is not None:
+            await hub.close()
         services = getattr(application.bot_data, "services", None)
         if services is not None:
             await services.close()

@@ -521,6 +521,66 @@ class RankingConfig(_Table):
         return value
 
 
+OUTLET_PLATFORMS = ("wecom", "dingtalk", "feishu")
+# What an outlet can receive; plan progress joins when plans exist (one more entry here and
+# one more kind in ``bot.outlets.kinds``).
+OUTLET_SENDS = ("daily", "weekly", "overdue")
+_OUTLET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+
+
+class OutletConfig(_Table):
+    """``[[outlets]]``: a group robot of WeCom, DingTalk or Feishu bound to a unit. It gets
+    what a Telegram group bound to that unit gets (the kinds in ``sends``)."""
+
+    name: str
+    kind: Literal["wecom", "dingtalk", "feishu"]
+    unit: str = Field(min_length=1, max_length=32)  # the unit whose children it ranks
+    # The robot's webhook address; its key or token is a secret (never logged or printed).
+    webhook: SecretStr
+    # The signing secret (DingTalk 加签 "SEC…", Feishu 签名校验); WeCom robots have none.
+    secret: SecretStr | None = None
+    sends: list[Literal["daily", "weekly", "overdue"]] = Field(
+        default_factory=lambda: list(OUTLET_SENDS), min_length=1
+    )
+    # Messages a minute this robot is sent at most (the platforms allow 20).
+    per_minute: int = Field(20, ge=1, le=20)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _OUTLET_NAME.fullmatch(value):
+            raise PydanticCustomError(
+                "code",
+                "{value} is not a name (a-z, 0-9, _ and -, at most 32)",
+                {"value": repr(value)},
+            )
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook(cls, value: SecretStr) -> SecretStr:
+        if not re.fullmatch(r"https?://[^\s/]+/\S+", value.get_secret_value()):
+            raise PydanticCustomError("secret", "not an http(s):// webhook address", {})
+        return value
+
+    @model_validator(mode="after")
+    def _signed_where_signed(self) -> OutletConfig:
+        if self.kind == "wecom" and self.secret is not None:
+            raise PydanticCustomError("secret", "WeCom robots are not signed: drop secret", {})
+        return self
+
+    def webhook_url(self) -> str:
+        return self.webhook.get_secret_value()
+
+    def secret_value(self) -> str | None:
+        return self.secret.get_secret_value() if self.secret else None
+
+
+def _unique_outlets(value: list[OutletConfig]) -> list[OutletConfig]:
+    _check_unique([o.name for o in value], "outlet")
+    return value
+
+
 class Config(_Table):
     database: DatabaseConfig = DatabaseConfig()
     evidence: EvidenceConfig = EvidenceConfig()
@@ -536,6 +596,9 @@ class Config(_Table):
     exports: ExportsConfig = ExportsConfig()
     webhook: WebhookConfig = WebhookConfig()
     bulletin: BulletinConfig = BulletinConfig()
+    outlets: Annotated[list[OutletConfig], AfterValidator(_unique_outlets)] = Field(
+        default_factory=list
+    )
 
     source: Path | None = Field(None, exclude=True)
 
@@ -561,7 +624,7 @@ def _location(loc: tuple[Any, ...]) -> str:
     return out
 
 
-_SECRET_KEYS = frozenset({"token", "secret", "proxy"})
+_SECRET_KEYS = frozenset({"token", "secret", "proxy", "webhook"})
 
 
 def _describe(error: dict[str, Any]) -> str:

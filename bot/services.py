@@ -18,6 +18,7 @@ from bot.domain.invites import InviteService
 from bot.domain.members import MemberService
 from bot.domain.menus import MenuService
 from bot.domain.org import OrgService
+from bot.domain.outlets import OutletService
 from bot.domain.ranking import RankingService
 from bot.domain.report_history import ReportHistory
 from bot.domain.reports import ReportService
@@ -50,6 +51,7 @@ class Services:
     audit: AuditService
     exports: ExportService
     inbox: Inbox
+    outlets: OutletService
 
     @classmethod
     async def open(
@@ -69,6 +71,7 @@ class Services:
             raise
         ranking = RankingService(db, clock, config)
         audit = AuditService(db, clock)
+        digests = DigestService(db, clock, config)
         bulletins = BulletinService(db, clock, config, ranking)
         return cls(
             config=config,
@@ -86,12 +89,13 @@ class Services:
             groups=GroupService(db, clock),
             tips=TipService(db, clock, config),
             ranking=ranking,
-            digests=DigestService(db, clock, config),
+            digests=digests,
             bulletins=bulletins,
             briefs=BriefService(db, clock, config, bulletins),
             audit=audit,
             exports=ExportService(config, catalogue, audit, clock),
             inbox=Inbox(db, clock),
+            outlets=OutletService(db, clock, config, digests, bulletins),
         )
 
     async def close(self) -> None:

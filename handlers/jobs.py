@@ -14,6 +14,7 @@ from telegram.ext import CallbackContext
 from bot.runtime.context import GridApplication
 from handlers.bulletins import send_weekly_bulletins
 from handlers.digests import send_daily_digests, send_reminders
+from handlers.outlets import send_outlet_alerts, send_outlet_bulletins, send_outlet_digests
 from handlers.reports import resume_photo_answers
 from handlers.tips import send_notices
 
@@ -21,17 +22,20 @@ log = logging.getLogger("gridbot.jobs")
 
 
 async def tip_deadlines(context: CallbackContext) -> None:  # type: ignore[type-arg]
-    """Escalate overdue tips and send the notices."""
+    """Escalate overdue tips and send the notices; alert the outlets that take it."""
     services = context.bot_data.services
     notices = await services.tips.escalate()
     if notices:
         sent = await send_notices(context, notices)
         log.info("tips.escalated notices=%s sent=%s", len(notices), sent)
+    await send_outlet_alerts(context)
 
 
 async def daily_digests(context: CallbackContext) -> None:  # type: ignore[type-arg]
-    """Send the daily digest to every bound group that is due one (each exactly once)."""
+    """Send the daily digest to every bound group and outlet that is due one (each exactly
+    once)."""
     await send_daily_digests(context)
+    await send_outlet_digests(context)
 
 
 async def reminders(context: CallbackContext) -> None:  # type: ignore[type-arg]
@@ -40,8 +44,10 @@ async def reminders(context: CallbackContext) -> None:  # type: ignore[type-arg]
 
 
 async def weekly_bulletins(context: CallbackContext) -> None:  # type: ignore[type-arg]
-    """Send the weekly bulletin to every bound group that is due one (each once)."""
+    """Send the weekly bulletin to every bound group and outlet that is due one (each
+    once)."""
     await send_weekly_bulletins(context)
+    await send_outlet_bulletins(context)
 
 
 async def photo_answers(context: CallbackContext) -> None:  # type: ignore[type-arg]

@@ -549,6 +549,32 @@ _BULLETIN_ISSUES = (
         sha256   TEXT NOT NULL REFERENCES evidence (sha256),
         PRIMARY KEY (item_id, position)
     ) WITHOUT ROWID""",
+# Outlets (issue 19): group robots of WeCom, DingTalk and Feishu named in the config.
+# `outlet` remembers each one (since when it is known, whether it is failing, a digest of
+# its address and secret so that a changed config clears the failing state); every send
+# to one is claimed per (outlet, kind, period) like a Telegram digest, with the parts
+# already delivered, so a retry or a restart never sends a part twice.
+_OUTLETS = (
+    """CREATE TABLE outlet (
+        name           TEXT PRIMARY KEY,
+        first_seen     TEXT NOT NULL,
+        fingerprint    TEXT NOT NULL,
+        failing_since  TEXT,
+        failing_reason TEXT
+    )""",
+    """CREATE TABLE outlet_send (
+        id         INTEGER PRIMARY KEY,
+        outlet     TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        period     TEXT NOT NULL,
+        state      TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'failed', 'skipped')),
+        due_at     TEXT NOT NULL,
+        parts_sent INTEGER NOT NULL DEFAULT 0,
+        done_at    TEXT,
+        detail     TEXT,
+        UNIQUE (outlet, kind, period)
+    )""",
+    "CREATE INDEX outlet_send_state ON outlet_send (state, kind, due_at)",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -567,4 +593,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "invite makers", _INVITE_MAKERS),
     Migration(14, "tip event notes", _TIP_EVENT_NOTES),
     Migration(17, "bulletin issues and items", _BULLETIN_ISSUES),
+    Migration(18, "outlets", _OUTLETS),
 )

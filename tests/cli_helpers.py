@@ -25,7 +25,13 @@ from tests.conftest import TEST_TOKEN
 
 TIMEOUT = 60
 # What ``python -m bot`` imports, imported once by the server the commands are forked from.
-PRELOAD = ["bot.ops.cli", "bot.ops.maintenance", "bot.formats.tipfile", "bot.formats.tiptable"]
+PRELOAD = [
+    "bot.ops.cli",
+    "bot.ops.maintenance",
+    "bot.formats.tipfile",
+    "bot.formats.tiptable",
+    "bot.outlets.hub",
+]
 
 
 def gridbot(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = {"core", "domain", "formats", "runtime", "ops", "i18n", "botapi"}
+KINDS = {"core", "domain", "formats", "runtime", "outlets", "ops", "i18n", "botapi"}
 
 
 def test_bot_keeps_at_most_six_modules_of_its_own():

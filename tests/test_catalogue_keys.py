@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import bot.app  # noqa: F401  (registers every handler module's flows)
+from bot.config import OUTLET_PLATFORMS
 from bot.core import periods
 from bot.core.access import Role
 from bot.core.policy import COMMANDS
@@ -26,6 +27,7 @@ from bot.domain import (
     report_history,
     status_updates,
 )
+from bot.domain import outlets as outlet_domain
 from bot.domain import reports as report_domain
 from bot.domain import tips as tip_domain
 from bot.formats import orgfile, tiptable
@@ -122,6 +124,8 @@ DYNAMIC: dict[str, set[str]] = {
     "{}_too_long": _keys("{}_too_long", _literal_arguments("checked_text", 2)),
     "reward.state.{}": _keys("reward.state.{}", RewardState),
     "reward.word.{}": _keys("reward.word.{}", tip_handlers.SETTLED),
+    "outlet.platform.{}": _keys("outlet.platform.{}", OUTLET_PLATFORMS),
+    "outlet.overdue_column.{}": _keys("outlet.overdue_column.{}", outlet_domain.OVERDUE_COLUMNS),
 }
 
 # f-strings that look like keys but name something else.

@@ -53,6 +53,7 @@ async def test_old_text_notes_become_data_and_other_text_stays(tmp_path, monkeyp
                     (T, kind, from_state, to_state, note),
                 )
         monkeypatch.setattr(db_module, "MIGRATIONS", MIGRATIONS)
+        # Later migrations (0018 outlets, …) apply after it.
         assert (await db.migrate()).applied[0] == "0014_tip event notes"
         async with db.read() as conn:
             events = await tip_repo.events(conn, 1)

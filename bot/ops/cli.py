@@ -12,6 +12,8 @@
     gridbot audit [--since DATE] [--format text|jsonl] --config PATH
     gridbot backup DIR --config PATH
     gridbot check [--quick] [--backup DIR] --config PATH
+    gridbot outlets list --config PATH
+    gridbot outlets test NAME --config PATH
 
 Problems are printed as plain lines on stderr (no traceback) with exit status 2 for a
 bad config or command line, 1 for anything else that could not be done.
@@ -46,6 +48,7 @@ from bot.formats.orgfile import OrgFileError, read_org_file
 from bot.i18n import Catalogue
 from bot.ops.logs import FORMATS as LOG_FORMATS
 from bot.ops.logs import RedactTokenFilter, configure_logging
+from bot.outlets.robots import secrets_of as outlet_secrets
 from bot.services import Services
 from storage.db import Database
 
@@ -166,6 +169,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--backup", metavar="DIR", help="check the newest backup in DIR instead (no config needed)"
     )
+
+    outlets = top.add_parser(
+        "outlets", help="group robots of WeCom, DingTalk and Feishu ([[outlets]])"
+    ).add_subparsers(dest="action", required=True)
+    outlets.add_parser(
+        "list", parents=[common], help="the outlets, their state and their last sends"
+    )
+    outlet_test = outlets.add_parser(
+        "test", parents=[common], help="send a short test message and print the platform's answer"
+    )
+    outlet_test.add_argument("name")
     return parser
 
 
@@ -221,6 +235,7 @@ def _run(config: Config, args: argparse.Namespace) -> int:
         raise CliError([f"{source}: webhook.url: required for --webhook"], 2)
     secret = secret_for(config) if args.webhook else ""
     secrets = [token, secret, *proxy_secrets(config.telegram.proxy_url())]
+    secrets += [found for outlet in config.outlets for found in outlet_secrets(outlet)]
     configure_logging(args.log_level, secrets=secrets, format=args.log_format)
     # What is loaded by now lives as long as the process: the collector need not walk it
     # again and again, and the exit after a SIGTERM does not wait for it to be walked.
@@ -655,10 +670,68 @@ _MAINTENANCE: dict[str, Callable[[Config, argparse.Namespace], int]] = {
     "check": _check,
 }
 
+
+def _outlet_state(outlet: Any, state: Any) -> str:
+    if state is None:
+        return "new (known from the next start)"
+    if state.failing_since is not None:
+        since = state.failing_since.strftime("%Y-%m-%d %H:%M UTC")
+        return f"FAILING since {since}: {state.failing_reason}"
+    return "ok"
+
+
+async def _outlets_list(config: Config, args: argparse.Namespace) -> int:
+    from bot.outlets.robots import masked
+
+    async def work(services: Services) -> int:
+        if not config.outlets:
+            print("no outlets ([[outlets]] in the config)")
+            return 0
+        for outlet in config.outlets:
+            unit = await services.outlets.unit_name(outlet.unit)
+            state = await services.outlets.state_of(outlet.name)
+            sends = await services.outlets.sends_of(outlet.name)
+            print(f"{outlet.name}  {outlet.kind}  {outlet.unit} {unit or '(NO SUCH UNIT)'}")
+            print(f"  webhook  {masked(outlet.webhook_url())}")
+            print(f"  signed   {'yes' if outlet.secret else 'no'}")
+            print(f"  sends    {', '.join(outlet.sends)} (at most {outlet.per_minute} a minute)")
+            print(f"  state    {_outlet_state(outlet, state)}")
+            for send in sends[-3:]:
+                when = send.done_at.strftime("%Y-%m-%d %H:%M UTC") if send.done_at else "-"
+                detail = f" ({send.detail})" if send.detail else ""
+                print(f"  last     {send.kind} {send.period} {send.state} {when}{detail}")
+        return 0
+
+    return await _with_services(config, work)
+
+
+async def _outlets_test(config: Config, args: argparse.Namespace) -> int:
+    from bot.outlets.hub import OutletHub
+
+    async def work(services: Services) -> int:
+        outlet = services.outlets.named(args.name)
+        if outlet is None:
+            known = ", ".join(o.name for o in config.outlets) or "none"
+            raise CliError([f"no outlet named {args.name!r} (known: {known})"], 2)
+        hub = OutletHub(services)
+        try:
+            answer = await hub.test(args.name)
+        finally:
+            await hub.close()
+        assert answer is not None
+        verdict = "ok" if answer.ok else f"FAILED ({answer.verdict.value})"
+        print(f"{outlet.name} ({outlet.kind}): {verdict}: {answer.describe()}")
+        return 0 if answer.ok else 1
+
+    return await _with_services(config, work)
+
+
 _COMMANDS: dict[
     tuple[str, str | None], Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]
 ] = {
     ("db", "migrate"): _migrate,
+    ("outlets", "list"): _outlets_list,
+    ("outlets", "test"): _outlets_test,
     ("org", "import"): _org_import,
     ("org", "show"): _org_show,
     ("admin", "add"): _admin_add,

@@ -7,6 +7,7 @@ import asyncio
 from telegram.ext import Application, CallbackContext, ContextTypes, ExtBot
 
 from bot.core.clock import Clock, SystemClock
+from bot.outlets.hub import OutletHub
 from bot.services import Services
 
 
@@ -18,6 +19,8 @@ class BotData:
     clock: Clock = SystemClock()
     # Members' command menus, synced in the background after start-up (``bot.app``).
     menu_sync: asyncio.Task[None] | None = None
+    # Deliveries to group robots (WeCom, DingTalk, Feishu), opened by ``post_init``.
+    outlets: OutletHub | None = None
 
 
 class GridContext(CallbackContext[ExtBot[None], dict, dict, BotData]):  # type: ignore[type-arg]
