@@ -549,6 +549,8 @@ _BULLETIN_ISSUES = (
         sha256   TEXT NOT NULL REFERENCES evidence (sha256),
         PRIMARY KEY (item_id, position)
     ) WITHOUT ROWID""",
+)
+
 # Outlets (issue 19): group robots of WeCom, DingTalk and Feishu named in the config.
 # `outlet` remembers each one (since when it is known, whether it is failing, a digest of
 # its address and secret so that a changed config clears the failing state); every send
