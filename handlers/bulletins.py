@@ -23,7 +23,7 @@ from bot.core import arguments, periods
 from bot.core.errors import Refused
 from bot.core.periods import Period
 from bot.domain.briefs import Edition, heading
-from bot.domain.bulletin import Bulletin, render_bulletin, workbook
+from bot.domain.bulletin import Bulletin, period_ending, render_bulletin, workbook
 from bot.domain.digest import DueDigest, Plan
 from bot.domain.members import Caller
 from bot.domain.records import Member
@@ -38,7 +38,7 @@ from handlers.callbacks import (
     BriefPublishButton,
 )
 from handlers.common import alert, edit_moot, reply, text
-from handlers.grouppost import by_period, deliver, tell_admins, texts_in
+from handlers.grouppost import by_period, deliver, tell_admins, tell_outlet_report, texts_in
 from handlers.photos import fetch_photo
 
 log = logging.getLogger("gridbot.bulletins")
@@ -323,8 +323,22 @@ async def _publish(
         return
     plan = await context.services.bulletins.plan(member.unit_path, last, publisher=member)
     sent = await _send_plan(context.bot, context.services, plan, publisher=member)
+    outlets = await _publish_to_outlets(context, last, member.unit_path)
     key = "bulletin.published" if plan.send else "bulletin.already"
-    await context.bot.send_message(chat.id, text(context, caller, key, count=sent))
+    body = text(context, caller, key, count=sent)
+    if outlets:
+        body += "\n" + text(context, caller, "brief.published_outlets", count=outlets)
+    await context.bot.send_message(chat.id, body)
+
+
+async def _publish_to_outlets(context: GridContext, last: date, within: str) -> int:
+    """The bulletin to the configured outlets (WeCom, DingTalk, Feishu robots) under the
+    admin's unit that have not had it; the number it went to."""
+    hub = getattr(context.bot_data, "outlets", None)
+    if hub is None or not context.services.config.outlets:
+        return 0
+    report = await hub.deliver_weekly_for(period_ending(last), within)
+    return await tell_outlet_report(context.bot, context.services, report)
 
 
 async def item_command(update: Update, context: GridContext, caller: Caller) -> None:
