@@ -292,7 +292,11 @@ async def brief_publish_pressed(
     member = caller.member
     assert member is not None
     if button.unit == member.unit_code and last is not None:
-        edition = await context.services.briefs.edition(button.unit, last)
+        try:
+            edition = await context.services.briefs.edition(button.unit, last)
+        except Refused as refusal:  # a forged day in the future
+            await alert(update, context, caller, refusal.key, **refusal.fields)
+            return
         if edition.revision != button.rev:
             await alert(update, context, caller, "brief.stale")
             return

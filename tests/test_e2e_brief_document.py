@@ -347,6 +347,14 @@ async def test_bad_input_is_answered_and_nothing_is_published_twice(tg):
     # No item, no figure: a preview with a warning, and publishing is allowed.
     summary, items, _ = await admin.ask_all("/brief 2026-10-01", 3, timeout=PDF_WAIT)
     assert "第6期" in summary.text and "仍可发布" in items.text
+    # A forged 发布 of a week not over yet, and an item button of another preview.
+    await admin.press(items, "1:bp:NY:20990101:1:pub", strict=False)
+    assert (
+        "还没有过完"
+        in (await admin.next_reply("answerCallbackQuery", timeout=PDF_WAIT)).params["text"]
+    )
+    await admin.press(items, "1:bi:NY:20261001:99:1:t", strict=False)
+    assert "较早的预览" in (await admin.next_reply("answerCallbackQuery")).params["text"]
     # The numbers (the slow test above publishes through the groups): a period published
     # again keeps its number, the next one published gets one more, a preview none.
     briefs = tg.services.briefs
