@@ -4,10 +4,13 @@ and DOCX, numbered as the Telegram groups get it, besides the workbook."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pypdfium2
 import pytest
 
 from bot.core.access import Role
+from bot.domain.bulletin import period_ending
 from tests.outlet_helpers import FEISHU_SECRET, FEISHU_TOKEN, WECOM_KEY, outlet_toml
 from tests.robots import RobotServer
 
@@ -34,11 +37,10 @@ def tg_config(robots) -> str:
 
 async def test_publishing_sends_the_document_to_the_outlets_once(tg, robots):
     await tg.add(1001, "NY", Role.ADMIN, "市管理员")
-    await tg.add(1002, "WC", Role.ADMIN, "宛城区管理员")
-    district = tg.server.user(1002)  # 卧龙区's Feishu robot is not under 宛城区
-    _, items, _ = await district.ask_all("/brief", 3, timeout=PDF_WAIT)
-    await district.press_label(items, "📢 发布")
-    assert "另已发送" not in (await district.next_reply("sendMessage", timeout=PDF_WAIT)).text
+    # Under 宛城区 there is no outlet (the city's WeCom robot and 卧龙区's Feishu one are not).
+    wc = await tg.services.org.unit("WC")
+    week = period_ending(date(2026, 11, 22))
+    assert (await tg.app.bot_data.outlets.deliver_weekly_for(week, wc.path)).sent == 0
     assert not robots.received
 
     admin = tg.server.user(1001)
