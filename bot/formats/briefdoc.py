@@ -21,7 +21,7 @@ Pure and CPU-bound: callers run it in a thread.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
@@ -80,7 +80,6 @@ class BriefDocument:
     plans_heading: str = ""
     plans: DocTable | None = None  # plan progress; None (no section) when there are no plans
     indent: str = ""  # put before a paragraph of the PDF (two ideographic spaces in Chinese)
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------- layout
