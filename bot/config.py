@@ -533,6 +533,21 @@ class ExportsConfig(_Table):
     audit_lines: int = Field(20, ge=1, le=100)
 
 
+class BulletinConfig(_Table):
+    """The 简报 document (``/brief``, ``gridbot bulletin build``). An empty text takes the
+    catalogue's word for it (``brief.doc.default_*``)."""
+
+    # The document's title, e.g. "“飓风”行动工作简报".
+    title: str = Field("", max_length=60)
+    # The issuing office printed under the title, e.g. "…领导小组办公室".
+    office: str = Field("", max_length=80)
+    # The footer's 报 (sent up to) and 发 (sent out to) lines.
+    report_to: str = Field("", max_length=200)
+    send_to: str = Field("", max_length=200)
+    # The number (第N期) of the first issue published; each later one is one more.
+    first_number: int = Field(1, ge=1, le=100_000)
+
+
 RANKING_COLUMNS = (
     "reports",
     "coverage",
@@ -666,6 +681,7 @@ class Config(_Table):
     calendar: CalendarConfig = CalendarConfig()
     exports: ExportsConfig = ExportsConfig()
     webhook: WebhookConfig = WebhookConfig()
+    bulletin: BulletinConfig = BulletinConfig()
     outlets: Annotated[list[OutletConfig], AfterValidator(_unique_outlets)] = Field(
         default_factory=list
     )

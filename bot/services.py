@@ -8,6 +8,7 @@ from bot.config import Config
 from bot.core.clock import Clock, SystemClock
 from bot.core.periods import Calendar
 from bot.domain.audit import AuditService
+from bot.domain.briefs import BriefService
 from bot.domain.bulletin import BulletinService
 from bot.domain.digest import DigestService
 from bot.domain.exports import ExportService
@@ -48,6 +49,7 @@ class Services:
     ranking: RankingService
     digests: DigestService
     bulletins: BulletinService
+    briefs: BriefService
     audit: AuditService
     exports: ExportService
     inbox: Inbox
@@ -94,6 +96,7 @@ class Services:
             ranking=ranking,
             digests=digests,
             bulletins=bulletins,
+            briefs=BriefService(db, clock, config, bulletins),
             audit=audit,
             exports=ExportService(config, catalogue, audit, clock),
             inbox=Inbox(db, clock),

@@ -22,6 +22,8 @@ from handlers import (
 from handlers.buttons import unknown_button
 from handlers.callbacks import (
     BriefButton,
+    BriefItemButton,
+    BriefPublishButton,
     InvitesPageButton,
     MembersPageButton,
     MoveButton,
@@ -36,7 +38,7 @@ from handlers.callbacks import (
     TipDraftButton,
     TodoButton,
 )
-from handlers.common import guarded_button, guarded_command
+from handlers.common import guarded_button, guarded_caption_command, guarded_command
 from handlers.errors import on_error
 
 
@@ -46,11 +48,12 @@ def register(app: GridApplication) -> None:
     1. Declared commands, each behind its policy guard (``bot.core.policy``).
     2. Inline buttons, by payload kind, each behind its policy guard (the same table);
        anything else is stale or forged.
-    3. The bot's own membership in groups, and groups moving to a supergroup's chat id.
-    4. Private messages that are not commands: the name while joining, the step of the
+    3. A photo captioned with a command (/item), behind that command's policy.
+    4. The bot's own membership in groups, and groups moving to a supergroup's chat id.
+    5. Private messages that are not commands: the name while joining, the step of the
        conversation in progress (``handlers.flows``), a photo starting a report, else a
        pointer.
-    5. Commands nobody declared.
+    6. Commands nobody declared.
     """
     commands = {
         "start": onboarding.start,
@@ -85,6 +88,7 @@ def register(app: GridApplication) -> None:
         "decline": tips.decline_command,
         "dup": tips.duplicate_command,
         "brief": bulletins.brief,
+        "item": bulletins.item_command,
         "export": exports.export,
         "audit": exports.audit,
         "todo": plans.todo,
@@ -110,10 +114,15 @@ def register(app: GridApplication) -> None:
         (TodoButton, reports.todo_pressed),
         (PlanCloseButton, plans.close_pressed),
         (PlanDraftButton, plans.draft_pressed),
+        (BriefItemButton, bulletins.brief_item_pressed),
+        (BriefPublishButton, bulletins.brief_publish_pressed),
     )
     for kind, pressed in buttons:
         app.add_handler(guarded_button(kind, pressed))
     app.add_handler(CallbackQueryHandler(unknown_button))
+
+    # A photo whose caption is /item: an item written directly, with its photo.
+    app.add_handler(guarded_caption_command("item", bulletins.item_command))
 
     app.add_handler(ChatMemberHandler(groups.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.group_migrated))

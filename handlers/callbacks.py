@@ -268,3 +268,34 @@ class PlanDraftButton(Button):
     draft: int = Field(ge=1, le=2**53)
     act: PlanDraftAction
     arg: int = Field(0, ge=0, le=100)
+
+
+class BriefItemAction(StrEnum):
+    TOGGLE = "t"  # keep or drop the item
+    UP = "u"  # move it one place up
+    DOWN = "d"  # move it one place down
+
+
+class BriefItemButton(Button):
+    """✅/⬜, ⬆️, ⬇️ beside an item of a bulletin preview: the unit and last day of the
+    issue, the preview's revision (an older preview's buttons are stale) and the item."""
+
+    KIND: ClassVar[str] = "bi"
+
+    unit: str = Field(pattern=UNIT_CODE)
+    last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
+    rev: int = Field(ge=1, le=2**31)
+    item: int = Field(ge=1, le=2**53)
+    act: BriefItemAction
+
+
+class BriefPublishButton(Button):
+    """发布 / 取消 under a bulletin preview, with the preview's revision, so that the 发布
+    of an older preview (another /brief since) is stale."""
+
+    KIND: ClassVar[str] = "bp"
+
+    unit: str = Field(pattern=UNIT_CODE)
+    last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
+    rev: int = Field(ge=1, le=2**31)
+    act: BriefAction

@@ -619,6 +619,44 @@ _TIP_CASE_PRACTICE = (
     "CREATE INDEX tip_closed_at ON tip (closed_at)",
 )
 
+# The 简报 as a numbered document: one issue row per issuing unit and period (its 第N期
+# once published; ``revision`` counts previews, so a button of an older preview is known),
+# and the items units offer for it (a status update with a title, or written directly),
+# with the order and the include/drop the admin chose in the preview.
+_BULLETIN_ISSUES = (
+    """CREATE TABLE bulletin_issue (
+        id           INTEGER PRIMARY KEY,
+        unit_id      INTEGER NOT NULL REFERENCES org_unit (id),
+        first_day    TEXT NOT NULL,
+        last_day     TEXT NOT NULL,
+        number       INTEGER,
+        revision     INTEGER NOT NULL DEFAULT 0,
+        published_at TEXT,
+        published_by INTEGER REFERENCES member (id),
+        UNIQUE (unit_id, first_day),
+        UNIQUE (unit_id, number)
+    )""",
+    """CREATE TABLE bulletin_item (
+        id         INTEGER PRIMARY KEY,
+        unit_id    INTEGER NOT NULL REFERENCES org_unit (id),
+        member_id  INTEGER NOT NULL REFERENCES member (id),
+        update_id  INTEGER UNIQUE REFERENCES status_update (id),
+        title      TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        day        TEXT NOT NULL,
+        position   INTEGER NOT NULL DEFAULT 0,
+        dropped    INTEGER NOT NULL DEFAULT 0 CHECK (dropped IN (0, 1)),
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX bulletin_item_day ON bulletin_item (day, position, id)",
+    """CREATE TABLE bulletin_item_photo (
+        item_id  INTEGER NOT NULL REFERENCES bulletin_item (id),
+        position INTEGER NOT NULL,
+        sha256   TEXT NOT NULL REFERENCES evidence (sha256),
+        PRIMARY KEY (item_id, position)
+    ) WITHOUT ROWID""",
+)
+
 # Outlets (issue 19): group robots of WeCom, DingTalk and Feishu named in the config.
 # `outlet` remembers each one (since when it is known, whether it is failing, a digest of
 # its address and secret so that a changed config clears the failing state); every send
@@ -665,4 +703,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(18, "outlets", _OUTLETS),
     Migration(19, "sites and plans", _SITES_AND_PLANS),
     Migration(20, "tip case practice", _TIP_CASE_PRACTICE),
+    Migration(21, "bulletin issues and items", _BULLETIN_ISSUES),
 )

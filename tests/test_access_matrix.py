@@ -22,7 +22,7 @@ import io
 import secrets
 import string
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import IntEnum
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ from bot.domain.reports import IncomingPhoto
 from bot.formats.tipfile import TipRow
 from handlers import callbacks
 from handlers.common import guarded_button, guarded_command
+from storage import bulletin_issues
 from storage import invites as invite_repo
 from storage.members import Member
 from tests.photos import photo
@@ -246,6 +247,12 @@ COMMAND_POLICY: dict[str, Command] = {
         (Try("/groups", "崔庄社区工作群", absent=("宛城区工作群",)),),
     ),
     "brief": Command(Who.ADMIN, ONLY_PRIVATE, (Try("/brief", "以上为简报预览"),)),
+    "item": Command(  # offering one's own status update; writing one directly: leads
+        Who.WORKER,
+        ONLY_PRIVATE,
+        (Try("/item 标题\n正文", "已写入简报信息", least=Who.LEAD, refused="只有负责人和管理员"),),
+        (Try("/item {update_out} 别人的工作动态", "没有找到您可以报送的第"),),
+    ),
     "reward": Command(
         Who.ADMIN,
         ONLY_PRIVATE,
@@ -427,6 +434,18 @@ BUTTON_POLICY: dict[str, Button] = {
         Press("1:pd:{my_plan_draft}:cx:0", "已取消新建检查任务", "sendMessage"),
         Press("1:pd:{other_plan_draft}:cx:0", "此按钮属于已结束的任务或草稿。"),
     ),
+    "bp": Button(  # the presser's own latest preview; another unit's is stale
+        Who.ADMIN,
+        "brief",
+        Press("1:bp:{my_unit}:20261122:{my_preview}:cx", "已取消发布", "sendMessage"),
+        Press("1:bp:WC:20261122:1:pub", STALE),
+    ),
+    "bi": Button(  # an item of the presser's own preview; another unit's is stale
+        Who.ADMIN,
+        "brief",
+        Press("1:bi:{my_unit}:20261122:{my_preview}:{my_item}:t", "⬜", "editMessageText"),
+        Press("1:bi:WC:20261122:1:{my_item}:t", STALE),
+    ),
 }
 
 # ------------------------------------------------------------------ the world
@@ -514,9 +533,23 @@ class World:
             values["my_plan_draft"] = str((await services.plans.start_draft(lead)).id)
             other = self.members[CITY_ADMIN]
             values["other_plan_draft"] = str((await services.plans.start_draft(other)).id)
+        if "my_item" in wanted:  # an item in the presser's unit, shown by the preview below
+            values["my_item"] = await self.new_item(mine)
+        if "my_preview" in wanted:
+            last = date(2026, 11, 22)
+            edition = await services.briefs.edition(mine.unit_code, last, preview=True)
+            values["my_preview"] = edition.revision
         values["my_ack_tip"] = self.tip_ids[f"T-20261122-01{int(who) + 1}"]
         values["my_unit"] = mine.unit_code
         return template.format(**values)
+
+    async def new_item(self, member: Member) -> int:
+        """A bulletin item of ``member``'s unit, dated in the week ending 2026-11-22."""
+        async with self.tg.services.db.transaction() as conn:
+            return await bulletin_issues.put_item(
+                conn, member.unit_id, member.id, None, "标题", "正文", date(2026, 11, 22),
+                self.tg.clock.now(),
+            )  # fmt: skip
 
     async def pending_move(self, member: Member) -> int:
         """``member`` opens an operator's link to another unit: the move waits for them."""
@@ -632,7 +665,9 @@ async def build_world(tg) -> World:
     async with services.db.read() as conn, conn.execute("SELECT max(id) FROM invite") as cur:
         invite_out = (await cur.fetchone())[0]
 
+    posted = await services.status_updates.begin(members[ACTIVE_OUT], "宛城的工作动态")
     names = {
+        "update_out": str(posted.update_id),
         "invite_out": str(invite_out),
         "tip_in": "T-20261122-001",
         "tip_out": "T-20261122-002",

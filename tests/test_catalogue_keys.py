@@ -18,6 +18,7 @@ from bot.core.access import Role
 from bot.core.policy import COMMANDS
 from bot.domain import (
     audit,
+    briefs,
     bulletin,
     digest,
     exports,
@@ -97,6 +98,8 @@ DYNAMIC: dict[str, set[str]] = {
         "bulletin.column.{}", (*bulletin._REPORT_COLUMNS, *bulletin._XLSX_REPORT_COLUMNS)
     ),
     "tiptable.column.{}": _keys("tiptable.column.{}", tiptable.COLUMNS),
+    "brief.doc.rank.{}": _keys("brief.doc.rank.{}", briefs.RANK_COLUMNS),
+    "brief.doc.plan.{}": _keys("brief.doc.plan.{}", briefs.PLAN_COLUMNS),
     "export.kind.{}": _keys("export.kind.{}", exports.KINDS),
     "export.word.{}": _keys("export.word.{}", exports.KINDS),
     "export.col.{}": _keys("export.col.{}", {c for cs in exports._COLUMNS.values() for c in cs}),

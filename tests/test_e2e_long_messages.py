@@ -285,7 +285,8 @@ async def test_the_weekly_bulletin_of_a_unit_with_a_hundred_children_is_sent_who
             (group,),
         )
         assert [tuple(r) for r in await cursor.fetchall()] == [("sent",)]
-    assert [c.ok for c in tg.server.calls_to("sendDocument", chat_id=group)] == [True]
+    # the 简报 as PDF and DOCX, and the XLSX
+    assert [c.ok for c in tg.server.calls_to("sendDocument", chat_id=group)] == [True] * 3
     assert not _refused(tg)
 
 

@@ -117,7 +117,8 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         return re.findall(r"^/(\w+)", reply.text, flags=re.MULTILINE)
 
     worker = [
-        *["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"],
+        *["start", "help", "whoami", "lang", "report", "update", "item", "cancel", "myreports"],
+        "site",
         *["close", "tip", "extend"],  # /extend: tips as cases, after the plans in the policy table
     ]
     plans = ["todo", "near", "plan", "plans"]  # sites and plans, then tips as cases
@@ -191,7 +192,8 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     await lead.ask("钱二")
     await server.wait_for(method="setMyCommands")
     await server.wait_for(method="setMyCommands")
-    worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
+    worker_menu = ["start", "help", "whoami", "lang", "report", "update", "item", "cancel"]
+    worker_menu.append("myreports")
     lead_menu = [*worker_menu, "site", "close", "reports", "rank", "tip", "tips", "assign"]
     lead_menu += ["invite", "invites", "members", "export", "todo", "near", "plan", "plans"]
     lead_menu += ["extend", "callback", "decline", "dup"]

@@ -356,6 +356,15 @@ async def test_ranking_columns_and_the_bulletin_plan_table(town, tmp_path):
     values = [[c.value for c in row] for row in sheet.iter_rows()]
     assert values[1][:6] == ["回头看", "合计", 9, 4, 0.44, 0]
     assert values[2][:6] == ["回头看", "崔庄社区", 6, 3, 0.5, 0]
+    # The 简报 document (DOCX, PDF) carries the same table: the plan, 合计, each unit.
+    edition = await services.briefs.edition("WL-WH", services.calendar.today())
+    document = services.briefs.document(edition, say)
+    assert document.plans is not None
+    assert document.plans.headers == ("检查任务", "单位", "应查", "已查", "逾期", "完成率")
+    assert document.plans.rows[:2] == [
+        ("回头看", "合计", "9", "4", "0", "44%"),
+        ("", "崔庄社区", "6", "3", "0", "50%"),
+    ]
 
 
 async def test_the_sites_export_carries_each_sites_plan_state(town, tmp_path):

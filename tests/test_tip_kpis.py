@@ -251,7 +251,7 @@ async def test_the_ranking_scores_on_time_closure_with_the_minimum_cases_rule(ci
     assert cz.rank < wlg.rank
 
 
-async def test_the_weekly_bulletin_adds_the_kpis_the_named_units_and_the_parked_tips(city):
+async def test_the_weekly_bulletin_adds_the_kpis_the_named_units_and_the_parked_tips(city, clock):
     from bot.domain.bulletin import render_bulletin, workbook
 
     admin = await add_member(city, 1001, "NY", Role.ADMIN, "市管理员")
@@ -282,6 +282,15 @@ async def test_the_weekly_bulletin_adds_the_kpis_the_named_units_and_the_parked_
     assert "通报" in parts[3] and f"崔庄社区：1 条超期，最长 4 个工作日（{late}）" in parts[3]
     assert f"{parked} 崔庄社区 挂账至 2027-03-31：等待管网建设" in parts[4]
     assert len(workbook(bulletin, say)) > 0
+    # The 简报 document names the same units and lists the parked tip apart.
+    clock.set(datetime(2026, 11, 30, 1, tzinfo=UTC))  # Monday 09:00 local: the week is over
+    document = city.briefs.document(await city.briefs.edition(None, date(2026, 11, 29)), say)
+    assert document.overdue[1:] == [
+        "予以通报（线索超期未办结）：",
+        f"崔庄社区：1 条超期，最长 4 个工作日（{late}）",
+        "挂账线索（1条，不计入超期）：",
+        f"{parked} 崔庄社区 挂账至 2027-03-31：等待管网建设",
+    ]
 
 
 async def test_a_parked_tip_closed_after_all_leaves_the_parked_list(city):

@@ -56,6 +56,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("lang", Audience.ANYONE, _PRIVATE),
     CommandSpec("report", Audience.MEMBER, _PRIVATE),
     CommandSpec("update", Audience.MEMBER, _PRIVATE),
+    CommandSpec("item", Audience.MEMBER, _PRIVATE),  # writing one directly: leads and admins
     CommandSpec("cancel", Audience.MEMBER, _PRIVATE),
     CommandSpec("myreports", Audience.MEMBER, _PRIVATE),
     CommandSpec("site", Audience.MEMBER, _PRIVATE),
@@ -106,6 +107,8 @@ BUTTONS: tuple[ButtonSpec, ...] = (
     ButtonSpec("tq", "todo", Audience.MEMBER, _PRIVATE),  # a site under /todo or /near
     ButtonSpec("pz", "plans", Audience.LEAD, _PRIVATE),  # 关闭 under /plans
     ButtonSpec("pd", "plan", Audience.LEAD, _PRIVATE),  # the steps of making a plan
+    ButtonSpec("bi", "brief", Audience.ADMIN, _PRIVATE),  # keep/drop, up/down an item
+    ButtonSpec("bp", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 of one preview
 )
 
 _BY_NAME = {spec.name: spec for spec in COMMANDS}

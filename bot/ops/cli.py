@@ -13,6 +13,7 @@
                  (--deadline DAY | --every N | --weekly) [--done any|done] --config PATH
     gridbot plans list --config PATH
     gridbot plans close ID --config PATH
+    gridbot bulletin build --to DATE --out DIR [--unit CODE] --config PATH
     gridbot export KIND [--from DATE] [--to DATE] [--format xlsx|csv] [--out PATH] --config PATH
     gridbot audit [--since DATE] [--format text|jsonl] --config PATH
     gridbot backup DIR --config PATH
@@ -174,6 +175,18 @@ def _parser() -> argparse.ArgumentParser:
     plans.add_parser("list", parents=[common], help="the open plans")
     plan_close = plans.add_parser("close", parents=[common], help="close a plan")
     plan_close.add_argument("id", type=int)
+
+    bulletin = top.add_parser("bulletin", help="the bulletin document").add_subparsers(
+        dest="action", required=True
+    )
+    build = bulletin.add_parser(
+        "build",
+        parents=[common],
+        help="write the bulletin (DOCX, PDF, XLSX, PNG) without publishing",
+    )
+    build.add_argument("--to", dest="end", required=True, help="last day (YYYY-MM-DD), local time")
+    build.add_argument("--out", required=True, help="folder to write the files into")
+    build.add_argument("--unit", help="the issuing unit (default: the whole city)")
 
     export = top.add_parser("export", parents=[common], help="write a table of records")
     export.add_argument("kind", choices=EXPORT_KINDS)
@@ -602,6 +615,53 @@ async def _tips_table(config: Config, args: argparse.Namespace) -> int:
     return await _with_services(config, work)
 
 
+def _write_files(out: Any, files: dict[str, bytes]) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+    except OSError as exc:
+        raise CliError([f"{out}: {exc.strerror or exc}"]) from None
+
+
+async def _bulletin_build(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.domain.bulletin import workbook
+    from bot.formats.briefdoc import docx_bytes, pdf_bytes, table_png
+
+    last = _day(args.end, "--to")
+    assert last is not None
+    out = Path(args.out)
+
+    async def work(services: Services) -> int:
+        catalogue = services.catalogue
+
+        def say(key: str, **fields: Any) -> str:
+            return catalogue.text(catalogue.default, key, **fields)
+
+        edition = await services.briefs.edition(args.unit, last)
+        document = services.briefs.document(edition, say)
+        fields = {"number": edition.number, "unit": edition.unit.code, "last": last.isoformat()}
+        first = edition.bulletin.period.first.isoformat()
+        files = {
+            say("brief.pdf_name", **fields): pdf_bytes(document),
+            say("brief.docx_name", **fields): docx_bytes(document),
+            say("brief.png_name", **fields): table_png(document.tips, document.tips.caption),
+            say("bulletin.file_name", unit=edition.unit.code, first=first, last=last.isoformat()): (
+                workbook(edition.bulletin, say)
+            ),
+        }
+        _write_files(out, files)
+        state = "published" if edition.published else "not published yet"
+        print(f"issue {edition.number} ({state}), {edition.period.first} to {last}:")
+        for name in files:
+            print(f"  {out / name}")
+        return 0
+
+    return await _with_services(config, work)
+
+
 class ProgressBar:
     """``label [#####-----]  42%  420/1000`` redrawn in place on stderr, at most ten
     times a second."""
@@ -875,6 +935,7 @@ _COMMANDS: dict[
     ("plans", "add"): _plans_add,
     ("plans", "list"): _plans_list,
     ("plans", "close"): _plans_close,
+    ("bulletin", "build"): _bulletin_build,
     ("export", None): _export,
     ("audit", None): _audit,
 }
