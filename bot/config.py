@@ -14,7 +14,7 @@ import functools
 import os
 import re
 import tomllib
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
@@ -478,15 +478,88 @@ def _default_campaign() -> CampaignConfig:
     return CampaignConfig.model_validate(_campaign_defaults())
 
 
+URGENCIES = ("normal", "urgent", "emergency")  # 一般 / 较急 / 紧急 (tip.urgency.*)
+# As bot.formats.tipfile.SOURCES (the domain's list; config is below it).
+TIP_SOURCES = ("hotline", "online", "visit", "other", "patrol", "department")
+
+
+def _limit(value: str) -> str:
+    """A time limit: hours (``24h``) or working days (``3wd``), as bot.core.workdays
+    reads it."""
+    if not re.fullmatch(r"[1-9][0-9]{0,3}(h|wd)", value.strip()):
+        raise PydanticCustomError(
+            "limit",
+            "{value} is no limit: write hours as 24h or working days as 3wd",
+            {"value": repr(value)},
+        )
+    return value.strip()
+
+
+LimitText = Annotated[str, AfterValidator(_limit)]
+
+
+class UrgencyLimits(_Table):
+    # One limit per urgency (一般 / 较急 / 紧急); unset ones fall back (see TipLimits).
+    normal: LimitText | None = None
+    urgent: LimitText | None = None
+    emergency: LimitText | None = None
+
+
+class TipLimits(UrgencyLimits):
+    # [tips.limits] per urgency for every source, and [tips.limits.sources.<source>] for
+    # one source (hotline, online, visit, other). A limit not set anywhere is
+    # tips.deadline_hours.
+    sources: dict[str, UrgencyLimits] = Field(default_factory=dict)
+
+    @field_validator("sources")
+    @classmethod
+    def _known_sources(cls, value: dict[str, UrgencyLimits]) -> dict[str, UrgencyLimits]:
+        unknown = sorted(set(value) - set(TIP_SOURCES))
+        if unknown:
+            raise PydanticCustomError(
+                "sources",
+                "unknown tip source(s) {unknown}; known: {known}",
+                {"unknown": ", ".join(unknown), "known": ", ".join(TIP_SOURCES)},
+            )
+        return value
+
+    def of(self, source: str, urgency: str) -> str | None:
+        """The limit for a tip of ``source`` and ``urgency``, or None (use the default)."""
+        own = self.sources.get(source)
+        return (getattr(own, urgency) if own else None) or getattr(self, urgency)
+
+
 class TipsConfig(_Table):
-    # Default time to close an assigned tip, in hours (/assign may give another).
+    # Default time to close an assigned tip, in hours (/assign may give another), when
+    # [tips.limits] has none for the tip's source and urgency.
     deadline_hours: int = Field(72, ge=1, le=24 * 90)
+    # Time limits per urgency and source, "24h" or "3wd" (working days, see [calendar]).
+    limits: TipLimits = TipLimits()
+    # The assigned unit is reminded this many working hours before the deadline (0: never).
+    remind_hours: int = Field(8, ge=0, le=24 * 30)
+    # Extensions (延期) a tip may be granted at most.
+    max_extensions: int = Field(1, ge=0, le=10)
+    # With verify on, a closure needs at least one "after" photo (核查: before and after).
+    after_photo: bool = True
+    # A unit whose tip is this many working days past its deadline is named in the
+    # bulletin's 通报 section.
+    name_after_workdays: int = Field(3, ge=1, le=60)
+    # Only tips with a tipster's contact (real name) earn a reward.
+    reward_needs_contact: bool = False
     # When true, a closure waits for the assigner: 通过 closes it, 退回 sends it back.
     verify: bool = False
-    # After the first escalation (to the parent unit), one level further up every so often.
+    # After the first escalation (to the parent unit), one level further up every so many
+    # working hours (hours on working days, see [calendar]).
     escalate_every_hours: int = Field(24, ge=1, le=24 * 30)
     # How often the deadline check runs.
     check_every_minutes: int = Field(10, ge=1, le=24 * 60)
+
+
+class CalendarConfig(_Table):
+    # Local days off and days worked on top of mainland China's official calendar
+    # (holidays and 调休 make-up workdays), as "YYYY-MM-DD".
+    extra_holidays: list[date] = Field(default_factory=list)
+    extra_workdays: list[date] = Field(default_factory=list)
 
 
 class ExportsConfig(_Table):
@@ -495,6 +568,21 @@ class ExportsConfig(_Table):
     max_file_mb: float = Field(49, gt=0, le=2000)
     # /audit shows this many entries unless told otherwise (at most 100).
     audit_lines: int = Field(20, ge=1, le=100)
+
+
+class BulletinConfig(_Table):
+    """The 简报 document (``/brief``, ``gridbot bulletin build``). An empty text takes the
+    catalogue's word for it (``brief.doc.default_*``)."""
+
+    # The document's title, e.g. "“飓风”行动工作简报".
+    title: str = Field("", max_length=60)
+    # The issuing office printed under the title, e.g. "…领导小组办公室".
+    office: str = Field("", max_length=80)
+    # The footer's 报 (sent up to) and 发 (sent out to) lines.
+    report_to: str = Field("", max_length=200)
+    send_to: str = Field("", max_length=200)
+    # The number (第N期) of the first issue published; each later one is one more.
+    first_number: int = Field(1, ge=1, le=100_000)
 
 
 RANKING_COLUMNS = (
@@ -506,6 +594,13 @@ RANKING_COLUMNS = (
     "valid",
     "overdue",
     "flagged",
+    "plan_done",
+    "plan_on_time",
+    # Tips handled as cases (bot.domain.tip_kpis): 按期办结率, 返工率, 满意率, rates over
+    # at least min_cases tips due / closed / called back.
+    "on_time",
+    "rework",
+    "satisfaction",
 )
 
 
@@ -519,6 +614,11 @@ def _default_weights() -> dict[str, float]:
         "valid": 0.5,
         "overdue": -1.0,
         "flagged": -1.0,
+        "plan_done": 2.0,
+        "plan_on_time": 1.0,
+        "on_time": 2.0,
+        "rework": -1.0,
+        "satisfaction": 1.0,
     }
 
 
@@ -615,8 +715,10 @@ class Config(_Table):
     reports: ReportsConfig = ReportsConfig()
     tips: TipsConfig = TipsConfig()
     ranking: RankingConfig = RankingConfig()
+    calendar: CalendarConfig = CalendarConfig()
     exports: ExportsConfig = ExportsConfig()
     webhook: WebhookConfig = WebhookConfig()
+    bulletin: BulletinConfig = BulletinConfig()
     outlets: Annotated[list[OutletConfig], AfterValidator(_unique_outlets)] = Field(
         default_factory=list
     )

@@ -8,6 +8,7 @@ from bot.config import Config
 from bot.core.clock import Clock, SystemClock
 from bot.core.periods import Calendar
 from bot.domain.audit import AuditService
+from bot.domain.briefs import BriefService
 from bot.domain.bulletin import BulletinService
 from bot.domain.digest import DigestService
 from bot.domain.exports import ExportService
@@ -18,9 +19,11 @@ from bot.domain.members import MemberService
 from bot.domain.menus import MenuService
 from bot.domain.org import OrgService
 from bot.domain.outlets import OutletService
+from bot.domain.plans import PlanService
 from bot.domain.ranking import RankingService
 from bot.domain.report_history import ReportHistory
 from bot.domain.reports import ReportService
+from bot.domain.sites import SiteRegistry
 from bot.domain.status_updates import StatusUpdateService
 from bot.domain.tips import TipService
 from bot.i18n import Catalogue
@@ -46,9 +49,12 @@ class Services:
     ranking: RankingService
     digests: DigestService
     bulletins: BulletinService
+    briefs: BriefService
     audit: AuditService
     exports: ExportService
     inbox: Inbox
+    plans: PlanService
+    sites: SiteRegistry
     outlets: OutletService
 
     @classmethod
@@ -69,6 +75,7 @@ class Services:
             raise
         ranking = RankingService(db, clock, config)
         audit = AuditService(db, clock)
+        plans = PlanService(db, clock, config)
         digests = DigestService(db, clock, config)
         bulletins = BulletinService(db, clock, config, ranking)
         return cls(
@@ -89,9 +96,12 @@ class Services:
             ranking=ranking,
             digests=digests,
             bulletins=bulletins,
+            briefs=BriefService(db, clock, config, bulletins),
             audit=audit,
             exports=ExportService(config, catalogue, audit, clock),
             inbox=Inbox(db, clock),
+            plans=plans,
+            sites=SiteRegistry(db, clock, config, plans),
             outlets=OutletService(db, clock, config, digests, bulletins),
         )
 

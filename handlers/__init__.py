@@ -13,6 +13,7 @@ from handlers import (
     groups,
     members,
     onboarding,
+    plans,
     report_views,
     reports,
     status_updates,
@@ -21,18 +22,23 @@ from handlers import (
 from handlers.buttons import unknown_button
 from handlers.callbacks import (
     BriefButton,
+    BriefItemButton,
+    BriefPublishButton,
     InvitesPageButton,
     MembersPageButton,
     MoveButton,
     MyReportsPageButton,
+    PlanCloseButton,
+    PlanDraftButton,
     ReportButton,
     ReportPhotosButton,
     RevokeInviteButton,
     ScopeReportsPageButton,
     TipActionButton,
     TipDraftButton,
+    TodoButton,
 )
-from handlers.common import guarded_button, guarded_command
+from handlers.common import guarded_button, guarded_caption_command, guarded_command
 from handlers.errors import on_error
 
 
@@ -42,11 +48,12 @@ def register(app: GridApplication) -> None:
     1. Declared commands, each behind its policy guard (``bot.core.policy``).
     2. Inline buttons, by payload kind, each behind its policy guard (the same table);
        anything else is stale or forged.
-    3. The bot's own membership in groups, and groups moving to a supergroup's chat id.
-    4. Private messages that are not commands: the name while joining, the step of the
+    3. A photo captioned with a command (/item), behind that command's policy.
+    4. The bot's own membership in groups, and groups moving to a supergroup's chat id.
+    5. Private messages that are not commands: the name while joining, the step of the
        conversation in progress (``handlers.flows``), a photo starting a report, else a
        pointer.
-    5. Commands nobody declared.
+    6. Commands nobody declared.
     """
     commands = {
         "start": onboarding.start,
@@ -75,9 +82,19 @@ def register(app: GridApplication) -> None:
         "close": tips.close_command,
         "reward": tips.reward,
         "rewards": tips.rewards,
+        "extend": tips.extend_command,
+        "park": tips.park_command,
+        "callback": tips.callback_command,
+        "decline": tips.decline_command,
+        "dup": tips.duplicate_command,
         "brief": bulletins.brief,
+        "item": bulletins.item_command,
         "export": exports.export,
         "audit": exports.audit,
+        "todo": plans.todo,
+        "near": plans.near,
+        "plan": plans.plan,
+        "plans": plans.plans_command,
     }
     for name, callback in commands.items():
         app.add_handler(guarded_command(name, callback))
@@ -94,10 +111,18 @@ def register(app: GridApplication) -> None:
         (TipDraftButton, tips.draft_pressed),
         (TipActionButton, tips.action_pressed),
         (BriefButton, bulletins.brief_pressed),
+        (TodoButton, reports.todo_pressed),
+        (PlanCloseButton, plans.close_pressed),
+        (PlanDraftButton, plans.draft_pressed),
+        (BriefItemButton, bulletins.brief_item_pressed),
+        (BriefPublishButton, bulletins.brief_publish_pressed),
     )
     for kind, pressed in buttons:
         app.add_handler(guarded_button(kind, pressed))
     app.add_handler(CallbackQueryHandler(unknown_button))
+
+    # A photo whose caption is /item: an item written directly, with its photo.
+    app.add_handler(guarded_caption_command("item", bulletins.item_command))
 
     app.add_handler(ChatMemberHandler(groups.membership_changed, ChatMemberHandler.MY_CHAT_MEMBER))
     app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, groups.group_migrated))

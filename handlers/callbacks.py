@@ -183,6 +183,8 @@ class TipDraftAction(StrEnum):
     CLOSE_PHOTOS_DONE = "cpd"  # closing: photos done
     VALID = "yes"  # closing: valid
     INVALID = "no"  # closing: not valid
+    URGENCY = "urg"  # urgency #arg (一般 / 较急 / 紧急)
+    DUPLICATE = "dup"  # link as a duplicate of tip id arg
 
 
 class TipDraftButton(Button):
@@ -202,10 +204,12 @@ class NoticeAction(StrEnum):
     ACKNOWLEDGE = "ack"  # 接单
     PASS = "pass"  # 通过
     BACK = "back"  # 退回
+    GRANT = "xok"  # 同意延期
+    REFUSE = "xno"  # 不同意延期
 
 
 class TipActionButton(Button):
-    """接单 (ack), 通过 (pass) or 退回 (back) on one tip."""
+    """接单 (ack), 通过 (pass), 退回 (back), or 同意 / 不同意 an extension on one tip."""
 
     KIND: ClassVar[str] = "ta"
 
@@ -225,4 +229,73 @@ class BriefButton(Button):
 
     unit: str = Field(pattern=UNIT_CODE)
     last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
+    act: BriefAction
+
+
+class TodoButton(Button):
+    """A site under /todo or /near: start a report on it (category and site filled in)."""
+
+    KIND: ClassVar[str] = "tq"
+
+    site: int = Field(ge=1, le=2**53)
+
+
+class PlanCloseButton(Button):
+    """关闭 under one plan of /plans."""
+
+    KIND: ClassVar[str] = "pz"
+
+    plan: int = Field(ge=1, le=2**53)
+
+
+class PlanDraftAction(StrEnum):
+    """The buttons of making a plan with /plan."""
+
+    CATEGORY = "cat"  # category #arg
+    MY_UNIT = "mine"  # the scope is the lead's own unit
+    NO_TAG = "nt"  # no tag filter
+    WEEKLY = "wk"  # every calendar week
+    RULE = "rule"  # what counts: RULES[arg]
+    SAVE = "ok"
+    CANCEL = "cx"
+
+
+class PlanDraftButton(Button):
+    """A step of making a plan; ``draft`` is the plan draft's id."""
+
+    KIND: ClassVar[str] = "pd"
+
+    draft: int = Field(ge=1, le=2**53)
+    act: PlanDraftAction
+    arg: int = Field(0, ge=0, le=100)
+
+
+class BriefItemAction(StrEnum):
+    TOGGLE = "t"  # keep or drop the item
+    UP = "u"  # move it one place up
+    DOWN = "d"  # move it one place down
+
+
+class BriefItemButton(Button):
+    """✅/⬜, ⬆️, ⬇️ beside an item of a bulletin preview: the unit and last day of the
+    issue, the preview's revision (an older preview's buttons are stale) and the item."""
+
+    KIND: ClassVar[str] = "bi"
+
+    unit: str = Field(pattern=UNIT_CODE)
+    last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
+    rev: int = Field(ge=1, le=2**31)
+    item: int = Field(ge=1, le=2**53)
+    act: BriefItemAction
+
+
+class BriefPublishButton(Button):
+    """发布 / 取消 under a bulletin preview, with the preview's revision, so that the 发布
+    of an older preview (another /brief since) is stale."""
+
+    KIND: ClassVar[str] = "bp"
+
+    unit: str = Field(pattern=UNIT_CODE)
+    last: int = Field(ge=20000101, le=99991231)  # YYYYMMDD
+    rev: int = Field(ge=1, le=2**31)
     act: BriefAction

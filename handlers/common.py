@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from telegram import Chat, InlineKeyboardButton, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest
-from telegram.ext import CallbackQueryHandler, CommandHandler, filters
+from telegram.ext import CallbackQueryHandler, CommandHandler, MessageHandler, filters
 
 from bot.core import policy
 from bot.core.access import Audience
@@ -159,6 +159,20 @@ def guarded_command(name: str, callback: GuardedCallback) -> CommandHandler:
     The policy comes from ``bot.core.policy``; a name with no policy there raises
     ``KeyError`` here, at start-up, so no command can exist without one.
     """
+    return CommandHandler(name, _guarded(name, callback), filters=filters.UpdateType.MESSAGE)
+
+
+def guarded_caption_command(name: str, callback: GuardedCallback) -> MessageHandler:
+    """A ``MessageHandler`` for a photo (or image file) in private chat whose caption is
+    the command ``/name …`` (Telegram does not treat a caption as a command), behind the
+    command's policy as ``guarded_command``."""
+    caption = filters.CaptionRegex(rf"^/{name}(@\w+)?(\s|$)")
+    media = filters.PHOTO | filters.Document.IMAGE
+    wanted = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & media & caption
+    return MessageHandler(wanted, _guarded(name, callback))
+
+
+def _guarded(name: str, callback: GuardedCallback) -> Callable[..., Awaitable[None]]:
     spec = policy.spec(name)
 
     @functools.wraps(callback)
@@ -187,7 +201,7 @@ def guarded_command(name: str, callback: GuardedCallback) -> CommandHandler:
                 (time.perf_counter() - started) * 1000,
             )
 
-    return CommandHandler(name, guard, filters=filters.UpdateType.MESSAGE)
+    return guard
 
 
 def guarded_button(

@@ -18,6 +18,7 @@ from telegram.error import TelegramError
 from bot.core import periods
 from bot.domain.digest import DueDigest, chart_caption, render_daily
 from bot.domain.members import Caller
+from bot.domain.plans import render_progress
 from bot.domain.ranking import Ranking
 from bot.formats.chart import score_chart
 from bot.formats.orgfile import CODE_RE
@@ -63,16 +64,35 @@ async def send_daily_digests(context: Any) -> int:
     for period, dues in by_period(plan.send).items():  # each day's figures read once
         codes: list[str | None] = [due.group.unit_code for due in dues]
         rankings = await services.ranking.rank_many(codes, period)
+        sections = await plan_sections(services, [due.group.unit_code for due in dues])
         for due in dues:
-            sent += await _send_one(context.bot, services, due, rankings[due.group.unit_code])
+            ranking = rankings[due.group.unit_code]
+            extra = sections.get(due.group.unit_code, [])
+            sent += await _send_one(context.bot, services, due, ranking, extra)
     return sent
 
 
-async def _send_one(bot: Any, services: Services, due: DueDigest, ranking: Ranking) -> int:
+async def plan_sections(services: Services, codes: list[str]) -> dict[str, list[str]]:
+    """The digest's compact plan section per group unit: one message per open plan."""
+    say = texts_in(services)
+    zone = services.config.locale.zone
+    found = await services.plans.progress_many(codes)
+    return {
+        code: [
+            render_progress(p, say, f"{p.round_ends.astimezone(zone):%Y-%m-%d %H:%M}")
+            for p in progress
+        ]
+        for code, progress in found.items()
+    }
+
+
+async def _send_one(
+    bot: Any, services: Services, due: DueDigest, ranking: Ranking, extra: list[str] | None = None
+) -> int:
     try:
         digest = await rendered(services, ranking)
         delivered = await deliver(
-            bot, services, due.group, digest.messages, digest.chart, digest.caption
+            bot, services, due.group, digest.messages + (extra or []), digest.chart, digest.caption
         )
     except TelegramError as exc:
         log.error(
@@ -139,6 +159,11 @@ async def send_reminders(context: Any) -> int:
     for member in await services.digests.plan_reminders():
         caller = await services.members.caller(member.telegram_id, None)
         body = services.catalogue.text(caller.language, "reminder.text", name=member.name)
+        due, overdue = await services.plans.due_counts(member)
+        if due:
+            body += "\n" + services.catalogue.text(
+                caller.language, "reminder.plans", due=due, overdue=overdue
+            )
         try:
             await context.bot.send_message(member.telegram_id, body)
             sent += 1

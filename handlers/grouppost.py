@@ -13,6 +13,7 @@ from telegram.error import ChatMigrated, Forbidden, TelegramError
 from bot.core.periods import Period
 from bot.domain.digest import DueDigest
 from bot.domain.records import Group
+from bot.outlets.hub import Report
 from bot.services import Services
 
 log = logging.getLogger("gridbot.digests")
@@ -78,3 +79,44 @@ def by_period(sends: list[DueDigest]) -> dict[Period, list[DueDigest]]:
     for due in sends:
         grouped.setdefault(due.period, []).append(due)
     return grouped
+
+
+async def _tell_outlet(
+    bot: Any, services: Services, unit_code: str, key: str, **fields: Any
+) -> None:
+    for admin in await services.outlets.admins_over(unit_code):
+        caller = await services.members.caller(admin.telegram_id, None)
+        platform = services.catalogue.text(caller.language, f"outlet.platform.{fields['kind']}")
+        body = services.catalogue.text(caller.language, key, platform=platform, **fields)
+        try:
+            await bot.send_message(admin.telegram_id, body)
+        except TelegramError as exc:
+            log.warning("outlet.notice_failed admin=%s error=%r", admin.telegram_id, exc)
+
+
+async def tell_outlet_report(bot: Any, services: Services, report: Report) -> int:
+    """Tell the admins over each outlet that started failing, and over each send skipped
+    as too late (once each); the number of sends that went out. Shared by the scheduled
+    outlet jobs and the bulletin's 发布."""
+    for outlet, answer in report.failing:
+        await _tell_outlet(
+            bot,
+            services,
+            outlet.unit,
+            "outlet.failing_notice",
+            name=outlet.name,
+            kind=outlet.kind,
+            answer=answer,
+        )
+    for due in report.skipped:
+        await _tell_outlet(
+            bot,
+            services,
+            due.outlet.unit,
+            "outlet.skipped_notice",
+            name=due.outlet.name,
+            kind=due.outlet.kind,
+            day=due.keys[0],
+            hours=services.config.schedule.catch_up_hours,
+        )
+    return report.sent

@@ -6,15 +6,10 @@ late likewise."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-from telegram.error import TelegramError
-
 from bot.outlets.hub import OutletHub, Report
-from bot.services import Services
-
-log = logging.getLogger("gridbot.outlets")
+from handlers.grouppost import tell_outlet_report
 
 
 def _hub(context: Any) -> OutletHub | None:
@@ -22,41 +17,8 @@ def _hub(context: Any) -> OutletHub | None:
     return hub if hub is not None and hub.services.config.outlets else None
 
 
-async def _tell(bot: Any, services: Services, unit_code: str, key: str, **fields: Any) -> None:
-    for admin in await services.outlets.admins_over(unit_code):
-        caller = await services.members.caller(admin.telegram_id, None)
-        platform = services.catalogue.text(caller.language, f"outlet.platform.{fields['kind']}")
-        body = services.catalogue.text(caller.language, key, platform=platform, **fields)
-        try:
-            await bot.send_message(admin.telegram_id, body)
-        except TelegramError as exc:
-            log.warning("outlet.notice_failed admin=%s error=%r", admin.telegram_id, exc)
-
-
 async def _told(context: Any, report: Report) -> int:
-    services: Services = context.bot_data.services
-    for outlet, answer in report.failing:
-        await _tell(
-            context.bot,
-            services,
-            outlet.unit,
-            "outlet.failing_notice",
-            name=outlet.name,
-            kind=outlet.kind,
-            answer=answer,
-        )
-    for due in report.skipped:
-        await _tell(
-            context.bot,
-            services,
-            due.outlet.unit,
-            "outlet.skipped_notice",
-            name=due.outlet.name,
-            kind=due.outlet.kind,
-            day=due.keys[0],
-            hours=services.config.schedule.catch_up_hours,
-        )
-    return report.sent
+    return await tell_outlet_report(context.bot, context.bot_data.services, report)
 
 
 async def send_outlet_digests(context: Any) -> int:

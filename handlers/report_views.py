@@ -84,6 +84,22 @@ async def site(update: Update, context: GridContext, caller: Caller) -> None:
                 count=current.report_count,
             )
         ]
+        if current.tag_list:
+            separator = text(context, caller, "list.separator")
+            lines.append(
+                text(context, caller, "site_plans.tags", tags=separator.join(current.tag_list))
+            )
+        for entry in await context.services.plans.site_plans(current.id):
+            state = "done" if entry.done else "overdue" if entry.overdue else "due"
+            lines.append(
+                text(
+                    context,
+                    caller,
+                    "site_plans.line",
+                    plan=entry.plan.name,
+                    state=text(context, caller, f"site_plans.{state}"),
+                )
+            )
         lines += [report_line(context, caller, r, with_site=False) for r in history.reports]
         rows = [
             [

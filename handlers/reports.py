@@ -41,7 +41,7 @@ from bot.domain.reports import (
 )
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.callbacks import ReportAction, ReportButton
+from handlers.callbacks import ReportAction, ReportButton, TodoButton
 from handlers.common import category_name, localized, status_name, text
 from handlers.photos import fetch_photo
 
@@ -648,3 +648,16 @@ async def _announce(context: GridContext, chat_id: int, caller: Caller, done: Su
 async def cancel_report(update: Update, context: GridContext, caller: Caller) -> bool:
     """/cancel while a report draft is open."""
     return await context.services.reports.cancel(_member(caller))
+
+
+async def todo_pressed(
+    update: Update, context: GridContext, caller: Caller, button: TodoButton
+) -> None:
+    """A site under /todo or /near: a report on it, its category and site filled in."""
+    query = update.callback_query
+    chat = update.effective_chat
+    assert query is not None and chat is not None
+    view = await context.services.reports.open_for_site(_member(caller), button.site)
+    await query.answer()
+    await _send(context, chat.id, text(context, caller, "todo.started", site=view.site_label))
+    await ask(context, chat.id, caller, view)

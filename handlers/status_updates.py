@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from telegram import Update
 
 from bot.core.errors import Refused
+from bot.domain.briefs import TITLE_MAX
 from bot.domain.members import Caller
 from bot.domain.status_updates import (
     BODY_MAX,
@@ -21,7 +22,7 @@ from bot.domain.status_updates import (
 )
 from bot.runtime.context import GridContext
 from handlers import flows
-from handlers.common import localized, reply, text
+from handlers.common import localized, reply, reply_text, text
 
 
 async def _answer(
@@ -33,14 +34,10 @@ async def _answer(
             text(context, caller, "update.figure", counter=counters.get(code, code), value=value)
             for code, value in result.counters.items()
         )
-        await reply(
-            update,
-            context,
-            caller,
-            "update.posted_with" if figures else "update.posted",
-            number=result.update_id,
-            figures=figures,
-        )
+        key = "update.posted_with" if figures else "update.posted"
+        posted = text(context, caller, key, number=result.update_id, figures=figures)
+        hint = text(context, caller, "update.offer_hint", number=result.update_id, max=TITLE_MAX)
+        await reply_text(update, context, f"{posted}\n{hint}")
     else:
         await ASKERS[result.step](update, context, caller, result)
 

@@ -12,7 +12,14 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from telegram import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    InputMediaPhoto,
+    Message,
+    Update,
+)
 from telegram.error import BadRequest, TelegramError
 
 from bot.core import arguments, periods
@@ -21,6 +28,7 @@ from bot.domain.flows import Flow
 from bot.domain.members import Caller
 from bot.domain.records import Event, Member, Tip
 from bot.domain.tip_cycle import RewardState
+from bot.domain.tip_kpis import kpi_table
 from bot.domain.tips import (
     CLOSE,
     PHOTO_FLOWS,
@@ -29,15 +37,18 @@ from bot.domain.tips import (
     SOURCES,
     TABLES,
     CloseStep,
+    Declined,
     Notice,
     Outcome,
     ReceiveStep,
     ReturnStep,
+    Satisfaction,
     Step,
     TipService,
     TipState,
+    Urgency,
 )
-from bot.formats import tiptable
+from bot.formats import kpitable, tiptable
 from bot.runtime.context import GridContext
 from handlers import flows
 from handlers.callbacks import NoticeAction, TipActionButton, TipDraftAction, TipDraftButton
@@ -101,6 +112,17 @@ async def _ask_source(context: GridContext, chat_id: int, caller: Caller, step: 
         for i, s in enumerate(SOURCES)
     ]
     await _send(context, chat_id, _prompt(context, caller, step), InlineKeyboardMarkup(rows))
+
+
+async def _ask_urgency(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
+    """一般 / 较急 / 紧急, one button each."""
+    row = [
+        _draft_button(
+            text(context, caller, f"tip.urgency.{u}"), step.draft.id, TipDraftAction.URGENCY, i
+        )
+        for i, u in enumerate(Urgency)
+    ]
+    await _send(context, chat_id, _prompt(context, caller, step), InlineKeyboardMarkup([row]))
 
 
 async def _ask_place(context: GridContext, chat_id: int, caller: Caller, step: Step) -> None:
@@ -173,19 +195,37 @@ async def _ask_confirm(context: GridContext, chat_id: int, caller: Caller, step:
         text(context, caller, "tip.summary.place", address=place),
         text(context, caller, "tip.summary.photos", count=draft.photo_count),
         text(context, caller, "tip.summary.contact", contact=data.get("contact") or none),
+        text(
+            context,
+            caller,
+            "tip.summary.urgency",
+            urgency=text(context, caller, f"tip.urgency.{data.get('urgency', 'normal')}"),
+        ),
     ]
-    markup = InlineKeyboardMarkup(
+    rows = []
+    if step.original is not None:
+        lines.append(text(context, caller, "tip.summary.duplicate", number=step.original.number))
+    elif step.similar:
+        lines.append(text(context, caller, "tip.summary.similar", count=len(step.similar)))
+        for tip in step.similar:
+            lines.append(
+                text(
+                    context,
+                    caller,
+                    "tip.summary.similar_line",
+                    number=tip.number,
+                    description=tip.description[:30],
+                )
+            )
+            label = text(context, caller, "tip.link_duplicate", number=tip.number)
+            rows.append([_draft_button(label, draft.id, TipDraftAction.DUPLICATE, tip.id)])
+    rows.append(
         [
-            [
-                _draft_button(
-                    text(context, caller, "report.submit"), draft.id, TipDraftAction.SUBMIT
-                ),
-                _draft_button(
-                    text(context, caller, "report.cancel"), draft.id, TipDraftAction.CANCEL
-                ),
-            ]
+            _draft_button(text(context, caller, "report.submit"), draft.id, TipDraftAction.SUBMIT),
+            _draft_button(text(context, caller, "report.cancel"), draft.id, TipDraftAction.CANCEL),
         ]
     )
+    markup = InlineKeyboardMarkup(rows)
     await _send(context, chat_id, "\n".join(lines), markup)
 
 
@@ -194,6 +234,7 @@ ASKERS: dict[Flow, dict[str, Asker]] = {
     RECEIVE: {
         ReceiveStep.DESCRIPTION: _ask_text,
         ReceiveStep.SOURCE: _ask_source,
+        ReceiveStep.URGENCY: _ask_urgency,
         ReceiveStep.PLACE: _ask_place,
         ReceiveStep.PHOTOS: _ask_photos,
         ReceiveStep.CONTACT: _ask_contact,
@@ -254,6 +295,7 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
         )
     if tip.returns:
         lines.append(text(context, caller, "tip.returns", count=tip.returns))
+    lines += _case_lines(context, caller, tip)
     if found.show_contact and tip.contact:
         lines.append(text(context, caller, "tip.contact_line", contact=tip.contact))
     if found.reward:
@@ -284,13 +326,68 @@ async def _show_timeline(update: Update, context: GridContext, caller: Caller, n
     await reply_text(update, context, "\n".join(lines))
 
 
+def _case_lines(context: GridContext, caller: Caller, tip: Tip) -> list[str]:
+    """What case practice adds to a tip's card: urgency, 不予受理, duplicate, extensions,
+    parking, call-back."""
+    lines = [
+        text(
+            context,
+            caller,
+            "tip.urgency_line",
+            urgency=text(context, caller, f"tip.urgency.{tip.urgency}"),
+        )
+    ]
+    if tip.declined:
+        reason = text(context, caller, f"tip.declined_reason.{tip.declined}")
+        lines.append(text(context, caller, "tip.declined_line", reason=reason))
+    if tip.duplicate_of:
+        lines.append(text(context, caller, "tip.duplicate_line"))
+    if tip.extensions:
+        lines.append(text(context, caller, "tip.extensions_line", count=tip.extensions))
+    if tip.extension_asked:
+        asked = _when(context, caller, tip.extension_asked)
+        lines.append(text(context, caller, "tip.extension_pending_line", deadline=asked))
+    if tip.parked_until:
+        lines.append(
+            text(
+                context,
+                caller,
+                "tip.parked_line",
+                day=tip.parked_until.isoformat(),
+                reason=tip.parked_reason or "",
+            )
+        )
+    if tip.satisfaction:
+        said = text(context, caller, f"tip.satisfaction.{tip.satisfaction}")
+        lines.append(text(context, caller, "tip.satisfaction_line", outcome=said))
+    return lines
+
+
+def _note_fields(context: GridContext, caller: Caller, event: Event) -> dict[str, Any]:
+    """An event note's fields for the reader: deadlines in local time, reason and outcome
+    words in their language."""
+    fields = dict(event.note_fields)
+    if isinstance(fields.get("deadline"), str):
+        fields["deadline"] = local_time(context, datetime.fromisoformat(fields["deadline"]))
+    if "reason" in fields:
+        fields["reason"] = text(context, caller, f"tip.declined_reason.{fields['reason']}")
+    if "outcome" in fields:
+        fields["outcome"] = text(context, caller, f"tip.satisfaction.{fields['outcome']}")
+    return fields
+
+
 def _event_note(context: GridContext, caller: Caller, event: Event) -> str:
     """An event's note in the reader's language: the bot's note (``tip.note.*``), then
     what a person typed; an old row's text as it was written."""
     note = event.note or ""
     if event.note_key:
         try:
-            said = text(context, caller, f"tip.note.{event.note_key}", **event.note_fields)
+            said = text(
+                context,
+                caller,
+                f"tip.note.{event.note_key}",
+                **_note_fields(context, caller, event),
+            )
         except KeyError:  # a key or field this version does not know: show what remains
             said = ""
         if said and note:
@@ -394,6 +491,11 @@ async def _table(update: Update, context: GridContext, caller: Caller, args: lis
     words = tiptable.labels(lambda key, **fields: text(context, caller, key, **fields))
     body = text(context, caller, "tip.table_title", period=period) + "\n"
     body += tiptable.render(rows, words)
+    # The KPIs units are judged on: a second table beside the official one.
+    kpis = await kpi_table(context.services.db, context.services.tips.workdays, start, end)
+    said = kpitable.labels(lambda key, **fields: text(context, caller, key, **fields))
+    body += "\n\n" + text(context, caller, "kpitable.title", period=period) + "\n"
+    body += kpitable.render(kpis, said)
     await reply_text(update, context, body)
 
 
@@ -464,6 +566,19 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
                     ]
                 ]
             )
+        elif notice.extension_buttons:
+            markup = InlineKeyboardMarkup(
+                [
+                    [
+                        _action_button(
+                            text(grid, caller, "tip.grant"), notice.tip_id, NoticeAction.GRANT
+                        ),
+                        _action_button(
+                            text(grid, caller, "tip.refuse"), notice.tip_id, NoticeAction.REFUSE
+                        ),
+                    ]
+                ]
+            )
         elif notice.verify_buttons:
             markup = InlineKeyboardMarkup(
                 [
@@ -478,11 +593,24 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
                 ]
             )
         fields = dict(notice.fields)
-        if "deadline" in fields:
-            fields["deadline"] = _when(grid, caller, fields["deadline"])
+        for name in ("deadline", "old"):
+            if name in fields:
+                fields[name] = _when(grid, caller, fields[name])
         if "valid" in fields:
             fields["valid"] = text(grid, caller, "tip.valid" if fields["valid"] else "tip.invalid")
         try:
+            if notice.photos:  # the checker sees the "before" and "after" photos together
+                caption = text(grid, caller, "tip.album_caption", number=fields.get("number", ""))
+                if len(notice.photos) == 1:  # an album takes 2 to 10
+                    await grid.bot.send_photo(notice.telegram_id, notice.photos[0], caption)
+                else:
+                    await grid.bot.send_media_group(
+                        notice.telegram_id,
+                        [
+                            InputMediaPhoto(file_id, caption=caption if i == 0 else None)
+                            for i, file_id in enumerate(notice.photos)
+                        ],
+                    )
             await grid.bot.send_message(
                 notice.telegram_id, text(grid, caller, notice.key, **fields), reply_markup=markup
             )
@@ -656,6 +784,8 @@ DRAFT_PRESSES: dict[TipDraftAction, DraftPress] = {
     TipDraftAction.CLOSE_PHOTOS_DONE: lambda t, m, b: t.close_photos_done(m, b.draft),
     TipDraftAction.VALID: lambda t, m, b: t.close(m, b.draft, True),
     TipDraftAction.INVALID: lambda t, m, b: t.close(m, b.draft, False),
+    TipDraftAction.URGENCY: lambda t, m, b: t.choose_urgency(m, b.draft, b.arg),
+    TipDraftAction.DUPLICATE: lambda t, m, b: t.link_at_intake(m, b.draft, b.arg),
 }
 
 
@@ -726,9 +856,131 @@ async def _begin_return(
     await ask(context, chat_id, caller, step)
 
 
+async def _decide_extension(
+    context: GridContext,
+    caller: Caller,
+    member: Member,
+    button: TipActionButton,
+    query: CallbackQuery,
+    chat_id: int,
+    *,
+    grant: bool,
+) -> None:
+    """同意 / 不同意 an extension asked: the deadline moves (or not); the asker is told."""
+    outcome = await context.services.tips.decide_extension(member, button.tip, grant)
+    await query.answer()
+    await _quietly(query.edit_message_reply_markup(None))
+    key = "tip.extension_granted" if grant else "tip.extension_refused"
+    deadline = _when(context, caller, outcome.tip.deadline)
+    await _send(
+        context, chat_id, text(context, caller, key, number=outcome.tip.number, deadline=deadline)
+    )
+    await send_notices(context, outcome.notices)
+
+
 # What each button under a tip notice does (a test checks every action has one).
 ACTION_PRESSES: dict[NoticeAction, ActionPress] = {
     NoticeAction.ACKNOWLEDGE: _acknowledge,
     NoticeAction.PASS: _approve,
     NoticeAction.BACK: _begin_return,
+    NoticeAction.GRANT: lambda *a: _decide_extension(*a, grant=True),
+    NoticeAction.REFUSE: lambda *a: _decide_extension(*a, grant=False),
 }
+
+
+# ---------------------------------------------------------------------- case practice
+
+
+def _rest(args: list[str], start: int) -> str:
+    return " ".join(args[start:])
+
+
+async def extend_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/extend NUMBER YYYY-MM-DD REASON: 延期 asked by the assigned unit before the deadline."""
+    args = context.args or []
+    day = periods.day(args[1]) if len(args) >= 2 else None
+    if len(args) < 3 or day is None:
+        await reply(update, context, caller, "usage.extend")
+        return
+    outcome = await context.services.tips.ask_extension(
+        _member(caller), args[0], day, _rest(args, 2)
+    )
+    await send_notices(context, outcome.notices)
+    asked = outcome.tip.extension_asked
+    await reply(
+        update,
+        context,
+        caller,
+        "tip.extension_asked",
+        number=outcome.tip.number,
+        deadline=_when(context, caller, asked),
+    )
+
+
+async def park_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/park NUMBER YYYY-MM-DD REASON: 挂账 until that day, with a reason (admins)."""
+    args = context.args or []
+    if len(args) < 2:
+        await reply(update, context, caller, "usage.park")
+        return
+    day = periods.day(args[1])
+    if day is None:
+        await reply(update, context, caller, "usage.park")
+        return
+    tip = await context.services.tips.park(_member(caller), args[0], day, _rest(args, 2))
+    await reply(update, context, caller, "tip.parked", number=tip.number, day=day.isoformat())
+
+
+async def callback_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/callback NUMBER 满意|基本满意|不满意 [过错] [NOTE]: 回访 after closure; 不满意
+    through the handler's fault reopens the tip as rework."""
+    args = context.args or []
+    word = args[1] if len(args) > 1 else ""
+    outcome = next(
+        (o for o in Satisfaction if means(context, word, f"tip.satisfaction_word.{o}")), None
+    )
+    if outcome is None:
+        await reply(update, context, caller, "usage.callback")
+        return
+    fault = len(args) > 2 and means(context, args[2], "tip.word.fault")
+    note = _rest(args, 3 if fault else 2) or None
+    result = await context.services.tips.call_back(_member(caller), args[0], outcome, fault, note)
+    said = text(context, caller, f"tip.satisfaction.{outcome}")
+    await reply(update, context, caller, "tip.called_back", number=result.tip.number, outcome=said)
+    if result.tip.state is TipState.ASSIGNED:
+        await reply(
+            update,
+            context,
+            caller,
+            "tip.reopened",
+            number=result.tip.number,
+            unit=result.tip.assigned_name,
+            deadline=_when(context, caller, result.tip.deadline),
+        )
+    await send_notices(context, result.notices)
+
+
+async def decline_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/decline NUMBER REASON [NOTE]: 不予受理 (out of remit, not enough information,
+    duplicate); the tip is kept and listed."""
+    args = context.args or []
+    word = args[1] if len(args) > 1 else ""
+    reason = next((r for r in Declined if means(context, word, f"tip.declined_word.{r}")), None)
+    if reason is None:
+        await reply(update, context, caller, "usage.decline")
+        return
+    tip = await context.services.tips.decline(
+        _member(caller), args[0], reason, _rest(args, 2) or None
+    )
+    said = text(context, caller, f"tip.declined_reason.{reason}")
+    await reply(update, context, caller, "tip.declined", number=tip.number, reason=said)
+
+
+async def duplicate_command(update: Update, context: GridContext, caller: Caller) -> None:
+    """/dup NUMBER ORIGINAL: link a received tip as a duplicate of an earlier one."""
+    args = context.args or []
+    if len(args) != 2:
+        await reply(update, context, caller, "usage.dup")
+        return
+    tip = await context.services.tips.link_duplicate(_member(caller), args[0], args[1])
+    await reply(update, context, caller, "tip.linked", number=tip.number, original=args[1].upper())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from storage.db import is_postgres_url
 from storage.times import from_text_or_none, to_text
 from storage.units import subtree_bounds
 
-KINDS = ("reports", "tips", "members", "updates")
+KINDS = ("reports", "tips", "members", "updates", "sites", "remaining")
 
 _REPORTS = """
 SELECT r.id, r.created_at AS at, r.unit_id, m.name AS member, m.telegram_id, r.category,
@@ -47,7 +47,9 @@ ORDER BY r.id LIMIT :limit
 _TIPS = """
 SELECT t.id, t.number, t.received_at AS at, t.source, t.unit_id, t.address, t.description,
        t.assigned_unit_id, t.assigned_at, t.deadline, t.acknowledged_at, t.state,
-       t.closed_at, t.valid, t.result, t.returns, t.escalation_level, w.state AS reward
+       t.closed_at, t.valid, t.result, t.returns, t.escalation_level, w.state AS reward,
+       t.urgency, t.declined, t.extensions, t.parked_until, t.satisfaction,
+       (SELECT o.number FROM tip o WHERE o.id = t.duplicate_of) AS duplicate_of
 FROM tip t
 CROSS JOIN org_unit u ON u.id = t.unit_id
 LEFT JOIN org_unit a ON a.id = t.assigned_unit_id
@@ -81,7 +83,45 @@ WHERE +u.path >= :low AND +u.path < :high AND +s.created_at >= :start AND +s.cre
 ORDER BY s.id LIMIT :limit
 """
 
-_QUERIES = {"reports": _REPORTS, "tips": _TIPS, "members": _MEMBERS, "updates": _UPDATES}
+# A plan's current round on :today (a local day), and whether a site's row is overdue at
+# :now — as ``bot.domain.plans.round_of`` and ``overdue_below`` decide.
+_ROUND = (
+    "(CASE WHEN p.cycle_days IS NULL THEN 0 ELSE "
+    "CAST(julianday(:today) - julianday(p.start_day) AS INTEGER) / p.cycle_days END)"
+)
+_PLAN_STATE = (
+    f"CASE WHEN ps.last_round >= {_ROUND} THEN 'done' "
+    "WHEN (p.cycle_days IS NULL AND :now >= p.deadline) "
+    f"OR (p.cycle_days IS NOT NULL AND ps.last_round < {_ROUND} - 1) THEN 'overdue' "
+    "ELSE 'due' END"
+)
+_SITE_SCOPE = (
+    "+u.path >= :low AND +u.path < :high AND +s.created_at >= :start AND +s.created_at < :end"
+)
+_UNDONE = (
+    "EXISTS (SELECT 1 FROM plan_site ps JOIN plan p ON p.id = ps.plan_id "
+    f"WHERE ps.site_id = s.id AND p.state = 'open' AND ps.last_round < {_ROUND})"
+)
+_SITES = f"""
+SELECT s.id, s.created_at AS at, s.category, s.code, s.name, s.address, s.unit_id, s.latitude,
+       s.longitude, s.tags, s.status, s.registered, s.report_count,
+       (SELECT group_concat(p.name || char(31) || {_PLAN_STATE}, char(30))
+        FROM plan_site ps JOIN plan p ON p.id = ps.plan_id
+        WHERE ps.site_id = s.id AND p.state = 'open') AS plans
+FROM site s
+CROSS JOIN org_unit u ON u.id = s.unit_id
+WHERE {_SITE_SCOPE} AND s.id > :after {{only}}
+ORDER BY s.id LIMIT :limit
+"""
+
+_QUERIES = {
+    "reports": _REPORTS,
+    "tips": _TIPS,
+    "members": _MEMBERS,
+    "updates": _UPDATES,
+    "sites": _SITES.format(only=""),
+    "remaining": _SITES.format(only=f"AND {_UNDONE}"),
+}
 _COUNTS = {
     "reports": "SELECT count(*) FROM report r JOIN org_unit u ON u.id = r.unit_id "
     "WHERE u.path >= :low AND u.path < :high AND r.created_at >= :start AND r.created_at < :end",
@@ -93,6 +133,9 @@ _COUNTS = {
     "WHERE u.path >= :low AND u.path < :high AND m.joined_at >= :start AND m.joined_at < :end",
     "updates": "SELECT count(*) FROM status_update s JOIN org_unit u ON u.id = s.unit_id "
     "WHERE u.path >= :low AND u.path < :high AND s.created_at >= :start AND s.created_at < :end",
+    "sites": f"SELECT count(*) FROM site s JOIN org_unit u ON u.id = s.unit_id WHERE {_SITE_SCOPE}",
+    "remaining": "SELECT count(*) FROM site s JOIN org_unit u ON u.id = s.unit_id "
+    f"WHERE {_SITE_SCOPE} AND {_UNDONE}",
 }
 
 # Bounds that include every stored time ('YYYY-MM-DDTHH:MM:SSZ').
@@ -131,13 +174,17 @@ _TIMES = ("at", "assigned_at", "deadline", "acknowledged_at", "closed_at", "upda
 _TIMES += ("last_report",)
 
 
-def _params(path: str, start: datetime | None, end: datetime | None) -> dict[str, object]:
+def _params(
+    path: str, start: datetime | None, end: datetime | None, at: datetime | None, today: str
+) -> dict[str, object]:
     low, high = subtree_bounds(path)
     return {
         "low": low,
         "high": high,
         "start": to_text(start) if start else _EARLIEST,
         "end": to_text(end) if end else _LATEST,
+        "now": to_text(at or datetime.now(UTC)),
+        "today": today or (at or datetime.now(UTC)).date().isoformat(),
     }
 
 
@@ -155,8 +202,13 @@ def count(
     path: str,
     start: datetime | None,
     end: datetime | None,
+    at: datetime | None = None,
+    today: str = "",
 ) -> int:
-    return int(conn.execute(_sql(conn, _COUNTS[kind]), _params(path, start, end)).fetchone()[0])
+    """How many rows ``batch`` would give; ``at`` and ``today`` (a local day) are the moment
+    plan states are taken at (now when None)."""
+    params = _params(path, start, end, at, today)
+    return int(conn.execute(_sql(conn, _COUNTS[kind]), params).fetchone()[0])
 
 
 def batch(
@@ -167,8 +219,10 @@ def batch(
     end: datetime | None,
     after: int,
     limit: int,
+    at: datetime | None = None,
+    today: str = "",
 ) -> list[dict[str, Any]]:
-    params = {**_params(path, start, end), "after": after, "limit": limit}
+    params = {**_params(path, start, end, at, today), "after": after, "limit": limit}
     return [_row(row) for row in conn.execute(_sql(conn, _QUERIES[kind]), params).fetchall()]
 
 

@@ -513,6 +513,150 @@ _TIP_EVENT_NOTES = (
         WHERE kind = 'escalated' AND note IS NOT NULL""",
 )
 
+# The site registry (台账) and inspection plans (检查任务). A site gains a name, an
+# address, coordinates and tags (`site_tag`, one row per tag, and `tags` as written, for
+# display); `registered` is 1 for a site imported from a list, 0 for one a worker created.
+# A plan lists the sites it covers in `plan_site` (joined when the plan is made, or when a
+# site comes to match it), each with the round it was last done in; `plan_tally` counts,
+# per plan, unit and round (-1: never), the sites last done in that round — kept by the
+# submit transaction — so progress reads a few rows per unit, never the reports.
+_SITES_AND_PLANS = (
+    "ALTER TABLE site ADD COLUMN name TEXT",
+    "ALTER TABLE site ADD COLUMN address TEXT",
+    "ALTER TABLE site ADD COLUMN latitude REAL",
+    "ALTER TABLE site ADD COLUMN longitude REAL",
+    "ALTER TABLE site ADD COLUMN tags TEXT NOT NULL DEFAULT ''",
+    "ALTER TABLE site ADD COLUMN registered INTEGER NOT NULL DEFAULT 0 "
+    "CHECK (registered IN (0, 1))",
+    """CREATE TABLE site_tag (
+        tag     TEXT NOT NULL,
+        site_id INTEGER NOT NULL REFERENCES site (id),
+        PRIMARY KEY (tag, site_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX site_tag_site ON site_tag (site_id)",
+    """CREATE TABLE plan (
+        id          INTEGER PRIMARY KEY,
+        name        TEXT NOT NULL,
+        category    TEXT NOT NULL,
+        unit_id     INTEGER NOT NULL REFERENCES org_unit (id),
+        tag         TEXT,
+        deadline    TEXT,
+        cycle_days  INTEGER CHECK (cycle_days IS NULL OR cycle_days >= 1),
+        weekly      INTEGER NOT NULL DEFAULT 0 CHECK (weekly IN (0, 1)),
+        done_rule   TEXT NOT NULL CHECK (done_rule IN ('any', 'done')),
+        start_day   TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('open', 'closed')),
+        created_by  INTEGER REFERENCES member (id),
+        created_at  TEXT NOT NULL,
+        closed_by   INTEGER REFERENCES member (id),
+        closed_at   TEXT,
+        CHECK ((deadline IS NULL) <> (cycle_days IS NULL))
+    )""",
+    "CREATE INDEX plan_state ON plan (state, id)",
+    """CREATE TABLE plan_site (
+        plan_id      INTEGER NOT NULL REFERENCES plan (id),
+        site_id      INTEGER NOT NULL REFERENCES site (id),
+        unit_id      INTEGER NOT NULL REFERENCES org_unit (id),
+        last_round   INTEGER NOT NULL DEFAULT -1,
+        last_done_at TEXT,
+        on_time      INTEGER NOT NULL DEFAULT 0 CHECK (on_time IN (0, 1)),
+        PRIMARY KEY (plan_id, site_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX plan_site_unit ON plan_site (unit_id, plan_id, last_round)",
+    "CREATE INDEX plan_site_site ON plan_site (site_id)",
+    """CREATE TABLE plan_tally (
+        plan_id INTEGER NOT NULL REFERENCES plan (id),
+        unit_id INTEGER NOT NULL REFERENCES org_unit (id),
+        round   INTEGER NOT NULL,
+        sites   INTEGER NOT NULL DEFAULT 0,
+        on_time INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (plan_id, unit_id, round)
+    ) WITHOUT ROWID""",
+    # A plan being drafted with /plan, one per person; `data` is the answers so far.
+    """CREATE TABLE plan_draft (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        telegram_id INTEGER NOT NULL UNIQUE,
+        member_id   INTEGER NOT NULL REFERENCES member (id),
+        data        TEXT NOT NULL DEFAULT '{}',
+        created_at  TEXT NOT NULL,
+        expires_at  TEXT NOT NULL
+    )""",
+)
+
+# Tips handled as 12345 and 数字城管 handle cases: an urgency and the limit it gave,
+# 不予受理 with a reason, duplicates linked to their original, extensions (延期) asked
+# and granted, parking (挂账) with a reason and a target day, the reminder before the
+# deadline, and the call-back (回访) after closure. Rework (返工) is ``returns``.
+_TIP_CASE_PRACTICE = (
+    """ALTER TABLE tip ADD COLUMN urgency TEXT NOT NULL DEFAULT 'normal'
+        CHECK (urgency IN ('normal', 'urgent', 'emergency'))""",
+    "ALTER TABLE tip ADD COLUMN declined TEXT CHECK (declined IN ('remit', 'info', 'duplicate'))",
+    "ALTER TABLE tip ADD COLUMN duplicate_of INTEGER REFERENCES tip (id)",
+    "ALTER TABLE tip ADD COLUMN extensions INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE tip ADD COLUMN extension_asked TEXT",  # the deadline asked for, pending
+    "ALTER TABLE tip ADD COLUMN extension_reason TEXT",
+    "ALTER TABLE tip ADD COLUMN extension_by INTEGER REFERENCES member (id)",
+    "ALTER TABLE tip ADD COLUMN parked_until TEXT",  # a local day YYYY-MM-DD while parked
+    "ALTER TABLE tip ADD COLUMN parked_reason TEXT",
+    "ALTER TABLE tip ADD COLUMN reminded_at TEXT",
+    """ALTER TABLE tip ADD COLUMN satisfaction TEXT
+        CHECK (satisfaction IN ('satisfied', 'basic', 'dissatisfied'))""",
+    "CREATE INDEX tip_duplicate_of ON tip (duplicate_of)",
+    # Two more sources: 网格员巡查发现 (patrol) and 部门交办 (department). SQLite cannot
+    # alter a CHECK constraint; widening it in the stored schema is the documented way
+    # (sqlite.org/lang_altertable.html, "other kinds of table schema changes"), and it
+    # keeps every column other migrations add to ``tip``. RESET reloads the schema.
+    "PRAGMA writable_schema = ON",
+    """UPDATE sqlite_schema SET sql = replace(sql,
+        'CHECK (source IN (''hotline'', ''online'', ''visit'', ''other''))',
+        'CHECK (source IN (''hotline'', ''online'', ''visit'', ''other'', ''patrol'', '
+            || '''department''))')
+        WHERE type = 'table' AND name = 'tip'""",
+    "PRAGMA writable_schema = RESET",
+    "CREATE INDEX tip_event_kind_at ON tip_event (kind, at)",
+    # The unit KPIs of a period read the tips due or closed in it.
+    "CREATE INDEX tip_deadline ON tip (deadline)",
+    "CREATE INDEX tip_closed_at ON tip (closed_at)",
+)
+
+# The 简报 as a numbered document: one issue row per issuing unit and period (its 第N期
+# once published; ``revision`` counts previews, so a button of an older preview is known),
+# and the items units offer for it (a status update with a title, or written directly),
+# with the order and the include/drop the admin chose in the preview.
+_BULLETIN_ISSUES = (
+    """CREATE TABLE bulletin_issue (
+        id           INTEGER PRIMARY KEY,
+        unit_id      INTEGER NOT NULL REFERENCES org_unit (id),
+        first_day    TEXT NOT NULL,
+        last_day     TEXT NOT NULL,
+        number       INTEGER,
+        revision     INTEGER NOT NULL DEFAULT 0,
+        published_at TEXT,
+        published_by INTEGER REFERENCES member (id),
+        UNIQUE (unit_id, first_day),
+        UNIQUE (unit_id, number)
+    )""",
+    """CREATE TABLE bulletin_item (
+        id         INTEGER PRIMARY KEY,
+        unit_id    INTEGER NOT NULL REFERENCES org_unit (id),
+        member_id  INTEGER NOT NULL REFERENCES member (id),
+        update_id  INTEGER UNIQUE REFERENCES status_update (id),
+        title      TEXT NOT NULL,
+        body       TEXT NOT NULL,
+        day        TEXT NOT NULL,
+        position   INTEGER NOT NULL DEFAULT 0,
+        dropped    INTEGER NOT NULL DEFAULT 0 CHECK (dropped IN (0, 1)),
+        created_at TEXT NOT NULL
+    )""",
+    "CREATE INDEX bulletin_item_day ON bulletin_item (day, position, id)",
+    """CREATE TABLE bulletin_item_photo (
+        item_id  INTEGER NOT NULL REFERENCES bulletin_item (id),
+        position INTEGER NOT NULL,
+        sha256   TEXT NOT NULL REFERENCES evidence (sha256),
+        PRIMARY KEY (item_id, position)
+    ) WITHOUT ROWID""",
+)
+
 # Outlets (issue 19): group robots of WeCom, DingTalk and Feishu named in the config.
 # `outlet` remembers each one (since when it is known, whether it is failing, a digest of
 # its address and secret so that a changed config clears the failing state); every send
@@ -557,4 +701,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(13, "invite makers", _INVITE_MAKERS),
     Migration(14, "tip event notes", _TIP_EVENT_NOTES),
     Migration(18, "outlets", _OUTLETS),
+    Migration(19, "sites and plans", _SITES_AND_PLANS),
+    Migration(20, "tip case practice", _TIP_CASE_PRACTICE),
+    Migration(21, "bulletin issues and items", _BULLETIN_ISSUES),
 )

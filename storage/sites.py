@@ -12,7 +12,8 @@ from storage.units import subtree_bounds
 
 _COLUMNS = (
     "s.id, s.category, s.code, s.unit_id, s.status, s.last_report_id, s.report_count, "
-    "s.created_at, s.updated_at, u.code AS unit_code, u.name AS unit_name, u.path AS unit_path"
+    "s.created_at, s.updated_at, u.code AS unit_code, u.name AS unit_name, u.path AS unit_path, "
+    "s.name, s.address, s.latitude, s.longitude, s.tags, s.registered"
 )
 _FROM = "FROM site s JOIN org_unit u ON u.id = s.unit_id"
 
@@ -31,6 +32,17 @@ class Site:
     unit_code: str
     unit_name: str
     unit_path: str
+    name: str | None = None
+    address: str | None = None
+    latitude: float | None = None
+    longitude: float | None = None
+    tags: str = ""
+    registered: bool = False
+
+    @property
+    def tag_list(self) -> list[str]:
+        """The site's tags, in the order written."""
+        return [tag for tag in self.tags.split(";") if tag]
 
 
 def code_key(code: str) -> str:
@@ -42,6 +54,7 @@ def _site(row: sqlite3.Row) -> Site:
     data = dict(row)
     data["created_at"] = from_text(data["created_at"])
     data["updated_at"] = from_text(data["updated_at"])
+    data["registered"] = bool(data["registered"])
     return Site(**data)
 
 
@@ -148,3 +161,133 @@ async def status_counts(conn: Connection, path: str) -> list[tuple[str, str, str
             (low, high),
         )
     ]
+
+
+# ---------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class RegistryRow:
+    """One site of an imported list, checked: unit and category resolved."""
+
+    category: str
+    code: str
+    name: str | None
+    address: str | None
+    unit_id: int
+    latitude: float | None
+    longitude: float | None
+    tags: tuple[str, ...]
+    status: str | None
+    key: str = ""  # the code as compared (``code_key``); computed when not given
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            object.__setattr__(self, "key", code_key(self.code))
+
+
+async def stage_begin(conn: Connection) -> None:
+    """Inside a transaction: empty staging tables for an import (this connection's own)."""
+    await conn.execute("DROP TABLE IF EXISTS temp.site_import")
+    await conn.execute("DROP TABLE IF EXISTS temp.site_import_tag")
+    await conn.execute("DROP TABLE IF EXISTS temp.site_touch")
+    await conn.execute(
+        "CREATE TEMP TABLE site_import (category TEXT NOT NULL, code TEXT NOT NULL, "
+        "code_key TEXT NOT NULL, name TEXT, address TEXT, unit_id INTEGER NOT NULL, "
+        "latitude REAL, longitude REAL, tags TEXT NOT NULL, status TEXT, "
+        "PRIMARY KEY (category, code_key)) WITHOUT ROWID"
+    )
+    await conn.execute("CREATE TEMP TABLE site_import_tag (category TEXT, code_key TEXT, tag TEXT)")
+    await conn.execute("CREATE TEMP TABLE site_touch (site_id INTEGER PRIMARY KEY)")
+
+
+async def stage_rows(conn: Connection, rows: list[RegistryRow]) -> None:
+    """Checked rows of the file into the staging tables."""
+    await conn.executemany(
+        "INSERT INTO temp.site_import VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                r.category,
+                r.code,
+                r.key,
+                r.name,
+                r.address,
+                r.unit_id,
+                r.latitude,
+                r.longitude,
+                ";".join(r.tags),
+                r.status,
+            )
+            for r in rows
+        ],
+    )
+    await conn.executemany(
+        "INSERT INTO temp.site_import_tag VALUES (?, ?, ?)",
+        [(r.category, r.key, tag) for r in rows for tag in r.tags],
+    )
+
+
+async def stage_apply(conn: Connection, now: datetime) -> tuple[int, int, list[str]]:
+    """The staged file applied as set operations: known sites whose name, address, unit,
+    coordinates or tags differ are updated (a worker's site becomes registered); new
+    ones are added with their starting status; their tags follow. Returns (added,
+    updated, the registered sites missing from the file as 'category:code')."""
+    stamp = to_text(now)
+    await conn.execute(
+        "INSERT INTO temp.site_touch (site_id) SELECT s.id FROM temp.site_import i "
+        "JOIN site s ON s.category = i.category AND s.code_key = i.code_key "
+        "WHERE s.name IS NOT i.name OR s.address IS NOT i.address OR s.unit_id <> i.unit_id "
+        "OR s.latitude IS NOT i.latitude OR s.longitude IS NOT i.longitude "
+        "OR s.tags <> i.tags OR s.registered = 0"
+    )
+    updated = (await fetch_one(conn, "SELECT COUNT(*) FROM temp.site_touch"))[0]
+    await conn.execute(
+        "UPDATE site SET name = i.name, address = i.address, unit_id = i.unit_id, "
+        "latitude = i.latitude, longitude = i.longitude, tags = i.tags, registered = 1, "
+        "updated_at = ? FROM temp.site_touch x, temp.site_import i WHERE x.site_id = site.id "
+        "AND site.category = i.category AND site.code_key = i.code_key",
+        (stamp,),
+    )
+    before = (await fetch_one(conn, "SELECT coalesce(MAX(id), 0) FROM site"))[0]
+    cur = await conn.execute(
+        "INSERT INTO site (category, code, code_key, unit_id, status, name, address, latitude, "
+        "longitude, tags, registered, created_at, updated_at) "
+        "SELECT category, code, code_key, unit_id, status, name, address, latitude, longitude, "
+        "tags, 1, ?, ? FROM temp.site_import i WHERE NOT EXISTS (SELECT 1 FROM site s "
+        "WHERE s.category = i.category AND s.code_key = i.code_key)",
+        (stamp, stamp),
+    )
+    added = cur.rowcount
+    await conn.execute(
+        "INSERT INTO temp.site_touch (site_id) SELECT id FROM site WHERE id > ?", (before,)
+    )
+    await conn.execute(
+        "DELETE FROM site_tag WHERE site_id IN (SELECT site_id FROM temp.site_touch)"
+    )
+    await conn.execute(
+        "INSERT OR IGNORE INTO site_tag (tag, site_id) SELECT t.tag, s.id "
+        "FROM temp.site_import_tag t JOIN site s ON s.category = t.category "
+        "AND s.code_key = t.code_key JOIN temp.site_touch x ON x.site_id = s.id"
+    )
+    missing = [
+        f"{r[0]}:{r[1]}"
+        for r in await fetch_all(
+            conn,
+            "SELECT s.category, s.code FROM site s WHERE s.registered = 1 AND NOT EXISTS "
+            "(SELECT 1 FROM temp.site_import i WHERE i.category = s.category "
+            "AND i.code_key = s.code_key) ORDER BY s.id",
+        )
+    ]
+    for table in ("site_import", "site_import_tag", "site_touch"):
+        await conn.execute(f"DROP TABLE temp.{table}")
+    return added, updated, missing
+
+
+async def set_tags(conn: Connection, site_id: int, tags: tuple[str, ...] | list[str]) -> None:
+    """The site's tags become exactly ``tags``."""
+    await conn.execute("DELETE FROM site_tag WHERE site_id = ?", (site_id,))
+    await conn.executemany(
+        "INSERT OR IGNORE INTO site_tag (tag, site_id) VALUES (?, ?)",
+        [(tag, site_id) for tag in tags],
+    )
+    await conn.execute("UPDATE site SET tags = ? WHERE id = ?", (";".join(tags), site_id))

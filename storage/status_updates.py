@@ -114,3 +114,17 @@ async def for_member(conn: Connection, member_id: int, since: datetime) -> list[
         data["created_at"] = from_text(data["created_at"])
         found.append(StatusUpdate(**data, counters=counters))
     return found
+
+
+async def get(conn: Connection, update_id: int) -> StatusUpdate | None:
+    """One status update (without its counters), or None."""
+    row = await fetch_one(
+        conn,
+        "SELECT id, member_id, unit_id, body, created_at FROM status_update WHERE id = ?",
+        (update_id,),
+    )
+    if row is None:
+        return None
+    data = dict(row)
+    data["created_at"] = from_text(data["created_at"])
+    return StatusUpdate(**data, counters={})

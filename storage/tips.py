@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from dataclasses import dataclass, field, fields
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -41,6 +41,40 @@ class EventKind(StrEnum):
     ESCALATED = "escalated"
     REWARD_PAID = "reward_paid"
     REWARD_DECLINED = "reward_declined"
+    DECLINED = "declined"  # 不予受理, with a reason
+    EXTENSION_ASKED = "extension_asked"  # 延期 asked by the assigned unit
+    EXTENDED = "extended"  # 延期 granted: a new deadline
+    EXTENSION_REFUSED = "extension_refused"
+    PARKED = "parked"  # 挂账 with a reason and a target day
+    UNPARKED = "unparked"  # back as due on its target day
+    REMINDED = "reminded"  # the unit reminded before the deadline (催办)
+    CALLED_BACK = "called_back"  # 回访: satisfied, basically, or not
+    REOPENED = "reopened"  # not satisfied through the handler's fault: rework (返工)
+    FOLLOWED = "followed"  # a duplicate closed with its original's outcome
+
+
+class Urgency(StrEnum):
+    """一般 / 较急 / 紧急 (``tip.urgency``)."""
+
+    NORMAL = "normal"
+    URGENT = "urgent"
+    EMERGENCY = "emergency"
+
+
+class Declined(StrEnum):
+    """Why a tip was not accepted (不予受理, ``tip.declined``)."""
+
+    REMIT = "remit"  # out of remit
+    INFO = "info"  # not enough information
+    DUPLICATE = "duplicate"
+
+
+class Satisfaction(StrEnum):
+    """What the tipster said at the call-back (回访, ``tip.satisfaction``)."""
+
+    SATISFIED = "satisfied"  # 满意
+    BASIC = "basic"  # 基本满意
+    DISSATISFIED = "dissatisfied"  # 不满意
 
 
 class RewardState(StrEnum):
@@ -93,6 +127,22 @@ class Tip:
     assigned_code: str | None
     assigned_name: str | None
     assigned_path: str | None
+    urgency: str = Urgency.NORMAL
+    declined: str | None = None
+    duplicate_of: int | None = None
+    extensions: int = 0
+    extension_asked: datetime | None = None
+    extension_reason: str | None = None
+    extension_by: int | None = None
+    parked_until: date | None = None
+    parked_reason: str | None = None
+    reminded_at: datetime | None = None
+    satisfaction: str | None = None
+
+    @property
+    def parked(self) -> bool:
+        """挂账: parked until its target day (out of the overdue counts until then)."""
+        return self.parked_until is not None
 
     @property
     def responsible_path(self) -> str:
@@ -137,7 +187,15 @@ class Reward:
     unit_name: str
 
 
-_TIP_TIMES = ("assigned_at", "deadline", "acknowledged_at", "closed_at", "escalated_at")
+_TIP_TIMES = (
+    "assigned_at",
+    "deadline",
+    "acknowledged_at",
+    "closed_at",
+    "escalated_at",
+    "extension_asked",
+    "reminded_at",
+)
 
 
 def _tip(row: sqlite3.Row) -> Tip:
@@ -149,12 +207,17 @@ def _tip(row: sqlite3.Row) -> Tip:
     data["created_at"] = from_text(data["created_at"])
     for name in _TIP_TIMES:
         data[name] = from_text_or_none(data[name])
+    if data["parked_until"] is not None:
+        data["parked_until"] = date.fromisoformat(data["parked_until"])
     return Tip(**{f.name: data[f.name] for f in fields(Tip)})
 
 
 def _stored(value: Any) -> Any:
-    """A column value as stored: times as UTC text, everything else as it is."""
-    return to_text(value) if isinstance(value, datetime) else value
+    """A column value as stored: times as UTC text, days as ISO text, everything else as
+    it is."""
+    if isinstance(value, datetime):
+        return to_text(value)
+    return value.isoformat() if isinstance(value, date) else value
 
 
 async def next_number(conn: Connection, day: str) -> str:
@@ -330,7 +393,8 @@ async def overdue(conn: Connection, now: datetime) -> list[Tip]:
         _tip(row)
         for row in await fetch_all(
             conn,
-            f"SELECT {_COLUMNS} {_FROM} WHERE t.state = ? AND t.deadline < ? ORDER BY t.id",
+            f"SELECT {_COLUMNS} {_FROM} WHERE t.state = ? AND t.deadline < ? "
+            "AND t.parked_until IS NULL ORDER BY t.id",
             (TipState.ASSIGNED, to_text(now)),
         )
     ]
@@ -343,7 +407,8 @@ async def overdue_counts(conn: Connection, now: datetime) -> dict[int, int]:
         for r in await fetch_all(
             conn,
             "SELECT assigned_unit_id AS unit, COUNT(*) AS n FROM tip "
-            "WHERE state = ? AND deadline < ? GROUP BY assigned_unit_id",
+            "WHERE state = ? AND deadline < ? AND parked_until IS NULL "
+            "GROUP BY assigned_unit_id",
             (TipState.ASSIGNED, to_text(now)),
         )
     }
@@ -352,7 +417,7 @@ async def overdue_counts(conn: Connection, now: datetime) -> dict[int, int]:
 async def cohort(conn: Connection, start: datetime | None, end: datetime) -> list[sqlite3.Row]:
     """Tips received in [start, end), with the path of their responsible unit and whether
     they were assigned, closed and valid by ``end``."""
-    where = "t.received_at < ?"
+    where = "t.received_at < ? AND t.declined IS NULL"  # 不予受理 is no 受理
     params: list[Any] = [to_text(end), TipState.CLOSED, to_text(end), TipState.CLOSED]
     params += [to_text(end), to_text(end)]
     if start is not None:
@@ -522,7 +587,182 @@ async def overdue_paths(conn: Connection, now: datetime) -> list[tuple[str, int]
         for r in await fetch_all(
             conn,
             "SELECT a.path, COUNT(*) AS n FROM tip t JOIN org_unit a ON a.id = t.assigned_unit_id "
-            "WHERE t.state = ? AND t.deadline < ? GROUP BY a.path",
+            "WHERE t.state = ? AND t.deadline < ? AND t.parked_until IS NULL GROUP BY a.path",
             (TipState.ASSIGNED, to_text(now)),
+        )
+    ]
+
+
+# ---------------------------------------------------------------------- case practice
+
+
+async def due_for_reminder(conn: Connection, before: datetime) -> list[Tip]:
+    """Assigned tips, not parked nor reminded for their deadline, due before ``before``
+    (a coarse pre-filter; the domain decides in working hours)."""
+    return [
+        _tip(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE t.state = ? AND t.deadline < ? "
+            "AND t.parked_until IS NULL "
+            "AND (t.reminded_at IS NULL OR t.reminded_at < t.assigned_at) ORDER BY t.id",
+            (TipState.ASSIGNED, to_text(before)),
+        )
+    ]
+
+
+async def parked(conn: Connection, path: str | None = None) -> list[Tip]:
+    """Parked tips (挂账), by target day; within the subtree of ``path`` when given."""
+    sql = f"SELECT {_COLUMNS} {_FROM} WHERE t.parked_until IS NOT NULL AND t.state = ?"
+    params: list[Any] = [TipState.ASSIGNED]
+    if path is not None:
+        low, high = subtree_bounds(path)
+        sql += " AND coalesce(a.path, u.path) >= ? AND coalesce(a.path, u.path) < ?"
+        params += [low, high]
+    return [
+        _tip(row) for row in await fetch_all(conn, sql + " ORDER BY t.parked_until, t.id", params)
+    ]
+
+
+async def unpark_due(conn: Connection, today: date) -> list[Tip]:
+    """Parked tips whose target day has come."""
+    return [
+        _tip(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE t.parked_until IS NOT NULL "
+            "AND t.parked_until <= ? AND t.state = ? ORDER BY t.id",
+            (today.isoformat(), TipState.ASSIGNED),
+        )
+    ]
+
+
+async def open_in_unit(conn: Connection, unit_id: int, limit: int = 200) -> list[Tip]:
+    """Tips not closed nor declined received for the unit or assigned to it, newest first
+    (duplicate candidates)."""
+    return [
+        _tip(row)
+        for row in await fetch_all(
+            conn,
+            f"SELECT {_COLUMNS} {_FROM} WHERE t.state != ? AND t.declined IS NULL "
+            "AND t.duplicate_of IS NULL AND (t.unit_id = ? OR t.assigned_unit_id = ?) "
+            "ORDER BY t.id DESC LIMIT ?",
+            (TipState.CLOSED, unit_id, unit_id, limit),
+        )
+    ]
+
+
+async def duplicates_of(conn: Connection, tip_id: int) -> list[Tip]:
+    return [
+        _tip(row)
+        for row in await fetch_all(
+            conn, f"SELECT {_COLUMNS} {_FROM} WHERE t.duplicate_of = ? ORDER BY t.id", (tip_id,)
+        )
+    ]
+
+
+async def late(conn: Connection, now: datetime) -> list[Tip]:
+    """Assigned tips past their deadline and not parked (for the 通报 list)."""
+    return await overdue(conn, now)
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """A tip as the unit KPIs see it."""
+
+    id: int
+    path: str  # of the unit it is assigned to
+    deadline: datetime | None
+    assigned_at: datetime | None
+    closed_at: datetime | None
+    state: TipState
+    reworks: int  # sent back or reopened before the period's end
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event as the unit KPIs see it, with the path of its tip's assigned unit."""
+
+    tip_id: int
+    path: str
+    kind: EventKind
+    at: datetime
+    note_fields: dict[str, Any]
+
+
+# Tips that count for the unit KPIs: assigned, accepted, not a duplicate.
+_CASE = "t.declined IS NULL AND t.duplicate_of IS NULL"
+_REWORK_KINDS = (EventKind.RETURNED, EventKind.REOPENED)
+
+
+def _range(column: str, start: datetime | None, end: datetime) -> tuple[str, list[Any]]:
+    if start is None:
+        return f"{column} < ?", [to_text(end)]
+    return f"({column} >= ? AND {column} < ?)", [to_text(start), to_text(end)]
+
+
+async def case_rows(conn: Connection, start: datetime | None, end: datetime) -> list[CaseRow]:
+    """The tips that count for the unit KPIs and fall due or were closed in [start,
+    end) (from the beginning when no start); an index range on each column."""
+    due, due_params = _range("t.deadline", start, end)
+    closed, closed_params = _range("t.closed_at", start, end)
+    return [
+        CaseRow(
+            r["id"],
+            r["path"],
+            from_text_or_none(r["deadline"]),
+            from_text_or_none(r["assigned_at"]),
+            from_text_or_none(r["closed_at"]),
+            TipState(r["state"]),
+            r["reworks"],
+        )
+        for r in await fetch_all(
+            conn,
+            "SELECT t.id, a.path AS path, t.deadline, t.assigned_at, t.closed_at, t.state, "
+            "(SELECT COUNT(*) FROM tip_event e WHERE e.tip_id = t.id AND e.kind IN (?, ?) "
+            "AND e.at < ?) AS reworks "
+            "FROM tip t JOIN org_unit a ON a.id = t.assigned_unit_id "
+            f"WHERE ({due} OR {closed}) AND {_CASE}",
+            [*_REWORK_KINDS, to_text(end), *due_params, *closed_params],
+        )
+    ]
+
+
+async def events_between(
+    conn: Connection, kinds: tuple[str, ...], start: datetime | None, end: datetime
+) -> list[EventRow]:
+    """Events of ``kinds`` in [start, end) (from the beginning when no start) on tips that
+    count for the unit KPIs, in order (an index range on kind and time)."""
+    marks = ",".join("?" * len(kinds))
+    at, at_params = _range("e.at", start, end)
+    return [
+        EventRow(
+            r["tip_id"],
+            r["path"],
+            EventKind(r["kind"]),
+            from_text(r["at"]),
+            json.loads(r["note_fields"]) if r["note_fields"] else {},
+        )
+        for r in await fetch_all(
+            conn,
+            "SELECT e.tip_id, a.path AS path, e.kind, e.at, e.note_fields FROM tip_event e "
+            "JOIN tip t ON t.id = e.tip_id JOIN org_unit a ON a.id = t.assigned_unit_id "
+            f"WHERE e.kind IN ({marks}) AND {at} AND {_CASE} ORDER BY e.id",
+            [*kinds, *at_params],
+        )
+    ]
+
+
+async def photo_files(conn: Connection, tip_id: int, kinds: tuple[str, ...]) -> list[str]:
+    """The Telegram file ids of the tip's photos on events of ``kinds``, in order (the
+    "before" photos of receiving, the "after" ones of closing)."""
+    marks = ",".join("?" * len(kinds))
+    return [
+        r["file_id"]
+        for r in await fetch_all(
+            conn,
+            "SELECT p.file_id FROM tip_photo p JOIN tip_event e ON e.id = p.event_id "
+            f"WHERE p.tip_id = ? AND e.kind IN ({marks}) ORDER BY e.id, p.position",
+            (tip_id, *kinds),
         )
     ]

@@ -38,7 +38,9 @@ async def receive(lead, description: str = "崔庄村民反映有人私自打井
     assert "开始受理" in (await lead.next_reply("sendMessage")).text
     assert "线索内容" in (await lead.next_reply("sendMessage")).text
     ask_source = await lead.ask(description)
-    ask_place = await press(lead, ask_source, "热线")
+    ask_urgency = await press(lead, ask_source, "热线")
+    assert "紧急程度" in ask_urgency.text
+    ask_place = await press(lead, ask_urgency, "一般")
     assert "线索所在：武侯街道" in ask_place.text
     ask_place = await press(lead, ask_place, "→ 崔庄社区")
     ask_photos = await press(lead, ask_place, "✔ 就是 崔庄社区")

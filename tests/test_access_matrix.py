@@ -22,8 +22,9 @@ import io
 import secrets
 import string
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from enum import IntEnum
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,10 +35,12 @@ from bot.core import policy
 from bot.core.access import Audience, Role
 from bot.core.policy import COMMANDS
 from bot.domain.invites import hash_token
+from bot.domain.plans import PlanSpec
 from bot.domain.reports import IncomingPhoto
 from bot.formats.tipfile import TipRow
 from handlers import callbacks
 from handlers.common import guarded_button, guarded_command
+from storage import bulletin_issues
 from storage import invites as invite_repo
 from storage.db import table_names
 from storage.members import Member
@@ -245,6 +248,12 @@ COMMAND_POLICY: dict[str, Command] = {
         (Try("/groups", "崔庄社区工作群", absent=("宛城区工作群",)),),
     ),
     "brief": Command(Who.ADMIN, ONLY_PRIVATE, (Try("/brief", "以上为简报预览"),)),
+    "item": Command(  # offering one's own status update; writing one directly: leads
+        Who.WORKER,
+        ONLY_PRIVATE,
+        (Try("/item 标题\n正文", "已写入简报信息", least=Who.LEAD, refused="只有负责人和管理员"),),
+        (Try("/item {update_out} 别人的工作动态", "没有找到您可以报送的第"),),
+    ),
     "reward": Command(
         Who.ADMIN,
         ONLY_PRIVATE,
@@ -288,11 +297,57 @@ COMMAND_POLICY: dict[str, Command] = {
         (Try("/disable {active_in}", "已停用：崔庄网格员"),),
         (Try("/disable {active_out}", SCOPE),),
     ),
+    # Tips handled as cases. Each caller tries the same tip in one world, so the forms
+    # tried in scope are ones a second caller gets the same answer to.
+    "extend": Command(  # a day before the deadline: past every check of scope
+        Who.WORKER,
+        ONLY_PRIVATE,
+        (Try("/extend {tip_in} 2026-11-20 等待材料", "新时限须晚于线索 {tip_in}"),),
+        (Try("/extend {tip_out} 2026-12-31 等待材料", HIDDEN_TIP),),
+    ),
+    "park": Command(
+        Who.ADMIN,
+        ONLY_PRIVATE,
+        (Try("/park {tip_in} 2027-03-31 等待管网建设", "线索 {tip_in} 已挂账至 2027-03-31"),),
+        (Try("/park {tip_out} 2027-03-31 等待管网建设", HIDDEN_TIP),),
+    ),
+    "callback": Command(
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (Try("/callback {reward_in} 满意 处理及时", "已记录线索 {reward_in} 的回访：满意"),),
+        (Try("/callback {reward_out} 满意", HIDDEN_TIP),),
+    ),
+    "decline": Command(  # an assigned tip is past intake: its state, not its scope
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (Try("/decline {tip_in} 重复", "线索 {tip_in} 当前状态不能执行此操作"),),
+        (Try("/decline {tip_out} 重复", HIDDEN_TIP),),
+    ),
+    "dup": Command(
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (Try("/dup {tip_in} {tip_in}", "线索 {tip_in} 不能作为自己的重复线索"),),
+        (Try("/dup {tip_out} {tip_in}", HIDDEN_TIP),),
+    ),
     "enable": Command(
         Who.ADMIN,
         ONLY_PRIVATE,
         (Try("/enable {disabled_in}", "已启用：停用网格员甲"),),
         (Try("/enable {disabled_out}", SCOPE),),
+    ),
+    "todo": Command(Who.WORKER, ONLY_PRIVATE, (Try("/todo", "井-TODO", absent=("井-FAR",)),)),
+    "near": Command(Who.WORKER, ONLY_PRIVATE, (Try("/near", "请发送您的当前位置"),)),
+    "plan": Command(
+        Who.LEAD,
+        ONLY_PRIVATE,
+        (
+            Try("/plan 全市回头看", "检查任务“全市回头看”", absent=("宛城区",)),
+            Try("/plan", "新建检查任务"),
+        ),
+        (Try("/plan 宛城回头看", "没有找到名为“宛城回头看”的进行中检查任务"),),
+    ),
+    "plans": Command(
+        Who.LEAD, ONLY_PRIVATE, (Try("/plans", "全市回头看", absent=("宛城回头看",)),)
     ),
 }
 
@@ -361,6 +416,36 @@ BUTTON_POLICY: dict[str, Button] = {
         "brief",
         Press("1:bf:{my_unit}:20261122:cx", "已取消发布", "sendMessage"),
         Press("1:bf:WC:20261122:pub", STALE),  # another unit's bulletin, published
+    ),
+    "tq": Button(
+        Who.WORKER,
+        "todo",
+        Press("1:tq:{site_todo}", "开始上报地点 井-TODO", "sendMessage"),
+        Press("1:tq:{site_far}", "地点“井-FAR”不在您的管辖范围内，不能对其上报。"),
+    ),
+    "pz": Button(
+        Who.LEAD,
+        "plans",
+        Press("1:pz:{my_plan}", "已关闭", "sendMessage"),
+        Press("1:pz:{plan_out}", "抱歉，宛城区 不在您的管辖范围内。"),
+    ),
+    "pd": Button(
+        Who.LEAD,
+        "plan",
+        Press("1:pd:{my_plan_draft}:cx:0", "已取消新建检查任务", "sendMessage"),
+        Press("1:pd:{other_plan_draft}:cx:0", "此按钮属于已结束的任务或草稿。"),
+    ),
+    "bp": Button(  # the presser's own latest preview; another unit's is stale
+        Who.ADMIN,
+        "brief",
+        Press("1:bp:{my_unit}:20261122:{my_preview}:cx", "已取消发布", "sendMessage"),
+        Press("1:bp:WC:20261122:1:pub", STALE),
+    ),
+    "bi": Button(  # an item of the presser's own preview; another unit's is stale
+        Who.ADMIN,
+        "brief",
+        Press("1:bi:{my_unit}:20261122:{my_preview}:{my_item}:t", "⬜", "editMessageText"),
+        Press("1:bi:WC:20261122:1:{my_item}:t", STALE),
     ),
 }
 
@@ -441,9 +526,31 @@ class World:
             if who > Who.NONE:
                 await self.pending_move(mine)
             values["other_move"] = str(await self.pending_move(self.members[ACTIVE_OUT]))
+        if "my_plan" in wanted:  # a plan of its own for each presser to close
+            spec = PlanSpec(f"关闭{int(who) + 2}", "well", "WL-WH-CZ", None, None, 7, True, "any")
+            values["my_plan"] = str((await services.plans.create(None, spec))[0].id)
+        if "my_plan_draft" in wanted or "other_plan_draft" in wanted:
+            lead = mine if who >= Who.LEAD else self.members[CALLER_IDS[Who.LEAD]]
+            values["my_plan_draft"] = str((await services.plans.start_draft(lead)).id)
+            other = self.members[CITY_ADMIN]
+            values["other_plan_draft"] = str((await services.plans.start_draft(other)).id)
+        if "my_item" in wanted:  # an item in the presser's unit, shown by the preview below
+            values["my_item"] = await self.new_item(mine)
+        if "my_preview" in wanted:
+            last = date(2026, 11, 22)
+            edition = await services.briefs.edition(mine.unit_code, last, preview=True)
+            values["my_preview"] = edition.revision
         values["my_ack_tip"] = self.tip_ids[f"T-20261122-01{int(who) + 1}"]
         values["my_unit"] = mine.unit_code
         return template.format(**values)
+
+    async def new_item(self, member: Member) -> int:
+        """A bulletin item of ``member``'s unit, dated in the week ending 2026-11-22."""
+        async with self.tg.services.db.transaction() as conn:
+            return await bulletin_issues.put_item(
+                conn, member.unit_id, member.id, None, "标题", "正文", date(2026, 11, 22),
+                self.tg.clock.now(),
+            )  # fmt: skip
 
     async def pending_move(self, member: Member) -> int:
         """``member`` opens an operator's link to another unit: the move waits for them."""
@@ -483,6 +590,13 @@ async def submit_report(tg, member: Member, site: str, seed: int) -> int:
     return (await reports.submit(member, draft)).report_id
 
 
+REGISTRY_ROWS = (
+    "category,code,name,address,unit,lat,lon,tags,status\n"
+    "well,井-TODO,,,WL-WH-CZ-01,33.0,112.5,重点用水户,\n"
+    "well,井-FAR,,,WC-XH-XH-01,33.1,112.6,重点用水户,\n"
+)
+
+
 async def build_world(tg) -> World:
     services = tg.services
     members = {
@@ -502,6 +616,18 @@ async def build_world(tg) -> World:
 
     report_in = await submit_report(tg, members[ACTIVE_IN], "井-IN", seed=101)
     report_out = await submit_report(tg, members[ACTIVE_OUT], "井-OUT", seed=102)
+    # Plans: one over the whole city with a site due in 崔庄 and one far away; one over 宛城区.
+    registry = Path(services.config.database.path).parent / "sites.csv"
+    registry.write_text(REGISTRY_ROWS, encoding="utf-8")
+    await services.sites.import_file(registry)
+    day = tg.clock.now().date() + timedelta(days=3)
+    for name, unit in (("全市回头看", "NY"), ("宛城回头看", "WC")):
+        spec = PlanSpec(name, "well", unit, "重点用水户", day, None, False, "any")
+        await services.plans.create(None, spec)
+    async with services.db.read() as conn, conn.execute("SELECT id, code FROM site") as cur:
+        site_ids = {row["code"]: row["id"] for row in await cur.fetchall()}
+    async with services.db.read() as conn, conn.execute("SELECT id, name FROM plan") as cur:
+        plan_ids = {row["name"]: row["id"] for row in await cur.fetchall()}
 
     now = tg.clock.now()
     rows = []
@@ -540,7 +666,9 @@ async def build_world(tg) -> World:
     async with services.db.read() as conn, conn.execute("SELECT max(id) FROM invite") as cur:
         invite_out = (await cur.fetchone())[0]
 
+    posted = await services.status_updates.begin(members[ACTIVE_OUT], "宛城的工作动态")
     names = {
+        "update_out": str(posted.update_id),
         "invite_out": str(invite_out),
         "tip_in": "T-20261122-001",
         "tip_out": "T-20261122-002",
@@ -553,6 +681,9 @@ async def build_world(tg) -> World:
         "active_out": str(ACTIVE_OUT),
         "disabled_in": str(DISABLED_IN),
         "disabled_out": str(DISABLED_OUT),
+        "site_todo": str(site_ids["井-TODO"]),
+        "site_far": str(site_ids["井-FAR"]),
+        "plan_out": str(plan_ids["宛城回头看"]),
     }
     world = World(tg, members, names, tip_ids, groups)
     for who, telegram_id in CALLER_IDS.items():

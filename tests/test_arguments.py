@@ -70,8 +70,8 @@ async def test_odd_numbers_and_days_get_a_usage_answer(tg, who, command, answer)
 async def test_a_forged_publish_button_with_an_impossible_day_is_stale(tg):
     admin, _, _ = await add_people(tg)
     await admin.send_text("/brief")
-    preview = (await admin.next_replies(4))[-1]
+    preview = (await admin.next_replies(2))[-1]  # the summary, then the items and buttons
     assert "以上为简报预览" in preview.text
     await admin.press(preview, "1:bf:NY:20261340:pub", strict=False)
-    answer = await admin.next_reply("answerCallbackQuery")
+    answer = await admin.next_reply("answerCallbackQuery", timeout=60)  # after the PDF
     assert answer.params["text"] == "此按钮已失效，请重新发送命令。"

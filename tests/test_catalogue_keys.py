@@ -18,6 +18,7 @@ from bot.core.access import Role
 from bot.core.policy import COMMANDS
 from bot.domain import (
     audit,
+    briefs,
     bulletin,
     digest,
     exports,
@@ -27,13 +28,15 @@ from bot.domain import (
     status_updates,
 )
 from bot.domain import outlets as outlet_domain
+from bot.domain import plans as plan_domain
 from bot.domain import reports as report_domain
 from bot.domain import tips as tip_domain
-from bot.formats import orgfile, tiptable
+from bot.formats import kpitable, orgfile, tiptable
 from bot.i18n import Catalogue
+from bot.ops import demo
 from handlers import flows
 from handlers import tips as tip_handlers
-from storage.tips import EventKind, RewardState, TipState
+from storage.tips import Declined, EventKind, RewardState, Satisfaction, TipState, Urgency
 
 ROOT = Path(__file__).resolve().parent.parent
 _FLOWS = (
@@ -43,6 +46,7 @@ _FLOWS = (
     tip_domain.RETURN_FLOW,
     status_updates.UPDATE_FLOW,
     invites.JOIN_FLOW,
+    plan_domain.PLAN_FLOW,
 )
 
 
@@ -94,6 +98,8 @@ DYNAMIC: dict[str, set[str]] = {
         "bulletin.column.{}", (*bulletin._REPORT_COLUMNS, *bulletin._XLSX_REPORT_COLUMNS)
     ),
     "tiptable.column.{}": _keys("tiptable.column.{}", tiptable.COLUMNS),
+    "brief.doc.rank.{}": _keys("brief.doc.rank.{}", briefs.RANK_COLUMNS),
+    "brief.doc.plan.{}": _keys("brief.doc.plan.{}", briefs.PLAN_COLUMNS),
     "export.kind.{}": _keys("export.kind.{}", exports.KINDS),
     "export.word.{}": _keys("export.word.{}", exports.KINDS),
     "export.col.{}": _keys("export.col.{}", {c for cs in exports._COLUMNS.values() for c in cs}),
@@ -102,6 +108,11 @@ DYNAMIC: dict[str, set[str]] = {
     "cancel.done.{}": _keys("cancel.done.{}", flows._CANCELLERS),
     "group.state.{}": _keys("group.state.{}", groups.END_REASONS),
     "report.ask.{}": _flow_keys("report.ask."),
+    "plan.ask.{}": _flow_keys("plan.ask."),
+    "plan.expect.{}": _flow_keys("plan.expect."),
+    "plan.rule.{}": _keys("plan.rule.{}", plan_domain.RULES),
+    "site_plans.{}": _keys("site_plans.{}", ("done", "overdue", "due")),
+    "plan.column.{}": _keys("plan.column.{}", plan_domain.PROGRESS_COLUMNS),
     "report.step.{}": _flow_keys("report.step."),
     "report.expect.{}": _flow_keys("report.expect."),
     "report.flag_name.{}": _keys("report.flag_name.{}", report_domain.FLAGS),
@@ -121,6 +132,14 @@ DYNAMIC: dict[str, set[str]] = {
     "{}_too_long": _keys("{}_too_long", _literal_arguments("checked_text", 2)),
     "reward.state.{}": _keys("reward.state.{}", RewardState),
     "reward.word.{}": _keys("reward.word.{}", tip_handlers.SETTLED),
+    "demo.persona.{}": _keys("demo.persona.{}", demo.PERSONAS),
+    "demo.people.{}": _keys("demo.people.{}", demo.PEOPLE),
+    "kpitable.column.{}": _keys("kpitable.column.{}", kpitable.COLUMNS),
+    "tip.urgency.{}": _keys("tip.urgency.{}", Urgency),
+    "tip.declined_reason.{}": _keys("tip.declined_reason.{}", Declined),
+    "tip.declined_word.{}": _keys("tip.declined_word.{}", Declined),
+    "tip.satisfaction.{}": _keys("tip.satisfaction.{}", Satisfaction),
+    "tip.satisfaction_word.{}": _keys("tip.satisfaction_word.{}", Satisfaction),
     "outlet.platform.{}": _keys("outlet.platform.{}", OUTLET_PLATFORMS),
     "outlet.overdue_column.{}": _keys("outlet.overdue_column.{}", outlet_domain.OVERDUE_COLUMNS),
 }

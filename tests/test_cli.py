@@ -10,6 +10,8 @@ from pathlib import Path
 from tests.cli_helpers import gridbot
 from tests.conftest import EXAMPLE_ORG, sqlite_only, write_config
 
+ROOT = Path(__file__).resolve().parent.parent
+
 
 def _snapshot(db: Path) -> bytes:
     import sqlite3
@@ -124,7 +126,8 @@ def test_run_without_a_token_says_where_to_put_it(tmp_path):
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PATH": "/usr/bin:/bin", **({"HOME": str(tmp_path)})},
+        # This checkout's code, whatever an editable install elsewhere points at.
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PYTHONPATH": str(ROOT)},
         check=False,
     )
     assert result.returncode == 2

@@ -123,3 +123,13 @@ def test_webhook_secret_from_environment_wins_and_the_path_follows_the_url(tmp_p
     monkeypatch.setenv("GRIDBOT_WEBHOOK_SECRET", "bad secret!")
     with pytest.raises(ConfigError):
         config.webhook.secret_value()
+
+
+def test_the_bulletin_settings_and_their_limits(tmp_path):
+    config = _load(tmp_path, '[bulletin]\ntitle = "“飓风”行动工作简报"\nfirst_number = 6\n')
+    assert config.bulletin.title == "“飓风”行动工作简报" and config.bulletin.first_number == 6
+    assert _load(tmp_path, "").bulletin.first_number == 1  # the catalogue's words otherwise
+    (line,) = _lines(tmp_path, "[bulletin]\nfirst_number = 0\n")
+    assert "bulletin.first_number" in line
+    (line,) = _lines(tmp_path, f'[bulletin]\ntitle = "{"长" * 61}"\n')
+    assert "bulletin.title" in line

@@ -81,9 +81,10 @@ async def test_every_admin_and_lead_action_appears_in_audit(tg):
     await admin.next_reply("sendMessage")
     await admin.next_reply("sendDocument")
     await admin.send_text("/brief")
-    preview = [await admin.next_reply() for _ in range(4)][3]
+    preview = [await admin.next_reply() for _ in range(2)][1]  # the summary, the items
+    await admin.next_reply("sendDocument", timeout=60)  # the PDF
     await admin.press_label(preview, "📢 发布")
-    assert "已发布" in (await admin.next_reply("sendMessage")).text
+    assert "已发布" in (await admin.next_reply("sendMessage", timeout=60)).text
 
     async with (
         tg.services.db.read() as conn,

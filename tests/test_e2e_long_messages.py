@@ -21,8 +21,9 @@ from bot.runtime.context import GridContext
 from bot.runtime.sending import GridBot
 from handlers.bulletins import send_weekly_bulletins
 from tests.conftest import EXAMPLE_ORG
-from tests.e2e_reports import press
+from tests.e2e_reports import press, send_photos
 from tests.e2e_tips import ADMIN, LEAD, WORKER, add_people, receive
+from tests.photos import photo
 from tests.test_tips_cli import _write
 
 LIMIT = 4096
@@ -130,7 +131,9 @@ async def test_a_tip_timeline_over_the_limit_arrives_whole(tg, people):
         await worker.next_reply("sendMessage")
         await worker.next_reply("sendMessage")
         ask_photos = await worker.ask(result)
-        verdict = await press(worker, ask_photos, "跳过（无照片）")
+        # A checked closure needs an "after" photo (tips.after_photo).
+        ask_photos = await send_photos(worker, [photo(40 + attempt)])
+        verdict = await press(worker, ask_photos, "✅ 照片已齐（1 张）")
         assert "等待交办人审核" in (await press(worker, verdict, "有效")).text
         check = await tg.server.wait_for(method="sendMessage", chat_id=LEAD)
         if attempt == 0:
@@ -283,7 +286,8 @@ async def test_the_weekly_bulletin_of_a_unit_with_a_hundred_children_is_sent_who
             (group,),
         )
         assert [tuple(r) for r in await cursor.fetchall()] == [("sent",)]
-    assert [c.ok for c in tg.server.calls_to("sendDocument", chat_id=group)] == [True]
+    # the 简报 as PDF and DOCX, and the XLSX
+    assert [c.ok for c in tg.server.calls_to("sendDocument", chat_id=group)] == [True] * 3
     assert not _refused(tg)
 
 

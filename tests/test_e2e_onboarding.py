@@ -117,12 +117,20 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         return re.findall(r"^/(\w+)", reply.text, flags=re.MULTILINE)
 
     worker = [
-        *["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports", "site"],
-        *["close", "tip"],
+        *["start", "help", "whoami", "lang", "report", "update", "item", "cancel", "myreports"],
+        "site",
+        *["close", "tip", "extend"],  # /extend: tips as cases, after the plans in the policy table
     ]
-    assert commands(await tg.server.user(1003).ask("/help")) == worker
-    lead = [
+    plans = ["todo", "near", "plan", "plans"]  # sites and plans, then tips as cases
+    assert commands(await tg.server.user(1003).ask("/help")) == [
         *worker[:-1],
+        "todo",
+        "near",
+        "extend",
+    ]
+    cases = ["extend", "callback", "decline", "dup"]
+    lead_only = [
+        *worker[:-2],
         "reports",
         "rank",
         "tip",
@@ -133,9 +141,9 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "members",
         "export",
     ]
-    assert commands(await tg.server.user(1002).ask("/help")) == lead
+    assert commands(await tg.server.user(1002).ask("/help")) == [*lead_only, *plans, *cases]
     assert commands(await tg.server.user(1001).ask("/help")) == [
-        *lead,
+        *lead_only,
         "groups",
         "brief",
         "reward",
@@ -143,6 +151,10 @@ async def test_help_lists_exactly_what_the_role_may_use(tg):
         "audit",
         "disable",
         "enable",
+        *plans,
+        "extend",
+        "park",
+        *cases[1:],
     ]
     assert commands(await tg.server.user(5005).ask("/help")) == ["start", "help", "whoami", "lang"]
 
@@ -180,9 +192,11 @@ async def test_command_menus_are_set_per_scope_and_language(tg):
     await lead.ask("钱二")
     await server.wait_for(method="setMyCommands")
     await server.wait_for(method="setMyCommands")
-    worker_menu = ["start", "help", "whoami", "lang", "report", "update", "cancel", "myreports"]
+    worker_menu = ["start", "help", "whoami", "lang", "report", "update", "item", "cancel"]
+    worker_menu.append("myreports")
     lead_menu = [*worker_menu, "site", "close", "reports", "rank", "tip", "tips", "assign"]
-    lead_menu += ["invite", "invites", "members", "export"]
+    lead_menu += ["invite", "invites", "members", "export", "todo", "near", "plan", "plans"]
+    lead_menu += ["extend", "callback", "decline", "dup"]
     assert menu("chat", None, 2002) == lead_menu
     assert menu("chat", "en", 2002) == lead_menu
 

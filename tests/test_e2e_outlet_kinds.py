@@ -56,10 +56,17 @@ async def test_the_weekly_bulletin_with_its_workbook_where_files_are_taken(tg, r
     tg.clock.advance(timedelta(days=4, hours=8, minutes=1))  # Friday 17:01
     await run_past_waits(tg.clock, jobs.weekly_bulletins(GridContext(tg.app)))
     wecom = robots.messages("wx")
-    assert [m.body["msgtype"] for m in wecom] == ["markdown", "markdown", "file"]
-    ((name, data),) = robots.robot("wx").media.values()
-    assert name == "简报_NY_2026-11-20_2026-11-26.xlsx" and data.startswith(b"PK")
-    assert wecom[2].body["file"]["media_id"] in robots.robot("wx").media
+    # the tables, then the 简报 as PDF and DOCX (第1期), then the workbook
+    assert [m.body["msgtype"] for m in wecom] == ["markdown", "markdown", "file", "file", "file"]
+    files = dict(robots.robot("wx").media.values())
+    assert sorted(files) == [
+        "简报_NY_2026-11-20_2026-11-26.xlsx",
+        "简报_第1期_NY_2026-11-26.docx",
+        "简报_第1期_NY_2026-11-26.pdf",
+    ]
+    assert files["简报_NY_2026-11-20_2026-11-26.xlsx"].startswith(b"PK")
+    assert files["简报_第1期_NY_2026-11-26.pdf"].startswith(b"%PDF")
+    assert all(m.body["file"]["media_id"] in robots.robot("wx").media for m in wecom[2:])
     first = wecom_lines(wecom[0])
     assert "南阳市" in first[0] and "2026-11-20" in first[0] and "2026-11-26" in first[0]
     assert first[1].startswith("区域 | 受理")  # the official table's columns

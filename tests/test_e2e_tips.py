@@ -178,7 +178,7 @@ async def test_the_intake_summary_shows_the_unit_picked_or_typed_at(tg, people):
     _, lead, _ = people
     await lead.send_text("/tip")
     await lead.next_replies(2)
-    ask_place = await press(lead, await lead.ask("有人私自打井"), "热线")
+    ask_place = await press(lead, await press(lead, await lead.ask("有人私自打井"), "热线"), "一般")
     ask_place = await press(lead, ask_place, "→ 崔庄社区")
     ask_place = await press(lead, ask_place, "→ 崔庄社区第二网格")
     ask_contact = await press(
@@ -191,7 +191,7 @@ async def test_the_intake_summary_shows_the_unit_picked_or_typed_at(tg, people):
     # An address typed at the place step: the unit browsed to, and the address.
     await lead.send_text("/tip")
     await lead.next_replies(2)
-    ask_place = await press(lead, await lead.ask("有人私自打井"), "热线")
+    ask_place = await press(lead, await press(lead, await lead.ask("有人私自打井"), "热线"), "一般")
     ask_photos = await lead.ask("武侯街道 幸福路 12 号")
     ask_contact = await press(lead, ask_photos, "跳过（无照片）")
     summary = await press(lead, ask_contact, "跳过")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e_reports import press
+from tests.e2e_reports import press, send_photos
 from tests.e2e_tips import (
     LEAD,
     WORKER,
@@ -14,6 +14,7 @@ from tests.e2e_tips import (
     assert_reads_as_english,
     receive,
 )
+from tests.photos import photo
 
 
 @pytest.fixture
@@ -30,8 +31,10 @@ async def _close(worker, number: str, result: str):
     await worker.send_text(f"/close {number}")
     await worker.next_reply("sendMessage")
     await worker.next_reply("sendMessage")
-    ask_photos = await worker.ask(result)
-    verdict = await press(worker, ask_photos, "跳过（无照片）")
+    await worker.ask(result)
+    # A checked closure needs an "after" photo (tips.after_photo).
+    ask_photos = await send_photos(worker, [photo(len(result))])
+    verdict = await press(worker, ask_photos, "✅ 照片已齐（1 张）")
     return await press(worker, verdict, "有效")
 
 

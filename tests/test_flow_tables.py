@@ -14,12 +14,14 @@ from typing import Any
 import pytest
 
 import handlers.onboarding
+import handlers.plans
 import handlers.reports
 import handlers.status_updates
 import handlers.tips
 from bot.core.errors import Refused
 from bot.domain.flows import Flow, FlowTable, StepSpec
 from bot.domain.invites import JOIN_FLOW, JoinStep
+from bot.domain.plans import PLAN_FLOW
 from bot.domain.reports import REPORT_FLOW, STEPS, ReportStep, next_step
 from bot.domain.status_updates import UPDATE_FLOW, StatusUpdateStep
 from bot.domain.tips import (
@@ -57,6 +59,7 @@ TABLES: list[tuple[FlowTable[Any], dict[Any, Any]]] = [
     (CLOSE_FLOW, handlers.tips.ASKERS[Flow.TIP_CLOSE]),
     (RETURN_FLOW, handlers.tips.ASKERS[Flow.TIP_RETURN]),
     (JOIN_FLOW, handlers.onboarding.ASKERS),
+    (PLAN_FLOW, handlers.plans.ASKERS),
 ]
 
 
@@ -117,6 +120,7 @@ def test_stored_values_are_unchanged():
         "tipclose",
         "tipreturn",
         "join",
+        "plan",
     }
     assert [str(step) for step in STEPS] == [
         "category",
@@ -170,8 +174,10 @@ def test_button_codes_on_the_wire_are_unchanged():
         "cpd",
         "yes",
         "no",
+        "urg",
+        "dup",
     ]
-    assert [a.value for a in NoticeAction] == ["ack", "pass", "back"]
+    assert [a.value for a in NoticeAction] == ["ack", "pass", "back", "xok", "xno"]
     assert [a.value for a in BriefAction] == ["pub", "cx"]
     assert [a.value for a in MoveAction] == ["ok", "cx"]
     pressed = ReportButton(draft=5, act=ReportAction.EDIT_STEP, arg=len(STEPS))
@@ -237,7 +243,7 @@ def test_going_back_clears_what_the_step_and_later_ones_depend_on():
 def test_tip_steps_follow_the_tables():
     data: dict[str, Any] = {}
     seen = [receive_step(data)]
-    for name in ("description", "source", "place_done", "photos_done", "contact_done"):
+    for name in ("description", "source", "urgency", "place_done", "photos_done", "contact_done"):
         data[name] = True
         seen.append(receive_step(data))
     assert seen == list(ReceiveStep)

@@ -242,6 +242,22 @@ BUTTON_FIELDS: dict[str, list[st.SearchStrategy[str]]] = {
         st.one_of(st.integers(20000101, 99991231).map(str), INT_FIELD),
         st.sampled_from(["pub", "cx", "x"]),
     ],
+    "tq": [INT_FIELD],
+    "pz": [INT_FIELD],
+    "pd": [INT_FIELD, st.sampled_from([*map(str, callbacks.PlanDraftAction), "zz"]), INT_FIELD],
+    "bp": [
+        UNIT_FIELD,
+        st.one_of(st.integers(20000101, 99991231).map(str), INT_FIELD),
+        INT_FIELD,
+        st.sampled_from(["pub", "cx", "x"]),
+    ],
+    "bi": [
+        UNIT_FIELD,
+        st.one_of(st.integers(20000101, 99991231).map(str), INT_FIELD),
+        INT_FIELD,
+        INT_FIELD,
+        st.sampled_from([*map(str, callbacks.BriefItemAction), "x"]),
+    ],
 }
 
 

@@ -314,3 +314,10 @@ async def test_repositories_take_and_return_aware_datetimes(city):
     async with city.db.transaction() as conn:
         await chats.set_active_flow(conn, 42, "report", now)
     assert (await city.members.caller(42, None)).flow == "report"
+
+
+def test_migration_numbers_only_grow():
+    """A database at version N skips every migration numbered N or lower, so a migration
+    merged late must take a number after every one that has shipped, never fill a gap."""
+    versions = [m.version for m in MIGRATIONS]
+    assert versions == sorted(set(versions)), versions

@@ -4,13 +4,14 @@ nothing changed, who may act, and the deadline, escalation and reward rules."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 
 from bot.core.access import Role
 from bot.core.errors import Refused
+from bot.domain.reports import IncomingPhoto
 from bot.domain.tip_cycle import (
     REFUSALS,
     TRANSITIONS,
@@ -22,11 +23,12 @@ from bot.domain.tip_cycle import (
     Who,
     rule,
 )
-from bot.domain.tips import TipService
+from bot.domain.tips import CLOSE, TipService
 from storage import tips as tip_repo
 from storage import units as unit_repo
-from storage.tips import Tip
+from storage.tips import Declined, Satisfaction, Tip
 from tests.conftest import add_member
+from tests.photos import photo
 
 # Tips are received at 武侯街道 (WL-WH) by its lead and assigned to 崔庄社区 (WL-WH-CZ).
 UNIT = "WL-WH-CZ"
@@ -44,6 +46,7 @@ class City:
         config = services.config
         verify = config.tips.model_copy(update={"verify": True})
         self.checked = TipService(self.db, self.clock, config.model_copy(update={"tips": verify}))
+        self.photos = 0
 
     async def people(self) -> None:
         s = self.services
@@ -71,10 +74,12 @@ class City:
         async with self.db.read() as conn:
             return await tip_repo.events(conn, tip_id)
 
-    async def audit_actions(self) -> list[str]:
+    async def audit_actions(self, target: str | None = None) -> list[str]:
+        """The audit actions in order (those on the tip numbered ``target``, when given)."""
+        where, params = ("WHERE target = ?", (target,)) if target else ("", ())
         async with (
             self.db.read() as conn,
-            conn.execute("SELECT action FROM audit ORDER BY id") as cur,
+            conn.execute(f"SELECT action FROM audit {where} ORDER BY id", params) as cur,
         ):
             return [row[0] for row in await cur.fetchall()]
 
@@ -102,6 +107,7 @@ class City:
         draft = (await tips.begin_receive(self.lead)).draft.id
         await tips.receive_text(self.lead, "崔庄村民反映有人私自打井")
         await tips.choose_source(self.lead, draft, 0)
+        await tips.choose_urgency(self.lead, draft, 0)
         await tips.place_here(self.lead, draft, await self.unit_id(UNIT))
         await tips.receive_photos_done(self.lead, draft)
         await tips.no_contact(self.lead, draft)
@@ -110,6 +116,10 @@ class City:
     async def close(self, service: TipService, tip: Tip, valid: bool = True) -> Any:
         step = await service.begin_close(self.worker, tip.number)
         await service.close_text(self.worker, "已现场核实，井已封填")
+        if service.settings.verify:  # a checked closure needs an "after" photo
+            self.photos += 1
+            after = IncomingPhoto(photo(self.photos), f"after-{self.photos}", "u", False)
+            await service.add_photo(self.worker, CLOSE, self.photos, after)
         await service.close_photos_done(self.worker, step.draft.id)
         return await service.close(self.worker, step.draft.id, valid)
 
@@ -130,9 +140,56 @@ class City:
         assert tip.state is state
         return tip
 
+    def today(self) -> date:
+        return self.services.calendar.today()
+
+    async def prepare(self, action: TipAction, tip: Tip) -> Tip:
+        """What must have happened for ``action`` to be taken on ``tip`` (in the state it
+        leaves): an extension asked, a tip parked, an original to follow. Returns the tip
+        the action is then taken on."""
+        if action in (TipAction.GRANT_EXTENSION, TipAction.REFUSE_EXTENSION):
+            later = self.today() + timedelta(days=5)
+            await self.plain.ask_extension(self.worker, tip.number, later, "等待材料")
+        elif action is TipAction.UNPARK:
+            later = self.today() + timedelta(days=1)
+            await self.plain.park(self.admin, tip.number, later, "等待管网")
+        elif action is TipAction.FOLLOW:  # ``tip`` becomes the original of a new one
+            await self.plain.assign(self.lead, tip.number, UNIT, 24)
+            dup = await self.receive()
+            await self.plain.link_duplicate(self.lead, dup.number, tip.number)
+            self.original = tip
+            return await self.tip(dup.id)
+        return await self.tip(tip.id)
+
     async def attempt(self, action: TipAction, tip: Tip) -> Any:
         """Take ``action`` on ``tip`` through the service's public entry point, as the
         person who may take it."""
+        later = self.today() + timedelta(days=5)
+        if action is TipAction.DECLINE:
+            return await self.plain.decline(self.lead, tip.number, Declined.REMIT, "不归本单位")
+        if action is TipAction.ASK_EXTENSION:
+            return await self.plain.ask_extension(self.worker, tip.number, later, "等待材料")
+        if action in (TipAction.GRANT_EXTENSION, TipAction.REFUSE_EXTENSION):
+            grant = action is TipAction.GRANT_EXTENSION
+            return await self.plain.decide_extension(self.lead, tip.id, grant)
+        if action is TipAction.PARK:
+            return await self.plain.park(self.admin, tip.number, later, "等待管网")
+        if action is TipAction.UNPARK:
+            self.clock.advance(timedelta(days=1))
+            return await self.plain.escalate()
+        if action is TipAction.REMIND:  # 8 working hours before a 24 h deadline
+            self.clock.advance(timedelta(hours=17))
+            return await self.plain.escalate()
+        if action is TipAction.CALL_BACK:
+            return await self.plain.call_back(
+                self.lead, tip.number, Satisfaction.SATISFIED, False, "满意"
+            )
+        if action is TipAction.REOPEN:
+            return await self.plain.call_back(
+                self.lead, tip.number, Satisfaction.DISSATISFIED, True, "井未封好"
+            )
+        if action is TipAction.FOLLOW:
+            return await self.close(self.plain, self.original)
         if action is TipAction.ASSIGN:
             return await self.plain.assign(self.lead, tip.number, UNIT, 24)
         if action is TipAction.ACKNOWLEDGE:
@@ -173,6 +230,7 @@ def test_the_table_has_one_row_per_state_and_action_and_reaches_every_state():
     assert set(REFUSALS) == set(TipAction)
     # The stored words did not change: rows written before the enums read the same.
     assert [s.value for s in TipState] == ["received", "assigned", "verifying", "closed"]
+    assert {t.action for t in TRANSITIONS} == set(TipAction)
     assert {k.value for k in EventKind} >= {"received", "assigned", "closed", "returned"}
 
 
@@ -183,17 +241,20 @@ async def test_every_allowed_transition_moves_the_tip_and_records_event_and_audi
     if move.source is None:
         before_audit = await town.audit_actions()
         tip = await town.receive()
+        added = (await town.audit_actions())[len(before_audit) :]
     else:
-        tip = await town.tip_in(move.source)
-        before_audit = await town.audit_actions()
+        tip = await town.prepare(move.action, await town.tip_in(move.source))
+        before_audit = await town.audit_actions(tip.number)
         await town.attempt(move.action, tip)
+        added = (await town.audit_actions(tip.number))[len(before_audit) :]
     after = await town.tip(tip.id)
     assert after.state is move.target
     last = (await town.events(tip.id))[-1]
     assert (last.kind, last.from_state, last.to_state) == (move.event, move.source, move.target)
     assert (last.actor_name is None) == (move.who is Who.SYSTEM)
-    added = (await town.audit_actions())[len(before_audit) :]
-    assert added == ([move.audit] if move.audit else [])
+    # Reopening is what a call-back does when the tipster is not satisfied: both recorded.
+    before = ["tip.called_back"] if move.action is TipAction.REOPEN else []
+    assert added == before + ([move.audit] if move.audit else [])
 
 
 @pytest.mark.parametrize("state", list(TipState))
@@ -206,16 +267,17 @@ async def test_every_state_and_action_not_in_the_table_is_refused_and_changes_no
     for action in refused:
         before = await town.snapshot(tip.id)
         # The one path itself, whoever asks.
-        actor = None if action is TipAction.ESCALATE else town.admin
+        system = (TipAction.ESCALATE, TipAction.UNPARK, TipAction.REMIND, TipAction.FOLLOW)
+        actor = None if action in system else town.admin
         async with town.db.transaction() as conn:
             with pytest.raises(Refused) as no:
                 await town.plain._transition(conn, actor, tip, action, at=town.clock.now())
         assert no.value.key == REFUSALS[action].wrong_state, action
         assert await town.snapshot(tip.id) == before, action
-        if action is TipAction.RECEIVE:
-            continue  # receiving makes a new tip: no entry point takes an existing one
+        if action in (TipAction.RECEIVE, TipAction.FOLLOW):
+            continue  # receiving makes a new tip; following comes of closing another
         # And the public entry point, as someone who could take it in the right state.
-        if action is TipAction.ESCALATE:
+        if action in (TipAction.ESCALATE, TipAction.UNPARK, TipAction.REMIND):
             assert await town.attempt(action, tip) == []
         else:
             with pytest.raises(Refused) as no:
@@ -353,7 +415,12 @@ async def test_deadline_default_bounds_and_overdue(town: City):
 async def test_overdue_tips_escalate_one_level_at_a_time(town: City):
     tip = (await town.plain.assign(town.lead, (await town.receive()).number, UNIT, 1)).tip
     every = timedelta(hours=town.plain.settings.escalate_every_hours)
-    assert await town.plain.escalate() == []  # not overdue yet
+    # Not overdue yet; due within tips.remind_hours, so the unit is reminded (once).
+    reminded = await town.plain.escalate()
+    assert [(n.telegram_id, n.key) for n in reminded] == [
+        (town.worker.telegram_id, "tip.reminder_notice")
+    ]
+    assert await town.plain.escalate() == []
 
     town.clock.advance(timedelta(hours=1, seconds=1))
     first = await town.plain.escalate()
@@ -459,3 +526,31 @@ async def test_a_reward_is_settled_once_by_someone_over_the_unit(town: City):
     with pytest.raises(Refused) as no:
         await plain.settle(town.admin, invalid.number, "declined", None)
     assert no.value.key == "reward.none"
+
+
+# ---------------------------------------------------------------------- case practice
+
+
+async def test_staff_sources_are_stored_and_earn_no_reward(town: City):
+    """网格员巡查发现 and 部门交办 are sources (migration 16 widened the CHECK); a tip found
+    by staff or handed over by a department has no tipster to reward."""
+    from bot.formats.tipfile import SOURCES
+
+    tips = town.plain
+    unit_id = await town.unit_id(UNIT)
+    for source in ("patrol", "department"):
+        draft = (await tips.begin_receive(town.lead)).draft.id
+        await tips.receive_text(town.lead, "巡查发现有人私自打井")
+        await tips.choose_source(town.lead, draft, SOURCES.index(source))
+        await tips.choose_urgency(town.lead, draft, 0)
+        await tips.place_here(town.lead, draft, unit_id)
+        await tips.receive_photos_done(town.lead, draft)
+        await tips.no_contact(town.lead, draft)
+        tip = await tips.submit_receive(town.lead, draft)
+        assert tip.source == source
+        tip = (await tips.assign(town.lead, tip.number, UNIT, 24)).tip
+        outcome = await town.close(tips, tip, valid=True)
+        assert outcome.tip.valid and not outcome.reward_created
+    async with town.db.transaction() as conn:
+        with pytest.raises(Exception, match="CHECK"):
+            await tip_repo.update(conn, tip.id, None, source="fax")

@@ -146,6 +146,25 @@ def test_import_then_table_matches_counts_computed_from_the_csv(tmp_path):
     assert _parse(week.stdout) == _expected(rows, datetime(2026, 11, 9), datetime(2026, 11, 16))
     assert any(r[4] not in ("—", "100%", "0%") for r in _parse(week.stdout))  # a real rate
 
+    # --kpi: the second table, the official one untouched: due (every imported deadline)
+    # and closed on time, computed from the CSV; nothing was reworked, extended or called.
+    kpi = gridbot(
+        "tips", "table", "--to", "2026-12-31", "--kpi", "--format", "csv",
+        "--config", str(config), cwd=tmp_path,
+    )  # fmt: skip
+    assert kpi.returncode == 0, kpi.stderr
+    header, total, *_ = list(csv.reader(kpi.stdout.splitlines()))
+    assert header[:4] == ["区域", "到期(件)", "按期办结(件)", "按期办结率"]
+    due = [r for r in rows if r["deadline"]]
+    on_time = [r for r in due if r["closed_at"] and r["closed_at"] <= r["deadline"]]
+    assert total[:4] == [
+        "合计",
+        str(len(due)),
+        str(len(on_time)),
+        f"{len(on_time) * 100 // len(due)}%",
+    ]
+    assert total[5:8] == ["0", "0%", "0"] and 0 < len(on_time) < len(due)
+
     again = gridbot("tips", "import", "tips.csv", "--config", str(config), cwd=tmp_path)
     assert again.returncode == 2 and "T-IMP-001 exists" in again.stderr
     assert sql_rows(load_config(config), "SELECT COUNT(*) FROM tip")[0][0] == 40

@@ -101,10 +101,15 @@ async def read_request(
 
 
 async def _answer_unless_gone(
-    server: BotApiServer, conn: _Connection, target: str, headers: dict[str, str], body: bytes
+    server: BotApiServer,
+    conn: _Connection,
+    verb: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
 ) -> tuple[int, str, bytes] | None:
     """Run the request; None (request cancelled) if the client hangs up meanwhile."""
-    work = asyncio.ensure_future(handle_request(server, target, headers, body))
+    work = asyncio.ensure_future(handle_request(server, target, headers, body, verb))
     watch = asyncio.ensure_future(conn.fill())
     try:
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -127,7 +132,7 @@ async def _serve_connection(
         if request is None:
             return
         verb, target, version, headers, body = request
-        answer = await _answer_unless_gone(server, conn, target, headers, body)
+        answer = await _answer_unless_gone(server, conn, verb, target, headers, body)
         if answer is None:
             return
         status, kind, content = answer

@@ -156,9 +156,11 @@ class Signal:
     """Wakes every waiter whenever the server's state changes (no polling loops)."""
 
     _waiters: set[asyncio.Future[None]] = field(default_factory=set)
+    version: int = 0  # counts the changes, so a web page can ask "anything after N?"
 
     def notify(self) -> None:
         """Wake all current waiters; they re-check their condition."""
+        self.version += 1
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)

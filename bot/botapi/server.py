@@ -14,7 +14,7 @@ import itertools
 import json
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
@@ -105,6 +105,11 @@ class BotApiServer:
         self._marks: dict[int | None, int] = {}
         self.answered_queries: set[str] = set()
         self.open_queries: set[str] = set()
+        # The web chat (bot.botapi.web): what the page is told at /api/config, the
+        # actions its buttons run (/api/controls/<name>), the chat each press came from.
+        self.page_config: Json = {}
+        self.controls: dict[str, Callable[[], Awaitable[Json]]] = {}
+        self.query_chats: dict[str, int] = {}
 
     # ----------------------------------------------------------------- the dispatch core
 

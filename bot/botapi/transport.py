@@ -143,15 +143,24 @@ def _json_response(status: int, body: Json) -> tuple[int, str, bytes]:
 
 
 async def handle_request(
-    server: BotApiServer, target: str, headers: Mapping[str, str], body: bytes
+    server: BotApiServer,
+    target: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    verb: str = "POST",
 ) -> tuple[int, str, bytes]:
-    """Route one HTTP request: ``/bot<token>/<method>`` or ``/file/bot<token>/<path>``.
+    """Route one HTTP request: ``/bot<token>/<method>`` or ``/file/bot<token>/<path>``
+    (the Bot API, any verb), or anything else to the web chat (``bot.botapi.web``).
 
     Returns status, content type and body. Shared by the httpx transport and the
     loopback HTTP server, so both modes behave the same.
     """
     url = urlsplit(target)
     path = unquote(url.path)
+    if not path.startswith("/bot") and not path.startswith("/file/bot"):
+        from bot.botapi.web import handle_web
+
+        return await handle_web(server, verb, url.path, url.query, headers, body)
     if path.startswith("/file/bot"):
         token, _, file_path = path.removeprefix("/file/bot").partition("/")
         status, content = server.download(token, file_path)
@@ -189,7 +198,7 @@ class BotApiTransport(httpx.AsyncBaseTransport):
         try:
             async with asyncio.timeout(read_timeout):
                 status, kind, content = await handle_request(
-                    self.server, target, request.headers, body
+                    self.server, target, request.headers, body, request.method
                 )
         except TimeoutError as error:
             message = "the test server did not answer in time"

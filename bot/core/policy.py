@@ -56,6 +56,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("lang", Audience.ANYONE, _PRIVATE),
     CommandSpec("report", Audience.MEMBER, _PRIVATE),
     CommandSpec("update", Audience.MEMBER, _PRIVATE),
+    CommandSpec("item", Audience.MEMBER, _PRIVATE),  # writing one directly: leads and admins
     CommandSpec("cancel", Audience.MEMBER, _PRIVATE),
     CommandSpec("myreports", Audience.MEMBER, _PRIVATE),
     CommandSpec("site", Audience.MEMBER, _PRIVATE),
@@ -79,6 +80,16 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("digest", Audience.ADMIN, _GROUP),
     CommandSpec("disable", Audience.ADMIN, _PRIVATE),
     CommandSpec("enable", Audience.ADMIN, _PRIVATE),
+    CommandSpec("todo", Audience.MEMBER, _PRIVATE),
+    CommandSpec("near", Audience.MEMBER, _PRIVATE),
+    CommandSpec("plan", Audience.LEAD, _PRIVATE),
+    CommandSpec("plans", Audience.LEAD, _PRIVATE),
+    # Tips handled as cases (issue 17): 延期, 挂账, 回访, 不予受理, duplicates.
+    CommandSpec("extend", Audience.MEMBER, _PRIVATE),  # the assigned unit asks
+    CommandSpec("park", Audience.ADMIN, _PRIVATE),
+    CommandSpec("callback", Audience.LEAD, _PRIVATE),
+    CommandSpec("decline", Audience.LEAD, _PRIVATE),
+    CommandSpec("dup", Audience.LEAD, _PRIVATE),
 )
 
 BUTTONS: tuple[ButtonSpec, ...] = (
@@ -91,8 +102,13 @@ BUTTONS: tuple[ButtonSpec, ...] = (
     ButtonSpec("mr", "myreports", Audience.MEMBER, _PRIVATE),  # « » under /myreports
     ButtonSpec("rr", "reports", Audience.LEAD, _PRIVATE),  # « » under /reports
     ButtonSpec("td", "tip", Audience.MEMBER, _PRIVATE),  # receiving (leads) or closing a tip
-    ButtonSpec("ta", "close", Audience.MEMBER, _PRIVATE),  # 接单, 通过, 退回 on a notice
+    ButtonSpec("ta", "close", Audience.MEMBER, _PRIVATE),  # 接单, 通过, 退回, 延期 on a notice
     ButtonSpec("bf", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 under a preview
+    ButtonSpec("tq", "todo", Audience.MEMBER, _PRIVATE),  # a site under /todo or /near
+    ButtonSpec("pz", "plans", Audience.LEAD, _PRIVATE),  # 关闭 under /plans
+    ButtonSpec("pd", "plan", Audience.LEAD, _PRIVATE),  # the steps of making a plan
+    ButtonSpec("bi", "brief", Audience.ADMIN, _PRIVATE),  # keep/drop, up/down an item
+    ButtonSpec("bp", "brief", Audience.ADMIN, _PRIVATE),  # 发布 / 取消 of one preview
 )
 
 _BY_NAME = {spec.name: spec for spec in COMMANDS}

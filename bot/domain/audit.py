@@ -44,6 +44,17 @@ ACTIONS = frozenset(
         "export",
         "bulletin.published",
         "org.imported",
+        "sites.imported",
+        "plan.created",
+        "plan.closed",
+        "tip.declined",
+        "tip.extension_asked",
+        "tip.extended",
+        "tip.extension_refused",
+        "tip.parked",
+        "tip.called_back",
+        "tip.reopened",
+        "tip.linked",
     }
 )
 

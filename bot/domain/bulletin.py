@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 import io
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from openpyxl import Workbook
@@ -20,9 +20,13 @@ from openpyxl import Workbook
 from bot.config import WEEKDAYS, Config
 from bot.core.clock import Clock
 from bot.core.periods import Calendar, Period
+from bot.core.workdays import WorkCalendar
 from bot.domain import audit
 from bot.domain.digest import DueDigest, Interrupted, Plan, percent
+from bot.domain.plans import PlanProgress, PlanService, plan_sheet, render_progress
 from bot.domain.ranking import Ranking, RankingService
+from bot.domain.tip_kpis import NamedUnit, ParkedTip, UnitKpi, kpi_table, named_units, parked_list
+from bot.formats import kpitable
 from bot.formats.spreadsheet import xlsx_row
 from bot.formats.tiptable import TableRow, labels, render, text_width, tip_table
 from storage import digests as digest_repo
@@ -36,6 +40,12 @@ class Bulletin:
     period: Period
     tips: list[TableRow]
     ranking: Ranking
+    plans: list[PlanProgress] = field(default_factory=list)  # open plans over the unit
+    # Tips handled as cases: the unit KPIs beside the official table, the units named
+    # (通报) for tips N working days overdue, and the parked tips (挂账), listed apart.
+    kpis: list[UnitKpi] = field(default_factory=list)
+    named: list[NamedUnit] = field(default_factory=list)
+    parked: list[ParkedTip] = field(default_factory=list)
 
     @property
     def parent_name(self) -> str:
@@ -57,6 +67,11 @@ class BulletinService:
         self.schedule = config.schedule
         self.ranking = ranking
         self.interrupted = Interrupted(clock, config.schedule.catch_up_hours)
+        self.plans = PlanService(db, clock, config)
+        self.workdays = WorkCalendar(
+            self.zone, config.calendar.extra_holidays, config.calendar.extra_workdays
+        )
+        self.name_after = config.tips.name_after_workdays
 
     def latest_due(self) -> datetime:
         """The most recent weekly bulletin time at or before now."""
@@ -77,10 +92,21 @@ class BulletinService:
         period = period_ending(last)
         start, end = period.bounds(self.zone)
         rankings = await self.ranking.rank_many(parent_codes, period)
-        return {
-            code: Bulletin(period, await tip_table(self.db, start, end, code), rankings[code])
-            for code in parent_codes
-        }
+        codes = [code or rankings[code].parent.code for code in parent_codes]
+        plans = await self.plans.progress_many(codes, at=end)
+        built = {}
+        for code in parent_codes:
+            path = rankings[code].parent.path
+            built[code] = Bulletin(
+                period,
+                await tip_table(self.db, start, end, code),
+                rankings[code],
+                plans[code or rankings[code].parent.code],
+                await kpi_table(self.db, self.workdays, start, end, code),
+                await named_units(self.db, self.workdays, end, self.name_after, path),
+                await parked_list(self.db, path),
+            )
+        return built
 
     async def plan(
         self,
@@ -185,6 +211,50 @@ def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
             top=html.escape(rows[0].unit.name),
             bottom=html.escape(rows[-1].unit.name),
         )
+    for progress in bulletin.plans:  # the plan table, one per open plan
+        parts.append(render_progress(progress, text, progress.round_ends.strftime("%Y-%m-%d")))
+    parts += render_cases(bulletin, text)
+    return parts
+
+
+def _counts_something(total: UnitKpi) -> bool:
+    return any((total.due, total.closed, total.rework, total.extensions, total.callbacks))
+
+
+def render_cases(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
+    """The case-practice parts of a bulletin: the KPI table, the 通报 list, the parked
+    tips (each only when there is something in it)."""
+    parts = []
+    if bulletin.kpis and _counts_something(bulletin.kpis[0]):
+        kpi_lines = kpitable.render(bulletin.kpis, kpitable.labels(text)).splitlines()
+        parts.append(f"{text('bulletin.kpis_heading')}\n" + _pre(kpi_lines))
+    if bulletin.named:
+        lines = [text("bulletin.named_heading")]
+        for unit in bulletin.named:
+            numbers = text("list.separator").join(unit.tips)
+            lines.append(
+                text(
+                    "bulletin.named_line",
+                    unit=html.escape(unit.unit),
+                    count=len(unit.tips),
+                    days=unit.worst,
+                    numbers=numbers,
+                )
+            )
+        parts.append("\n".join(lines))
+    if bulletin.parked:
+        lines = [text("bulletin.parked_heading", count=len(bulletin.parked))]
+        for tip in bulletin.parked:
+            lines.append(
+                text(
+                    "bulletin.parked_line",
+                    number=tip.number,
+                    unit=html.escape(tip.unit),
+                    day=tip.until.isoformat(),
+                    reason=html.escape(tip.reason),
+                )
+            )
+        parts.append("\n".join(lines))
     return parts
 
 
@@ -223,9 +293,20 @@ def workbook(bulletin: Bulletin, text: Callable[..., str]) -> bytes:
                     r.sites,
                     r.flagged,
                     r.overdue,
+                    r.plan_done,
+                    r.plan_due,
+                    r.plan_on_time,
                 ],
             )
         )
+    if bulletin.plans:
+        plan_sheet(book, bulletin.plans, text)
+    if bulletin.kpis:
+        kpis = book.create_sheet(text("bulletin.sheet.kpis"))
+        said = kpitable.labels(text)
+        kpis.append(xlsx_row(kpis, list(said.headers)))
+        for kpi in bulletin.kpis:
+            kpis.append(xlsx_row(kpis, list(kpitable.cells(kpi, said))))
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
@@ -246,4 +327,7 @@ _XLSX_REPORT_COLUMNS = (
     "sites",
     "flagged",
     "overdue",
+    "plan_done",
+    "plan_due",
+    "plan_on_time",
 )

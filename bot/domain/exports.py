@@ -21,7 +21,7 @@ import asyncio
 import csv
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,6 +63,8 @@ class ExportRequest:
     end: datetime | None = None
     """First moment excluded (aware); None for no upper bound."""
     language: str = "zh"
+    at: datetime | None = None
+    """The moment plan states (sites, remaining) are taken at; now when None."""
 
 
 @dataclass(frozen=True)
@@ -121,14 +123,16 @@ class Exporter:
         progress: Progress | None,
     ) -> ExportResult:
         start, end = request.start, request.end
-        total = export_repo.count(conn, request.kind, request.scope_path, start, end)
+        at = request.at or datetime.now(UTC)
+        today = periods.day_of(at, self.zone).isoformat()
+        total = export_repo.count(conn, request.kind, request.scope_path, start, end, at, today)
         table = _Table(self, request.language, export_repo.units(conn), request.kind)
         result = ExportResult(request.kind, total)
 
         def rows_after(after: int) -> Iterator[tuple[int, list[Any]]]:
             while True:
                 found = export_repo.batch(
-                    conn, request.kind, request.scope_path, start, end, after, BATCH
+                    conn, request.kind, request.scope_path, start, end, after, BATCH, at, today
                 )
                 for row in found:
                     yield row["id"], table.values(row)
@@ -344,6 +348,13 @@ class _Table:
             row["returns"],
             row["escalation_level"],
             self.text(f"export.reward.{reward}") if reward else None,
+            # Case practice (issue 17): urgency, 不予受理, duplicate, 延期, 挂账, 回访.
+            self.text(f"tip.urgency.{row['urgency']}"),
+            self.text(f"tip.declined_reason.{row['declined']}") if row["declined"] else None,
+            row["duplicate_of"],
+            row["extensions"],
+            row["parked_until"],
+            self.text(f"tip.satisfaction.{row['satisfaction']}") if row["satisfaction"] else None,
         ]
 
     def _members(self, row: Row) -> list[Any]:
@@ -358,6 +369,33 @@ class _Table:
             row["reports"],
             self._time(row["last_report"]),
         ]
+
+    def _sites(self, row: Row) -> list[Any]:
+        plans = []
+        for entry in (row["plans"] or "").split(chr(30)):
+            if entry:
+                name, _, state = entry.partition(chr(31))
+                plans.append(
+                    self.text(
+                        "export.plan_state", plan=name, state=self.text(f"site_plans.{state}")
+                    )
+                )
+        return [
+            row["code"],
+            self._category(row["category"]),
+            row["name"],
+            row["address"],
+            *self._levels(row["unit_id"]),
+            row["latitude"],
+            row["longitude"],
+            row["tags"] or None,
+            self._status(row["category"], row["status"]),
+            self._yes(row["registered"]),
+            row["report_count"],
+            self.text("list.separator").join(plans) or None,
+        ]
+
+    _remaining = _sites
 
     def _updates(self, row: Row) -> list[Any]:
         names = {c.code: self._named(c) for c in self.campaign.counters}
@@ -375,6 +413,20 @@ class _Table:
         ]
 
 
+_SITE_COLUMNS = (
+    "site",
+    "category",
+    "site_name",
+    "address",
+    *LEVELS,
+    "latitude",
+    "longitude",
+    "tags",
+    "status",
+    "registered",
+    "reports",
+    "plans",
+)
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "reports": (
         "number",
@@ -411,6 +463,12 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "returns",
         "escalation",
         "reward",
+        "urgency",
+        "declined",
+        "duplicate_of",
+        "extensions",
+        "parked_until",
+        "satisfaction",
     ),
     "members": (
         "telegram_id",
@@ -424,6 +482,8 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "last_report",
     ),
     "updates": ("time", *LEVELS, "reporter", "telegram_id", "body", "counters"),
+    "sites": _SITE_COLUMNS,
+    "remaining": _SITE_COLUMNS,
 }
 
 
@@ -449,7 +509,7 @@ class ExportService:
         if first and last and first > last:
             raise Refused("export.bad_range")
         start, end = periods.span(first, last, self.exporter.zone)
-        return ExportRequest(kind, actor.unit_path, start, end, language)
+        return ExportRequest(kind, actor.unit_path, start, end, language, self.clock.now())
 
     async def count(self, request: ExportRequest) -> int:
         """How many rows ``request`` would export, counted in a worker thread on a read-only
@@ -458,8 +518,10 @@ class ExportService:
         def work() -> int:
             conn = export_repo.connect(self.config.database.target)
             try:
+                at = request.at or datetime.now(UTC)
+                today = periods.day_of(at, self.exporter.zone).isoformat()
                 return export_repo.count(
-                    conn, request.kind, request.scope_path, request.start, request.end
+                    conn, request.kind, request.scope_path, request.start, request.end, at, today
                 )
             finally:
                 conn.close()

@@ -39,6 +39,7 @@ class Flow(StrEnum):
     TIP_CLOSE = "tipclose"
     TIP_RETURN = "tipreturn"
     JOIN = "join"
+    PLAN = "plan"
 
 
 S = TypeVar("S", bound=StrEnum)

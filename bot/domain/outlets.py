@@ -156,6 +156,26 @@ class OutletService:
         due = self.bulletins.latest_due()
         return await self._plan(WEEKLY, due, period_ending(due.date() - timedelta(days=1)))
 
+    async def plan_weekly_for(self, period: Period, within: str) -> OutletPlan:
+        """Claim the weekly bulletin of ``period`` for the outlets whose unit lies under
+        the path ``within`` that take it and have not had it: an admin's 发布, never late."""
+        now = self.clock.now()
+        plan = OutletPlan()
+        key = period.first.isoformat()
+        async with self.db.transaction() as conn:
+            for outlet in self.configured:
+                if WEEKLY not in outlet.sends:
+                    continue
+                known = await self._register(conn, outlet)
+                unit = await unit_repo.get_by_code(conn, outlet.unit)
+                if known.failing_since is not None or unit is None:
+                    continue
+                if not unit.path.startswith(within):
+                    continue
+                if await outlet_repo.claim(conn, outlet.name, WEEKLY, key, now, "sending"):
+                    plan.send.append(OutletDue(outlet, WEEKLY, (key,), now, period, 0, unit.name))
+        return plan
+
     async def _plan(self, kind: str, due: datetime, period: Period) -> OutletPlan:
         now = self.clock.now()
         late = now - due > self.catch_up

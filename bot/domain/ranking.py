@@ -16,6 +16,9 @@ from bot.core import access
 from bot.core.clock import Clock
 from bot.core.errors import Refused
 from bot.core.periods import Calendar, Period
+from bot.core.workdays import WorkCalendar
+from bot.domain.plans import PlanService
+from bot.domain.tip_kpis import unit_figures
 from storage import daily as daily_repo
 from storage import members as member_repo
 from storage import sites as site_repo
@@ -25,7 +28,27 @@ from storage.db import Database
 from storage.members import Member
 from storage.units import Unit
 
-RATES = ("coverage", "active", "sites_done", "closure")
+RATES = (
+    "coverage",
+    "active",
+    "sites_done",
+    "closure",
+    "plan_done",
+    "plan_on_time",
+    "on_time",
+    "rework",
+    "satisfaction",
+)
+# Rates that score only over at least ``ranking.min_cases`` cases.
+CASE_RATES = (
+    "closure",
+    "sites_done",
+    "plan_done",
+    "plan_on_time",
+    "on_time",
+    "rework",
+    "satisfaction",
+)
 COUNTS = ("reports", "valid", "overdue", "flagged")
 
 
@@ -45,6 +68,15 @@ class RankRow:
     tips_closed: int = 0
     tips_valid: int = 0
     overdue: int = 0
+    plan_due: int = 0  # sites due in the current round of open plans
+    plan_done: int = 0  # of them, done
+    plan_on_time: int = 0  # of those done, done on time
+    tips_due: int = 0  # tips whose deadline fell in the period (bot.domain.tip_kpis)
+    tips_on_time: int = 0
+    tips_done: int = 0  # closures that stand, closed in the period
+    tips_reworked: int = 0
+    callbacks: int = 0
+    satisfied: int = 0
     score: float = 0.0
     rank: int = 0
     move: int | None = None  # places gained since the previous period; None: no data then
@@ -56,6 +88,11 @@ class RankRow:
             "active": (self.members_active, self.members),
             "sites_done": (self.sites_done, self.sites),
             "closure": (self.tips_closed, self.tips_assigned),
+            "plan_done": (self.plan_done, self.plan_due),
+            "plan_on_time": (self.plan_on_time, self.plan_done),
+            "on_time": (self.tips_on_time, self.tips_due),
+            "rework": (self.tips_reworked, self.tips_done),
+            "satisfaction": (self.satisfied, self.callbacks),
         }[column]
 
     def count(self, column: str) -> int:
@@ -86,6 +123,7 @@ class _State:
     members: list[tuple[str, int]]
     sites: list[tuple[str, str, str | None, int]]
     overdue: list[tuple[str, int]]
+    plans: dict[int, tuple[int, int, int]] = field(default_factory=dict)
 
 
 class _Snapshot:
@@ -100,6 +138,7 @@ class _Snapshot:
             if unit.parent_id is not None and unit.active:
                 self.children.setdefault(unit.parent_id, []).append(unit)
         self._totals: dict[str, dict[str, int]] | None = None
+        self.plans: dict[int, tuple[int, int, int]] = {}  # unit id: plan due, done, on time
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Each unit's figures summed over its whole subtree (computed once)."""
@@ -138,6 +177,9 @@ class RankingService:
         self.zone = config.locale.zone
         self.calendar = Calendar(clock, self.zone)
         self.settings = config.ranking
+        self.workdays = WorkCalendar(
+            self.zone, config.calendar.extra_holidays, config.calendar.extra_workdays
+        )
         self.done = {
             (category.code, status.code)
             for category in config.campaign.categories
@@ -178,7 +220,7 @@ class RankingService:
         """Rankings for several parents over one period (every group's digest of a day):
         the figures are read once for the whole city, then attributed to each parent's
         children."""
-        state = await self._current_state()
+        state = await self._current_state(parent_codes)
         current = await self._snapshot(period, state)
         before = await self._snapshot(period.previous(), state)
         rankings: dict[str | None, Ranking] = {}
@@ -198,15 +240,23 @@ class RankingService:
             rankings[code] = Ranking(parent, period, rows)
         return rankings
 
-    async def _current_state(self) -> _State:
-        """What does not depend on the period: the tree, members, sites, overdue tips."""
+    async def _current_state(self, parent_codes: list[str | None]) -> _State:
+        """What does not depend on the period: the tree, members, sites, overdue tips, and
+        the plan figures of the parents' children."""
         async with self.db.read() as conn:
             units = await unit_repo.all_units(conn)
             root = await unit_repo.root(conn)
             members = await member_repo.active_by_path(conn, root.path) if root else []
             sites = await site_repo.status_counts(conn, root.path) if root else []
             overdue = await tip_repo.overdue_paths(conn, self.clock.now())
-        return _State(units, members, sites, overdue)
+        parents = {u.id for u in units if u.code in parent_codes}
+        if None in parent_codes:
+            parents |= {u.id for u in units if u.parent_id is None}
+        children = [u.id for u in units if u.parent_id in parents]
+        plans = await PlanService(self.db, self.clock, self.config).ranking_figures(
+            children, self.clock.now()
+        )
+        return _State(units, members, sites, overdue, plans)
 
     async def _snapshot(self, period: Period, state: _State) -> _Snapshot:
         """Every figure of the period, summed per unit (by path), for the whole city."""
@@ -216,6 +266,7 @@ class RankingService:
             days = await daily_repo.units_between(conn, first, last)
             reporters = await daily_repo.members_between(conn, first, last)
             tips = await tip_repo.cohort(conn, start, end)
+        cases = await unit_figures(self.db, self.workdays, start, end)
         units, members, sites, overdue = state.units, state.members, state.sites, state.overdue
         snapshot = _Snapshot(units)
         add = snapshot.add
@@ -242,12 +293,28 @@ class RankingService:
             )
         for path, count in overdue:
             add(path, overdue=count)
+        snapshot.plans = state.plans
+        for path, kpi in cases.items():
+            add(
+                path,
+                tips_due=kpi.due,
+                tips_on_time=kpi.on_time,
+                tips_done=kpi.closed,
+                tips_reworked=kpi.reworked,
+                callbacks=kpi.callbacks,
+                satisfied=kpi.satisfied,
+            )
         return snapshot
 
     def _rows(self, parent: Unit, snapshot: _Snapshot) -> list[RankRow]:
         kids = snapshot.children.get(parent.id, [])
         totals = snapshot.totals()
-        return self._score([RankRow(kid, **totals.get(kid.path, {})) for kid in kids])
+        rows = []
+        for kid in kids:
+            due, done, on_time = snapshot.plans.get(kid.id, (0, 0, 0))
+            figures = totals.get(kid.path, {})
+            rows.append(RankRow(kid, **figures, plan_due=due, plan_done=done, plan_on_time=on_time))
+        return self._score(rows)
 
     def _score(self, rows: list[RankRow]) -> list[RankRow]:
         weights = self.settings.weights
@@ -260,7 +327,7 @@ class RankingService:
                     score += weights.get(column, 0.0) * row.count(column) / highest[column]
             for column in RATES:
                 numerator, denominator = row.rate(column)
-                minimum = self.settings.min_cases if column in ("closure", "sites_done") else 1
+                minimum = self.settings.min_cases if column in CASE_RATES else 1
                 if denominator >= minimum:
                     score += weights.get(column, 0.0) * numerator / denominator
             scored.append(replace(row, score=round(score * 100) / 100))

@@ -27,6 +27,7 @@ from bot.core.errors import Refused
 from bot.domain.evidence import EvidenceStore
 from bot.domain.flows import Flow, FlowTable, StepSpec
 from bot.domain.photo_index import PhotoIndex
+from bot.domain.plans import PlanService
 from storage import chats as chat_repo
 from storage import daily as daily_repo
 from storage import evidence as evidence_repo
@@ -221,6 +222,7 @@ class ReportService:
         self.files = EvidenceFiles(config.evidence.path)
         self.evidence = EvidenceStore(self.files, config.locale.zone)
         self._areas = {area.unit: area for area in self.settings.areas}
+        self.plans = PlanService(db, clock, config)
         # The perceptual hash and first report of every submitted photo; loaded on first use.
         self._index: PhotoIndex | None = None
         self._index_lock = asyncio.Lock()
@@ -346,6 +348,23 @@ class ReportService:
             await chat_repo.set_active_flow(conn, member.telegram_id, FLOW, now)
             draft = await self._load(conn, member, None)
             return Opened(await self._view(conn, member, draft), resumed, expired)
+
+    async def open_for_site(self, member: Member, site_id: int) -> DraftView:
+        """A report on a listed site (a /todo button): the member's draft, resumed or new,
+        with the site's category and the site filled in. ``report.stale`` for no such site,
+        ``report.site_out_of_scope`` outside the member's subtree."""
+        async with self.db.read() as conn:
+            site = await site_repo.by_id(conn, site_id)
+        if site is None:
+            raise Refused("report.stale")
+        if not site.unit_path.startswith(member.unit_path):
+            raise Refused("report.site_out_of_scope", site=site.code)
+        opened = await self.open(member)
+        return await self._move(
+            member,
+            opened.view.draft.id,
+            {"category": site.category, "site_id": site.id, "new_site": None, "status": None},
+        )
 
     async def _create(
         self, conn: Connection, member: Member, now: datetime, expires: datetime
@@ -708,6 +727,7 @@ class ReportService:
             flags,
         )
         await site_repo.record_report(conn, site.id, report_id, draft.status, now)
+        await self.plans.record_report(conn, site.id, draft.status, now)
         day = periods.day_of(self.clock.now(), self.config.locale.zone)
         await daily_repo.count_report(conn, site.unit_id, member.id, day, bool(flags))
         await draft_repo.delete(conn, draft.id)
@@ -741,6 +761,7 @@ class ReportService:
             site_id = await site_repo.insert(
                 conn, draft.category, draft.new_site, member.unit_id, member.id, now
             )
+            await self.plans.site_joined(conn, site_id)
             site = await site_repo.by_id(conn, site_id)
             assert site is not None
         elif not site.unit_path.startswith(member.unit_path):

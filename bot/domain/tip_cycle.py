@@ -39,6 +39,16 @@ class TipAction(StrEnum):
     APPROVE = "approve"  # 通过: the checked closure stands
     RETURN = "return"  # 退回 with a reason: back to the assigned unit
     ESCALATE = "escalate"  # overdue: told one level further up
+    DECLINE = "decline"  # 不予受理 with a reason: kept, listed, not counted as 受理
+    ASK_EXTENSION = "ask_extension"  # 延期 asked by the assigned unit before the deadline
+    GRANT_EXTENSION = "grant_extension"  # the assigner grants it: the new deadline
+    REFUSE_EXTENSION = "refuse_extension"  # the assigner refuses it
+    PARK = "park"  # 挂账: an admin parks it with a reason and a target day
+    UNPARK = "unpark"  # its target day came: due again
+    REMIND = "remind"  # 催办: the unit reminded before the deadline
+    CALL_BACK = "call_back"  # 回访 after closure: satisfied, basically, or not
+    REOPEN = "reopen"  # not satisfied through the handler's fault: back as rework (返工)
+    FOLLOW = "follow"  # a duplicate closes with its original's outcome
 
 
 class Who(StrEnum):
@@ -48,6 +58,8 @@ class Who(StrEnum):
     SCOPE = "scope"  # someone whose scope covers where the tip was received or is assigned
     ASSIGNED_UNIT = "assigned_unit"  # someone in the assigned unit or above it
     VERIFIER = "verifier"  # the assigner, or an admin over the assigned unit
+    ADMIN = "admin"  # an admin whose scope covers the tip
+    LEAD = "lead"  # a lead or an admin whose scope covers the tip
     SYSTEM = "system"  # the deadline job: no person
 
 
@@ -82,6 +94,39 @@ TRANSITIONS: tuple[Transition, ...] = (
         _S.VERIFYING, _A.RETURN, _S.ASSIGNED, Who.VERIFIER, EventKind.RETURNED, "tip.returned"
     ),
     Transition(_S.ASSIGNED, _A.ESCALATE, _S.ASSIGNED, Who.SYSTEM, EventKind.ESCALATED, None),
+    Transition(_S.RECEIVED, _A.DECLINE, _S.CLOSED, Who.SCOPE, EventKind.DECLINED, "tip.declined"),
+    Transition(
+        _S.ASSIGNED,
+        _A.ASK_EXTENSION,
+        _S.ASSIGNED,
+        Who.ASSIGNED_UNIT,
+        EventKind.EXTENSION_ASKED,
+        "tip.extension_asked",
+    ),
+    Transition(
+        _S.ASSIGNED,
+        _A.GRANT_EXTENSION,
+        _S.ASSIGNED,
+        Who.VERIFIER,
+        EventKind.EXTENDED,
+        "tip.extended",
+    ),
+    Transition(
+        _S.ASSIGNED,
+        _A.REFUSE_EXTENSION,
+        _S.ASSIGNED,
+        Who.VERIFIER,
+        EventKind.EXTENSION_REFUSED,
+        "tip.extension_refused",
+    ),
+    Transition(_S.ASSIGNED, _A.PARK, _S.ASSIGNED, Who.ADMIN, EventKind.PARKED, "tip.parked"),
+    Transition(_S.ASSIGNED, _A.UNPARK, _S.ASSIGNED, Who.SYSTEM, EventKind.UNPARKED, None),
+    Transition(_S.ASSIGNED, _A.REMIND, _S.ASSIGNED, Who.SYSTEM, EventKind.REMINDED, None),
+    Transition(
+        _S.CLOSED, _A.CALL_BACK, _S.CLOSED, Who.LEAD, EventKind.CALLED_BACK, "tip.called_back"
+    ),
+    Transition(_S.CLOSED, _A.REOPEN, _S.ASSIGNED, Who.LEAD, EventKind.REOPENED, "tip.reopened"),
+    Transition(_S.RECEIVED, _A.FOLLOW, _S.CLOSED, Who.SYSTEM, EventKind.FOLLOWED, None),
 )
 
 _BY_MOVE = {(t.source, t.action): t for t in TRANSITIONS}
@@ -115,5 +160,15 @@ REFUSALS: dict[TipAction, Refusal] = {
     _A.APPROVE: Refusal("tip.stale", "tip.not_verifier"),
     _A.RETURN: Refusal("tip.stale", "tip.not_verifier"),
     _A.ESCALATE: Refusal("tip.stale", "tip.stale"),
+    _A.DECLINE: Refusal("tip.wrong_state", "tip.unknown"),
+    _A.ASK_EXTENSION: Refusal("tip.wrong_state", "tip.unknown", name_unit=True),
+    _A.GRANT_EXTENSION: Refusal("tip.stale", "tip.not_verifier"),
+    _A.REFUSE_EXTENSION: Refusal("tip.stale", "tip.not_verifier"),
+    _A.PARK: Refusal("tip.wrong_state", "tip.unknown"),
+    _A.UNPARK: Refusal("tip.stale", "tip.stale"),
+    _A.REMIND: Refusal("tip.stale", "tip.stale"),
+    _A.CALL_BACK: Refusal("tip.callback_open", "tip.unknown"),
+    _A.REOPEN: Refusal("tip.callback_open", "tip.unknown"),
+    _A.FOLLOW: Refusal("tip.stale", "tip.stale"),
 }
 assert set(REFUSALS) == set(TipAction), "every action has its refusals"

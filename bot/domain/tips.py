@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 from typing import Any
 
 from bot.config import Config
@@ -26,6 +27,7 @@ from bot.core.access import Role
 from bot.core.clock import Clock
 from bot.core.codes import typed_code
 from bot.core.errors import Refused
+from bot.core.workdays import Limit, WorkCalendar
 from bot.domain import audit
 from bot.domain.evidence import EvidenceStore
 from bot.domain.flows import Flow, FlowTable, StepSpec
@@ -41,7 +43,7 @@ from bot.domain.tip_cycle import (
     Who,
     rule,
 )
-from bot.formats.tipfile import SOURCES, TEXT_MAX, TipFileError, TipRow
+from bot.formats.tipfile import SOURCES, STAFF_SOURCES, TEXT_MAX, TipFileError, TipRow
 from storage import chats as chat_repo
 from storage import members as member_repo
 from storage import tips as tip_repo
@@ -50,7 +52,7 @@ from storage.db import Connection, Database
 from storage.evidence import EvidenceFiles
 from storage.members import Member
 from storage.reports import Photo
-from storage.tips import Draft, Event, Reward, Tip
+from storage.tips import Declined, Draft, Event, Reward, Satisfaction, Tip, Urgency
 from storage.units import Unit
 
 RECEIVE, CLOSE, RETURN = Flow.TIP_RECEIVE, Flow.TIP_CLOSE, Flow.TIP_RETURN
@@ -74,6 +76,17 @@ class EventNote(StrEnum):
     ASSIGNED_IMPORTED = "assigned_imported"  # fields: unit
     ESCALATED = "escalated"  # fields: unit (told next)
     IMPORTED = "imported"
+    ASSIGNED_WORKDAYS = "assigned_workdays"  # fields: unit, days (a limit in working days)
+    DECLINED = "declined"  # fields: reason (a Declined word); the note is what was typed
+    EXTENSION_ASKED = "extension_asked"  # fields: deadline (ISO); the note is the reason
+    EXTENDED = "extended"  # fields: deadline (ISO)
+    EXTENSION_REFUSED = "extension_refused"
+    PARKED = "parked"  # fields: day (ISO); the note is the reason
+    UNPARKED = "unparked"  # fields: deadline (ISO)
+    REMINDED = "reminded"  # fields: deadline (ISO)
+    CALLED_BACK = "called_back"  # fields: outcome (a Satisfaction word), fault
+    REOPENED = "reopened"  # fields: deadline (ISO)
+    FOLLOWED = "followed"  # fields: original (its number)
 
 
 _REWARD_EVENT = {
@@ -95,6 +108,8 @@ class Notice:
     acknowledge_button: bool = False
     verify_buttons: bool = False
     recipient: str = ""  # their name, to say who could not be reached
+    photos: tuple[str, ...] = ()  # file ids sent as an album first (before and after)
+    extension_buttons: bool = False  # 同意 / 不同意 under an extension asked
 
 
 @dataclass(frozen=True)
@@ -123,6 +138,7 @@ class ReceiveStep(StrEnum):
 
     DESCRIPTION = "description"
     SOURCE = "source"
+    URGENCY = "urgency"
     PLACE = "place"
     PHOTOS = "photos"
     CONTACT = "contact"
@@ -181,6 +197,7 @@ RECEIVE_FLOW: FlowTable[ReceiveStep] = FlowTable(
             lambda t: {"description": checked_text(t, TEXT_MAX, "tip.description")},
         ),
         _draft_step(ReceiveStep.SOURCE, _answered("source")),
+        _draft_step(ReceiveStep.URGENCY, _answered("urgency")),
         # A typed address: the place is the unit being browsed (added by receive_text).
         _draft_step(
             ReceiveStep.PLACE,
@@ -236,6 +253,22 @@ def close_step(data: dict[str, Any]) -> CloseStep:
     return CLOSE_FLOW.next_step(data)
 
 
+SIMILAR = 0.3  # bigram overlap from which an open tip is shown as a possible duplicate
+MAX_SIMILAR = 3
+
+
+def _bigrams(value: str) -> set[str]:
+    chars = [c for c in value.lower() if c.isalnum()]
+    return {a + b for a, b in pairwise(chars)} or set(chars)
+
+
+def similarity(first: str, second: str) -> float:
+    """How alike two descriptions are: the overlap (Jaccard) of their character pairs,
+    which suits Chinese text with no spaces between words (0 to 1)."""
+    a, b = _bigrams(first), _bigrams(second)
+    return len(a & b) / len(a | b) if a and b else 0.0
+
+
 @dataclass(frozen=True)
 class Step:
     """Where a draft stands, with what the question needs."""
@@ -247,6 +280,8 @@ class Step:
     can_go_up: bool = False
     tip: Tip | None = None  # the tip being closed or returned
     place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
+    similar: list[Tip] = field(default_factory=list)  # open tips it may duplicate
+    original: Tip | None = None  # the tip it is linked to as a duplicate
 
     @property
     def flow(self) -> Flow:
@@ -265,6 +300,11 @@ class TipService:
         self.zone = config.locale.zone
         self.draft_hours = config.reports.draft_hours
         self.evidence = EvidenceStore(EvidenceFiles(config.evidence.path), config.locale.zone)
+        self.workdays = WorkCalendar(
+            config.locale.zone,
+            config.calendar.extra_holidays,
+            config.calendar.extra_workdays,
+        )
 
     # ------------------------------------------------------------------ helpers
 
@@ -314,6 +354,10 @@ class TipService:
             return self._sees(actor, tip)
         if who is Who.ASSIGNED_UNIT:
             return self._covers(actor, tip.assigned_path)
+        if who is Who.ADMIN:
+            return actor.role == Role.ADMIN.value and self._sees(actor, tip)
+        if who is Who.LEAD:
+            return actor.role in LEADS_AND_ADMINS and self._sees(actor, tip)
         return actor.id == tip.assigned_by or (
             actor.role == Role.ADMIN.value and self._covers(actor, tip.assigned_path)
         )
@@ -423,7 +467,16 @@ class TipService:
             unit_id = draft.data.get("unit_id")
             unit = await unit_repo.get_by_id(conn, unit_id) if unit_id else None
             place = await unit_repo.ancestors(conn, unit) if unit else []
-            return Step(draft, step, place=place)
+            original_id = draft.data.get("duplicate_of")
+            original = await tip_repo.by_id(conn, original_id) if original_id else None
+            similar = []
+            if unit_id and original is None:
+                similar = [
+                    t
+                    for t in await tip_repo.open_in_unit(conn, unit_id)
+                    if similarity(t.description, draft.data["description"]) >= SIMILAR
+                ][:MAX_SIMILAR]
+            return Step(draft, step, place=place, similar=similar, original=original)
         if step is ReceiveStep.PLACE:
             browse_id = draft.data.get("browse") or actor.unit_id
             browse = await unit_repo.get_by_id(conn, browse_id)
@@ -498,6 +551,29 @@ class TipService:
         if step.browse is not None:  # an address typed at the place picker: in that unit
             changes["unit_id"] = step.browse.id
         return await self._update(actor, flow, None, **changes)
+
+    async def choose_urgency(self, actor: Member, draft_id: int, index: int) -> Step:
+        """紧急程度: the ``index``-th of ``Urgency``."""
+        urgencies = list(Urgency)
+        if not 0 <= index < len(urgencies):
+            raise Refused("tip.stale")
+        return await self._update(actor, RECEIVE, draft_id, urgency=urgencies[index].value)
+
+    async def link_at_intake(self, actor: Member, draft_id: int, tip_id: int) -> Step:
+        """ "Link as duplicate of T-…" on the card of a tip being received: one of the open
+        tips shown as similar (in the same unit)."""
+        async with self.db.read() as conn:
+            draft = await self._draft(conn, actor, RECEIVE)
+            original = await tip_repo.by_id(conn, tip_id)
+        if (
+            original is None
+            or draft.id != draft_id
+            or original.unit_id != draft.data.get("unit_id")
+            or original.duplicate_of is not None
+            or not self._sees(actor, original)
+        ):
+            raise Refused("tip.stale")
+        return await self._update(actor, RECEIVE, draft_id, duplicate_of=original.id)
 
     async def choose_source(self, actor: Member, draft_id: int, index: int) -> Step:
         """来源: the ``index``-th of ``SOURCES``."""
@@ -585,12 +661,21 @@ class TipService:
                 contact=data.get("contact"),
                 created_by=actor.id,
                 created_at=now,
+                urgency=data.get("urgency", Urgency.NORMAL),
+                duplicate_of=data.get("duplicate_of"),
             )
             await tip_repo.add_photos(
                 conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
             )
             await tip_repo.drop_draft(conn, actor.telegram_id)
             await chat_repo.end_active_flow(conn, actor.telegram_id, RECEIVE)
+            if tip.duplicate_of:
+                original = await tip_repo.by_id(conn, tip.duplicate_of)
+                if original is not None and original.state is TipState.CLOSED:
+                    await self._follow(conn, original, now)
+                    fresh = await tip_repo.by_id(conn, tip.id)
+                    assert fresh is not None
+                    tip = fresh
             return tip
 
     # ------------------------------------------------------------------ assigning
@@ -600,13 +685,12 @@ class TipService:
         when None; 1 h to 90 days). Again on an assigned tip: a new unit and deadline, its
         acknowledgement and escalation reset. The unit's members get a notice with an
         acknowledge button (the caller sends)."""
-        if hours is None:
-            hours = self.settings.deadline_hours
-        if not 1 <= hours <= 24 * 90:
+        if hours is not None and not 1 <= hours <= 24 * 90:
             raise Refused("tip.bad_hours")
         now, _ = self._times()
         async with self.db.transaction() as conn:
             tip = await self._tip(conn, number)
+            limit = Limit(hours, False) if hours is not None else self.limit_of(tip)
             unit = await unit_repo.get_by_code(conn, typed_code(code))
             if unit is None:
                 raise Refused("unit.unknown", code=code)
@@ -616,16 +700,23 @@ class TipService:
                 raise Refused("deny.scope", unit=unit.name)
             if not unit.active:
                 raise Refused("group.unit_inactive", unit=unit.name)
-            deadline = now + timedelta(hours=hours)
+            deadline = self.workdays.due(now, limit)
+            if limit.working_days:
+                note_key = EventNote.ASSIGNED_WORKDAYS
+                note_fields: dict[str, Any] = {"unit": unit.name, "days": limit.amount}
+            else:
+                note_key = EventNote.ASSIGNED
+                note_fields = {"unit": unit.name, "hours": limit.amount}
+            note_fields["deadline"] = deadline.isoformat()
             tip, _ = await self._transition(
                 conn,
                 actor,
                 tip,
                 TipAction.ASSIGN,
                 at=now,
-                note_key=EventNote.ASSIGNED,
-                note_fields={"unit": unit.name, "hours": hours},
-                detail={"hours": hours},
+                note_key=note_key,
+                note_fields=note_fields,
+                detail={"limit": str(limit)},
                 assigned_unit_id=unit.id,
                 assigned_by=actor.id,
                 assigned_at=now,
@@ -634,6 +725,12 @@ class TipService:
                 acknowledged_by=None,
                 escalation_level=0,
                 escalated_at=None,
+                reminded_at=None,
+                extension_asked=None,
+                extension_reason=None,
+                extension_by=None,
+                parked_until=None,  # assigned again: active, with its new deadline
+                parked_reason=None,
             )
             members = await member_repo.active_in_unit(conn, unit.id, WORKERS_AND_UP)
             await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
@@ -693,7 +790,13 @@ class TipService:
         return await self._answer_text(member, CLOSE, value)
 
     async def close_photos_done(self, member: Member, draft_id: int) -> Step:
-        """The photos of a closure are complete; the verdict is asked next."""
+        """The photos of a closure are complete; the verdict is asked next. With
+        verification on (and ``tips.after_photo``), at least one "after" photo first."""
+        if self.settings.verify and self.settings.after_photo:
+            async with self.db.read() as conn:
+                draft = await self._draft(conn, member, CLOSE)
+            if draft.photo_count == 0:
+                raise Refused("tip.after_photo_needed")
         return await self._update(member, CLOSE, draft_id, photos_done=True)
 
     async def close(self, member: Member, draft_id: int, valid: bool) -> Outcome:
@@ -721,6 +824,8 @@ class TipService:
                 closed_by=member.id,
                 valid=int(valid),
                 result=draft.data["result"],
+                parked_until=None,  # a parked tip solved after all is no longer parked
+                parked_reason=None,
             )
             await tip_repo.add_photos(
                 conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
@@ -729,12 +834,14 @@ class TipService:
             await chat_repo.end_active_flow(conn, member.telegram_id, CLOSE)
             reward = False
             notices: list[Notice] = []
-            if fresh.state is TipState.CLOSED and valid:
-                await tip_repo.add_reward(conn, tip.id, now)
-                reward = True
+            if fresh.state is TipState.CLOSED:
+                reward = await self._reward(conn, fresh, now)
+                await self._follow(conn, fresh, now)
             if fresh.state is TipState.VERIFYING and tip.assigned_by:
                 assigner = await member_repo.by_id(conn, tip.assigned_by)
                 if assigner and assigner.active:
+                    before = await tip_repo.photo_files(conn, tip.id, (EventKind.RECEIVED,))
+                    after = await tip_repo.photo_files(conn, tip.id, (EventKind.SUBMITTED,))
                     notices.append(
                         Notice(
                             assigner.telegram_id,
@@ -742,6 +849,7 @@ class TipService:
                             {"number": tip.number, "result": draft.data["result"], "valid": valid},
                             tip.id,
                             verify_buttons=True,
+                            photos=tuple(before[:5] + after[-5:]),
                         )
                     )
             return Outcome(fresh, notices, reward)
@@ -757,9 +865,9 @@ class TipService:
             fresh, _ = await self._transition(
                 conn, actor, tip, TipAction.APPROVE, at=now, note_key=EventNote.APPROVED
             )
-            if tip.valid:
-                await tip_repo.add_reward(conn, tip.id, now)
-            return Outcome(fresh, [], bool(tip.valid))
+            reward = await self._reward(conn, fresh, now)
+            await self._follow(conn, fresh, now)
+            return Outcome(fresh, [], reward)
 
     async def begin_return(self, actor: Member, tip_id: int) -> Step:
         """退回 pressed: the assigner (or an admin over the unit) is asked for the reason
@@ -832,9 +940,10 @@ class TipService:
             return unit, await tip_repo.open_in_subtree(conn, unit.path, limit)
 
     def is_overdue(self, tip: Tip) -> bool:
-        """Assigned and past its deadline now."""
+        """Assigned, not parked, and past its deadline now."""
         return (
             tip.state is TipState.ASSIGNED
+            and not tip.parked
             and tip.deadline is not None
             and tip.deadline < self.clock.now()
         )
@@ -893,12 +1002,16 @@ class TipService:
         is recorded (level and time) in the same transaction that decides it, so a step
         is never repeated — run this as often as you like."""
         now, _ = self._times()
-        every = timedelta(hours=self.settings.escalate_every_hours)
+        every = self.settings.escalate_every_hours
         notices: list[Notice] = []
         async with self.db.transaction() as conn:
+            await self._unpark_due(conn, now)
+            notices += await self._remind(conn, now)
             for tip in await tip_repo.overdue(conn, now):
                 level = tip.escalation_level
-                if level > 0 and (tip.escalated_at is None or tip.escalated_at + every > now):
+                if level > 0 and (
+                    tip.escalated_at is None or self.workdays.after(tip.escalated_at, every) > now
+                ):
                     continue
                 assigned = await unit_repo.get_by_id(conn, tip.assigned_unit_id or 0)
                 if assigned is None:
@@ -942,6 +1055,368 @@ class TipService:
         """Overdue tips now, per assigned unit id."""
         async with self.db.read() as conn:
             return await tip_repo.overdue_counts(conn, self.clock.now())
+
+    # ------------------------------------------------------------------ case practice
+
+    def limit_of(self, tip: Tip) -> Limit:
+        """The configured time limit for the tip's source and urgency ([tips.limits]),
+        else ``tips.deadline_hours``."""
+        text = self.settings.limits.of(tip.source, tip.urgency)
+        return Limit.parse(text) if text else Limit(self.settings.deadline_hours, False)
+
+    async def _reward(self, conn: Connection, tip: Tip, now: datetime) -> bool:
+        """A pending reward for a tip closed as valid: only for an original (never a
+        duplicate: the earliest tipster of the original earns it), never for a tip found
+        by staff on patrol or handed over by a department, and with
+        ``tips.reward_needs_contact`` only when a tipster left their name and contact."""
+        if not tip.valid or tip.duplicate_of is not None or tip.declined:
+            return False
+        if tip.source in STAFF_SOURCES:  # found by staff or handed over: no tipster
+            return False
+        if self.settings.reward_needs_contact and not tip.contact:
+            return False
+        await tip_repo.add_reward(conn, tip.id, now)
+        return True
+
+    async def _follow(self, conn: Connection, original: Tip, now: datetime) -> None:
+        """The duplicates of a closed tip close with its outcome (no reward)."""
+        for dup in await tip_repo.duplicates_of(conn, original.id):
+            if dup.state is TipState.RECEIVED:
+                await self._transition(
+                    conn,
+                    None,
+                    dup,
+                    TipAction.FOLLOW,
+                    at=now,
+                    note_key=EventNote.FOLLOWED,
+                    note_fields={"original": original.number},
+                    closed_at=now,
+                    valid=None if original.valid is None else int(original.valid),
+                    result=original.result,
+                )
+
+    async def _unpark_due(self, conn: Connection, now: datetime) -> None:
+        """Parked tips whose target day has come are due again, at the end of that day."""
+        today = periods.day_of(now, self.zone)
+        for tip in await tip_repo.unpark_due(conn, today):
+            assert tip.parked_until is not None
+            deadline = periods.start_of(tip.parked_until + timedelta(days=1), self.zone)
+            await self._transition(
+                conn,
+                None,
+                tip,
+                TipAction.UNPARK,
+                at=now,
+                note_key=EventNote.UNPARKED,
+                note_fields={"deadline": deadline.isoformat()},
+                parked_until=None,
+                parked_reason=None,
+                deadline=deadline,
+                escalation_level=0,
+                escalated_at=None,
+                reminded_at=None,
+            )
+
+    async def _remind(self, conn: Connection, now: datetime) -> list[Notice]:
+        """催办: ``tips.remind_hours`` working hours before its deadline, the assigned unit
+        is reminded once (again after a new deadline)."""
+        hours = self.settings.remind_hours
+        if hours <= 0:
+            return []
+        notices: list[Notice] = []
+        horizon = now + timedelta(days=60)  # far enough for any working-hour window
+        for tip in await tip_repo.due_for_reminder(conn, horizon):
+            assert tip.deadline is not None
+            if tip.deadline <= now or self.workdays.before(tip.deadline, hours) > now:
+                continue
+            await self._transition(
+                conn,
+                None,
+                tip,
+                TipAction.REMIND,
+                at=now,
+                note_key=EventNote.REMINDED,
+                note_fields={"deadline": tip.deadline.isoformat()},
+                reminded_at=now,
+            )
+            fields = {"number": tip.number, "deadline": tip.deadline}
+            for m in await member_repo.active_in_unit(
+                conn, tip.assigned_unit_id or 0, WORKERS_AND_UP
+            ):
+                notices.append(Notice(m.telegram_id, "tip.reminder_notice", fields, tip.id))
+        return notices
+
+    async def ask_extension(self, actor: Member, number: str, day: date, reason: str) -> Outcome:
+        """延期: the assigned unit asks, before the deadline and with a reason, for a new
+        deadline at the end of ``day``; the assigner gets 同意 / 不同意 buttons. At most
+        ``tips.max_extensions`` are granted; one asked at a time."""
+        reason = checked_text(reason, TEXT_MAX, "tip.reason")
+        now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await self._tip(conn, number)
+            if rule(tip.state, TipAction.ASK_EXTENSION) is None or tip.deadline is None:
+                raise Refused("tip.wrong_state", number=tip.number)
+            if not self._covers(actor, tip.assigned_path):
+                raise await self._outside(conn, actor, tip, Refused("tip.unknown", number=number))
+            if tip.deadline <= now:
+                raise Refused("tip.extension_late", number=tip.number)
+            if tip.extensions >= self.settings.max_extensions:
+                raise Refused(
+                    "tip.extension_limit", number=tip.number, max=self.settings.max_extensions
+                )
+            if tip.extension_asked is not None:
+                raise Refused("tip.extension_pending", number=tip.number)
+            asked = periods.start_of(day + timedelta(days=1), self.zone)
+            if asked <= tip.deadline:
+                raise Refused("tip.extension_not_later", number=tip.number)
+            fresh, _ = await self._transition(
+                conn,
+                actor,
+                tip,
+                TipAction.ASK_EXTENSION,
+                at=now,
+                note=reason,
+                note_key=EventNote.EXTENSION_ASKED,
+                note_fields={"deadline": asked.isoformat()},
+                detail={"day": day.isoformat()},
+                extension_asked=asked,
+                extension_reason=reason,
+                extension_by=actor.id,
+            )
+            assigner = await member_repo.by_id(conn, tip.assigned_by or 0)
+        notices = []
+        if assigner and assigner.active:
+            notices.append(
+                Notice(
+                    assigner.telegram_id,
+                    "tip.extension_notice",
+                    {
+                        "number": tip.number,
+                        "unit": tip.assigned_name,
+                        "reason": reason,
+                        "deadline": asked,
+                        "old": tip.deadline,
+                    },
+                    tip.id,
+                    extension_buttons=True,
+                )
+            )
+        return Outcome(fresh, notices)
+
+    async def decide_extension(self, actor: Member, tip_id: int, grant: bool) -> Outcome:
+        """同意: the deadline moves to the one asked (counted); 不同意: it stays. The
+        assigner, or an admin over the unit, decides; the asker is told."""
+        now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await tip_repo.by_id(conn, tip_id)
+            if tip is None:
+                raise Refused("tip.stale")
+            action = TipAction.GRANT_EXTENSION if grant else TipAction.REFUSE_EXTENSION
+            await self._allowed(conn, actor, tip, action)
+            if tip.extension_asked is None:
+                raise Refused("tip.stale")
+            changes: dict[str, Any] = {
+                "extension_asked": None,
+                "extension_reason": None,
+                "extension_by": None,
+            }
+            fields: dict[str, Any] = {}
+            if grant:
+                changes.update(
+                    deadline=tip.extension_asked,
+                    extensions=tip.extensions + 1,
+                    escalation_level=0,
+                    escalated_at=None,
+                    reminded_at=None,
+                )
+                fields = {"deadline": tip.extension_asked.isoformat()}
+            fresh, _ = await self._transition(
+                conn,
+                actor,
+                tip,
+                action,
+                at=now,
+                note_key=EventNote.EXTENDED if grant else EventNote.EXTENSION_REFUSED,
+                note_fields=fields,
+                **changes,
+            )
+            asker = await member_repo.by_id(conn, tip.extension_by or 0)
+        notices = []
+        if asker and asker.active:
+            key = "tip.extension_granted_notice" if grant else "tip.extension_refused_notice"
+            notices.append(
+                Notice(
+                    asker.telegram_id,
+                    key,
+                    {"number": tip.number, "deadline": fresh.deadline},
+                    tip.id,
+                )
+            )
+        return Outcome(fresh, notices)
+
+    async def park(self, actor: Member, number: str, day: date | None, reason: str) -> Tip:
+        """挂账: an admin parks an assigned tip with a reason until a later day; it leaves
+        the overdue counts and comes back due at the end of that day."""
+        now, _ = self._times()
+        if not reason.strip():
+            raise Refused("tip.park_reason_needed")
+        reason = checked_text(reason, TEXT_MAX, "tip.reason")
+        if day is None or day <= periods.day_of(now, self.zone):
+            raise Refused("tip.park_day")
+        async with self.db.transaction() as conn:
+            tip = await self._tip(conn, number)
+            if not self._sees(actor, tip):
+                raise Refused("tip.unknown", number=number)
+            fresh, _ = await self._transition(
+                conn,
+                actor,
+                tip,
+                TipAction.PARK,
+                at=now,
+                note=reason,
+                note_key=EventNote.PARKED,
+                note_fields={"day": day.isoformat()},
+                detail={"day": day.isoformat()},
+                parked_until=day,
+                parked_reason=reason,
+            )
+            return fresh
+
+    async def decline(self, actor: Member, number: str, reason: Declined, note: str | None) -> Tip:
+        """不予受理: a received tip is kept and listed, closed with the reason, and not
+        counted as 受理 in the official table."""
+        now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await self._tip(conn, number)
+            if not self._sees(actor, tip):
+                raise Refused("tip.unknown", number=number)
+            fresh, _ = await self._transition(
+                conn,
+                actor,
+                tip,
+                TipAction.DECLINE,
+                at=now,
+                note=note,
+                note_key=EventNote.DECLINED,
+                note_fields={"reason": reason.value},
+                detail={"reason": reason.value},
+                declined=reason.value,
+                closed_at=now,
+                closed_by=actor.id,
+            )
+            return fresh
+
+    async def link_duplicate(self, actor: Member, number: str, original_number: str) -> Tip:
+        """Link a received tip as a duplicate of an earlier one: it follows the original's
+        outcome (closed with it) and earns no reward of its own."""
+        now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await self._tip(conn, number)
+            original = await self._tip(conn, original_number)
+            if not self._sees(actor, tip):
+                raise Refused("tip.unknown", number=number)
+            if not await self._may_read(conn, actor, original):
+                raise Refused("tip.unknown", number=original_number)
+            if original.id == tip.id:
+                raise Refused("tip.duplicate_self", number=tip.number)
+            if original.id > tip.id:
+                raise Refused("tip.duplicate_later", number=tip.number, original=original.number)
+            if tip.state is not TipState.RECEIVED:
+                raise Refused("tip.wrong_state", number=tip.number)
+            root = original
+            while root.duplicate_of is not None:  # link to the first of the chain
+                found = await tip_repo.by_id(conn, root.duplicate_of)
+                if found is None:
+                    break
+                root = found
+            await tip_repo.update(conn, tip.id, tip.state, duplicate_of=root.id)
+            await audit.record(
+                conn,
+                self.clock,
+                "tip.linked",
+                actor=actor,
+                target=tip.number,
+                unit_id=tip.unit_id,
+                original=root.number,
+            )
+            if root.state is TipState.CLOSED:
+                await self._follow(conn, root, now)
+            fresh = await tip_repo.by_id(conn, tip.id)
+            assert fresh is not None
+            return fresh
+
+    async def call_back(
+        self,
+        actor: Member,
+        number: str,
+        outcome: Satisfaction,
+        fault: bool,
+        note: str | None,
+    ) -> Outcome:
+        """回访 on a closed tip: 满意 / 基本满意 / 不满意 with a note. 不满意 through the
+        handler's fault reopens it as rework (返工): back to its unit with a new deadline."""
+        now, _ = self._times()
+        async with self.db.transaction() as conn:
+            tip = await self._tip(conn, number)
+            if not self._sees(actor, tip):
+                raise Refused("tip.unknown", number=number)
+            if tip.declined or tip.duplicate_of:
+                raise Refused("tip.wrong_state", number=tip.number)
+            reopen = outcome is Satisfaction.DISSATISFIED and fault
+            fresh, _ = await self._transition(
+                conn,
+                actor,
+                tip,
+                TipAction.CALL_BACK,
+                at=now,
+                note=note,
+                note_key=EventNote.CALLED_BACK,
+                note_fields={"outcome": outcome.value, "fault": fault},
+                detail={"outcome": outcome.value, "fault": fault},
+                satisfaction=outcome.value,
+            )
+            notices: list[Notice] = []
+            if reopen and fresh.assigned_unit_id:
+                deadline = self.workdays.due(now, self.limit_of(fresh))
+                fresh, _ = await self._transition(
+                    conn,
+                    actor,
+                    fresh,
+                    TipAction.REOPEN,
+                    at=now,
+                    note=note,
+                    note_key=EventNote.REOPENED,
+                    note_fields={"deadline": deadline.isoformat()},
+                    closed_at=None,
+                    closed_by=None,
+                    valid=None,
+                    returns=fresh.returns + 1,
+                    deadline=deadline,
+                    acknowledged_at=None,
+                    acknowledged_by=None,
+                    escalation_level=0,
+                    escalated_at=None,
+                    reminded_at=None,
+                )
+                members = await member_repo.active_in_unit(
+                    conn, fresh.assigned_unit_id, WORKERS_AND_UP
+                )
+                await tip_repo.add_notified(conn, tip.id, [m.id for m in members])
+                notices = [
+                    Notice(
+                        m.telegram_id,
+                        "tip.reopened_notice",
+                        {"number": tip.number, "note": note or "", "deadline": deadline},
+                        tip.id,
+                    )
+                    for m in members
+                ]
+            return Outcome(fresh, notices)
+
+    async def parked_tips(self, actor: Member) -> list[Tip]:
+        """Parked tips in the actor's scope."""
+        async with self.db.read() as conn:
+            return await tip_repo.parked(conn, actor.unit_path)
 
     # ------------------------------------------------------------------ bulk import
 

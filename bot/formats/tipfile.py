@@ -35,7 +35,11 @@ COLUMNS = (
     "valid",
 )
 
-SOURCES = ("hotline", "online", "visit", "other")  # tip.source.*
+# tip.source.*; new ones go at the end (a source button carries its index).
+SOURCES = ("hotline", "online", "visit", "other", "patrol", "department")
+# Sources with no tipster to reward: found by grid staff on patrol, or handed over by a
+# department (the reward rules pay real-name members of the public, never staff).
+STAFF_SOURCES = ("patrol", "department")
 
 
 def source_words() -> dict[str, str]:

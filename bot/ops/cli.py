@@ -6,11 +6,19 @@
     gridbot org show [CODE] --config PATH
     gridbot admin add TELEGRAM_ID --unit CODE --role admin --name NAME --config PATH
     gridbot tips import FILE.csv --config PATH
-    gridbot tips table [--from DATE] [--to DATE] [--format text|md|csv|tsv] --config PATH
+    gridbot tips table [--from DATE] [--to DATE] [--format text|md|csv|tsv] [--kpi] --config PATH
+    gridbot sites import FILE.csv|FILE.xlsx [--progress] --config PATH
+    gridbot sites export [--out FILE.csv|FILE.xlsx] --config PATH
+    gridbot plans add NAME --category C --unit CODE [--tag T]
+                 (--deadline DAY | --every N | --weekly) [--done any|done] --config PATH
+    gridbot plans list --config PATH
+    gridbot plans close ID --config PATH
+    gridbot bulletin build --to DATE --out DIR [--unit CODE] --config PATH
     gridbot export KIND [--from DATE] [--to DATE] [--format xlsx|csv] [--out PATH] --config PATH
     gridbot audit [--since DATE] [--format text|jsonl] --config PATH
     gridbot backup DIR --config PATH
     gridbot check [--quick] [--backup DIR] --config PATH
+    gridbot demo [--port 8080] [--lang zh|en] [--keep DIR]
     gridbot outlets list --config PATH
     gridbot outlets test NAME --config PATH
 
@@ -131,6 +139,61 @@ def _parser() -> argparse.ArgumentParser:
         default="text",
         help="aligned plain text (default), a Markdown table, CSV or TSV",
     )
+    table.add_argument(
+        "--kpi",
+        action="store_true",
+        help="the unit KPIs instead (on time, rework, extensions, satisfaction, working hours)",
+    )
+
+    sites = top.add_parser("sites", help="the site registry").add_subparsers(
+        dest="action", required=True
+    )
+    sites_import = sites.add_parser(
+        "import", parents=[common], help="import sites from a .csv or .xlsx file"
+    )
+    sites_import.add_argument("file")
+    sites_import.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw a progress bar on stderr (default: when stderr is a terminal)",
+    )
+    sites_export = sites.add_parser("export", parents=[common], help="write the registry out")
+    sites_export.add_argument("--out", default="gridbot-sites.csv", help=".csv or .xlsx file")
+
+    plans = top.add_parser("plans", help="inspection plans").add_subparsers(
+        dest="action", required=True
+    )
+    plan_add = plans.add_parser("add", parents=[common], help="make a plan")
+    plan_add.add_argument("name")
+    plan_add.add_argument("--category", required=True, help="category code or name")
+    plan_add.add_argument("--unit", required=True, help="scope: a unit code")
+    plan_add.add_argument("--tag", help="only sites with this tag")
+    when = plan_add.add_mutually_exclusive_group(required=True)
+    when.add_argument("--deadline", help="one-off: every site reported by this day (YYYY-MM-DD)")
+    when.add_argument("--every", type=int, help="cycle: every N days")
+    when.add_argument("--weekly", action="store_true", help="cycle: every calendar week")
+    plan_add.add_argument(
+        "--done",
+        choices=["any", "done"],
+        default="any",
+        help="what counts: any report (default) or one with a status marked done",
+    )
+    plans.add_parser("list", parents=[common], help="the open plans")
+    plan_close = plans.add_parser("close", parents=[common], help="close a plan")
+    plan_close.add_argument("id", type=int)
+
+    bulletin = top.add_parser("bulletin", help="the bulletin document").add_subparsers(
+        dest="action", required=True
+    )
+    build = bulletin.add_parser(
+        "build",
+        parents=[common],
+        help="write the bulletin (DOCX, PDF, XLSX, PNG) without publishing",
+    )
+    build.add_argument("--to", dest="end", required=True, help="last day (YYYY-MM-DD), local time")
+    build.add_argument("--out", required=True, help="folder to write the files into")
+    build.add_argument("--unit", help="the issuing unit (default: the whole city)")
 
     export = top.add_parser("export", parents=[common], help="write a table of records")
     export.add_argument("kind", choices=EXPORT_KINDS)
@@ -163,6 +226,20 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--backup", metavar="DIR", help="check the newest backup in DIR instead (no config needed)"
     )
+    demo = top.add_parser(
+        "demo",
+        help="try gridbot without Telegram: the real bot on the built-in Bot API server, "
+        "with a web chat on loopback (no token, no network)",
+    )
+    demo.add_argument(
+        "--port", type=int, default=8080, help="loopback port of the web chat (0: any free one)"
+    )
+    demo.add_argument("--lang", choices=["zh", "en"], default="zh", help="the demo's language")
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="build the demo in DIR and keep it (default: a temporary folder, removed at the end)",
+    )
 
     outlets = top.add_parser(
         "outlets", help="group robots of WeCom, DingTalk and Feishu ([[outlets]])"
@@ -183,6 +260,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check" and args.backup:
             return _check_backup(args)
+        if args.command == "demo":
+            from bot.ops.demo import run as run_demo
+
+            return run_demo(args.port, args.lang, args.keep)
         config = load_config(args.config)
         if args.command == "run":
             return _run(config, args)
@@ -434,6 +515,121 @@ async def _tips_import(config: Config, args: argparse.Namespace) -> int:
     return await _with_services(config, work)
 
 
+async def _sites_import(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.domain.sites import SiteFileProblems
+    from bot.formats.sitefile import SiteFileError
+
+    path = Path(args.file)
+
+    async def work(services: Services) -> int:
+        bar = ProgressBar(f"sites {path.name}", _progress_wanted(args.progress))
+        try:
+            result = await services.sites.import_file(path, progress=bar)
+        except SiteFileError as exc:
+            raise CliError([str(exc), f"{path}: nothing imported"], 2) from None
+        except OSError as exc:
+            raise CliError([f"{path}: {exc.strerror or exc}"], 2) from None
+        except SiteFileProblems as exc:
+            raise CliError(
+                [*exc.problems, f"{path}: {exc.count} problem(s), nothing imported"], 2
+            ) from None
+        finally:
+            bar.close()
+        print(
+            f"{path}: {result.rows} sites — {result.added} added, {result.updated} updated, "
+            f"{result.unchanged} unchanged; {result.joined} joined open plans"
+        )
+        if result.missing:
+            print(f"{len(result.missing)} registered site(s) not in the file (kept):")
+            for code in result.missing[:50]:
+                print(f"  {code}")
+            if len(result.missing) > 50:
+                print(f"  … and {len(result.missing) - 50} more")
+        return 0
+
+    return await _with_services(config, work)
+
+
+async def _sites_export(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.formats.sitefile import write_rows
+
+    out = Path(args.out)
+    if out.suffix.lower() not in (".csv", ".xlsx"):
+        raise CliError([f"--out {out}: the file name should end in .csv or .xlsx"], 2)
+
+    async def work(services: Services) -> int:
+        rows = await services.sites.export_rows()
+        count = await asyncio.to_thread(write_rows, out, rows)
+        print(f"{out}: {count} sites")
+        return 0
+
+    return await _with_services(config, work)
+
+
+async def _plans_add(config: Config, args: argparse.Namespace) -> int:
+    from bot.domain.plans import PlanSpec
+
+    deadline = _day(args.deadline, "--deadline") if args.deadline else None
+
+    async def work(services: Services) -> int:
+        category = next(
+            (
+                c.code
+                for c in config.campaign.categories
+                if args.category in (c.code, c.name, c.name_en)
+            ),
+            args.category,
+        )
+        spec = PlanSpec(
+            name=args.name,
+            category=category,
+            unit_code=args.unit,
+            tag=args.tag,
+            deadline=deadline,
+            cycle_days=7 if args.weekly else args.every,
+            weekly=bool(args.weekly),
+            done_rule=args.done,
+        )
+        plan, joined = await services.plans.create(None, spec)
+        print(f"plan {plan.id} {plan.name}: {joined} sites")
+        return 0
+
+    return await _with_services(config, work)
+
+
+async def _plans_list(config: Config, args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        for progress in (await services.plans.progress_many([(await services.org.root()).code]))[
+            (await services.org.root()).code
+        ]:
+            plan, total = progress.plan, progress.total
+            when = (
+                f"due {plan.deadline.astimezone(config.locale.zone):%Y-%m-%d %H:%M}"
+                if plan.deadline
+                else f"every {plan.cycle_days} days"
+            )
+            print(
+                f"{plan.id}\t{plan.name}\t{plan.category}\t{plan.unit_code}\t{plan.tag or '-'}\t"
+                f"{when}\t{total.done}/{total.due} done\t{total.overdue} overdue"
+            )
+        return 0
+
+    return await _with_services(config, work)
+
+
+async def _plans_close(config: Config, args: argparse.Namespace) -> int:
+    async def work(services: Services) -> int:
+        plan = await services.plans.close(None, args.id)
+        print(f"plan {plan.id} {plan.name}: closed")
+        return 0
+
+    return await _with_services(config, work)
+
+
 def _telegram_id(text: str) -> int:
     value = arguments.number(text, arguments.INT64_MIN)
     if value is None:
@@ -462,8 +658,65 @@ async def _tips_table(config: Config, args: argparse.Namespace) -> int:
             raise CliError(["--from must not be later than --to"], 2)
         start, end = periods.span(first, final, config.locale.zone)
         catalogue = services.catalogue
-        words = labels(lambda key, **fields: catalogue.text(catalogue.default, key, **fields))
-        print(FORMATS[args.format](await tip_table(services.db, start, end), words))
+
+        def said(key: str, **fields: object) -> str:
+            return catalogue.text(catalogue.default, key, **fields)
+
+        if args.kpi:  # the second table: what units are judged on
+            from bot.domain.tip_kpis import kpi_table
+            from bot.formats import kpitable
+
+            kpis = await kpi_table(services.db, services.tips.workdays, start, end)
+            print(kpitable.FORMATS[args.format](kpis, kpitable.labels(said)))
+            return 0
+        print(FORMATS[args.format](await tip_table(services.db, start, end), labels(said)))
+        return 0
+
+    return await _with_services(config, work)
+
+
+def _write_files(out: Any, files: dict[str, bytes]) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+    except OSError as exc:
+        raise CliError([f"{out}: {exc.strerror or exc}"]) from None
+
+
+async def _bulletin_build(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from bot.domain.bulletin import workbook
+    from bot.formats.briefdoc import docx_bytes, pdf_bytes, table_png
+
+    last = _day(args.end, "--to")
+    assert last is not None
+    out = Path(args.out)
+
+    async def work(services: Services) -> int:
+        catalogue = services.catalogue
+
+        def say(key: str, **fields: Any) -> str:
+            return catalogue.text(catalogue.default, key, **fields)
+
+        edition = await services.briefs.edition(args.unit, last)
+        document = services.briefs.document(edition, say)
+        fields = {"number": edition.number, "unit": edition.unit.code, "last": last.isoformat()}
+        first = edition.bulletin.period.first.isoformat()
+        files = {
+            say("brief.pdf_name", **fields): pdf_bytes(document),
+            say("brief.docx_name", **fields): docx_bytes(document),
+            say("brief.png_name", **fields): table_png(document.tips, document.tips.caption),
+            say("bulletin.file_name", unit=edition.unit.code, first=first, last=last.isoformat()): (
+                workbook(edition.bulletin, say)
+            ),
+        }
+        _write_files(out, files)
+        state = "published" if edition.published else "not published yet"
+        print(f"issue {edition.number} ({state}), {edition.period.first} to {last}:")
+        for name in files:
+            print(f"  {out / name}")
         return 0
 
     return await _with_services(config, work)
@@ -740,6 +993,12 @@ _COMMANDS: dict[
     ("admin", "add"): _admin_add,
     ("tips", "import"): _tips_import,
     ("tips", "table"): _tips_table,
+    ("sites", "import"): _sites_import,
+    ("sites", "export"): _sites_export,
+    ("plans", "add"): _plans_add,
+    ("plans", "list"): _plans_list,
+    ("plans", "close"): _plans_close,
+    ("bulletin", "build"): _bulletin_build,
     ("export", None): _export,
     ("audit", None): _audit,
 }

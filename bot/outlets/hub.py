@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 
 from bot.config import OutletConfig
+from bot.core.periods import Period
 from bot.domain.bulletin import Bulletin, workbook
 from bot.domain.digest import chart_caption
 from bot.domain.outlets import (
@@ -36,6 +37,7 @@ from bot.domain.outlets import (
     overdue_table,
 )
 from bot.domain.ranking import Ranking
+from bot.formats.briefdoc import docx_bytes, pdf_bytes
 from bot.formats.chart import score_chart
 from bot.formats.robots import Table, dingtalk_markdown, feishu_posts, wecom_markdown
 from bot.outlets.limiter import RobotLimiter
@@ -257,6 +259,12 @@ class OutletHub:
         """The weekly bulletin: its tables everywhere, its workbook where files are taken."""
         return await self.deliver(WEEKLY)
 
+    async def deliver_weekly_for(self, period: Period, within: str) -> Report:
+        """The weekly bulletin of ``period`` to the outlets under the unit at path
+        ``within`` that have not had it (an admin's 发布)."""
+        plan = await self.services.outlets.plan_weekly_for(period, within)
+        return await self._run(plan, await self._weekly_messages(plan))
+
     async def deliver_overdue(self) -> Report:
         """An alert of the tips newly overdue under each outlet's unit."""
         return await self.deliver(OVERDUE)
@@ -296,6 +304,29 @@ class OutletHub:
                 found = await self.services.bulletins.build_many([due.outlet.unit], due.period.last)
                 built[key] = found[due.outlet.unit]
 
+        documents: dict[tuple[Any, str], list[Message]] = {}
+
+        async def document_files(due: OutletDue) -> list[Message]:
+            """The 简报 as PDF and DOCX, numbered (第N期) as it is published, rendered
+            once per unit and period."""
+            assert due.period is not None
+            key = (due.period, due.outlet.unit)
+            if key not in documents:
+                briefs = self.services.briefs
+                await briefs.publish(due.outlet.unit, due.period)
+                edition = await briefs.edition(due.outlet.unit, due.period.last)
+                document = briefs.document(edition, self.text)
+                pdf, docx = await asyncio.gather(
+                    asyncio.to_thread(pdf_bytes, document), asyncio.to_thread(docx_bytes, document)
+                )
+                fields = {"number": edition.number, "unit": edition.unit.code}
+                fields["last"] = due.period.last.isoformat()
+                documents[key] = [
+                    Message(file_name=self.text("brief.pdf_name", **fields), file_data=pdf),
+                    Message(file_name=self.text("brief.docx_name", **fields), file_data=docx),
+                ]
+            return documents[key]
+
         async def messages(due: OutletDue, robot: Robot) -> list[Message]:
             bulletin = built[(due.period, due.outlet.unit)]
             with_file = isinstance(robot, WeCom)  # WeCom's media upload; a note elsewhere
@@ -303,6 +334,7 @@ class OutletHub:
             for table in bulletin_tables(bulletin, self.text, with_file):
                 out += self.table_messages(robot, table)
             if with_file:
+                out += await document_files(due)
                 name = self.text(
                     "bulletin.file_name",
                     unit=bulletin.ranking.parent.code,
