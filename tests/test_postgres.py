@@ -110,6 +110,8 @@ def _pg_schema(url: str) -> dict[str, object]:
                 family = {"bigint": "integer", "double precision": "float", "text": "text"}[kind]
                 if default is not None:
                     default = re.sub(r"::\w+( \w+)?$", "", default)
+                    # a negative number is shown quoted ('-1'::bigint)
+                    default = re.sub(r"^'(-?\d+)'$", r"\1", default)
                 columns[name] = (family, nullable == "NO", default)
             keys = tuple(
                 r[0]
