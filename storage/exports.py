@@ -16,6 +16,7 @@ the table once over the whole export, whatever the scope.
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 from datetime import UTC, datetime
@@ -85,10 +86,9 @@ ORDER BY s.id LIMIT :limit
 
 # A plan's current round on :today (a local day), and whether a site's row is overdue at
 # :now — as ``bot.domain.plans.round_of`` and ``overdue_below`` decide.
-_ROUND = (
-    "(CASE WHEN p.cycle_days IS NULL THEN 0 ELSE "
-    "CAST(julianday(:today) - julianday(p.start_day) AS INTEGER) / p.cycle_days END)"
-)
+_DAYS_SQLITE = "CAST(julianday(:today) - julianday(p.start_day) AS INTEGER)"
+_DAYS_POSTGRES = "(CAST(:today AS date) - CAST(p.start_day AS date))"
+_ROUND = f"(CASE WHEN p.cycle_days IS NULL THEN 0 ELSE {_DAYS_SQLITE} / p.cycle_days END)"
 _PLAN_STATE = (
     f"CASE WHEN ps.last_round >= {_ROUND} THEN 'done' "
     "WHEN (p.cycle_days IS NULL AND :now >= p.deadline) "
@@ -160,13 +160,22 @@ def connect(target: Path | str) -> Any:
 
 def _sql(conn: Any, sql: str) -> str:
     """On PostgreSQL, without SQLite's planner hints: the unary ``+`` (no text operator
-    there) and ``CROSS JOIN … ON`` (a plain join; PostgreSQL plans it by cost)."""
+    there) and ``CROSS JOIN … ON`` (a plain join; PostgreSQL plans it by cost); and in
+    its dialect the days between two ISO days and the characters by code."""
     if getattr(conn, "dialect", "sqlite") == "postgresql":
-        return _PLUS.sub("", sql).replace("CROSS JOIN", "JOIN")
+        return _postgres(sql)
     return sql
 
 
+@functools.lru_cache(maxsize=64)
+def _postgres(sql: str) -> str:
+    sql = _PLUS.sub("", sql).replace("CROSS JOIN", "JOIN")
+    sql = sql.replace(_DAYS_SQLITE, _DAYS_POSTGRES)
+    return _CHAR.sub(r"chr(\1)", sql)
+
+
 _PLUS = re.compile(r"\+(?=[a-z]\.)")
+_CHAR = re.compile(r"\bchar\((\d+)\)")
 
 
 # The time columns of the queries above, returned as datetimes.

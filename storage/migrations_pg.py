@@ -497,8 +497,7 @@ _PG_SITES_AND_PLANS = (
     "ALTER TABLE site ADD COLUMN latitude DOUBLE PRECISION",
     "ALTER TABLE site ADD COLUMN longitude DOUBLE PRECISION",
     """ALTER TABLE site ADD COLUMN tags TEXT COLLATE "C" NOT NULL DEFAULT ''""",
-    "ALTER TABLE site ADD COLUMN registered BIGINT NOT NULL DEFAULT 0 "
-    "CHECK (registered IN (0, 1))",
+    "ALTER TABLE site ADD COLUMN registered BIGINT NOT NULL DEFAULT 0 CHECK (registered IN (0, 1))",
     """CREATE TABLE site_tag (
         tag     TEXT COLLATE "C" NOT NULL,
         site_id BIGINT NOT NULL REFERENCES site (id),
