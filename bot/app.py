@@ -71,6 +71,9 @@ def build_application(
         application.bot_data.services = services
         processor.inbox = lambda: services.inbox
         processor.on_dropped = functools.partial(tell_dropping, application)
+        processor.handle = lambda data: application.process_update(
+            Update.de_json(data, application.bot)
+        )
         # What was received and not handled when the bot last stopped goes first.
         await services.inbox.prune()
         for replay in await services.inbox.unfinished():

@@ -475,6 +475,18 @@ class Database:
         On SQLite one process owns the file's writer anyway: the lock is always taken."""
         yield SessionLock(True, None)
 
+    @property
+    def shared(self) -> bool:
+        """Whether several processes may share this database (PostgreSQL): then a chat's
+        updates are claimed with ``chat_lock`` across them."""
+        return False
+
+    @asynccontextmanager
+    async def chat_lock(self, chat_id: int) -> AsyncIterator[None]:
+        """Hold one chat's lock across the deployment's processes for the block (waiting
+        for it): one process at a time handles a chat. On SQLite (one process) a no-op."""
+        yield
+
 
 class SqliteDatabase(Database):
     dialect = SQLITE

@@ -117,6 +117,29 @@ async def unfinished(conn: Connection) -> list[Pending]:
     ]
 
 
+async def chat_backlog(conn: Connection, chat_id: int, update_id: int) -> list[Pending]:
+    """The chat's updates not done yet up to ``update_id`` (included), oldest first: read
+    under the chat's lock (``Database.chat_lock``), what has to be handled before — and
+    with — that update. (The few unfinished rows are found by the ``inbox_pending`` index.)"""
+    return [
+        Pending(r[0], r[1], r[2])
+        for r in await fetch_all(
+            conn,
+            "SELECT update_id, payload, attempts FROM inbox WHERE done_at IS NULL "
+            "AND update_id <= ? AND chat_id = ? ORDER BY update_id",
+            (update_id, chat_id),
+        )
+    ]
+
+
+async def is_done(conn: Connection, update_id: int) -> bool | None:
+    """Whether the update is marked done; None if it is not in the inbox."""
+    rows = await fetch_all(
+        conn, "SELECT done_at IS NOT NULL FROM inbox WHERE update_id = ?", (update_id,)
+    )
+    return bool(rows[0][0]) if rows else None
+
+
 async def prune(conn: Connection, done_before: datetime) -> int:
     """Forget updates handled before ``done_before``; returns how many."""
     cursor = await conn.execute(

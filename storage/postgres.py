@@ -41,6 +41,9 @@ from storage.migrations_pg import POSTGRES_MIGRATIONS
 
 log = logging.getLogger(__name__)
 
+# Idle chat-lock connections kept for reuse (more are opened while more chats are busy).
+LOCK_POOL = 16
+
 
 class PgRow(tuple):
     """A row that reads by position and by column name, like ``sqlite3.Row``."""
@@ -211,6 +214,8 @@ class PostgresDatabase(Database):
         self.path = None
         self.space = space  # the first advisory-lock key: this schema's
         self._pg_writer = writer
+        # Idle connections for chat locks (``chat_lock``): one per chat being handled.
+        self._lock_conns: list[PgConnection] = []
 
     @classmethod
     async def connect(cls, url: str) -> PostgresDatabase:
@@ -285,6 +290,40 @@ class PostgresDatabase(Database):
             "(?, ?, to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'))",
             (migration.version, migration.name),
         )
+
+    @property
+    def shared(self) -> bool:
+        return True
+
+    @asynccontextmanager
+    async def chat_lock(self, chat_id: int) -> AsyncIterator[None]:
+        """A session advisory lock for the chat, on a connection of the lock pool, waited
+        for and held for the block. Its key is the single 64-bit form (a space apart from
+        the two-key form of the writer and scheduler locks), hashed from the schema's key
+        and the chat. If the process dies, its connections drop and the server frees the
+        lock. A connection whose wait was cancelled or failed is closed, not reused."""
+        key = f"gridbot:{self.space}:chat:{int(chat_id)}"
+        conn = self._lock_conns.pop() if self._lock_conns else await connect(self.url)
+        reusable = False
+        try:
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended(?, 0))", (key,))
+            try:
+                yield
+            finally:
+                await asyncio.shield(
+                    conn.execute("SELECT pg_advisory_unlock(hashtextextended(?, 0))", (key,))
+                )
+            reusable = True
+        finally:
+            if reusable and not self._closed and len(self._lock_conns) < LOCK_POOL:
+                self._lock_conns.append(conn)
+            else:
+                await asyncio.shield(conn.close())
+
+    async def close(self) -> None:
+        while self._lock_conns:
+            await self._lock_conns.pop().close()
+        await super().close()
 
     @asynccontextmanager
     async def session_lock(self, key: int, *, wait: bool) -> AsyncIterator[SessionLock]:

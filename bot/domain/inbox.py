@@ -29,7 +29,8 @@ import contextvars
 import functools
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -233,6 +234,30 @@ class Inbox:
             batch.committed.set_exception(error)
         else:
             batch.committed.set_result(None)
+
+    @property
+    def shared(self) -> bool:
+        """Whether other processes handle updates from this inbox too (PostgreSQL)."""
+        return self.db.shared
+
+    @asynccontextmanager
+    async def chat_turn(self, chat_id: int, update_id: int) -> AsyncIterator[list[Replay]]:
+        """Across processes: hold the chat's lock and yield what is to be handled now, in
+        order — the chat's updates not done yet up to ``update_id``, which is the last of
+        them unless another process has handled it already (then it is missing and is
+        not to be handled again). The earlier ones were committed by other processes (or
+        left by a dead one) and not handled yet: they go first, so a chat's updates run in
+        the order Telegram numbered them whichever process received each. The caller
+        marks each one done (``finish``) before the block ends, while the lock is held.
+        An update that is not in the inbox at all (never stored) is handled as it is."""
+        async with self.db.chat_lock(chat_id):
+            async with self.db.read() as conn:
+                rows = await inbox_repo.chat_backlog(conn, chat_id, update_id)
+                if (not rows or rows[-1].update_id != update_id) and await inbox_repo.is_done(
+                    conn, update_id
+                ) is None:
+                    rows.append(inbox_repo.Pending(update_id, "null", 0))
+            yield [Replay(row.update_id, json.loads(row.payload)) for row in rows]
 
     async def unfinished(self) -> list[Replay]:
         """What to handle again after a restart, oldest first; gives up on updates that
