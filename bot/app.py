@@ -71,6 +71,9 @@ def build_application(
         application.bot_data.services = services
         processor.inbox = lambda: services.inbox
         processor.on_dropped = functools.partial(tell_dropping, application)
+        limiter = application.bot.rate_limiter
+        if services.send_rate.active and isinstance(limiter, RetryingRateLimiter):
+            limiter.shared = services.send_rate.turn  # the limits of every process together
         processor.handle = lambda data: application.process_update(
             Update.de_json(data, application.bot)
         )

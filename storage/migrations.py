@@ -685,6 +685,19 @@ _OUTLETS = (
     "CREATE INDEX outlet_send_state ON outlet_send (state, kind, due_at)",
 )
 
+# Outgoing rate limits shared by several processes on one store (PostgreSQL; issue 20):
+# one token bucket per lane ('all': the overall messages a second; 'g:<chat id>': one
+# group's messages a minute), refilled by the time since ``at`` (seconds, the database
+# server's clock). A single process on SQLite keeps its limits in memory and leaves it
+# empty; the table is here too so that both backends have the same schema.
+_SEND_RATE = (
+    """CREATE TABLE send_rate (
+        lane   TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        at     REAL NOT NULL
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -704,4 +717,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(19, "sites and plans", _SITES_AND_PLANS),
     Migration(20, "tip case practice", _TIP_CASE_PRACTICE),
     Migration(21, "bulletin issues and items", _BULLETIN_ISSUES),
+    Migration(22, "send rate", _SEND_RATE),
 )

@@ -613,6 +613,14 @@ _PG_BULLETIN_ISSUES = (
     )""",
 )
 
+_PG_SEND_RATE = (
+    """CREATE TABLE send_rate (
+        lane   TEXT COLLATE "C" PRIMARY KEY,
+        tokens DOUBLE PRECISION NOT NULL,
+        at     DOUBLE PRECISION NOT NULL
+    )""",
+)
+
 POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _PG_FOUNDATION),
     Migration(2, "active flow", _PG_ACTIVE_FLOW),
@@ -632,4 +640,5 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(19, "sites and plans", _PG_SITES_AND_PLANS),
     Migration(20, "tip case practice", _PG_TIP_CASE_PRACTICE),
     Migration(21, "bulletin issues and items", _PG_BULLETIN_ISSUES),
+    Migration(22, "send rate", _PG_SEND_RATE),
 )

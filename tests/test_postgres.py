@@ -312,3 +312,40 @@ async def test_one_leader_runs_the_schedule_and_another_takes_over(pg_url, tmp_p
         await second.close()
     async with await Database.open(tmp_path / "one.sqlite3") as lite:
         assert Leadership(lite).leads("daily-digests")  # one process per SQLite file
+
+
+async def test_outgoing_limits_hold_across_processes(pg_url, tmp_path):
+    """Two processes (two database handles) share the deployment's send budget: what one
+    has used, the other waits for — overall (per second) and per group (20 a minute)."""
+    from bot.domain.send_rate import SharedRate
+    from storage import send_rate
+
+    first, second = await Database.open(pg_url), await Database.open(pg_url)
+    try:
+        await first.migrate()
+        waited: list[float] = []
+
+        async def sleep(seconds: float) -> None:
+            waited.append(seconds)
+            await asyncio.sleep(seconds)
+
+        a = SharedRate(first, per_second=3, sleep=sleep)
+        b = SharedRate(second, per_second=3, sleep=sleep)
+        assert a.active and b.active
+        for _ in range(3):  # the first process uses this second's budget
+            await a.turn(3001)
+        assert waited == []
+        await b.turn(3002)  # the second one waits for the next token
+        assert len(waited) >= 1 and 0 < waited[0] <= 1 / 3 + 0.01
+        # a group's 20 a minute, taken by both in turn: the 21st waits about 3 s
+        async with first.read() as one, second.read() as two:
+            for n in range(20):
+                assert await send_rate.take((one, two)[n % 2], "g:-100123", 20, 20 / 60) == 0
+            wait = await send_rate.take(one, "g:-100123", 20, 20 / 60)
+            assert 2.5 < wait <= 3.0
+            assert await send_rate.take(two, "g:-100456", 20, 20 / 60) == 0  # another group
+    finally:
+        await first.close()
+        await second.close()
+    async with await Database.open(tmp_path / "one.sqlite3") as lite:
+        assert not SharedRate(lite, per_second=30).active  # one process: its own limits

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 
-from tests.cli_helpers import gridbot
 from bot.config import load_config
+from tests.cli_helpers import gridbot
 from tests.conftest import EXAMPLE_ORG, sql_rows, write_config
 
 

@@ -208,6 +208,9 @@ class RetryingRateLimiter(AIORateLimiter):
         self.network_retries = network_retries
         self.first_delay = first_delay
         self.sleep = sleep  # the back-off between network retries (the application's clock)
+        # With several processes on one store: the deployment's limits, shared through the
+        # database (``bot.domain.send_rate``), taken before this process's own.
+        self.shared: Callable[[Any], Awaitable[None]] | None = None
 
     async def process_request(
         self,
@@ -224,6 +227,8 @@ class RetryingRateLimiter(AIORateLimiter):
         fair = self.fair if chat_id is not None and not data.get("allow_paid_broadcast") else None
         for attempt in range(retries + 1):
             if fair is not None:
+                if self.shared is not None:
+                    await self.shared(chat_id)
                 # As PTB's overall limiter: only calls to a chat count.
                 await fair.turn(str(chat_id))
             try:
