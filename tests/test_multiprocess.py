@@ -35,7 +35,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from bot.botapi import BotApiServer
@@ -44,6 +43,7 @@ from tests import pgcluster
 from tests.cli_helpers import gridbot, start_gridbot
 from tests.conftest import ON_POSTGRES, TEST_DATABASE, TEST_TOKEN, fresh_schema_url, sql_rows
 from tests.photos import photo
+from tests.roundrobin import RoundRobin, free_port, serving
 from tests.test_crash import NAMES, SUBMITTED, WORKERS, Worker, _messages, _press, _setup
 
 pytestmark = [
@@ -88,65 +88,6 @@ def pg_url(tmp_path):
         shutil.rmtree(folder, ignore_errors=True)
 
 
-class RoundRobin:
-    """The load balancer: each POST goes to the next process in turn; one that does not
-    answer (down, or killed while answering) is skipped for the next; 502 if none
-    answers. It keeps the path, the body and the secret header."""
-
-    def __init__(self, ports: list[int]) -> None:
-        self.ports = ports
-        self.turn = 0
-        self.client = httpx.AsyncClient(timeout=15)
-        self.server: asyncio.Server | None = None
-        self.sent: dict[int, int] = {}  # port -> requests answered 2xx
-
-    async def start(self) -> str:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        port = self.server.sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    async def close(self) -> None:
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
-        await self.client.aclose()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = (await reader.readline()).decode().split()
-            headers: dict[str, str] = {}
-            while (line := (await reader.readline()).decode().strip()) != "":
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-            body = await reader.readexactly(int(headers.get("content-length", "0")))
-            status = await self._forward(request[1], body, headers)
-            writer.write(
-                f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".encode()
-            )
-            await writer.drain()
-        finally:
-            writer.close()
-
-    async def _forward(self, path: str, body: bytes, headers: dict[str, str]) -> int:
-        forwarded = {
-            "Content-Type": headers.get("content-type", "application/json"),
-            "X-Telegram-Bot-Api-Secret-Token": headers.get("x-telegram-bot-api-secret-token", ""),
-        }
-        for _ in range(len(self.ports)):
-            port = self.ports[self.turn % len(self.ports)]
-            self.turn += 1
-            try:
-                answer = await self.client.post(
-                    f"http://127.0.0.1:{port}{path}", content=body, headers=forwarded
-                )
-            except httpx.HTTPError:
-                continue
-            if 200 <= answer.status_code < 300:
-                self.sent[port] = self.sent.get(port, 0) + 1
-                return answer.status_code
-        return 502
-
-
 def _config(folder: Path, url: str, port: int, digest_at: str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     evidence = (folder.parent / "evidence").as_posix()
@@ -162,30 +103,12 @@ def _config(folder: Path, url: str, port: int, digest_at: str) -> Path:
     return path
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 async def _start(config: Path, api: str, cwd: Path, env: dict[str, str]):
     with (cwd / "bot.log").open("ab") as log:
         return await start_gridbot(
             "run", "--webhook", "--config", str(config), "--api-url", api,
             cwd=cwd, env=env, stdout=log, stderr=log,
         )  # fmt: skip
-
-
-async def _serving(port: int, timeout: float = 60) -> None:
-    """Until the process answers on its port (anything: it is up)."""
-    async with asyncio.timeout(timeout), httpx.AsyncClient(timeout=2) as client:
-        while True:
-            with contextlib.suppress(httpx.HTTPError):
-                await client.get(f"http://127.0.0.1:{port}/gridbot/hook")
-                return
-            await asyncio.sleep(0.1)
 
 
 async def _act(server: BotApiServer, worker: Worker) -> None:
@@ -271,7 +194,7 @@ async def test_three_webhook_processes_with_kills(tmp_path, pg_url):
     env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
     zone = ZoneInfo("Asia/Shanghai")
     digest_at = (datetime.now(zone) + timedelta(minutes=1)).strftime("%H:%M")
-    ports = [_free_port() for _ in range(PROCESSES)]
+    ports = [free_port() for _ in range(PROCESSES)]
     configs = [_config(tmp_path / f"p{n}", pg_url, port, digest_at) for n, port in enumerate(ports)]
     await _setup(configs[0])
     done = gridbot(
@@ -288,7 +211,7 @@ async def test_three_webhook_processes_with_kills(tmp_path, pg_url):
         delivery = asyncio.create_task(server.deliver_webhook(f"{front}/gridbot/hook", stop))
         bots = [await _start(config, api, tmp_path, env) for config in configs]
         for port in ports:
-            await _serving(port)
+            await serving(port)
         admin = server.user(ADMIN).in_chat(server.group(GROUP, "南阳市网格工作群"))
         assert "已绑定" in (await admin.ask("/bindgroup NY", timeout=30)).text
         workers = [Worker(server.user(4000 + n, NAMES[n]), n) for n in range(WORKERS)]
@@ -302,7 +225,7 @@ async def test_three_webhook_processes_with_kills(tmp_path, pg_url):
                 await bots[victim].wait()
                 kills += 1
                 bots[victim] = await _start(configs[victim], api, tmp_path, env)
-                await _serving(ports[victim])
+                await serving(ports[victim])
             try:
                 async with asyncio.timeout(240):
                     await asyncio.gather(*tasks)
