@@ -699,8 +699,9 @@ async def world(tg) -> World:
 # ------------------------------------------------------------------ running tries
 
 
-# The inbox records every update, refused or not: it is the transport, not an effect.
-TRANSPORT_TABLES = frozenset({"inbox"})
+# The inbox records every update, refused or not, and the shared send budget (PostgreSQL)
+# every reply: they are the transport, not an effect.
+TRANSPORT_TABLES = frozenset({"inbox", "send_rate"})
 
 
 async def snapshot(tg) -> dict[str, list[str]]:

@@ -34,6 +34,7 @@ class SharedRate:
 
     @property
     def active(self) -> bool:
+        """Whether the limits are shared (several processes may send; a limit is set)."""
         return self.db.shared and self.per_second > 0
 
     async def turn(self, chat_id: int | str) -> None:

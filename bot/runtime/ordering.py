@@ -302,7 +302,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         starts: a replay after a crash never runs an earlier update after a later one."""
         inbox = self.inbox() if self.inbox is not None else None
         key = chat_key(update)
-        if inbox is not None and inbox.shared and key is not None and isinstance(update, Update):
+        shared = getattr(inbox, "shared", False)  # several processes on one store
+        if inbox is not None and shared and key is not None and isinstance(update, Update):
             await self._handled_across(inbox, key, update, coroutine)
             return
         await coroutine
