@@ -4,6 +4,13 @@
                          [--only echo|gridbot|flood] [--flood-size 1000] [--flood-rate 100]
                          [--flood-seconds 60]
 
+    python bench/load.py --backend sqlite|postgresql|both [--processes N] [--pg-url URL]
+
+With ``--backend``: gridbot alone, in webhook mode behind a round-robin proxy
+(``tests/roundrobin.py``), on SQLite with one process and on PostgreSQL (a throwaway
+cluster, or ``--pg-url``) with one and with ``--processes`` processes; updates per
+second and the bot's CPU per update (all its processes together) for each.
+
 One process tree, one run. This process serves the project's Bot API test server on
 loopback HTTP and plays N grid workers; the bots run as child processes polling it:
 
