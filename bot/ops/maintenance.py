@@ -137,15 +137,27 @@ class DumpError(Exception):
 
 
 def _pg_dump(url: str, out: Path) -> None:
-    """A consistent snapshot of the PostgreSQL database (one transaction, as pg_dump
-    always takes), in its custom format."""
+    """A consistent snapshot of the deployment (one transaction, as pg_dump always
+    takes), in its custom format: its schema only — a deployment may be one schema of a
+    database that others share (their tables neither dumped nor locked)."""
+    from storage.postgres import connect_sync
+
+    with connect_sync(url) as conn:
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]
     program = shutil.which("pg_dump") or next(
         (str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))), None
     )
     if program is None:
         raise DumpError("pg_dump not found: install the PostgreSQL client (postgresql-client)")
     done = subprocess.run(
-        [program, "--format=custom", "--no-owner", f"--file={out}", f"--dbname={url}"],
+        [
+            program,
+            "--format=custom",
+            "--no-owner",
+            f"--schema={schema}",
+            f"--file={out}",
+            f"--dbname={url}",
+        ],
         capture_output=True,
         text=True,
         check=False,
