@@ -105,7 +105,7 @@ class Services:
             plans=plans,
             sites=SiteRegistry(db, clock, config, plans),
             outlets=OutletService(db, clock, config, digests, bulletins),
-            send_rate=SharedRate(db, config.telegram.max_messages_per_second, sleep=clock.sleep),
+            send_rate=SharedRate(db, config.telegram.max_messages_per_second),
         )
 
     async def close(self) -> None:

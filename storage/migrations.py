@@ -688,13 +688,15 @@ _OUTLETS = (
 # Outgoing rate limits shared by several processes on one store (PostgreSQL; issue 20):
 # one token bucket per lane ('all': the overall messages a second; 'g:<chat id>': one
 # group's messages a minute), refilled by the time since ``at`` (seconds, the database
-# server's clock). A single process on SQLite keeps its limits in memory and leaves it
-# empty; the table is here too so that both backends have the same schema.
+# server's clock); ``taken`` is how many tokens the last taker got. A single process on
+# SQLite keeps its limits in memory and leaves the table empty; it is here too so that
+# both backends have the same schema.
 _SEND_RATE = (
     """CREATE TABLE send_rate (
         lane   TEXT PRIMARY KEY,
         tokens REAL NOT NULL,
-        at     REAL NOT NULL
+        at     REAL NOT NULL,
+        taken  REAL NOT NULL DEFAULT 0
     )""",
 )
 

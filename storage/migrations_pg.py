@@ -617,7 +617,8 @@ _PG_SEND_RATE = (
     """CREATE TABLE send_rate (
         lane   TEXT COLLATE "C" PRIMARY KEY,
         tokens DOUBLE PRECISION NOT NULL,
-        at     DOUBLE PRECISION NOT NULL
+        at     DOUBLE PRECISION NOT NULL,
+        taken  DOUBLE PRECISION NOT NULL DEFAULT 0
     )""",
 )
 

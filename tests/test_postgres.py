@@ -340,10 +340,14 @@ async def test_outgoing_limits_hold_across_processes(pg_url, tmp_path):
         # a group's 20 a minute, taken by both in turn: the 21st waits about 3 s
         async with first.read() as one, second.read() as two:
             for n in range(20):
-                assert await send_rate.take((one, two)[n % 2], "g:-100123", 20, 20 / 60) == 0
-            wait = await send_rate.take(one, "g:-100123", 20, 20 / 60)
-            assert 2.5 < wait <= 3.0
-            assert await send_rate.take(two, "g:-100456", 20, 20 / 60) == 0  # another group
+                taken = await send_rate.take((one, two)[n % 2], "g:-100123", 20, 20 / 60)
+                assert taken == (1, 0.0)
+            taken, wait = await send_rate.take(one, "g:-100123", 20, 20 / 60)
+            assert taken == 0 and 2.5 < wait <= 3.0
+            assert await send_rate.take(two, "g:-100456", 20, 20 / 60) == (1, 0.0)
+            # several at once (a lease): as many as there are whole ones, at most
+            assert await send_rate.take(one, "all-x", 3, 3, wanted=5) == (3, 0.0)
+            assert (await send_rate.take(two, "all-x", 3, 3, wanted=5))[0] == 0
     finally:
         await first.close()
         await second.close()
