@@ -97,6 +97,12 @@ def _overlaps(unit: Unit, plan: Plan) -> bool:
     return unit.path.startswith(plan.unit_path) or plan.unit_path.startswith(unit.path)
 
 
+def covering(unit: Unit, plans: list[Plan]) -> list[Plan]:
+    """The plans among ``plans`` that ``progress_many`` shows for ``unit`` (those whose
+    scope and the unit's subtree share a unit)."""
+    return [plan for plan in plans if _overlaps(unit, plan)]
+
+
 # ---------------------------------------------------------------------- results
 
 
