@@ -3,7 +3,6 @@ digest job like the Telegram groups' plan section, against the local robot serve
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 import pytest
@@ -26,9 +25,9 @@ from tests.outlet_helpers import (
     run_past_waits,
     wecom_lines,
 )
+from tests.photos import photo
 from tests.robots import RobotServer
 from tests.test_e2e_plans import CAMPAIGN, registry, table
-from tests.photos import photo
 
 GROUP = -100778
 TITLE = "检查任务“回头看”"
@@ -105,7 +104,9 @@ def robot_table(lines: list[str]) -> dict[str, list[str]]:
     return {row[0]: row[1:] for row in cells[start + 1 :] if len(row) == 5}
 
 
-async def test_each_outlet_gets_the_plan_progress_once_with_the_digest_numbers(street, robots, tmp_path):
+async def test_each_outlet_gets_the_plan_progress_once_with_the_digest_numbers(
+    street, robots, tmp_path
+):
     tg = street
     await tg.services.sites.import_file(registry(tmp_path))
     day = tg.services.calendar.today() + timedelta(days=3)
