@@ -5,14 +5,28 @@ malformed card with Feishu's validation error as the platform does."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 import httpx
 
 from bot.config import OutletConfig
 from bot.core.clock import FakeClock
-from bot.formats.robots import FEISHU_BODY_BYTES, Table, feishu_cards, lark_md_escape
+from bot.domain.outlets import plan_table
+from bot.domain.plans import PlanProgress, ProgressRow
+from bot.formats.robots import (
+    FEISHU_BODY_BYTES,
+    Table,
+    dingtalk_markdown,
+    feishu_cards,
+    lark_md_escape,
+    wecom_markdown,
+)
+from bot.i18n import shipped
 from bot.outlets.robots import Feishu, Message, Verdict
+from storage.plans import Plan
+from storage.units import Unit
 from tests.outlet_helpers import FEISHU_SECRET, FEISHU_TOKEN, feishu_lines
 from tests.robots import RobotServer
 from tests.robots.server import CARD_INVALID, Received, card_problem
@@ -111,3 +125,61 @@ async def test_cards_are_accepted_signed_and_a_malformed_card_is_refused_not_ret
     finally:
         await client.aclose()
         await server.close()
+
+
+def test_a_plan_of_many_units_is_split_on_every_platform_under_its_limit():
+    """Plan progress by 150 child units: each platform's parts under its limit, split
+    between rows, the title (plan, unit, day, round) and the column line on every part."""
+    zone = ZoneInfo("Asia/Shanghai")
+    catalogue = shipped()
+
+    def text(key: str, **fields) -> str:
+        return catalogue.text("zh", key, **fields)
+
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    street = Unit(2, "WL-WH", "武侯街道", "street", 1, "/1/2/", 0, True)
+    plan = Plan(
+        1, "回头看", "user", 2, None, None, 7, True, "any", date(2026, 11, 23), "open",
+        None, now, None, "WL-WH", "武侯街道", "/1/2/",
+    )  # fmt: skip
+    children = [
+        ProgressRow(Unit(10 + n, f"C{n}", f"第{n:03}社区", "community", 2, f"/1/2/{n}/", n, True),
+                    due=10, done=n % 10, overdue=10 - n % 10)
+        for n in range(150)
+    ]  # fmt: skip
+    total = ProgressRow(street, 1500, sum(r.done for r in children), 0)
+    ends = datetime(2026, 11, 29, 16, 0, tzinfo=UTC)
+    progress = PlanProgress(plan, street, 0, ends, total, children)
+    source = plan_table(progress, text, zone, "2026-11-23")
+    assert (
+        source.title
+        == "📋 检查任务“回头看” · 武侯街道 · 2026-11-23 · 第 1 轮，截止 2026-11-30 00:00"
+    )
+    assert source.rows[0] == ("合计", "1500", str(total.done), total.rate, "0")
+    header = "单位 | 应查 | 已查 | 完成率 | 逾期"
+    expected = [" | ".join(row) for row in source.rows]
+
+    wecom = wecom_markdown(source, limit=1024)  # a smaller limit: several parts
+    dingtalk = dingtalk_markdown(source, limit=1024)
+    cards = feishu_cards(source, limit=2048)
+    for parts, lines_of in (
+        (wecom, lambda p: p.split("\n")),
+        (dingtalk, lambda p: re.split(r" {2}\n|\n\n", p[1])),
+        (cards, lambda p: feishu_lines(received(p))),
+    ):
+        assert len(parts) >= 3
+        rows, notes = [], []
+        for part in parts:
+            lines = lines_of(part)
+            assert source.title in lines[0]
+            if lines[1] != header:  # the notes on a part of their own
+                notes += lines[1:]
+                continue
+            cut = lines.index("") if "" in lines else len(lines)
+            rows += lines[2:cut]
+            notes += lines[cut + 1 :]
+        assert rows == expected
+        assert notes == [source.notes[0]] and notes[0].startswith("未开展：第000社区")
+    assert all(len(p.encode()) <= 1024 for p in wecom)
+    assert all(len(p[1].encode()) <= 1024 for p in dingtalk)
+    assert all(signed_size(p) <= 2048 for p in cards)
