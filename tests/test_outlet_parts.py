@@ -138,8 +138,8 @@ def test_outlets_in_the_config(tmp_path):
         ),
         (outlet_toml("a", "slack", "NY", "https://x/s?key=k"), "outlets[0].kind: 'slack'"),
         (
-            outlet_toml("a", "wecom", "NY", "https://x/s?key=k", sends=["plans"]),
-            "outlets[0].sends[0]: 'plans'",
+            outlet_toml("a", "wecom", "NY", "https://x/s?key=k", sends=["hourly"]),
+            "outlets[0].sends[0]: 'hourly'",
         ),
         (outlet_toml("a", "dingtalk", "NY", "https://x/s?t=k", per_minute=30), "per_minute"),
     ):
