@@ -175,3 +175,27 @@ async def test_no_plans_nothing_sent_and_a_plan_made_later_waits_for_the_next_da
     for name in ROBOTS:
         (message,) = plan_messages(robots, name)
         assert "2026-11-24" in message[0] and robot_table(message)["合计"][0] == "20"
+
+
+async def test_plan_progress_too_late_after_downtime_is_skipped_and_told_once(
+    street, robots, tmp_path
+):
+    tg = street
+    await tg.services.sites.import_file(registry(tmp_path))
+    day = tg.services.calendar.today() + timedelta(days=3)
+    await tg.services.plans.create(
+        None, PlanSpec("回头看", "user", "WL-WH", None, day, None, False, "any")
+    )
+    tg.clock.advance(timedelta(hours=15))  # 00:00: four hours after the digest was due
+    await run_past_waits(tg.clock, jobs.daily_digests(GridContext(tg.app)))
+    await run_past_waits(tg.clock, jobs.daily_digests(GridContext(tg.app)))
+    assert robots.received == []
+    told = [
+        c.text
+        for c in tg.server.calls_to("sendMessage", chat_id=1001)
+        if c.ok and "检查任务进度" in c.text
+    ]
+    assert len(told) == 3 and all("2026-11-23" in t for t in told)
+    assert any("street-feishu" in t and "飞书" in t for t in told)
+    states = [(s.kind, s.state) for s in await tg.services.outlets.sends_of("street-feishu")]
+    assert sorted(states) == [("daily", "skipped"), ("plans", "skipped")]
