@@ -216,8 +216,18 @@ def tag_text(text: str) -> str:
 
 
 def _draft_step(step: PlanDraftStep, key: str | None, parse: Any = None) -> StepSpec[Any]:
+    """A step answered by ``key`` in the draft's data; 修改 back to it removes that key
+    (``clears`` names it), so the step is asked again and the others keep their answers."""
     done = (lambda d: key in d) if key else None
-    return StepSpec(step, f"plan.ask.{step}", f"plan.expect.{step}", done=done, parse=parse)
+    return StepSpec(
+        step,
+        f"plan.ask.{step}",
+        f"plan.expect.{step}",
+        done=done,
+        parse=parse,
+        clears={key: None} if key else None,
+        label=f"plan.step.{step}" if key else None,
+    )
 
 
 PLAN_FLOW = FlowTable(
@@ -233,6 +243,9 @@ PLAN_FLOW = FlowTable(
         _draft_step(PlanDraftStep.SUMMARY, None),
     ),
 )
+
+
+EDITABLE = PLAN_FLOW.editable  # the steps 修改 offers; a button carries the index
 
 
 @dataclass(frozen=True)
@@ -661,6 +674,27 @@ class PlanService:
         async with self.db.transaction() as conn:
             await plan_repo.draft_save(
                 conn, draft_id, json.dumps(data), now + timedelta(hours=DRAFT_HOURS)
+            )
+        return await self._view(member, draft_id, data)
+
+    async def edit(self, member: Member, draft_id: int, index: int) -> PlanDraft:
+        """修改 at the summary: go back to editable step ``index`` (its answer removed, the
+        others kept, so the summary comes back once it is answered again); ``plan.stale``
+        unless the draft is the member's current one at its summary."""
+        draft = await self.draft(member)
+        if (
+            draft is None
+            or draft.id != draft_id
+            or draft.step is not PlanDraftStep.SUMMARY
+            or not 0 <= index < len(EDITABLE)
+        ):
+            raise Refused("plan.stale")
+        clears = PLAN_FLOW[EDITABLE[index]].clears
+        assert clears is not None
+        data = {key: value for key, value in draft.data.items() if key not in clears}
+        async with self.db.transaction() as conn:
+            await plan_repo.draft_save(
+                conn, draft_id, json.dumps(data), self.clock.now() + timedelta(hours=DRAFT_HOURS)
             )
         return await self._view(member, draft_id, data)
 
