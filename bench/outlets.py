@@ -4,8 +4,9 @@
 
 Against the local robot servers of the tests (tests/robots), on the example city:
 
-- rendering: a ranking of N rows as WeCom markdown parts, DingTalk markdown and Feishu
-  posts — parts, largest part in bytes, milliseconds;
+- rendering: a ranking of N rows as WeCom markdown parts, DingTalk markdown, Feishu
+  posts and Feishu interactive cards (what the hub sends) — parts, largest part in bytes
+  (a Feishu part as its JSON body, before signing), milliseconds;
 - delivery: the daily digest to ``--robots`` outlets (a third of each platform, each its
   own robot, signed where the platform signs) through the real job — sends per second
   and the wall time, the chart rendered once for the WeCom ones;
@@ -30,7 +31,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.config import load_config
 from bot.core.clock import FakeClock
-from bot.formats.robots import Table, dingtalk_markdown, feishu_posts, wecom_markdown
+from bot.formats.robots import (
+    Table,
+    dingtalk_markdown,
+    feishu_body_size,
+    feishu_cards,
+    feishu_posts,
+    wecom_markdown,
+)
 from bot.outlets.hub import OutletHub
 from bot.services import Services
 from tests.conftest import EXAMPLE_ORG, example_rows, write_config
@@ -52,13 +60,14 @@ def rendering() -> None:
         for name, render, size in (
             ("wecom", wecom_markdown, lambda p: len(p.encode())),
             ("dingtalk", dingtalk_markdown, lambda p: len(p[1].encode())),
-            ("feishu", feishu_posts, lambda p: len(str(p).encode())),
+            ("feishu", feishu_posts, feishu_body_size),
+            ("feishu-card", feishu_cards, feishu_body_size),
         ):
             start = time.perf_counter()
             parts = render(table)
             ms = (time.perf_counter() - start) * 1000
             largest = max(map(size, parts))
-            print(f"  {rows:5} {name:9} {len(parts):4} parts  max {largest:6} B  {ms:7.1f} ms")
+            print(f"  {rows:5} {name:11} {len(parts):4} parts  max {largest:6} B  {ms:7.1f} ms")
 
 
 async def delivery(count: int) -> None:

@@ -644,9 +644,9 @@ class RankingConfig(_Table):
 
 
 OUTLET_PLATFORMS = ("wecom", "dingtalk", "feishu")
-# What an outlet can receive; plan progress joins when plans exist (one more entry here and
-# one more kind in ``bot.outlets.kinds``).
-OUTLET_SENDS = ("daily", "weekly", "overdue")
+# What an outlet can receive: the daily digest, the weekly bulletin, overdue alerts and,
+# on the days its unit has open plans, their progress ("plans").
+OUTLET_SENDS = ("daily", "weekly", "overdue", "plans")
 _OUTLET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
 
 
@@ -661,7 +661,7 @@ class OutletConfig(_Table):
     webhook: SecretStr
     # The signing secret (DingTalk 加签 "SEC…", Feishu 签名校验); WeCom robots have none.
     secret: SecretStr | None = None
-    sends: list[Literal["daily", "weekly", "overdue"]] = Field(
+    sends: list[Literal["daily", "weekly", "overdue", "plans"]] = Field(
         default_factory=lambda: list(OUTLET_SENDS), min_length=1
     )
     # Messages a minute this robot is sent at most (the platforms allow 20).

@@ -257,6 +257,8 @@ class PlanDraftAction(StrEnum):
     WEEKLY = "wk"  # every calendar week
     RULE = "rule"  # what counts: RULES[arg]
     SAVE = "ok"
+    EDIT = "ed"  # 修改: show the steps to go back to
+    EDIT_STEP = "eg"  # go back to editable step #arg (the number of them: 返回 the summary)
     CANCEL = "cx"
 
 

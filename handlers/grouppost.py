@@ -12,6 +12,7 @@ from telegram.error import ChatMigrated, Forbidden, TelegramError
 
 from bot.core.periods import Period
 from bot.domain.digest import DueDigest
+from bot.domain.outlets import PLANS
 from bot.domain.records import Group
 from bot.outlets.hub import Report
 from bot.services import Services
@@ -113,7 +114,7 @@ async def tell_outlet_report(bot: Any, services: Services, report: Report) -> in
             bot,
             services,
             due.outlet.unit,
-            "outlet.skipped_notice",
+            "outlet.skipped_plans_notice" if due.kind == PLANS else "outlet.skipped_notice",
             name=due.outlet.name,
             kind=due.outlet.kind,
             day=due.keys[0],

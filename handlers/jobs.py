@@ -14,7 +14,12 @@ from telegram.ext import CallbackContext
 from bot.runtime.context import GridApplication
 from handlers.bulletins import send_weekly_bulletins
 from handlers.digests import send_daily_digests, send_reminders
-from handlers.outlets import send_outlet_alerts, send_outlet_bulletins, send_outlet_digests
+from handlers.outlets import (
+    send_outlet_alerts,
+    send_outlet_bulletins,
+    send_outlet_digests,
+    send_outlet_plans,
+)
 from handlers.reports import resume_photo_answers
 from handlers.tips import send_notices
 
@@ -36,6 +41,7 @@ async def daily_digests(context: CallbackContext) -> None:  # type: ignore[type-
     once)."""
     await send_daily_digests(context)
     await send_outlet_digests(context)
+    await send_outlet_plans(context)
 
 
 async def reminders(context: CallbackContext) -> None:  # type: ignore[type-arg]

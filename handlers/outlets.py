@@ -37,3 +37,10 @@ async def send_outlet_alerts(context: Any) -> int:
     """Overdue alerts to the outlets (with the tip deadline checks)."""
     hub = _hub(context)
     return await _told(context, await hub.deliver_overdue()) if hub else 0
+
+
+async def send_outlet_plans(context: Any) -> int:
+    """The day's plan progress to the outlets whose unit has open plans (after the
+    digests, at the same time)."""
+    hub = _hub(context)
+    return await _told(context, await hub.deliver_plans()) if hub else 0

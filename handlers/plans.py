@@ -21,6 +21,7 @@ from bot.core.errors import Refused, echo
 from bot.domain.flows import Flow
 from bot.domain.members import Caller
 from bot.domain.plans import (
+    EDITABLE,
     PLAN_FLOW,
     RULES,
     PlanDraft,
@@ -293,14 +294,41 @@ async def _show_summary(
             count=preview.matching,
         ),
     ]
-    buttons = [_button(text(context, caller, "plan.cancel"), draft.id, PlanDraftAction.CANCEL)]
-    if preview.matching:
+    await reply_text(
+        update, context, "\n".join(lines), reply_markup=_summary_markup(context, caller, draft)
+    )
+
+
+def _summary_markup(context: GridContext, caller: Caller, draft: PlanDraft) -> InlineKeyboardMarkup:
+    """保存 (only when some site matches), 修改, 取消 under the summary."""
+    buttons = [
+        _button(text(context, caller, "plan.edit"), draft.id, PlanDraftAction.EDIT),
+        _button(text(context, caller, "plan.cancel"), draft.id, PlanDraftAction.CANCEL),
+    ]
+    if draft.preview is not None and draft.preview.matching:
         buttons.insert(
             0, _button(text(context, caller, "plan.save"), draft.id, PlanDraftAction.SAVE)
         )
-    await reply_text(
-        update, context, "\n".join(lines), reply_markup=InlineKeyboardMarkup([buttons])
-    )
+    return InlineKeyboardMarkup([buttons])
+
+
+def _edit_markup(context: GridContext, caller: Caller, draft: PlanDraft) -> InlineKeyboardMarkup:
+    """修改: a button per step of the plan to go back to, then 返回 (the summary's buttons)."""
+    buttons = [
+        _button(text(context, caller, _label(step)), draft.id, PlanDraftAction.EDIT_STEP, index)
+        for index, step in enumerate(EDITABLE)
+    ]
+    rows = [buttons[i : i + 3] for i in range(0, len(buttons), 3)]
+    back = text(context, caller, "plan.back")
+    rows.append([_button(back, draft.id, PlanDraftAction.EDIT_STEP, len(EDITABLE))])
+    return InlineKeyboardMarkup(rows)
+
+
+def _label(step: PlanDraftStep) -> str:
+    """The catalogue key of a step's name on the 修改 keyboard."""
+    label = PLAN_FLOW[step].label
+    assert label is not None
+    return label
 
 
 # How each step of ``PLAN_FLOW`` is asked (a test checks every step has one).
@@ -366,6 +394,9 @@ async def draft_pressed(
         await query.edit_message_reply_markup(None)
         await reply(update, context, caller, "cancel.done.plan")
         return
+    if act in (PlanDraftAction.EDIT, PlanDraftAction.EDIT_STEP):
+        await _edit_pressed(update, context, caller, button)
+        return
     if act is PlanDraftAction.SAVE:
         made, joined = await plans.save_draft(member, button.draft)
         await query.answer()
@@ -388,6 +419,32 @@ async def draft_pressed(
             raise Refused("plan.stale")
         changes = {"rule": RULES[button.arg]}
     moved = await plans.answer(member, button.draft, **changes)
+    await query.answer()
+    await query.edit_message_reply_markup(None)
+    await ask(context, update, caller, moved)
+
+
+async def _edit_pressed(
+    update: Update, context: GridContext, caller: Caller, button: PlanDraftButton
+) -> None:
+    """修改 swaps the summary's buttons for the steps; a step asks it again (the summary
+    returns once it is answered); 返回 puts the summary's buttons back."""
+    query = update.callback_query
+    assert query is not None
+    member = _member(caller)
+    plans = context.services.plans
+    draft = await plans.draft(member)
+    if draft is None or draft.id != button.draft or draft.step is not PlanDraftStep.SUMMARY:
+        raise Refused("plan.stale")
+    if button.act is PlanDraftAction.EDIT:
+        await query.answer()
+        await query.edit_message_reply_markup(_edit_markup(context, caller, draft))
+        return
+    if button.arg >= len(EDITABLE):  # 返回
+        await query.answer()
+        await query.edit_message_reply_markup(_summary_markup(context, caller, draft))
+        return
+    moved = await plans.edit(member, button.draft, button.arg)
     await query.answer()
     await query.edit_message_reply_markup(None)
     await ask(context, update, caller, moved)

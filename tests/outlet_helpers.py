@@ -4,6 +4,7 @@ job while the FakeClock is moved past every wait, and reading a robot's rows."""
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 from datetime import timedelta
 from typing import Any
@@ -56,6 +57,24 @@ def dingtalk_lines(message) -> list[str]:
 
 
 def feishu_lines(message) -> list[str]:
+    """A Feishu message's lines: a ``post``'s title and lines, or an ``interactive`` card's
+    header title, then its elements' text (the bold column line unbolded and unescaped),
+    an empty line for the rule."""
+    if message.body["msg_type"] == "interactive":
+        card = message.body["card"]
+        lines = [card["header"]["title"]["content"]]
+        for element in card["elements"]:
+            if element["tag"] == "div":
+                content = element["text"]["content"]
+                if element["text"]["tag"] == "lark_md":
+                    content = html.unescape(content.removeprefix("**").removesuffix("**"))
+                lines += content.split("\n")
+            elif element["tag"] == "hr":
+                lines.append("")
+            elif element["tag"] == "note":
+                for item in element["elements"]:
+                    lines += item["content"].split("\n")
+        return lines
     post = message.body["content"]["post"]["zh_cn"]
     return [post["title"], *(cells[0]["text"] for cells in post["content"])]
 

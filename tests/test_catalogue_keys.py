@@ -114,6 +114,7 @@ DYNAMIC: dict[str, set[str]] = {
     "site_plans.{}": _keys("site_plans.{}", ("done", "overdue", "due")),
     "plan.column.{}": _keys("plan.column.{}", plan_domain.PROGRESS_COLUMNS),
     "report.step.{}": _flow_keys("report.step."),
+    "plan.step.{}": _flow_keys("plan.step."),
     "report.expect.{}": _flow_keys("report.expect."),
     "report.flag_name.{}": _keys("report.flag_name.{}", report_domain.FLAGS),
     "report.flag.{}": _keys("report.flag.{}", report_domain.FLAGS)

@@ -122,17 +122,29 @@ async def test_registry_plan_todo_progress_digest_and_overdue(tg, tmp_path):
     today = tg.services.calendar.today()
     deadline = (today + timedelta(days=3)).isoformat()
 
-    # A tag that matches nothing: the summary says so and offers no 保存.
-    summary = await make_plan(lead, "没有这个标签", deadline)
-    assert "没有符合条件的地点" in summary.text
-    assert "✅ 保存" not in [label for label, _ in summary.buttons]
-    await press(lead, summary, "✖ 取消")
-
-    summary = await make_plan(lead, "重点用水户", deadline)
+    # A tag that matches nothing: the summary says so and offers no 保存, but 修改 goes
+    # back to the tag alone; the other answers stay and the summary comes back.
+    wrong = await make_plan(lead, "没有这个标签", deadline)
+    assert "没有符合条件的地点" in wrong.text
+    assert [label for label, _ in wrong.buttons] == ["✏️ 修改", "✖ 取消"]
+    await lead.press_label(wrong, "✏️ 修改")
+    steps = await lead.next_reply("editMessageReplyMarkup")
+    assert [label for label, _ in steps.buttons] == [
+        *["名称", "类别", "范围", "标签", "时限", "完成标准", "↩ 返回"]
+    ]
+    tag_button = dict(steps.buttons)["标签"]
+    await lead.press(wrong, tag_button)
+    assert "请输入标签" in (await lead.next_reply("sendMessage")).text
+    summary = await lead.ask("重点用水户")
     n = len(tagged("C")) + len(tagged("L"))  # wells are tagged too, but not of the category
     assert f"符合条件的地点：{n} 个" in summary.text, summary.text
+    assert "回头看" in summary.text and deadline in summary.text  # kept across 修改
     saved = await press(lead, summary, "✅ 保存")
     assert f"已保存，共 {n} 个地点" in saved.text
+    # The old card's step button, pressed again (forged) once the plan is saved: stale.
+    await lead.press(wrong, tag_button, strict=False)
+    stale = await lead.next_reply("answerCallbackQuery")
+    assert stale.params.get("text") == "此按钮属于已结束的任务或草稿。"
 
     # Each worker's /todo lists exactly their community's due sites.
     todo_a, todo_b = await a.ask("/todo"), await b.ask("/todo")

@@ -128,7 +128,7 @@ def test_outlets_in_the_config(tmp_path):
         write_config(tmp_path, outlet_toml("a", "wecom", "NY", "https://x.example/send?key=k"))
     )
     (outlet,) = config.outlets
-    assert outlet.sends == ["daily", "weekly", "overdue"] and outlet.per_minute == 20
+    assert outlet.sends == ["daily", "weekly", "overdue", "plans"] and outlet.per_minute == 20
     assert "k" not in repr(outlet.webhook)
     for extra, problem in (
         (outlet_toml("a", "wecom", "NY", "https://x/s?key=k") * 2, "outlets: duplicate outlet 'a'"),
@@ -138,8 +138,8 @@ def test_outlets_in_the_config(tmp_path):
         ),
         (outlet_toml("a", "slack", "NY", "https://x/s?key=k"), "outlets[0].kind: 'slack'"),
         (
-            outlet_toml("a", "wecom", "NY", "https://x/s?key=k", sends=["plans"]),
-            "outlets[0].sends[0]: 'plans'",
+            outlet_toml("a", "wecom", "NY", "https://x/s?key=k", sends=["hourly"]),
+            "outlets[0].sends[0]: 'hourly'",
         ),
         (outlet_toml("a", "dingtalk", "NY", "https://x/s?t=k", per_minute=30), "per_minute"),
     ):

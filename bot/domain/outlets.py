@@ -14,14 +14,17 @@ refused its signature or address is *failing*: nothing more is claimed for it un
 address or secret is changed in the config or ``gridbot outlets test`` gets through.
 
 The kinds (``KINDS``): the daily digest, the weekly bulletin, overdue alerts (one message
-listing the tips that became overdue since the last one, each tip claimed once); plan
-progress is one more kind when plans exist.
+listing the tips that became overdue since the last one, each tip claimed once) and plan
+progress (``PLANS``): at the daily digest time, once a day, the progress of the open
+plans covering the outlet's unit, as the Telegram digest's plan section shows it —
+claimed only when the unit has an open plan made before that day's digest was due, so
+nothing is sent (nor recorded) on a day without plans.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -32,19 +35,22 @@ from bot.core.clock import Clock
 from bot.core.periods import DAY, Period
 from bot.domain.bulletin import Bulletin, BulletinService, period_ending
 from bot.domain.digest import DigestService, percent, period_label
+from bot.domain.plans import PROGRESS_COLUMNS, PlanProgress, covering
 from bot.domain.ranking import Ranking
 from bot.formats.robots import Table
 from bot.formats.tiptable import labels
 from storage import members as member_repo
 from storage import outlets as outlet_repo
+from storage import plans as plan_repo
 from storage import tips as tip_repo
 from storage import units as unit_repo
 from storage.db import Connection, Database
 from storage.members import Member
 from storage.outlets import SendRow
+from storage.units import Unit
 
-DAILY, WEEKLY, OVERDUE = "daily", "weekly", "overdue"
-KINDS = (DAILY, WEEKLY, OVERDUE)
+DAILY, WEEKLY, OVERDUE, PLANS = "daily", "weekly", "overdue", "plans"
+KINDS = (DAILY, WEEKLY, OVERDUE, PLANS)
 OVERDUE_COLUMNS = ("number", "unit", "deadline")  # outlet.overdue_column.*
 
 
@@ -98,7 +104,7 @@ class OutletPlan:
 
 def _period_of(kind: str, key: str) -> Period:
     first = date.fromisoformat(key)
-    return Period.of(DAY, first) if kind == DAILY else Period.starting(first, 7)
+    return Period.of(DAY, first) if kind in (DAILY, PLANS) else Period.starting(first, 7)
 
 
 class OutletService:
@@ -142,7 +148,12 @@ class OutletService:
 
     async def plan(self, kind: str) -> OutletPlan:
         """Claim what ``kind`` (one of ``KINDS``) has due for the outlets that take it."""
-        planner = {DAILY: self.plan_daily, WEEKLY: self.plan_weekly, OVERDUE: self.plan_overdue}
+        planner = {
+            DAILY: self.plan_daily,
+            WEEKLY: self.plan_weekly,
+            OVERDUE: self.plan_overdue,
+            PLANS: self.plan_plans,
+        }
         return await planner[kind]()
 
     async def plan_daily(self) -> OutletPlan:
@@ -155,6 +166,13 @@ class OutletService:
         it (the seven days before it was due, as for the Telegram groups)."""
         due = self.bulletins.latest_due()
         return await self._plan(WEEKLY, due, period_ending(due.date() - timedelta(days=1)))
+
+    async def plan_plans(self) -> OutletPlan:
+        """Claim the day's plan progress, due with the daily digest, for every outlet that
+        takes it, has not had it, and whose unit has an open plan covering it that was made
+        before the digest was due (no plans: nothing claimed, nothing sent)."""
+        due = self.digests.latest_daily_due()
+        return await self._plan(PLANS, due, Period.of(DAY, due.date()), _has_plans)
 
     async def plan_weekly_for(self, period: Period, within: str) -> OutletPlan:
         """Claim the weekly bulletin of ``period`` for the outlets whose unit lies under
@@ -176,7 +194,13 @@ class OutletService:
                     plan.send.append(OutletDue(outlet, WEEKLY, (key,), now, period, 0, unit.name))
         return plan
 
-    async def _plan(self, kind: str, due: datetime, period: Period) -> OutletPlan:
+    async def _plan(
+        self,
+        kind: str,
+        due: datetime,
+        period: Period,
+        wanted: Callable[[Connection, Unit, datetime], Awaitable[bool]] | None = None,
+    ) -> OutletPlan:
         now = self.clock.now()
         late = now - due > self.catch_up
         plan = OutletPlan()
@@ -191,6 +215,8 @@ class OutletService:
                 unit = await unit_repo.get_by_code(conn, outlet.unit)
                 if unit is None:
                     continue  # ``gridbot check`` and ``outlets list`` say so
+                if wanted is not None and not await wanted(conn, unit, due):
+                    continue
                 key = period.first.isoformat()
                 state = "skipped" if late else "sending"
                 if await outlet_repo.claim(conn, outlet.name, kind, key, due, state):
@@ -341,6 +367,12 @@ class OutletService:
         return unit.name if unit else None
 
 
+async def _has_plans(conn: Connection, unit: Unit, due: datetime) -> bool:
+    """Whether an open plan covering ``unit`` was made by ``due``."""
+    plans = covering(unit, await plan_repo.open_plans(conn))
+    return any(plan.created_at <= due for plan in plans)
+
+
 # ---------------------------------------------------------------------- tables
 
 
@@ -458,3 +490,34 @@ def overdue_table(due: OutletDue, text: Callable[..., str], zone: ZoneInfo) -> T
         [],
         _part_label(text),
     )
+
+
+def plan_table(progress: PlanProgress, text: Callable[..., str], zone: ZoneInfo, day: str) -> Table:
+    """One open plan's progress for a robot: the figures of the Telegram digest's plan
+    section (``bot.domain.plans.render_progress``) — 合计 then one row a child unit with
+    sites due (应查, 已查, 完成率, 逾期) — titled with the plan, the unit, the day and the
+    round with its end; the units that have not started after the table."""
+    cells = [
+        (
+            text("plan.total") if index == 0 else row.unit.name,
+            str(row.due),
+            str(row.done),
+            row.rate,
+            str(row.overdue),
+        )
+        for index, row in enumerate([progress.total, *progress.rows])
+    ]
+    notes = []
+    if progress.not_started:
+        names = text("list.separator").join(u.name for u in progress.not_started)
+        notes.append(text("plan.not_started", units=names))
+    title = text(
+        "outlet.plan_title",
+        name=progress.plan.name,
+        unit=progress.unit.name,
+        day=day,
+        round=progress.round + 1,
+        ends=f"{progress.round_ends.astimezone(zone):%Y-%m-%d %H:%M}",
+    )
+    columns = tuple(text(f"plan.column.{c}") for c in PROGRESS_COLUMNS)
+    return Table(title, columns, cells, notes, _part_label(text))

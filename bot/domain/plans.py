@@ -34,7 +34,7 @@ from bot.core.clock import Clock
 from bot.core.errors import Refused
 from bot.domain import audit
 from bot.domain.flows import Flow, FlowTable, StepSpec
-from bot.formats.tiptable import text_width
+from bot.formats.columns import aligned
 from storage import chats as chat_repo
 from storage import plans as plan_repo
 from storage import sites as site_repo
@@ -95,6 +95,12 @@ def percent(done: int, due: int) -> str:
 def _overlaps(unit: Unit, plan: Plan) -> bool:
     """Whether the plan's scope and the unit's subtree share any unit."""
     return unit.path.startswith(plan.unit_path) or plan.unit_path.startswith(unit.path)
+
+
+def covering(unit: Unit, plans: list[Plan]) -> list[Plan]:
+    """The plans among ``plans`` that ``progress_many`` shows for ``unit`` (those whose
+    scope and the unit's subtree share a unit)."""
+    return [plan for plan in plans if _overlaps(unit, plan)]
 
 
 # ---------------------------------------------------------------------- results
@@ -210,8 +216,18 @@ def tag_text(text: str) -> str:
 
 
 def _draft_step(step: PlanDraftStep, key: str | None, parse: Any = None) -> StepSpec[Any]:
+    """A step answered by ``key`` in the draft's data; 修改 back to it removes that key
+    (``clears`` names it), so the step is asked again and the others keep their answers."""
     done = (lambda d: key in d) if key else None
-    return StepSpec(step, f"plan.ask.{step}", f"plan.expect.{step}", done=done, parse=parse)
+    return StepSpec(
+        step,
+        f"plan.ask.{step}",
+        f"plan.expect.{step}",
+        done=done,
+        parse=parse,
+        clears={key: None} if key else None,
+        label=f"plan.step.{step}" if key else None,
+    )
 
 
 PLAN_FLOW = FlowTable(
@@ -227,6 +243,9 @@ PLAN_FLOW = FlowTable(
         _draft_step(PlanDraftStep.SUMMARY, None),
     ),
 )
+
+
+EDITABLE = PLAN_FLOW.editable  # the steps 修改 offers; a button carries the index
 
 
 @dataclass(frozen=True)
@@ -658,6 +677,27 @@ class PlanService:
             )
         return await self._view(member, draft_id, data)
 
+    async def edit(self, member: Member, draft_id: int, index: int) -> PlanDraft:
+        """修改 at the summary: go back to editable step ``index`` (its answer removed, the
+        others kept, so the summary comes back once it is answered again); ``plan.stale``
+        unless the draft is the member's current one at its summary."""
+        draft = await self.draft(member)
+        if (
+            draft is None
+            or draft.id != draft_id
+            or draft.step is not PlanDraftStep.SUMMARY
+            or not 0 <= index < len(EDITABLE)
+        ):
+            raise Refused("plan.stale")
+        clears = PLAN_FLOW[EDITABLE[index]].clears
+        assert clears is not None
+        data = {key: value for key, value in draft.data.items() if key not in clears}
+        async with self.db.transaction() as conn:
+            await plan_repo.draft_save(
+                conn, draft_id, json.dumps(data), self.clock.now() + timedelta(hours=DRAFT_HOURS)
+            )
+        return await self._view(member, draft_id, data)
+
     async def answer_text(self, member: Member, draft: PlanDraft, text: str) -> PlanDraft:
         """Typed text at the draft's step, checked."""
         value = PLAN_FLOW.parse(draft.step, text)
@@ -749,16 +789,7 @@ def progress_lines(progress: PlanProgress, text: Callable[..., str]) -> list[str
         )
         for index, row in enumerate(rows)
     ]
-    lines = [headers, *cells]
-    widths = [max(text_width(line[i]) for line in lines) for i in range(len(headers))]
-    out = []
-    for line in lines:
-        parts = []
-        for i, cell in enumerate(line):
-            pad = " " * (widths[i] - text_width(cell))
-            parts.append(cell + pad if i == 0 else pad + cell)
-        out.append(" ".join(parts))
-    return out
+    return aligned([headers, *cells], separator=" ")
 
 
 def render_progress(progress: PlanProgress, text: Callable[..., str], ends: str) -> str:

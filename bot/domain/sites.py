@@ -1,8 +1,9 @@
 """The site registry (台账): importing and exporting lists of sites, tagging. Telegram-free.
 
-An import reads the file twice as a stream: first every row is checked and every problem
-collected with its line number (nothing is written if there is any), then the rows are
-written in batches inside one transaction. Re-importing the same file changes nothing;
+An import reads the file once as a stream inside one transaction: every row is checked
+(every problem collected with its line number) and the good rows are staged in batches
+while the next batch is read; any problem rolls the whole transaction back, so nothing is
+written from a bad file. Re-importing the same file changes nothing;
 names, addresses, units, tags and coordinates follow the file; nothing is deleted, and
 the registered sites missing from the file are reported. Afterwards the open plans take
 in the sites that now match them.
@@ -11,6 +12,7 @@ in the sites that now match them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,6 +56,7 @@ class SiteFileProblems(Exception):
         self.count = count
 
 
+@functools.lru_cache(maxsize=4096)  # a registry repeats a few combinations of tags
 def split_tags(text: str) -> tuple[str, ...]:
     """The tags of a cell, split at semicolons (either width), trimmed, each once."""
     if not text:
@@ -96,8 +99,18 @@ class _Checker:
                     if word:
                         self.statuses.setdefault((category.code, word), status.code)
         self.area_by_unit = {u.id: self._area(u) for u in units} if self.areas else {}
+        self._seen_units: dict[str, Unit | None] = {}
 
     def unit(self, text: str) -> Unit | None:
+        """The unit written as ``text`` (its code or its full name down the tree); the
+        answer per text is kept, as a file names each unit on many rows."""
+        try:
+            return self._seen_units[text]
+        except KeyError:
+            found = self._seen_units[text] = self._unit(text)
+            return found
+
+    def _unit(self, text: str) -> Unit | None:
         found = self.by_code.get(text.strip().casefold())
         if found is not None:
             return found

@@ -29,17 +29,20 @@ from bot.domain.digest import chart_caption
 from bot.domain.outlets import (
     DAILY,
     OVERDUE,
+    PLANS,
     WEEKLY,
     OutletDue,
     OutletPlan,
     bulletin_tables,
     digest_table,
     overdue_table,
+    plan_table,
 )
+from bot.domain.plans import PlanProgress
 from bot.domain.ranking import Ranking
 from bot.formats.briefdoc import docx_bytes, pdf_bytes
 from bot.formats.chart import score_chart
-from bot.formats.robots import Table, dingtalk_markdown, feishu_posts, wecom_markdown
+from bot.formats.robots import Table, dingtalk_markdown, feishu_cards, wecom_markdown
 from bot.outlets.limiter import RobotLimiter
 from bot.outlets.robots import (
     WECOM_IMAGE_BYTES,
@@ -141,8 +144,8 @@ class OutletHub:
             return [WeCom.markdown(part) for part in wecom_markdown(table)]
         if isinstance(robot, DingTalk):
             return [DingTalk.markdown(title, text) for title, text in dingtalk_markdown(table)]
-        assert isinstance(robot, Feishu)
-        return [Feishu.post(body) for body in feishu_posts(table)]
+        assert isinstance(robot, Feishu)  # a card: the title in its header, the rows below
+        return [Feishu.card(body) for body in feishu_cards(table)]
 
     # ------------------------------------------------------------------ sending
 
@@ -238,8 +241,7 @@ class OutletHub:
     # ------------------------------------------------------------------ the kinds
     #
     # A kind is a plan (``OutletService.plan(kind)``: what is due, claimed) and a builder
-    # here: given the plan, the messages of one claimed send for one robot. Plan progress
-    # joins as one more of each when plans exist.
+    # here: given the plan, the messages of one claimed send for one robot.
 
     async def deliver(self, kind: str) -> Report:
         """Claim what ``kind`` has due for the outlets, render it for each platform, send."""
@@ -248,6 +250,7 @@ class OutletHub:
             DAILY: self._daily_messages,
             WEEKLY: self._weekly_messages,
             OVERDUE: self._overdue_messages,
+            PLANS: self._plans_messages,
         }[kind]
         return await self._run(plan, await builder(plan))
 
@@ -268,6 +271,10 @@ class OutletHub:
     async def deliver_overdue(self) -> Report:
         """An alert of the tips newly overdue under each outlet's unit."""
         return await self.deliver(OVERDUE)
+
+    async def deliver_plans(self) -> Report:
+        """The day's plan progress to the outlets whose unit has open plans."""
+        return await self.deliver(PLANS)
 
     async def _daily_messages(self, plan: OutletPlan) -> Builder:
         rankings: dict[tuple[Any, str], Ranking] = {}
@@ -342,6 +349,25 @@ class OutletHub:
                     last=bulletin.period.last.isoformat(),
                 )
                 out.append(Message(file_name=name, file_data=workbook(bulletin, self.text)))
+            return out
+
+        return messages
+
+    async def _plans_messages(self, plan: OutletPlan) -> Builder:
+        """One table a plan, read once for all the outlets' units as the Telegram digest
+        reads its plan sections (``PlanService.progress_many``, as of now)."""
+        zone = self.services.config.locale.zone
+        codes = sorted({due.outlet.unit for due in plan.send})
+        found: dict[str, list[PlanProgress]] = (
+            await self.services.plans.progress_many(codes) if codes else {}
+        )
+
+        async def messages(due: OutletDue, robot: Robot) -> list[Message]:
+            assert due.period is not None
+            day = due.period.first.isoformat()
+            out: list[Message] = []
+            for progress in found.get(due.outlet.unit, []):
+                out += self.table_messages(robot, plan_table(progress, self.text, zone, day))
             return out
 
         return messages

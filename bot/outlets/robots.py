@@ -15,7 +15,8 @@ From the platforms' custom-robot documentation:
   invalid token, 130101 sending too fast (the robot is blocked for ten minutes).
 - Feishu: ``POST …/open-apis/bot/v2/hook/TOKEN`` with ``"timestamp"`` (seconds) and
   ``"sign"`` = ``base64(HMAC-SHA256(key=f"{timestamp}\\n{secret}", msg=b""))`` in the body,
-  ``{"msg_type": "post", …}``, the body at most 20 KB. Answer ``{"code": 0}``; 19021 a bad
+  ``{"msg_type": "post", …}`` or ``{"msg_type": "interactive", "card": {"header", "elements"}}``,
+  the body at most 20 KB. Answer ``{"code": 0}``; 19021 a bad
   signature, 19022 an IP not allowed, 19024 a keyword missing, 19001 an invalid webhook,
   9499 and 11232 over the rate.
 """
@@ -270,6 +271,11 @@ class Feishu(Robot):
 
     @staticmethod
     def post(body: dict[str, Any]) -> Message:
+        return Message(body)
+
+    @staticmethod
+    def card(body: dict[str, Any]) -> Message:
+        """An ``interactive`` message: ``{"msg_type": "interactive", "card": {…}}``."""
         return Message(body)
 
     def sign(self, body: dict[str, Any]) -> tuple[str, dict[str, Any]]:

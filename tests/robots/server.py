@@ -18,7 +18,11 @@ the address its platform gives it:
   ten minutes — 40035 a missing field.
 - Feishu ``POST /open-apis/bot/v2/hook/TOKEN``: a robot with a secret wants ``timestamp``
   (s, within an hour) and ``sign`` = base64(HMAC-SHA256(key=f"{timestamp}\\n{secret}",
-  msg=b"")) in the body; ``text``, ``post``, ``interactive``; the body at most 20 KB.
+  msg=b"")) in the body; ``text``, ``post``, ``interactive`` (a ``card`` object, checked by
+  ``card_problem`` against the card JSON 1.0 structure: an optional ``header`` with a text
+  ``title`` and a known colour ``template``, ``elements`` each with a known ``tag`` and its
+  fields — a malformed card is refused with 11246 and the path of the fault, as Feishu
+  does); the body at most 20 KB.
   Answer ``{"code": 0, "msg": "success"}``; 19001 invalid webhook, 19021 sign match fail,
   19002 body too large or bad shape, 11232 over the rate (5 a second, 100 a minute; this
   server also holds a robot to 20 a minute, the figure gridbot keeps to).
@@ -393,10 +397,110 @@ class RobotServer:
                 isinstance(v, dict) and isinstance(v.get("content"), list) for v in post.values()
             )
         elif kind == "interactive":
-            good = isinstance(content, dict)
+            problem = card_problem(content)
+            if problem is not None:
+                path, why = problem
+                return error(
+                    CARD_INVALID, f"path: message->card{path}; err_msg: {why}; err_type: validation"
+                )
+            good = True
         else:
             good = False
         if not good:
             return error(19002, f"params error, bad {kind} message")
         robot.accepted.append(now)
         return {"code": 0, "msg": "success", "data": {}}
+
+
+# ---------------------------------------------------------------------- Feishu cards
+
+CARD_INVALID = 11246  # Feishu: the card failed validation ("path: message->card…")
+CARD_TEMPLATES = frozenset(
+    {"blue", "wathet", "turquoise", "green", "yellow", "orange", "red", "carmine"}
+    | {"violet", "purple", "indigo", "grey", "default"}
+)
+_TEXT_TAGS = frozenset({"plain_text", "lark_md"})
+_ELEMENT_TAGS = frozenset({"div", "markdown", "hr", "note", "img", "action", "column_set"})
+
+
+def _text_problem(value: Any, path: str) -> tuple[str, str] | None:
+    if not isinstance(value, dict):
+        return path, "text object wanted"
+    if value.get("tag") not in _TEXT_TAGS:
+        return f"{path}->tag", f"unknown text tag {value.get('tag')!r}"
+    if not isinstance(value.get("content"), str):
+        return f"{path}->content", "content must be a string"
+    return None
+
+
+def _element_problem(element: Any, path: str) -> tuple[str, str] | None:
+    if not isinstance(element, dict):
+        return path, "element must be an object"
+    tag = element.get("tag")
+    if tag not in _ELEMENT_TAGS:
+        return f"{path}->tag", f"unknown element tag {tag!r}"
+    if tag == "div":
+        if "text" not in element and "fields" not in element:
+            return path, "div wants text or fields"
+        if "text" in element:
+            return _text_problem(element["text"], f"{path}->text")
+        fields = element["fields"]
+        if not isinstance(fields, list) or not fields:
+            return f"{path}->fields", "fields must be a non-empty list"
+        for n, item in enumerate(fields):
+            found = _text_problem(
+                item.get("text") if isinstance(item, dict) else None, f"{path}->fields[{n}]->text"
+            )
+            if found:
+                return found
+    elif tag == "markdown":
+        if not isinstance(element.get("content"), str):
+            return f"{path}->content", "markdown wants content"
+    elif tag == "note":
+        items = element.get("elements")
+        if not isinstance(items, list) or not items:
+            return f"{path}->elements", "note wants elements"
+        for n, item in enumerate(items):
+            found = _text_problem(item, f"{path}->elements[{n}]")
+            if found:
+                return found
+    elif tag == "column_set":
+        columns = element.get("columns")
+        if not isinstance(columns, list):
+            return f"{path}->columns", "column_set wants columns"
+        for n, column in enumerate(columns):
+            inner = column.get("elements") if isinstance(column, dict) else None
+            if not isinstance(column, dict) or column.get("tag") != "column":
+                return f"{path}->columns[{n}]", "column wanted"
+            for m, item in enumerate(inner or []):
+                found = _element_problem(item, f"{path}->columns[{n}]->elements[{m}]")
+                if found:
+                    return found
+    return None
+
+
+def card_problem(card: Any) -> tuple[str, str] | None:
+    """What is wrong with a custom robot's ``card`` (path, reason), or None: a card object,
+    an optional header (a text title, a known template), a non-empty list of elements."""
+    if not isinstance(card, dict):
+        return "", "card must be an object"
+    header = card.get("header")
+    if header is not None:
+        if not isinstance(header, dict):
+            return "->header", "header must be an object"
+        found = _text_problem(header.get("title"), "->header->title")
+        if found:
+            return found
+        if "template" in header and header["template"] not in CARD_TEMPLATES:
+            return "->header->template", f"unknown template {header['template']!r}"
+    elements = card.get("elements")
+    if card.get("schema") == "2.0":
+        body = card.get("body")
+        elements = body.get("elements") if isinstance(body, dict) else None
+    if not isinstance(elements, list) or not elements:
+        return "->elements", "elements must be a non-empty list"
+    for n, element in enumerate(elements):
+        found = _element_problem(element, f"->elements[{n}]")
+        if found:
+            return found
+    return None
