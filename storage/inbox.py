@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from storage.db import Connection, fetch_all
-from storage.times import to_text
+from storage.times import from_text, to_text
 
 
 @dataclass(frozen=True)
@@ -23,6 +23,7 @@ class Pending:
     update_id: int
     payload: str
     attempts: int
+    received_at: datetime | None = None
 
 
 async def add(conn: Connection, incoming: Incoming, now: datetime) -> bool:
@@ -105,14 +106,18 @@ async def done_many(conn: Connection, update_ids: list[int], now: datetime) -> N
         )
 
 
-async def unfinished(conn: Connection) -> list[Pending]:
-    """Updates received but not done, in the order Telegram sent them."""
+async def unfinished(conn: Connection, received_before: datetime | None = None) -> list[Pending]:
+    """Updates received but not done, in the order Telegram sent them (only those received
+    before ``received_before`` when given)."""
+    where = "" if received_before is None else "AND received_at < ? "
+    params = () if received_before is None else (to_text(received_before),)
     return [
-        Pending(r[0], r[1], r[2])
+        Pending(r[0], r[1], r[2], from_text(r[3]))
         for r in await fetch_all(
             conn,
-            "SELECT update_id, payload, attempts FROM inbox WHERE done_at IS NULL "
-            "ORDER BY update_id",
+            "SELECT update_id, payload, attempts, received_at FROM inbox WHERE done_at IS NULL "
+            f"{where}ORDER BY update_id",
+            params,
         )
     ]
 

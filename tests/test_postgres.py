@@ -353,3 +353,33 @@ async def test_outgoing_limits_hold_across_processes(pg_url, tmp_path):
         await second.close()
     async with await Database.open(tmp_path / "one.sqlite3") as lite:
         assert not SharedRate(lite, per_second=30).active  # one process: its own limits
+
+
+async def test_updates_a_dead_process_left_are_taken_over(pg_url):
+    """With several processes, a start replays every unfinished update but counts a start
+    only for those left a while ago (the others may be in a live process's hands), and
+    the leader's sweep hands over what a dead process left behind."""
+    from datetime import UTC, datetime, timedelta
+
+    from bot.core.clock import FakeClock
+    from bot.domain.inbox import MAX_ATTEMPTS, STALE_AFTER, Inbox
+
+    clock = FakeClock(datetime(2026, 12, 3, 1, 0, tzinfo=UTC))
+    async with await Database.open(pg_url) as db:
+        await db.migrate()
+        inbox = Inbox(db, clock)
+        assert inbox.shared
+        message = {"message_id": 1, "chat": {"id": 7, "type": "private"}, "text": "hi"}
+        assert await inbox.receive([{"update_id": 10, "message": message}]) == [10]
+        assert await inbox.stale(set()) == []  # just received: someone is on it
+        for _ in range(MAX_ATTEMPTS + 1):  # restarts of other processes meanwhile
+            assert [r.update_id for r in await inbox.unfinished()] == [10]
+        async with db.read() as conn:
+            attempts = (await conn.fetch_all("SELECT attempts FROM inbox"))[0][0]
+        assert attempts == 0  # never counted: it may be in another process's hands
+        clock.advance(STALE_AFTER + timedelta(seconds=1))
+        assert [r.update_id for r in await inbox.stale(set())] == [10]
+        assert await inbox.stale({10}) == []  # taken over once
+        assert [r.update_id for r in await inbox.unfinished()] == [10]
+        async with db.read() as conn:
+            assert (await conn.fetch_all("SELECT attempts FROM inbox"))[0][0] == 1

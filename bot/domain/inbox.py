@@ -56,6 +56,11 @@ UNSTORABLE = (
 # Telegram restarts update ids at random after a week without updates; handled rows are
 # forgotten long before, so an old id can never shadow a new update.
 KEEP_DONE = timedelta(days=2)
+# With several processes (PostgreSQL): an update still unfinished this long after it was
+# received was left by a process that died (or is stuck); the leader hands it to its own
+# process (``stale``), and only such updates count a start (``unfinished``) — the ones
+# other processes are handling right now are replayed without counting.
+STALE_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -264,8 +269,14 @@ class Inbox:
         have failed too often."""
         now = self.clock.now()
         replays: list[Replay] = []
+        settled = now - STALE_AFTER
         async with self.db.transaction() as conn:
             for row in await inbox_repo.unfinished(conn):
+                if self.shared and row.received_at is not None and row.received_at >= settled:
+                    # maybe in the hands of another live process: replayed (its chat's
+                    # turn skips it if that one finishes it first), not counted
+                    replays.append(Replay(row.update_id, json.loads(row.payload)))
+                    continue
                 if row.attempts + 1 >= MAX_ATTEMPTS:
                     log.error(
                         "inbox.given_up",
@@ -278,6 +289,16 @@ class Inbox:
         if replays:
             log.info("inbox.replaying", extra={"fields": {"count": len(replays)}})
         return replays
+
+    async def stale(self, seen: set[int]) -> list[Replay]:
+        """With several processes: updates left unfinished ``STALE_AFTER`` after they came
+        (their process died and has not come back), not in ``seen``; the leader's process
+        handles them, each in its chat's turn."""
+        if not self.shared:
+            return []
+        async with self.db.read() as conn:
+            rows = await inbox_repo.unfinished(conn, self.clock.now() - STALE_AFTER)
+        return [Replay(r.update_id, json.loads(r.payload)) for r in rows if r.update_id not in seen]
 
     async def prune(self) -> int:
         """Forget updates marked done more than ``KEEP_DONE`` ago; returns how many. Unfinished

@@ -27,6 +27,7 @@ log = logging.getLogger("gridbot.leader")
 
 LEADER_JOBS = frozenset(
     {"tip-deadlines", "daily-digests", "reminders", "weekly-bulletins", "prune-inbox"}
+    | {"sweep-inbox"}
 )
 RETRY_SECONDS = 15.0
 
