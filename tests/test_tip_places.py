@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bot.config import ConfigError, load_config
 from bot.core.errors import Refused
 from bot.domain.tip_cycle import RewardState
 from bot.domain.tips import RECEIVE, ReceiveStep, TipService
@@ -16,6 +17,7 @@ from bot.formats.tipfile import SOURCES
 from storage import sites as site_repo
 from storage import tips as tip_repo
 from storage.tips import Tip
+from tests.conftest import ROOT
 from tests.test_tip_service import UNIT, City
 
 # Two points about 110 m apart across the boundary of 崔庄社区 and 卧龙岗社区, and one
@@ -262,3 +264,25 @@ async def test_located_candidates_come_from_one_bounded_query(town: City):
         box = (HERE[0] - 0.002, HERE[0] + 0.002, HERE[1] - 0.002, HERE[1] + 0.002)
         found = await tip_repo.open_located(conn, None, box)
     assert [f.tip.id for f in found] == [inside.id]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[tips]\nduplicate_distance_m = -1\n", "tips.duplicate_distance_m: "),
+        ("[tips]\nduplicate_distance_m = 60000\n", "tips.duplicate_distance_m: "),
+        ('[tips]\nreward_to = "everyone"\n', "tips.reward_to: 'everyone': input should be"),
+    ],
+)
+def test_bad_settings_are_named(tmp_path, text, expected):
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (line,) = caught.value.lines
+    assert line.startswith(f"config.toml: {expected}"), line
+
+
+def test_the_example_config_sets_the_defaults():
+    example = load_config(ROOT / "config.example.toml").tips
+    assert (example.duplicate_distance_m, example.reward_to) == (200, "first_named")
