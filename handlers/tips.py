@@ -378,6 +378,16 @@ def _case_lines(context: GridContext, caller: Caller, tip: Tip) -> list[str]:
     if tip.satisfaction:
         said = text(context, caller, f"tip.satisfaction.{tip.satisfaction}")
         lines.append(text(context, caller, "tip.satisfaction_line", outcome=said))
+    if tip.latitude is not None and tip.longitude is not None:  # shared while receiving
+        lines.append(
+            text(
+                context,
+                caller,
+                "tip.located_line",
+                latitude=f"{tip.latitude:.6f}",
+                longitude=f"{tip.longitude:.6f}",
+            )
+        )
     return lines
 
 

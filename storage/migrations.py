@@ -694,6 +694,9 @@ _TIP_PLACES = (
     "ALTER TABLE tip ADD COLUMN longitude REAL",
     "ALTER TABLE tip ADD COLUMN tipster_id INTEGER",
     "CREATE INDEX tip_site ON tip (site_id)",
+    # Duplicate candidates near a place: a latitude range on tips and on sites.
+    "CREATE INDEX tip_latitude ON tip (latitude) WHERE latitude IS NOT NULL",
+    "CREATE INDEX site_latitude ON site (latitude) WHERE latitude IS NOT NULL",
 )
 
 MIGRATIONS: tuple[Migration, ...] = (

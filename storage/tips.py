@@ -789,24 +789,34 @@ async def open_located(
     limit: int = 200,
 ) -> list[Located]:
     """Open tips (not closed, declined nor a duplicate) on the site ``site_id`` or located
-    within ``box`` (south, north, west, east), newest first (duplicate candidates; the
-    domain measures the distance)."""
-    where, params = [], []
+    within ``box`` (south, north, west, east) — by their own location, else their site's —
+    newest first (duplicate candidates; the domain measures the distance). Each branch is
+    an index range (site, a tip's latitude, a site's latitude)."""
+    branches: list[str] = []
+    params: list[Any] = []
     if site_id is not None:
-        where.append("t.site_id = ?")
+        branches.append("SELECT id FROM tip WHERE site_id = ?")
         params.append(site_id)
     if box is not None:
-        where.append("(lat BETWEEN ? AND ? AND lon BETWEEN ? AND ?)")
-        params += list(box)
-    if not where:
+        south, north, west, east = box
+        branches.append(
+            "SELECT id FROM tip WHERE latitude BETWEEN ? AND ? AND longitude BETWEEN ? AND ?"
+        )
+        branches.append(
+            "SELECT x.id FROM site y JOIN tip x ON x.site_id = y.id WHERE x.latitude IS NULL "
+            "AND y.latitude BETWEEN ? AND ? AND y.longitude BETWEEN ? AND ?"
+        )
+        params += [south, north, west, east, south, north, west, east]
+    if not branches:
         return []
     rows = await fetch_all(
         conn,
-        f"SELECT * FROM (SELECT {_COLUMNS}, coalesce(t.latitude, s.latitude) AS lat, "
+        f"SELECT {_COLUMNS}, coalesce(t.latitude, s.latitude) AS lat, "
         f"coalesce(t.longitude, s.longitude) AS lon {_FROM} "
-        "LEFT JOIN site s ON s.id = t.site_id WHERE t.state != ? AND t.declined IS NULL "
-        f"AND t.duplicate_of IS NULL) t WHERE {' OR '.join(where)} ORDER BY t.id DESC LIMIT ?",
-        [TipState.CLOSED, *params, limit],
+        f"LEFT JOIN site s ON s.id = t.site_id WHERE t.id IN ({' UNION '.join(branches)}) "
+        "AND t.state != ? AND t.declined IS NULL AND t.duplicate_of IS NULL "
+        "ORDER BY t.id DESC LIMIT ?",
+        [*params, TipState.CLOSED, limit],
     )
     return [Located(_tip(row), row["lat"], row["lon"]) for row in rows]
 

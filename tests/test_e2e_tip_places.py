@@ -76,6 +76,8 @@ async def test_an_open_tip_nearby_in_another_unit_is_offered_and_linked(tg, peop
     ):
         rows = [tuple(r) for r in await cur.fetchall()]
     assert rows == [(original, None, *HERE), (duplicate, 1, *NEAR)]
+    card = await lead.ask(f"/tip {duplicate}")
+    assert "位置：32.991000, 112.530000" in card.text and "重复线索" in card.text
 
 
 async def test_a_tipster_given_as_a_members_contact_card_earns_no_reward(tg, people):
