@@ -30,6 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.city import insert_city
 from bot.config import load_config
 from bot.core.clock import FakeClock
 from bot.domain.digest import render_daily
@@ -46,36 +47,7 @@ def build(db_path: Path, reports: int, tips: int, seed: int = 1) -> None:
     conn = sqlite3.connect(db_path)
     conn.execute("PRAGMA synchronous = OFF")
     now = "2026-11-23T00:00:00Z"
-    units: list[tuple] = [(1, "NY", "南阳市", "city", None, "/1/", 0, 1, now)]
-    grids: list[tuple[int, str]] = []
-    next_id = 2
-
-    def add(code, name, level, parent, parent_path):
-        nonlocal next_id
-        unit_id = next_id
-        next_id += 1
-        path = f"{parent_path}{unit_id}/"
-        units.append((unit_id, code, name, level, parent, path, unit_id, 1, now))
-        return unit_id, path
-
-    for d in range(4):
-        did, dpath = add(f"D{d}", f"第{d + 1}区", "district", 1, "/1/")
-        for s in range(10):
-            sid, spath = add(f"D{d}-S{s}", f"第{d + 1}区{s + 1}街道", "street", did, dpath)
-            for c in range(10):
-                cid, cpath = add(
-                    f"D{d}-S{s}-C{c}", f"{s + 1}街道{c + 1}社区", "community", sid, spath
-                )
-                for g in range(10):
-                    gid, _ = add(
-                        f"D{d}-S{s}-C{c}-{g}", f"{c + 1}社区{g + 1}网格", "grid", cid, cpath
-                    )
-                    grids.append((gid, f"D{d}-S{s}-C{c}-{g}"))
-    conn.executemany(
-        "INSERT INTO org_unit (id, code, name, level, parent_id, path, sort_order, active, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(*u, now) for u in units],
-    )
+    units, grids = insert_city(conn, now)
     members = []
     for index, (gid, _) in enumerate(grids):
         for k in range(5):

@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.city import insert_city  # noqa: E402
 from bot.config import load_config  # noqa: E402
 from bot.core.clock import FakeClock  # noqa: E402
 from bot.domain.plans import PlanSpec  # noqa: E402
@@ -54,35 +55,7 @@ def build_city(db_path: Path) -> list[tuple[int, str]]:
     """The tree, the workers and the bound groups; returns the grids (id, code)."""
     conn = sqlite3.connect(db_path)
     now = "2026-09-01T00:00:00Z"
-    units: list[tuple] = [(1, "NY", "南阳市", "city", None, "/1/", 0, 1, now)]
-    grids: list[tuple[int, str]] = []
-    next_id = 2
-
-    def add(code, name, level, parent, parent_path):
-        nonlocal next_id
-        unit_id = next_id
-        next_id += 1
-        path = f"{parent_path}{unit_id}/"
-        units.append((unit_id, code, name, level, parent, path, unit_id, 1, now))
-        return unit_id, path
-
-    for d in range(4):
-        did, dpath = add(f"D{d}", f"第{d + 1}区", "district", 1, "/1/")
-        for s in range(10):
-            sid, spath = add(f"D{d}-S{s}", f"第{d + 1}区{s + 1}街道", "street", did, dpath)
-            for c in range(10):
-                cid, cpath = add(
-                    f"D{d}-S{s}-C{c}", f"{s + 1}街道{c + 1}社区", "community", sid, spath
-                )
-                for g in range(10):
-                    code = f"D{d}-S{s}-C{c}-{g}"
-                    gid, _ = add(code, f"{c + 1}社区{g + 1}网格", "grid", cid, cpath)
-                    grids.append((gid, code))
-    conn.executemany(
-        "INSERT INTO org_unit (id, code, name, level, parent_id, path, sort_order, active, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(*u, now) for u in units],
-    )
+    units, grids = insert_city(conn, now)
     conn.executemany(
         "INSERT INTO member (id, telegram_id, name, unit_id, role, active, joined_at, "
         "updated_at) VALUES (?, ?, ?, ?, 'worker', 1, ?, ?)",

@@ -571,6 +571,17 @@ async def rewards(update: Update, context: GridContext, caller: Caller) -> None:
 # ---------------------------------------------------------------------- notices
 
 
+def _notice_buttons(notice: Notice) -> list[tuple[str, NoticeAction]]:
+    """The buttons under a notice, as (catalogue key, action)."""
+    if notice.acknowledge_button:
+        return [("tip.ack", NoticeAction.ACKNOWLEDGE)]
+    if notice.extension_buttons:
+        return [("tip.grant", NoticeAction.GRANT), ("tip.refuse", NoticeAction.REFUSE)]
+    if notice.verify_buttons:
+        return [("tip.pass", NoticeAction.PASS), ("tip.back", NoticeAction.BACK)]
+    return []
+
+
 async def send_notices(context: Any, notices: list[Notice]) -> int:
     """Send each notice in its recipient's language; returns how many were delivered."""
     return len(notices) - len(await deliver_notices(context, notices))
@@ -583,43 +594,11 @@ async def deliver_notices(context: Any, notices: list[Notice]) -> list[Notice]:
     grid: GridContext = context
     for notice in notices:
         caller = await grid.services.members.caller(notice.telegram_id, None)
-        markup = None
-        if notice.acknowledge_button:
-            markup = InlineKeyboardMarkup(
-                [
-                    [
-                        _action_button(
-                            text(grid, caller, "tip.ack"), notice.tip_id, NoticeAction.ACKNOWLEDGE
-                        )
-                    ]
-                ]
-            )
-        elif notice.extension_buttons:
-            markup = InlineKeyboardMarkup(
-                [
-                    [
-                        _action_button(
-                            text(grid, caller, "tip.grant"), notice.tip_id, NoticeAction.GRANT
-                        ),
-                        _action_button(
-                            text(grid, caller, "tip.refuse"), notice.tip_id, NoticeAction.REFUSE
-                        ),
-                    ]
-                ]
-            )
-        elif notice.verify_buttons:
-            markup = InlineKeyboardMarkup(
-                [
-                    [
-                        _action_button(
-                            text(grid, caller, "tip.pass"), notice.tip_id, NoticeAction.PASS
-                        ),
-                        _action_button(
-                            text(grid, caller, "tip.back"), notice.tip_id, NoticeAction.BACK
-                        ),
-                    ]
-                ]
-            )
+        buttons = [
+            _action_button(text(grid, caller, key), notice.tip_id, action)
+            for key, action in _notice_buttons(notice)
+        ]
+        markup = InlineKeyboardMarkup([buttons]) if buttons else None
         fields = dict(notice.fields)
         for name in ("deadline", "old"):
             if name in fields:

@@ -27,8 +27,9 @@ from bot.domain.plans import PlanProgress, PlanService, plan_sheet, render_progr
 from bot.domain.ranking import Ranking, RankingService
 from bot.domain.tip_kpis import NamedUnit, ParkedTip, UnitKpi, kpi_table, named_units, parked_list
 from bot.formats import kpitable
+from bot.formats.columns import aligned
 from bot.formats.spreadsheet import xlsx_row
-from bot.formats.tiptable import TableRow, labels, render, text_width, tip_table
+from bot.formats.tiptable import TableRow, labels, render, tip_table
 from storage import digests as digest_repo
 from storage import groups as group_repo
 from storage.db import Database
@@ -175,18 +176,6 @@ def _report_rows(ranking: Ranking) -> list[tuple[str, ...]]:
     ]
 
 
-def _align(lines: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(text_width(line[i]) for line in lines) for i in range(len(lines[0]))]
-    out = []
-    for line in lines:
-        cells = []
-        for i, cell in enumerate(line):
-            pad = " " * (widths[i] - text_width(cell))
-            cells.append(cell + pad if i == 0 else pad + cell)
-        out.append(" | ".join(cells))
-    return out
-
-
 def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
     """The bulletin as HTML messages, one per table; a table too long for one Telegram
     message is sent in several, cut between rows (``bot.runtime.sending.GridBot``)."""
@@ -202,7 +191,7 @@ def render_bulletin(bulletin: Bulletin, text: Callable[..., str]) -> list[str]:
     parts = [
         f"{title}\n\n{text('bulletin.tips_heading')}\n" + _pre(tip_lines),
         f"{text('bulletin.reports_heading')}\n"
-        + _pre(_align([report_headers, *_report_rows(bulletin.ranking)])),
+        + _pre(aligned([report_headers, *_report_rows(bulletin.ranking)])),
     ]
     rows = bulletin.ranking.rows
     if rows:

@@ -26,7 +26,7 @@ from bot.core.clock import Clock
 from bot.core.errors import Refused
 from bot.core.periods import DAY, Calendar, Period
 from bot.domain.ranking import Ranking
-from bot.formats.tiptable import text_width
+from bot.formats.columns import aligned
 from storage import digests as digest_repo
 from storage import groups as group_repo
 from storage import members as member_repo
@@ -215,11 +215,6 @@ class DigestService:
             return await member_repo.active_over(conn, group.unit_path, (Role.ADMIN.value,))
 
 
-def _pad(text: str, width: int, right: bool) -> str:
-    space = " " * max(0, width - text_width(text))
-    return space + text if right else text + space
-
-
 def percent(numerator: int, denominator: int) -> str:
     """``numerator`` as a whole percentage of ``denominator``, rounded down (57%); a dash when the
     denominator is 0."""
@@ -251,12 +246,7 @@ def table_lines(ranking: Ranking, headers: tuple[str, ...]) -> list[str]:
         )
         for row in ranking.rows
     ]
-    lines = [headers, *rows]
-    widths = [max(text_width(line[i]) for line in lines) for i in range(len(headers))]
-    return [
-        " ".join(_pad(cell, widths[i], right=i not in (1,)) for i, cell in enumerate(line))
-        for line in lines
-    ]
+    return aligned([headers, *rows], separator=" ", left=(1,))
 
 
 def period_label(period: Period, text: Callable[..., str]) -> str:

@@ -34,7 +34,7 @@ from bot.core.clock import Clock
 from bot.core.errors import Refused
 from bot.domain import audit
 from bot.domain.flows import Flow, FlowTable, StepSpec
-from bot.formats.tiptable import text_width
+from bot.formats.columns import aligned
 from storage import chats as chat_repo
 from storage import plans as plan_repo
 from storage import sites as site_repo
@@ -789,16 +789,7 @@ def progress_lines(progress: PlanProgress, text: Callable[..., str]) -> list[str
         )
         for index, row in enumerate(rows)
     ]
-    lines = [headers, *cells]
-    widths = [max(text_width(line[i]) for line in lines) for i in range(len(headers))]
-    out = []
-    for line in lines:
-        parts = []
-        for i, cell in enumerate(line):
-            pad = " " * (widths[i] - text_width(cell))
-            parts.append(cell + pad if i == 0 else pad + cell)
-        out.append(" ".join(parts))
-    return out
+    return aligned([headers, *cells], separator=" ")
 
 
 def render_progress(progress: PlanProgress, text: Callable[..., str], ends: str) -> str:

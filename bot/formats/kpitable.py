@@ -14,8 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.formats.columns import aligned, markdown
 from bot.formats.spreadsheet import csv_value
-from bot.formats.tiptable import text_width
 
 COLUMNS = (
     "area",
@@ -83,23 +83,11 @@ def cells(row: Row, words: Labels) -> tuple[str, ...]:
 
 def render(rows: Sequence[Row], words: Labels) -> str:
     """A monospace table (CJK characters count as two columns)."""
-    lines = [words.headers, *(cells(row, words) for row in rows)]
-    widths = [max(text_width(line[i]) for line in lines) for i in range(len(COLUMNS))]
-
-    def fmt(line: tuple[str, ...]) -> str:
-        parts = []
-        for i, cell in enumerate(line):
-            pad = " " * (widths[i] - text_width(cell))
-            parts.append(cell + pad if i == 0 else pad + cell)
-        return " | ".join(parts)
-
-    return "\n".join(fmt(line) for line in lines)
+    return "\n".join(aligned([words.headers, *(cells(row, words) for row in rows)]))
 
 
 def render_markdown(rows: Sequence[Row], words: Labels) -> str:
-    rule = ("---", *("---:" for _ in COLUMNS[1:]))
-    lines = [words.headers, rule, *(cells(row, words) for row in rows)]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    return markdown(words.headers, [cells(row, words) for row in rows])
 
 
 def _delimited(rows: Sequence[Row], words: Labels, delimiter: str) -> str:

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.formats.columns import aligned, markdown
 from bot.formats.spreadsheet import csv_value
 from storage import tips as tip_repo
 from storage import units as unit_repo
@@ -107,31 +107,14 @@ async def tip_table(
     return table
 
 
-def text_width(text: str) -> int:
-    """Columns a string takes in a monospace font (CJK characters take two)."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
 def render(rows: list[TableRow], words: Labels) -> str:
     """A monospace table (CJK characters count as two columns)."""
-    lines = [words.headers, *(row.cells(words) for row in rows)]
-    widths = [max(text_width(line[i]) for line in lines) for i in range(len(COLUMNS))]
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        parts = []
-        for i, cell in enumerate(cells):
-            pad = " " * (widths[i] - text_width(cell))
-            parts.append(cell + pad if i == 0 else pad + cell)
-        return " | ".join(parts)
-
-    return "\n".join(fmt(line) for line in lines)
+    return "\n".join(aligned([words.headers, *(row.cells(words) for row in rows)]))
 
 
 def render_markdown(rows: list[TableRow], words: Labels) -> str:
     """A Markdown table: numbers and rates right-aligned."""
-    rule = ("---", *("---:" for _ in COLUMNS[1:]))
-    lines = [words.headers, rule, *(row.cells(words) for row in rows)]
-    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
+    return markdown(words.headers, [row.cells(words) for row in rows])
 
 
 def _delimited(rows: list[TableRow], words: Labels, delimiter: str) -> str:
