@@ -269,8 +269,14 @@ async def test_located_candidates_come_from_one_bounded_query(town: City):
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[tips]\nduplicate_distance_m = -1\n", "tips.duplicate_distance_m: "),
-        ("[tips]\nduplicate_distance_m = 60000\n", "tips.duplicate_distance_m: "),
+        (
+            "[tips]\nduplicate_distance_m = -1\n",
+            "tips.duplicate_distance_m: -1: input should be greater than or equal to 0",
+        ),
+        (
+            "[tips]\nduplicate_distance_m = 60000\n",
+            "tips.duplicate_distance_m: 60000: input should be less than or equal to 50000",
+        ),
         ('[tips]\nreward_to = "everyone"\n', "tips.reward_to: 'everyone': input should be"),
     ],
 )
