@@ -546,6 +546,16 @@ class TipsConfig(_Table):
     name_after_workdays: int = Field(3, ge=1, le=60)
     # Only tips with a tipster's contact (real name) earn a reward.
     reward_needs_contact: bool = False
+    # Who earns the one reward of a case reported several times (an original and the tips
+    # linked to it as duplicates): "first_named", the earliest tipster who left a contact
+    # (real name), the original first; "original", the original's tipster only. Never a
+    # member (a tip found on patrol or handed over by a department, or a tipster who is a
+    # member).
+    reward_to: Literal["first_named", "original"] = "first_named"
+    # At intake, open tips located within this many metres of the new one (a location the
+    # receiver shared, or the coordinates of the registered site it names) with similar
+    # text are offered as possible duplicates, besides those of the same unit or site.
+    duplicate_distance_m: int = Field(200, ge=0, le=50_000)
     # When true, a closure waits for the assigner: 通过 closes it, 退回 sends it back.
     verify: bool = False
     # After the first escalation (to the parent unit), one level further up every so many

@@ -100,7 +100,7 @@ class Services:
             bulletins=bulletins,
             briefs=BriefService(db, clock, config, bulletins),
             audit=audit,
-            exports=ExportService(config, catalogue, audit, clock),
+            exports=ExportService(config, catalogue, audit, clock, db=db),
             inbox=Inbox(db, clock),
             plans=plans,
             sites=SiteRegistry(db, clock, config, plans),

@@ -193,6 +193,24 @@ async def _ask_confirm(context: GridContext, chat_id: int, caller: Caller, step:
         ),
         text(context, caller, "tip.summary.unit", unit=unit),
         text(context, caller, "tip.summary.place", address=place),
+        *(
+            [text(context, caller, "tip.summary.site", site=step.site)]
+            if step.site is not None
+            else []
+        ),
+        *(
+            [
+                text(
+                    context,
+                    caller,
+                    "tip.summary.located",
+                    latitude=f"{step.where[0]:.6f}",
+                    longitude=f"{step.where[1]:.6f}",
+                )
+            ]
+            if step.where is not None
+            else []
+        ),
         text(context, caller, "tip.summary.photos", count=draft.photo_count),
         text(context, caller, "tip.summary.contact", contact=data.get("contact") or none),
         text(
@@ -360,6 +378,16 @@ def _case_lines(context: GridContext, caller: Caller, tip: Tip) -> list[str]:
     if tip.satisfaction:
         said = text(context, caller, f"tip.satisfaction.{tip.satisfaction}")
         lines.append(text(context, caller, "tip.satisfaction_line", outcome=said))
+    if tip.latitude is not None and tip.longitude is not None:  # shared while receiving
+        lines.append(
+            text(
+                context,
+                caller,
+                "tip.located_line",
+                latitude=f"{tip.latitude:.6f}",
+                longitude=f"{tip.longitude:.6f}",
+            )
+        )
     return lines
 
 
@@ -629,6 +657,25 @@ async def _flow_message(update: Update, context: GridContext, caller: Caller, fl
             )
             if moved.step in (ReceiveStep.PHOTOS, CloseStep.PHOTOS):
                 await ask(context, chat.id, caller, moved)
+            return True
+        if message.location and flow is RECEIVE:  # locates the tip (duplicates nearby)
+            where = message.location
+            moved = await tips.receive_location(member, where.latitude, where.longitude)
+            said = text(
+                context,
+                caller,
+                "tip.location_received",
+                latitude=f"{where.latitude:.6f}",
+                longitude=f"{where.longitude:.6f}",
+            )
+            await _send(context, chat.id, said)
+            await ask(context, chat.id, caller, moved)
+            return True
+        if message.contact and flow is RECEIVE:  # the tipster's contact card
+            card = message.contact
+            name = " ".join(filter(None, (card.first_name, card.last_name)))
+            moved = await tips.receive_contact(member, name, card.phone_number, card.user_id)
+            await ask(context, chat.id, caller, moved)
             return True
         if message.text is None:
             raise Refused(TABLES[flow][step.step].expect)

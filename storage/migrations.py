@@ -685,6 +685,20 @@ _OUTLETS = (
     "CREATE INDEX outlet_send_state ON outlet_send (state, kind, due_at)",
 )
 
+# Tips located (issue 17, duplicates within a distance): the site a tip names (its
+# coordinates locate the tip) or a location the receiver shared, and the Telegram id of a
+# tipster who was given as a shared contact (a member earns no reward).
+_TIP_PLACES = (
+    "ALTER TABLE tip ADD COLUMN site_id INTEGER REFERENCES site (id)",
+    "ALTER TABLE tip ADD COLUMN latitude REAL",
+    "ALTER TABLE tip ADD COLUMN longitude REAL",
+    "ALTER TABLE tip ADD COLUMN tipster_id INTEGER",
+    "CREATE INDEX tip_site ON tip (site_id)",
+    # Duplicate candidates near a place: a latitude range on tips and on sites.
+    "CREATE INDEX tip_latitude ON tip (latitude) WHERE latitude IS NOT NULL",
+    "CREATE INDEX site_latitude ON site (latitude) WHERE latitude IS NOT NULL",
+)
+
 # Outgoing rate limits shared by several processes on one store (PostgreSQL; issue 20):
 # one token bucket per lane ('all': the overall messages a second; 'g:<chat id>': one
 # group's messages a minute), refilled by the time since ``at`` (seconds, the database
@@ -719,5 +733,6 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(19, "sites and plans", _SITES_AND_PLANS),
     Migration(20, "tip case practice", _TIP_CASE_PRACTICE),
     Migration(21, "bulletin issues and items", _BULLETIN_ISSUES),
-    Migration(22, "send rate", _SEND_RATE),
+    Migration(22, "tip places and tipsters", _TIP_PLACES),
+    Migration(23, "send rate", _SEND_RATE),
 )

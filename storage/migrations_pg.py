@@ -613,6 +613,16 @@ _PG_BULLETIN_ISSUES = (
     )""",
 )
 
+_PG_TIP_PLACES = (
+    "ALTER TABLE tip ADD COLUMN site_id BIGINT REFERENCES site (id)",
+    "ALTER TABLE tip ADD COLUMN latitude DOUBLE PRECISION",
+    "ALTER TABLE tip ADD COLUMN longitude DOUBLE PRECISION",
+    "ALTER TABLE tip ADD COLUMN tipster_id BIGINT",
+    "CREATE INDEX tip_site ON tip (site_id)",
+    "CREATE INDEX tip_latitude ON tip (latitude) WHERE latitude IS NOT NULL",
+    "CREATE INDEX site_latitude ON site (latitude) WHERE latitude IS NOT NULL",
+)
+
 _PG_SEND_RATE = (
     """CREATE TABLE send_rate (
         lane   TEXT COLLATE "C" PRIMARY KEY,
@@ -641,5 +651,6 @@ POSTGRES_MIGRATIONS: tuple[Migration, ...] = (
     Migration(19, "sites and plans", _PG_SITES_AND_PLANS),
     Migration(20, "tip case practice", _PG_TIP_CASE_PRACTICE),
     Migration(21, "bulletin issues and items", _PG_BULLETIN_ISSUES),
-    Migration(22, "send rate", _PG_SEND_RATE),
+    Migration(22, "tip places and tipsters", _PG_TIP_PLACES),
+    Migration(23, "send rate", _PG_SEND_RATE),
 )

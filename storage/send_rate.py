@@ -1,4 +1,4 @@
-"""Repository of the shared outgoing rate limits (migration 22): token buckets, one row
+"""Repository of the shared outgoing rate limits (migration 23): token buckets, one row
 per lane, taken from in one statement so that processes on one PostgreSQL store share
 them. Times are the database server's clock (seconds), so the processes' own clocks
 never matter. Used on PostgreSQL only (``Database.shared``)."""

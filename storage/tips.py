@@ -138,6 +138,10 @@ class Tip:
     parked_reason: str | None = None
     reminded_at: datetime | None = None
     satisfaction: str | None = None
+    site_id: int | None = None  # the registered site the tip names
+    latitude: float | None = None  # a location the receiver shared
+    longitude: float | None = None
+    tipster_id: int | None = None  # Telegram id of a tipster given as a shared contact
 
     @property
     def parked(self) -> bool:
@@ -766,3 +770,68 @@ async def photo_files(conn: Connection, tip_id: int, kinds: tuple[str, ...]) -> 
             (tip_id, *kinds),
         )
     ]
+
+
+@dataclass(frozen=True)
+class Located:
+    """An open tip with where it is: its shared location, else its site's coordinates."""
+
+    tip: Tip
+    latitude: float | None
+    longitude: float | None
+
+
+async def open_located(
+    conn: Connection,
+    site_id: int | None,
+    box: tuple[float, float, float, float] | None,
+    limit: int = 200,
+) -> list[Located]:
+    """Open tips (not closed, declined nor a duplicate) on the site ``site_id`` or located
+    within ``box`` (south, north, west, east) — by their own location, else their site's —
+    newest first (duplicate candidates; the domain measures the distance). Each branch is
+    an index range (site, a tip's latitude, a site's latitude)."""
+    branches: list[str] = []
+    params: list[Any] = []
+    if site_id is not None:
+        branches.append("SELECT id FROM tip WHERE site_id = ?")
+        params.append(site_id)
+    if box is not None:
+        south, north, west, east = box
+        branches.append(
+            "SELECT id FROM tip WHERE latitude BETWEEN ? AND ? AND longitude BETWEEN ? AND ?"
+        )
+        branches.append(
+            "SELECT x.id FROM site y JOIN tip x ON x.site_id = y.id WHERE x.latitude IS NULL "
+            "AND y.latitude BETWEEN ? AND ? AND y.longitude BETWEEN ? AND ?"
+        )
+        params += [south, north, west, east, south, north, west, east]
+    if not branches:
+        return []
+    rows = await fetch_all(
+        conn,
+        f"SELECT {_COLUMNS}, coalesce(t.latitude, s.latitude) AS lat, "
+        f"coalesce(t.longitude, s.longitude) AS lon {_FROM} "
+        f"LEFT JOIN site s ON s.id = t.site_id WHERE t.id IN ({' UNION '.join(branches)}) "
+        "AND t.state != ? AND t.declined IS NULL AND t.duplicate_of IS NULL "
+        "ORDER BY t.id DESC LIMIT ?",
+        [*params, TipState.CLOSED, limit],
+    )
+    return [Located(_tip(row), row["lat"], row["lon"]) for row in rows]
+
+
+async def member_tipster(conn: Connection, telegram_id: int | None, contact: str | None) -> bool:
+    """Is the tipster a member (active or not): given as a shared contact of a member's
+    Telegram account, or naming a member's ``@username`` in the contact?"""
+    if telegram_id is not None:
+        row = await fetch_one(conn, "SELECT 1 FROM member WHERE telegram_id = ?", (telegram_id,))
+        if row is not None:
+            return True
+    handles = [w[1:].lower() for w in (contact or "").replace(",", " ").split() if w[:1] == "@"]
+    if not handles:
+        return False
+    marks = ",".join("?" * len(handles))
+    row = await fetch_one(
+        conn, f"SELECT 1 FROM member WHERE lower(username) IN ({marks}) LIMIT 1", handles
+    )
+    return row is not None

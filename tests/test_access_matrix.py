@@ -240,6 +240,7 @@ COMMAND_POLICY: dict[str, Command] = {
             Try("/export reports", "井-IN", absent=("井-OUT", "宛城网格员")),
             Try("/export tips", "{tip_in}", absent=("{tip_out}", "{reward_out}")),
             Try("/export members", "崔庄网格员", absent=("宛城网格员",)),
+            Try("/export kpis", "按期办结率", absent=("宛城区",)),  # the units under yours
         ),
     ),
     "groups": Command(

@@ -27,18 +27,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from bot.config import Config
 from bot.core import periods
 from bot.core.errors import Refused
+from bot.core.workdays import WorkCalendar
+from bot.domain.tip_kpis import UnitKpi, kpi_table
+from bot.formats import kpitable
 from bot.formats.spreadsheet import csv_value, xlsx_row
 from bot.i18n import Catalogue
 from storage import exports as export_repo
+from storage import units as unit_repo
+from storage.db import Database
 from storage.members import Member
 from storage.reports import number_of
 
-KINDS = export_repo.KINDS
+KPIS = "kpis"  # the unit KPI table of a period (``bot.domain.tip_kpis``), not records
+KINDS = (*export_repo.KINDS, KPIS)
 # One exported record: column name → value, times as aware datetimes (``export_repo.batch``).
 Row = dict[str, Any]
 FORMATS = ("xlsx", "csv")
@@ -103,7 +110,7 @@ class Exporter:
     ) -> ExportResult:
         """Write the export to ``out`` (``out-part2.xlsx``… when it takes several files).
         With ``max_bytes``, every file is at most that large."""
-        if request.kind not in KINDS:
+        if request.kind not in export_repo.KINDS:  # the KPI table: ``export_kpis``
             raise ValueError(f"unknown export kind {request.kind!r}")
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
@@ -490,8 +497,16 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
 class ExportService:
     """The bot's side of exports: one at a time, in a worker thread, audited."""
 
-    def __init__(self, config: Config, catalogue: Catalogue, audit: Any, clock: Any) -> None:
+    def __init__(
+        self,
+        config: Config,
+        catalogue: Catalogue,
+        audit: Any,
+        clock: Any,
+        db: Database | None = None,
+    ) -> None:
         self.config = config
+        self.db = db  # the KPI table is computed on the bot's database
         self.exporter = Exporter(config, catalogue)
         self.audit = audit
         self.clock = clock
@@ -513,7 +528,12 @@ class ExportService:
 
     async def count(self, request: ExportRequest) -> int:
         """How many rows ``request`` would export, counted in a worker thread on a read-only
-        connection of its own."""
+        connection of its own (the KPI table: its total and one row per area)."""
+        if request.kind == KPIS:
+            assert self.db is not None
+            async with self.db.read() as conn:
+                _, areas = await _kpi_scope(conn, request.scope_path)
+            return 1 + len(areas)
 
         def work() -> int:
             conn = export_repo.connect(self.config.database.target)
@@ -534,9 +554,13 @@ class ExportService:
         it."""
         max_bytes = int(self.config.exports.max_file_mb * 1024 * 1024)
         async with self._lock:
-            result = await asyncio.to_thread(
-                self.exporter.run, request, out, fmt="xlsx", max_bytes=max_bytes
-            )
+            if request.kind == KPIS:
+                assert self.db is not None
+                result = await export_kpis(self.exporter, self.db, request, out)
+            else:
+                result = await asyncio.to_thread(
+                    self.exporter.run, request, out, fmt="xlsx", max_bytes=max_bytes
+                )
         zone = self.exporter.zone
         first = periods.day_of(request.start, zone) if request.start else None
         last = periods.day_of(request.end, zone) - timedelta(days=1) if request.end else None
@@ -550,3 +574,81 @@ class ExportService:
             end=last.isoformat() if last else None,
         )
         return result
+
+
+# ---------------------------------------------------------------------- the KPI table
+
+
+async def _kpi_scope(conn: Any, path: str) -> tuple[Any, list[Any]]:
+    """The unit at ``path`` (the scope) and its children, the KPI table's areas."""
+    unit_id = int(path.strip("/").split("/")[-1])
+    unit = await unit_repo.get_by_id(conn, unit_id)
+    if unit is None:
+        raise Refused("unit.unknown", code=path)
+    return unit, await unit_repo.children(conn, unit.id)
+
+
+def _kpi_values(row: UnitKpi, words: kpitable.Labels, sheet: WriteOnlyWorksheet) -> list[Any]:
+    """A row of the KPI table as typed cells: counts and the median as numbers, rates as
+    percent cells (whole percent, truncated as in the table), empty where nothing counted."""
+
+    def percent(value: int | None) -> Any:
+        if value is None:
+            return None
+        cell = WriteOnlyCell(sheet, value=value / 100)
+        cell.number_format = "0%"
+        return cell
+
+    return [
+        words.total if row.total else row.area,
+        row.due,
+        row.on_time,
+        percent(row.on_time_rate),
+        row.closed,
+        row.rework,
+        percent(row.rework_rate),
+        row.extensions,
+        percent(row.satisfaction_rate),
+        row.median_hours,
+    ]
+
+
+async def export_kpis(
+    exporter: Exporter, db: Database, request: ExportRequest, out: Path, fmt: str = "xlsx"
+) -> ExportResult:
+    """The unit KPI table (按期办结率, 返工率, extensions, 满意率, median handling time in
+    working hours) of ``request``'s period for the children of its scope unit, with the
+    total first: the columns of ``gridbot tips table --kpi``, one file (XLSX: numbers and
+    percent cells; CSV: the table's cells as printed)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}")
+    config = exporter.config
+    workdays = WorkCalendar(
+        config.locale.zone, config.calendar.extra_holidays, config.calendar.extra_workdays
+    )
+    async with db.read() as conn:
+        unit, _ = await _kpi_scope(conn, request.scope_path)
+    end = request.end or request.at or datetime.now(UTC)
+    rows = await kpi_table(db, workdays, request.start, end, unit.code)
+    words = kpitable.labels(lambda key, **f: exporter.catalogue.text(request.language, key, **f))
+
+    def write() -> ExportPart:
+        if fmt == "csv":
+            with out.open("w", encoding="utf-8-sig", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(words.headers)
+                for row in rows:
+                    writer.writerow([csv_value(c) for c in kpitable.cells(row, words)])
+        else:
+            book = Workbook(write_only=True)
+            sheet: WriteOnlyWorksheet = book.create_sheet()
+            sheet.freeze_panes = "A2"
+            sheet.append(list(words.headers))
+            for row in rows:
+                sheet.append(xlsx_row(sheet, _kpi_values(row, words, sheet)))
+            book.save(out)
+        return ExportPart(out, len(rows), out.stat().st_size)
+
+    result = ExportResult(KPIS, len(rows))
+    result.parts.append(await asyncio.to_thread(write))
+    return result

@@ -14,6 +14,7 @@ tips as they stood, with their history, not through the table.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -27,6 +28,7 @@ from bot.core.access import Role
 from bot.core.clock import Clock
 from bot.core.codes import typed_code
 from bot.core.errors import Refused
+from bot.core.geo import distance_m
 from bot.core.workdays import Limit, WorkCalendar
 from bot.domain import audit
 from bot.domain.evidence import EvidenceStore
@@ -46,6 +48,7 @@ from bot.domain.tip_cycle import (
 from bot.formats.tipfile import SOURCES, STAFF_SOURCES, TEXT_MAX, TipFileError, TipRow
 from storage import chats as chat_repo
 from storage import members as member_repo
+from storage import sites as site_repo
 from storage import tips as tip_repo
 from storage import units as unit_repo
 from storage.db import Connection, Database
@@ -282,6 +285,8 @@ class Step:
     place: list[Unit] = field(default_factory=list)  # the chosen unit, from the root down
     similar: list[Tip] = field(default_factory=list)  # open tips it may duplicate
     original: Tip | None = None  # the tip it is linked to as a duplicate
+    where: tuple[float, float] | None = None  # where the tip is, when located
+    site: str | None = None  # the code of the registered site it names
 
     @property
     def flow(self) -> Flow:
@@ -471,12 +476,18 @@ class TipService:
             original = await tip_repo.by_id(conn, original_id) if original_id else None
             similar = []
             if unit_id and original is None:
-                similar = [
-                    t
-                    for t in await tip_repo.open_in_unit(conn, unit_id)
-                    if similarity(t.description, draft.data["description"]) >= SIMILAR
-                ][:MAX_SIMILAR]
-            return Step(draft, step, place=place, similar=similar, original=original)
+                similar = await self._similar(conn, actor, draft.data)
+            site_id = draft.data.get("site_id")
+            site = await site_repo.by_id(conn, site_id) if site_id else None
+            return Step(
+                draft,
+                step,
+                place=place,
+                similar=similar,
+                original=original,
+                where=await self._where(conn, draft.data),
+                site=site.code if site else None,
+            )
         if step is ReceiveStep.PLACE:
             browse_id = draft.data.get("browse") or actor.unit_id
             browse = await unit_repo.get_by_id(conn, browse_id)
@@ -487,6 +498,52 @@ class TipService:
             return Step(draft, step)
         tip = await tip_repo.by_id(conn, draft.tip_id) if draft.tip_id else None
         return Step(draft, step, tip=tip)
+
+    async def _where(self, conn: Connection, data: dict[str, Any]) -> tuple[float, float] | None:
+        """Where a tip being received is: the location shared, else its site's coordinates."""
+        if data.get("latitude") is not None and data.get("longitude") is not None:
+            return float(data["latitude"]), float(data["longitude"])
+        site = await site_repo.by_id(conn, data["site_id"]) if data.get("site_id") else None
+        if site is not None and site.latitude is not None and site.longitude is not None:
+            return site.latitude, site.longitude
+        return None
+
+    async def _nearby(self, conn: Connection, data: dict[str, Any]) -> dict[int, Tip]:
+        """Open tips on the draft's site or within ``tips.duplicate_distance_m`` of where it
+        is (see ``_where``), by id."""
+        point = await self._where(conn, data)
+        metres = self.settings.duplicate_distance_m
+        box = None
+        if point is not None and metres > 0:
+            lat, lon = point
+            dlat = metres / 111_000  # a degree of latitude is about 111 km; a margin
+            dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+            box = (lat - dlat, lat + dlat, lon - dlon, lon + dlon)
+        found: dict[int, Tip] = {}
+        for located in await tip_repo.open_located(conn, data.get("site_id"), box):
+            tip = located.tip
+            same_site = data.get("site_id") is not None and tip.site_id == data["site_id"]
+            near = (
+                point is not None
+                and located.latitude is not None
+                and located.longitude is not None
+                and distance_m(point, (located.latitude, located.longitude)) <= metres
+            )
+            if same_site or near:
+                found[tip.id] = tip
+        return found
+
+    async def _similar(self, conn: Connection, actor: Member, data: dict[str, Any]) -> list[Tip]:
+        """Open tips the one being received may duplicate: in the same unit, on the same
+        site, or within ``tips.duplicate_distance_m`` of it, with similar text; the
+        newest first, only those the receiver may see."""
+        candidates = {t.id: t for t in await tip_repo.open_in_unit(conn, data["unit_id"])}
+        candidates.update(await self._nearby(conn, data))
+        return [
+            t
+            for t in sorted(candidates.values(), key=lambda t: t.id, reverse=True)
+            if self._sees(actor, t) and similarity(t.description, data["description"]) >= SIMILAR
+        ][:MAX_SIMILAR]
 
     async def current(self, actor: Member, flow: Flow) -> tuple[Step | None, bool]:
         """The actor's draft of ``flow`` (or None) and whether one just expired."""
@@ -539,8 +596,55 @@ class TipService:
 
     async def receive_text(self, actor: Member, value: str) -> Step:
         """Typed text: the description, an address at the place step, or the contact
-        (each checked by its step in ``RECEIVE_FLOW``)."""
+        (each checked by its step in ``RECEIVE_FLOW``). An address that is the code of
+        one registered site under the unit being browsed names that site: the tip is in
+        its unit and located by its coordinates."""
+        step, _ = await self.current(actor, RECEIVE)
+        if step is None:
+            raise Refused("tip.stale")
+        if step.step is ReceiveStep.PLACE and step.browse is not None:
+            changes = RECEIVE_FLOW.parse(ReceiveStep.PLACE, value)
+            async with self.db.read() as conn:
+                sites = await site_repo.with_code_in_subtree(
+                    conn, changes["address"], step.browse.path
+                )
+            site = sites[0] if len(sites) == 1 else None
+            changes["unit_id"] = site.unit_id if site else step.browse.id
+            changes["site_id"] = site.id if site else None
+            return await self._update(actor, RECEIVE, None, **changes)
+        if step.step is ReceiveStep.CONTACT:  # typed: no Telegram account known
+            changes = RECEIVE_FLOW.parse(ReceiveStep.CONTACT, value)
+            return await self._update(actor, RECEIVE, None, **changes, tipster_id=None)
         return await self._answer_text(actor, RECEIVE, value)
+
+    async def receive_location(self, actor: Member, latitude: float, longitude: float) -> Step:
+        """A location shared while receiving a tip locates it (duplicates within
+        ``tips.duplicate_distance_m`` are offered). At the place step it also answers it:
+        the tip is in the unit being browsed."""
+        if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+            raise Refused("tip.bad_location")
+        step, _ = await self.current(actor, RECEIVE)
+        if step is None:
+            raise Refused("tip.stale")
+        changes: dict[str, Any] = {"latitude": latitude, "longitude": longitude}
+        if step.step is ReceiveStep.PLACE and step.browse is not None:
+            changes.update(unit_id=step.browse.id, address=None, site_id=None, place_done=True)
+        return await self._update(actor, RECEIVE, None, **changes)
+
+    async def receive_contact(
+        self, actor: Member, name: str, phone: str, telegram_id: int | None
+    ) -> Step:
+        """A contact card shared at the contact step: the tipster's name and phone, and
+        their Telegram account when the card has one (a member earns no reward)."""
+        step, _ = await self.current(actor, RECEIVE)
+        if step is None:
+            raise Refused("tip.stale")
+        if step.step is not ReceiveStep.CONTACT:
+            raise Refused(RECEIVE_FLOW[step.step].expect)
+        contact = checked_text(f"{name} {phone}", CONTACT_MAX, "tip.contact")
+        return await self._update(
+            actor, RECEIVE, None, contact=contact, contact_done=True, tipster_id=telegram_id
+        )
 
     async def _answer_text(self, actor: Member, flow: Flow, value: str) -> Step:
         """Typed text at the step a draft of ``flow`` is at, parsed by the flow's table."""
@@ -565,10 +669,11 @@ class TipService:
         async with self.db.read() as conn:
             draft = await self._draft(conn, actor, RECEIVE)
             original = await tip_repo.by_id(conn, tip_id)
+            nearby = await self._nearby(conn, draft.data) if draft.data.get("unit_id") else {}
         if (
             original is None
             or draft.id != draft_id
-            or original.unit_id != draft.data.get("unit_id")
+            or (original.unit_id != draft.data.get("unit_id") and original.id not in nearby)
             or original.duplicate_of is not None
             or not self._sees(actor, original)
         ):
@@ -597,7 +702,7 @@ class TipService:
         """就是: the tip is in the unit ``unit_id`` (no address)."""
         unit = await self._unit_in_scope(actor, unit_id)
         return await self._update(
-            actor, RECEIVE, draft_id, unit_id=unit.id, address=None, place_done=True
+            actor, RECEIVE, draft_id, unit_id=unit.id, address=None, site_id=None, place_done=True
         )
 
     async def browse_up(self, actor: Member, draft_id: int) -> Step:
@@ -614,7 +719,9 @@ class TipService:
 
     async def no_contact(self, actor: Member, draft_id: int) -> Step:
         """跳过 at the contact step."""
-        return await self._update(actor, RECEIVE, draft_id, contact=None, contact_done=True)
+        return await self._update(
+            actor, RECEIVE, draft_id, contact=None, contact_done=True, tipster_id=None
+        )
 
     async def add_photo(
         self, actor: Member, flow: Flow, message_id: int, photo: IncomingPhoto
@@ -663,6 +770,10 @@ class TipService:
                 created_at=now,
                 urgency=data.get("urgency", Urgency.NORMAL),
                 duplicate_of=data.get("duplicate_of"),
+                site_id=data.get("site_id"),
+                latitude=data.get("latitude"),
+                longitude=data.get("longitude"),
+                tipster_id=data.get("tipster_id"),
             )
             await tip_repo.add_photos(
                 conn, tip.id, event, await tip_repo.draft_photos(conn, draft.id)
@@ -965,6 +1076,8 @@ class TipService:
             reward = await tip_repo.reward_of(conn, tip.id)
             if reward is None:
                 raise Refused("reward.none", number=tip.number)
+            if settled_as is RewardState.PAID and not await self._rewardable(conn, tip):
+                raise Refused("reward.member", number=tip.number)  # never paid to staff
             if not await tip_repo.settle_reward(conn, tip.id, settled_as, actor.id, now, note):
                 raise Refused("reward.settled", number=tip.number, state=reward.state)
             await tip_repo.add_event(
@@ -1064,19 +1177,41 @@ class TipService:
         text = self.settings.limits.of(tip.source, tip.urgency)
         return Limit.parse(text) if text else Limit(self.settings.deadline_hours, False)
 
-    async def _reward(self, conn: Connection, tip: Tip, now: datetime) -> bool:
-        """A pending reward for a tip closed as valid: only for an original (never a
-        duplicate: the earliest tipster of the original earns it), never for a tip found
-        by staff on patrol or handed over by a department, and with
-        ``tips.reward_needs_contact`` only when a tipster left their name and contact."""
-        if not tip.valid or tip.duplicate_of is not None or tip.declined:
-            return False
+    async def _rewardable(self, conn: Connection, tip: Tip) -> bool:
+        """May the tip's tipster earn a reward at all: not found by staff on patrol nor
+        handed over by a department, and not a member (see ``tip_repo.member_tipster``)."""
         if tip.source in STAFF_SOURCES:  # found by staff or handed over: no tipster
             return False
-        if self.settings.reward_needs_contact and not tip.contact:
+        return not await tip_repo.member_tipster(conn, tip.tipster_id, tip.contact)
+
+    async def _rewarded(self, conn: Connection, original: Tip) -> Tip | None:
+        """The one tip of a case (an original and its duplicates) whose tipster earns the
+        reward (``tips.reward_to``): with "first_named", the earliest whose tipster left a
+        contact (real name), the original first; with "original", the original only.
+        Without a named one, the original when ``tips.reward_needs_contact`` is off."""
+        named = self.settings.reward_needs_contact
+        if self.settings.reward_to == "first_named":
+            case = [original, *await tip_repo.duplicates_of(conn, original.id)]
+            for tip in sorted(case, key=lambda t: (t.received_at, t.id)):
+                if tip.contact and not tip.declined and await self._rewardable(conn, tip):
+                    return tip
+        elif original.contact and await self._rewardable(conn, original):
+            return original
+        if not named and await self._rewardable(conn, original):
+            return original
+        return None
+
+    async def _reward(self, conn: Connection, tip: Tip, now: datetime) -> bool:
+        """A pending reward for a case closed as valid, once, on the tip whose tipster
+        earns it (``_rewarded``): the original's, or that of a duplicate of it, never a
+        member's. True when that tip is ``tip`` itself."""
+        if not tip.valid or tip.duplicate_of is not None or tip.declined:
             return False
-        await tip_repo.add_reward(conn, tip.id, now)
-        return True
+        winner = await self._rewarded(conn, tip)
+        if winner is None:
+            return False
+        await tip_repo.add_reward(conn, winner.id, now)
+        return winner.id == tip.id
 
     async def _follow(self, conn: Connection, original: Tip, now: datetime) -> None:
         """The duplicates of a closed tip close with its outcome (no reward)."""

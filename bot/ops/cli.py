@@ -761,7 +761,7 @@ def _progress_wanted(flag: bool | None) -> bool:
 async def _export(config: Config, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from bot.domain.exports import Exporter, ExportRequest
+    from bot.domain.exports import KPIS, Exporter, ExportRequest, export_kpis
 
     first, last = _day(args.start, "--from"), _day(args.end, "--to")
     if first and last and first > last:
@@ -786,9 +786,12 @@ async def _export(config: Config, args: argparse.Namespace) -> int:
         max_bytes = int(args.max_mb * 1024 * 1024) if args.max_mb else None
         exporter = Exporter(config, services.catalogue)
         try:
-            result = await asyncio.to_thread(
-                exporter.run, request, out, fmt=args.format, max_bytes=max_bytes, progress=bar
-            )
+            if args.kind == KPIS:  # the unit KPI table of the period, one small file
+                result = await export_kpis(exporter, services.db, request, out, args.format)
+            else:
+                result = await asyncio.to_thread(
+                    exporter.run, request, out, fmt=args.format, max_bytes=max_bytes, progress=bar
+                )
         except OSError as exc:
             raise CliError([f"{out}: {exc.strerror or exc}"]) from None
         finally:
