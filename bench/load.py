@@ -4,6 +4,13 @@
                          [--only echo|gridbot|flood] [--flood-size 1000] [--flood-rate 100]
                          [--flood-seconds 60]
 
+    python bench/load.py --backend sqlite|postgresql|both [--processes N] [--pg-url URL]
+
+With ``--backend``: gridbot alone, in webhook mode behind a round-robin proxy
+(``tests/roundrobin.py``), on SQLite with one process and on PostgreSQL (a throwaway
+cluster, or ``--pg-url``) with one and with ``--processes`` processes; updates per
+second and the bot's CPU per update (all its processes together) for each.
+
 One process tree, one run. This process serves the project's Bot API test server on
 loopback HTTP and plays N grid workers; the bots run as child processes polling it:
 
@@ -40,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -57,12 +65,16 @@ from bot.core.access import Role
 from bot.core.clock import SystemClock
 from bot.formats.orgfile import read_org_file
 from bot.services import Services
-from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, write_config
+from tests import pgcluster
+from tests.conftest import EXAMPLE_ORG, TEST_TOKEN, fresh_schema_url, write_config
 from tests.photos import photo
+from tests.roundrobin import RoundRobin, free_port, serving
 
 ROOT = Path(__file__).resolve().parent.parent
 UNITS = ["WL-WH-CZ-01", "WL-WH-CZ-02", "WC-XH-XH-01", "WL-WH-CZ"]
 ANSWERS = ("sendMessage", "answerCallbackQuery", "editMessageText")
+WEBHOOK_PATH = "/gridbot/hook"
+WEBHOOK_CONNECTIONS = 16
 STEPS = ("/report", "site", "新建地点", "status", "photo", "照片已齐", "location", "跳过", "提交")
 
 
@@ -216,25 +228,45 @@ def _peak_rss_mb(pid: int) -> float | None:
 
 async def run_one(
     name: str,
-    command: list[str],
+    command: list[str] | list[list[str]],
     server: BotApiServer,
     workers: int,
     seconds: float,
     flow,
     rate: float | None = None,
+    ports: list[int] | None = None,
 ) -> dict[str, float]:
+    """One bot under load: ``command`` polling, or several ``commands`` (each a
+    ``gridbot run --webhook`` on one of ``ports``) behind a round-robin proxy that the
+    test server posts updates to, up to ``WEBHOOK_CONNECTIONS`` at once (as Telegram
+    does). CPU is that of all the bot's processes together."""
     env = {**os.environ, "GRIDBOT_TOKEN": TEST_TOKEN, "PYTHONUNBUFFERED": "1"}
     log = os.environ.get("GRIDBOT_BENCH_LOG")
-    errors = open(f"{log}.{name}", "wb") if log else asyncio.subprocess.DEVNULL  # noqa: SIM115, ASYNC230
-    bot = await asyncio.create_subprocess_exec(
-        *command, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=errors,
-    )  # fmt: skip
+    commands = command if isinstance(command[0], list) else [command]
+    bots = []
+    for index, one in enumerate(commands):
+        errors = open(f"{log}.{name}.{index}", "wb") if log else asyncio.subprocess.DEVNULL  # noqa: SIM115, ASYNC230
+        started = await asyncio.create_subprocess_exec(
+            *one, cwd=ROOT, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=errors,
+        )  # fmt: skip
+        bots.append(started)
     figures = Figures()
+    stop = asyncio.Event()
+    balancer = RoundRobin(ports) if ports else None
+    delivery = None
     try:
-        await server.wait_polling(timeout=60)
+        if balancer is not None and ports:
+            for port in ports:
+                await serving(port)
+            front = await balancer.start()
+            delivery = asyncio.create_task(
+                server.deliver_webhook(f"{front}{WEBHOOK_PATH}", stop, WEBHOOK_CONNECTIONS)
+            )
+        else:
+            await server.wait_polling(timeout=60)
         users = [server.user(5000 + n, _name(n)) for n in range(workers)]
         calls_before = len(server.calls)
-        cpu_bot, cpu_here = _cpu_seconds(bot.pid), time.process_time()
+        cpu_bot, cpu_here = sum(_cpu_seconds(b.pid) for b in bots), time.process_time()
         began = time.time()
         deadline = began + seconds
 
@@ -261,13 +293,21 @@ async def run_one(
         flow_fn = flow
         await asyncio.gather(*(work(n) for n in range(workers)))
         elapsed = time.time() - began
-        cpu_bot = _cpu_seconds(bot.pid) - cpu_bot
+        cpu_bot = sum(_cpu_seconds(b.pid) for b in bots) - cpu_bot
         cpu_here = time.process_time() - cpu_here
-        rss = _peak_rss_mb(bot.pid)
+        rss = max((_peak_rss_mb(b.pid) or 0.0) for b in bots)
         calls = server.calls[calls_before:]
     finally:
-        bot.terminate()
-        await asyncio.wait_for(bot.wait(), 60)
+        stop.set()
+        server.signal.notify()
+        for bot in bots:
+            bot.terminate()
+        for bot in bots:
+            await asyncio.wait_for(bot.wait(), 60)
+        if delivery is not None:
+            await asyncio.wait_for(delivery, 10)
+        if balancer is not None:
+            await balancer.close()
     outgoing = [c for c in calls if c.method not in ("getUpdates", "getFile")]
     lat = sorted(figures.latencies)
 
@@ -308,12 +348,19 @@ async def run_one(
 
 
 async def prepare_gridbot(
-    folder: Path, workers: int, telegram: str = "max_messages_per_second = 0\n"
+    folder: Path,
+    workers: int,
+    telegram: str = "max_messages_per_second = 0\n",
+    database_url: str | None = None,
 ) -> Path:
     config = write_config(
         folder,
         f"[reports]\nalbum_wait_seconds = 0\n[telegram]\npoll_timeout = 2\n{telegram}",
     )
+    if database_url:  # PostgreSQL: a fresh schema of its own
+        url = fresh_schema_url(database_url, folder)
+        text = config.read_text(encoding="utf-8")
+        config.write_text(text.replace("[database]\n", f'[database]\nurl = "{url}"\n', 1))
     services = await Services.open(load_config(config), clock=SystemClock())
     try:
         await services.org.import_rows(read_org_file(EXAMPLE_ORG), str(EXAMPLE_ORG))
@@ -462,7 +509,26 @@ async def main() -> None:
     parser.add_argument(
         "--probe-every", type=float, default=0.1, help="the flood case: seconds between probes"
     )
+    parser.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql", "both"),
+        default="sqlite",
+        help="gridbot's store: SQLite (default), PostgreSQL (a throwaway server, or "
+        "--pg-url), or both one after the other",
+    )
+    parser.add_argument("--pg-url", help="a PostgreSQL database to use (a schema is made)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        choices=(1, 2, 3, 4),
+        help="gridbot processes on PostgreSQL, each `gridbot run --webhook` behind a "
+        "round-robin proxy; with --backend both: SQLite ×1, PostgreSQL ×1 and ×N",
+    )
     args = parser.parse_args()
+    if args.backend != "sqlite":
+        await _postgres_runs(args)
+        return
     config = await prepare_gridbot(Path(tempfile.mkdtemp(prefix="gridbot-load-")), args.workers)
     flood_config = await prepare_gridbot(
         Path(tempfile.mkdtemp(prefix="gridbot-flood-")), 1, telegram=""
@@ -510,6 +576,72 @@ async def main() -> None:
     if "echo" in results and "gridbot" in results:
         ratio = results["gridbot"]["updates_per_s"] / results["echo"]["updates_per_s"]
         print(f"gridbot / echo update rate: {ratio:.2f}×")
+
+
+def _webhook_configs(config: Path, processes: int) -> tuple[list[Path], list[int]]:
+    """The config of each of ``processes`` webhook processes (one port each, one secret)."""
+    text = config.read_text(encoding="utf-8")
+    paths, ports = [], []
+    for index in range(processes):
+        port = free_port()
+        path = config.with_name(f"config-{index}.toml")
+        path.write_text(
+            text + '[webhook]\nurl = "https://bot.example.org/gridbot/hook"\n'
+            f'listen = "127.0.0.1"\nport = {port}\nsecret = "bench-secret-0123456789"\n'
+            "max_connections = 40\n",
+            encoding="utf-8",
+        )
+        paths.append(path)
+        ports.append(port)
+    return paths, ports
+
+
+async def _postgres_runs(args: argparse.Namespace) -> None:
+    """gridbot's report flows on SQLite with one process (with ``both``) and on PostgreSQL
+    with one process (with ``both``) and with ``--processes``; every run in webhook mode
+    behind the round-robin proxy, so the runs compare."""
+    folder = None
+    url = args.pg_url
+    if url is None:
+        folder = Path(tempfile.mkdtemp(prefix="gridbot-load-pg-"))
+        url = pgcluster.start(folder)
+    try:
+        print(
+            f"{args.workers} workers, {args.seconds:.0f} s per run, {os.cpu_count()} CPUs; "
+            "full report flows (9 updates each), closed loop; webhook mode, "
+            f"{WEBHOOK_CONNECTIONS} connections through a round-robin proxy",
+            flush=True,
+        )
+        runs = [("postgresql", args.processes)]
+        if args.backend == "both":
+            runs = [("sqlite", 1), ("postgresql", 1)]
+            if args.processes > 1:
+                runs.append(("postgresql", args.processes))
+        for backend, processes in runs:
+            config = await prepare_gridbot(
+                Path(tempfile.mkdtemp(prefix=f"gridbot-load-{backend}-")),
+                args.workers,
+                database_url=url if backend == "postgresql" else None,
+            )
+            configs, ports = _webhook_configs(config, processes)
+            server = BotApiServer(TEST_TOKEN)
+            async with server.serve_http() as api:
+                run = [sys.executable, "-m", "bot", "run", "--webhook", "--api-url", api]
+                commands = [[*run, "--config", str(path)] for path in configs]
+                await run_one(
+                    f"{backend}×{processes}",
+                    commands,
+                    server,
+                    args.workers,
+                    args.seconds,
+                    gridbot_flow,
+                    args.rate,
+                    ports=ports,
+                )
+    finally:
+        if folder is not None:
+            pgcluster.stop(folder)
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

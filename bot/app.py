@@ -31,6 +31,7 @@ from bot.core.clock import Clock, SystemClock
 from bot.outlets.hub import OutletHub
 from bot.runtime.context import CONTEXT_TYPES, GridApplication
 from bot.runtime.jobs import TrackedJobQueue
+from bot.runtime.leader import Leadership
 from bot.runtime.lifecycle import run_until_signal, serve_polling, stop_background
 from bot.runtime.ordering import ChatOrderedUpdateProcessor
 from bot.runtime.sending import GridBot, RetryingRateLimiter
@@ -70,6 +71,12 @@ def build_application(
         application.bot_data.services = services
         processor.inbox = lambda: services.inbox
         processor.on_dropped = functools.partial(tell_dropping, application)
+        limiter = application.bot.rate_limiter
+        if services.send_rate.active and isinstance(limiter, RetryingRateLimiter):
+            limiter.shared = services.send_rate.turn  # the limits of every process together
+        processor.handle = lambda data: application.process_update(
+            Update.de_json(data, application.bot)
+        )
         # What was received and not handled when the bot last stopped goes first.
         await services.inbox.prune()
         for replay in await services.inbox.unfinished():
@@ -87,8 +94,11 @@ def build_application(
             _sync_menus(application, services, tg.menu_syncs_per_second),  # type: ignore[arg-type]
             name="gridbot-menus",
         )
+        # Scheduled work runs in one process of a deployment (bot/runtime/leader.py).
+        application.bot_data.leader = Leadership(services.db)
+        application.bot_data.leader.start()
         schedule(application)
-        log.info("bot.ready username=%s db=%s", application.bot.username, config.database.path)
+        log.info("bot.ready username=%s db=%s", application.bot.username, config.database.display)
 
     async def post_shutdown(application: Application) -> None:  # type: ignore[type-arg]
         await stop_background(application)  # type: ignore[arg-type]

@@ -80,8 +80,45 @@ class _Table(BaseModel):
 
 
 class DatabaseConfig(_Table):
+    # ``sqlite:///PATH`` (PATH relative to the config file's folder; ``sqlite:////abs``
+    # for an absolute one) or ``postgresql://user:password@host:port/database``. Without
+    # it, ``path`` (the old setting) names the SQLite file.
+    url: str | None = None
     path: Path = Path("data/gridbot.sqlite3")
     busy_timeout_ms: int = Field(5000, ge=0, le=600_000)
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in ("sqlite", "postgresql", "postgres"):
+            raise ValueError("must start with sqlite:/// or postgresql://")
+        if scheme == "sqlite" and not value.startswith("sqlite:///"):
+            raise ValueError("a SQLite URL is sqlite:///PATH")
+        return value
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url is not None and not self.url.startswith("sqlite:")
+
+    @property
+    def target(self) -> Path | str:
+        """What ``Database.open`` takes: the SQLite file, or the PostgreSQL URL."""
+        return self.url if self.is_postgres and self.url else self.path
+
+    @property
+    def display(self) -> str:
+        """The database for messages and logs (a PostgreSQL password left out)."""
+        if self.is_postgres and self.url:
+            parts = urlsplit(self.url)
+            if parts.password is not None:
+                return parts._replace(
+                    netloc=parts.netloc.replace(f":{parts.password}@", ":***@")
+                ).geturl()
+            return self.url
+        return str(self.path)
 
 
 class EvidenceConfig(_Table):
@@ -706,6 +743,18 @@ class Config(_Table):
         return self.telegram.token.get_secret_value() if self.telegram.token else None
 
 
+def _database(database: DatabaseConfig, base: Path) -> DatabaseConfig:
+    """``url`` and ``path`` agree: a SQLite URL names the file (relative to ``base``),
+    which ``path`` then holds; with only ``path``, ``url`` is made from it."""
+    if database.url is not None and database.url.startswith("sqlite:///"):
+        path = _resolve(Path(unquote(database.url[len("sqlite:///") :])), base)
+        return database.model_copy(update={"path": path, "url": f"sqlite:///{path}"})
+    path = _resolve(database.path, base)
+    if database.url is not None:  # PostgreSQL; `path` unused but made whole all the same
+        return database.model_copy(update={"path": path})
+    return database.model_copy(update={"path": path, "url": f"sqlite:///{path}"})
+
+
 def _resolve(path: Path, base: Path) -> Path:
     return path if path.is_absolute() else (base / path)
 
@@ -772,9 +821,7 @@ def load_config(path: str | os.PathLike[str]) -> Config:
     return config.model_copy(
         update={
             "source": source.resolve(),
-            "database": config.database.model_copy(
-                update={"path": _resolve(config.database.path, base)}
-            ),
+            "database": _database(config.database, base),
             "evidence": config.evidence.model_copy(
                 update={"path": _resolve(config.evidence.path, base)}
             ),

@@ -23,6 +23,7 @@ from bot.domain.plans import PlanService
 from bot.domain.ranking import RankingService
 from bot.domain.report_history import ReportHistory
 from bot.domain.reports import ReportService
+from bot.domain.send_rate import SharedRate
 from bot.domain.sites import SiteRegistry
 from bot.domain.status_updates import StatusUpdateService
 from bot.domain.tips import TipService
@@ -56,6 +57,7 @@ class Services:
     plans: PlanService
     sites: SiteRegistry
     outlets: OutletService
+    send_rate: SharedRate
 
     @classmethod
     async def open(
@@ -65,7 +67,7 @@ class Services:
         clock = clock or SystemClock()
         catalogue = Catalogue.load(config.locale.language)
         db = await Database.open(
-            config.database.path, busy_timeout_ms=config.database.busy_timeout_ms
+            config.database.target, busy_timeout_ms=config.database.busy_timeout_ms
         )
         try:
             if migrate:
@@ -103,6 +105,7 @@ class Services:
             plans=plans,
             sites=SiteRegistry(db, clock, config, plans),
             outlets=OutletService(db, clock, config, digests, bulletins),
+            send_rate=SharedRate(db, config.telegram.max_messages_per_second),
         )
 
     async def close(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 
+from telegram import Update
 from telegram.ext import CallbackContext
 
 from bot.runtime.context import GridApplication
@@ -70,6 +71,23 @@ async def prune_inbox(context: CallbackContext) -> None:  # type: ignore[type-ar
         log.info("inbox.pruned", extra={"fields": {"count": pruned}})
 
 
+async def sweep_inbox(context: CallbackContext) -> None:  # type: ignore[type-arg]
+    """With several processes on one store: handle the updates a dead process left
+    unfinished (each once per sweep history; its chat's turn skips one finished since)."""
+    services = context.bot_data.services
+    if context.bot_data.swept_updates is None:
+        context.bot_data.swept_updates = set()
+    swept = context.bot_data.swept_updates
+    for replay in await services.inbox.stale(swept):
+        swept.add(replay.update_id)
+        log.warning("inbox.stale_taken_over", extra={"fields": {"update_id": replay.update_id}})
+        await context.application.update_queue.put(
+            Update.de_json(replay.data, context.application.bot)
+        )
+    if len(swept) > 10_000:
+        swept.clear()
+
+
 def schedule(application: GridApplication) -> None:
     """Register the periodic jobs (called from ``post_init``)."""
     queue = application.job_queue
@@ -83,4 +101,6 @@ def schedule(application: GridApplication) -> None:
     queue.run_repeating(reminders, interval=60, first=2, name="reminders")
     queue.run_repeating(weekly_bulletins, interval=60, first=3, name="weekly-bulletins")
     queue.run_repeating(prune_inbox, interval=3600, first=60, name="prune-inbox")
+    if services.inbox.shared:
+        queue.run_repeating(sweep_inbox, interval=30, first=30, name="sweep-inbox")
     queue.run_once(photo_answers, when=0, name="photo-answers")

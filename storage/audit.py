@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from storage.db import Connection, fetch_all
+from storage.db import Connection, fetch_all, insert_id
 from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
@@ -53,7 +53,8 @@ def _entry(row: sqlite3.Row) -> Entry:
 
 
 async def insert(conn: Connection, entry: NewEntry) -> int:
-    cursor = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO audit (at, source, actor_id, actor_name, telegram_id, chat_id, action, "
         "target, unit_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
@@ -69,8 +70,7 @@ async def insert(conn: Connection, entry: NewEntry) -> int:
             entry.detail,
         ),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return new_id
 
 
 async def latest_in_subtree(conn: Connection, path: str, limit: int) -> list[Entry]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text_or_none, to_text
 from storage.units import subtree_bounds
 
@@ -143,14 +143,13 @@ async def put_item(
                 "UPDATE bulletin_item SET title = ?, dropped = 0 WHERE id = ?", (title, row["id"])
             )
             return int(row["id"])
-    cur = await conn.execute(
+    return await insert_id(
+        conn,
         "INSERT INTO bulletin_item (unit_id, member_id, update_id, title, body, day, position, "
         "created_at) VALUES (?, ?, ?, ?, ?, ?, "
         "(SELECT COALESCE(MAX(position), 0) + 1 FROM bulletin_item), ?)",
         (unit_id, member_id, update_id, title, body, day.isoformat(), to_text(now)),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
 
 
 async def items_in(conn: Connection, path: str, first_day: date, last_day: date) -> list[Item]:

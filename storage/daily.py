@@ -25,13 +25,13 @@ async def count_report(
 ) -> None:
     await conn.execute(
         "INSERT INTO unit_day (unit_id, day, reports, flagged) VALUES (?, ?, 1, ?) "
-        "ON CONFLICT (day, unit_id) DO UPDATE SET reports = reports + 1, "
-        "flagged = flagged + excluded.flagged",
+        "ON CONFLICT (day, unit_id) DO UPDATE SET reports = unit_day.reports + 1, "
+        "flagged = unit_day.flagged + excluded.flagged",
         (unit_id, day.isoformat(), int(flagged)),
     )
     await conn.execute(
         "INSERT INTO member_day (member_id, day, reports) VALUES (?, ?, 1) "
-        "ON CONFLICT (day, member_id) DO UPDATE SET reports = reports + 1",
+        "ON CONFLICT (day, member_id) DO UPDATE SET reports = member_day.reports + 1",
         (member_id, day.isoformat()),
     )
 
@@ -44,7 +44,7 @@ async def units_between(conn: Connection, first: date, last: date) -> list[UnitD
             conn,
             "SELECT d.unit_id, u.path AS unit_path, u.level, SUM(d.reports) AS reports, "
             "SUM(d.flagged) AS flagged FROM unit_day d JOIN org_unit u ON u.id = d.unit_id "
-            "WHERE d.day >= ? AND d.day <= ? GROUP BY d.unit_id",
+            "WHERE d.day >= ? AND d.day <= ? GROUP BY d.unit_id, u.path, u.level",
             (first.isoformat(), last.isoformat()),
         )
     ]

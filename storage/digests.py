@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text, to_text
 
 
@@ -42,13 +42,13 @@ async def request(
     conn: Connection, group_id: int, period: str, member_id: int, requested_at: datetime
 ) -> int:
     """Record an on-demand send of ``period``'s digest to a group, as 'sending'; its id."""
-    cur = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO digest_request (group_id, period, requested_by, requested_at, state) "
         "VALUES (?, ?, ?, ?, 'sending')",
         (group_id, period, member_id, to_text(requested_at)),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return new_id
 
 
 async def finish_request(

@@ -16,11 +16,14 @@ the table once over the whole export, whatever the scope.
 
 from __future__ import annotations
 
+import functools
+import re
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from storage.db import is_postgres_url
 from storage.times import from_text_or_none, to_text
 from storage.units import subtree_bounds
 
@@ -31,7 +34,7 @@ SELECT r.id, r.created_at AS at, r.unit_id, m.name AS member, m.telegram_id, r.c
        s.code AS site, r.status, r.recheck, r.latitude, r.longitude, r.note,
        (SELECT group_concat(kind, ' ') FROM report_flag f WHERE f.report_id = r.id) AS flags,
        (SELECT group_concat(sha256, ' ') FROM
-            (SELECT sha256 FROM report_photo p WHERE p.report_id = r.id ORDER BY position)
+            (SELECT sha256 FROM report_photo p WHERE p.report_id = r.id ORDER BY position) AS ph
        ) AS photos
 FROM report r
 CROSS JOIN org_unit u ON u.id = r.unit_id
@@ -83,10 +86,9 @@ ORDER BY s.id LIMIT :limit
 
 # A plan's current round on :today (a local day), and whether a site's row is overdue at
 # :now — as ``bot.domain.plans.round_of`` and ``overdue_below`` decide.
-_ROUND = (
-    "(CASE WHEN p.cycle_days IS NULL THEN 0 ELSE "
-    "CAST(julianday(:today) - julianday(p.start_day) AS INTEGER) / p.cycle_days END)"
-)
+_DAYS_SQLITE = "CAST(julianday(:today) - julianday(p.start_day) AS INTEGER)"
+_DAYS_POSTGRES = "(CAST(:today AS date) - CAST(p.start_day AS date))"
+_ROUND = f"(CASE WHEN p.cycle_days IS NULL THEN 0 ELSE {_DAYS_SQLITE} / p.cycle_days END)"
 _PLAN_STATE = (
     f"CASE WHEN ps.last_round >= {_ROUND} THEN 'done' "
     "WHEN (p.cycle_days IS NULL AND :now >= p.deadline) "
@@ -141,12 +143,39 @@ _EARLIEST = "0000"
 _LATEST = "9999"
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A read-only connection of its own (the file must exist)."""
-    conn = sqlite3.connect(f"{Path(path).resolve().as_uri()}?mode=ro", uri=True)
+def connect(target: Path | str) -> Any:
+    """A read-only connection of its own: a ``sqlite3`` one on the file (which must
+    exist), or a blocking PostgreSQL one in a read-only transaction."""
+    if is_postgres_url(target):
+        from storage.postgres import connect_sync
+
+        pg = connect_sync(str(target))
+        pg.execute("SET default_transaction_read_only = on")
+        return pg
+    conn = sqlite3.connect(f"{Path(target).resolve().as_uri()}?mode=ro", uri=True)
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
+
+
+def _sql(conn: Any, sql: str) -> str:
+    """On PostgreSQL, without SQLite's planner hints: the unary ``+`` (no text operator
+    there) and ``CROSS JOIN … ON`` (a plain join; PostgreSQL plans it by cost); and in
+    its dialect the days between two ISO days and the characters by code."""
+    if getattr(conn, "dialect", "sqlite") == "postgresql":
+        return _postgres(sql)
+    return sql
+
+
+@functools.lru_cache(maxsize=64)
+def _postgres(sql: str) -> str:
+    sql = _PLUS.sub("", sql).replace("CROSS JOIN", "JOIN")
+    sql = sql.replace(_DAYS_SQLITE, _DAYS_POSTGRES)
+    return _CHAR.sub(r"chr(\1)", sql)
+
+
+_PLUS = re.compile(r"\+(?=[a-z]\.)")
+_CHAR = re.compile(r"\bchar\((\d+)\)")
 
 
 # The time columns of the queries above, returned as datetimes.
@@ -168,7 +197,7 @@ def _params(
     }
 
 
-def _row(row: sqlite3.Row) -> dict[str, Any]:
+def _row(row: Any) -> dict[str, Any]:
     data = dict(row)
     for name in _TIMES:
         if name in data:
@@ -177,7 +206,7 @@ def _row(row: sqlite3.Row) -> dict[str, Any]:
 
 
 def count(
-    conn: sqlite3.Connection,
+    conn: Any,
     kind: str,
     path: str,
     start: datetime | None,
@@ -188,11 +217,11 @@ def count(
     """How many rows ``batch`` would give; ``at`` and ``today`` (a local day) are the moment
     plan states are taken at (now when None)."""
     params = _params(path, start, end, at, today)
-    return int(conn.execute(_COUNTS[kind], params).fetchone()[0])
+    return int(conn.execute(_sql(conn, _COUNTS[kind]), params).fetchone()[0])
 
 
 def batch(
-    conn: sqlite3.Connection,
+    conn: Any,
     kind: str,
     path: str,
     start: datetime | None,
@@ -203,10 +232,10 @@ def batch(
     today: str = "",
 ) -> list[dict[str, Any]]:
     params = {**_params(path, start, end, at, today), "after": after, "limit": limit}
-    return [_row(row) for row in conn.execute(_QUERIES[kind], params).fetchall()]
+    return [_row(row) for row in conn.execute(_sql(conn, _QUERIES[kind]), params).fetchall()]
 
 
-def units(conn: sqlite3.Connection) -> dict[int, tuple[str, str, str, str]]:
+def units(conn: Any) -> dict[int, tuple[str, str, str, str]]:
     """Every unit: id → (code, name, level, path)."""
     return {
         row[0]: (row[1], row[2], row[3], row[4])

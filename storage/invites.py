@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text, from_text_or_none, to_text
 from storage.units import subtree_bounds
 
@@ -53,7 +53,8 @@ async def insert(
     maker_unit_id: int | None,
     now: datetime,
 ) -> int:
-    cursor = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO invite (token_hash, unit_id, role, max_uses, uses, expires_at, "
         "created_by, created_at, maker_unit_id) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?)",
         (
@@ -67,8 +68,7 @@ async def insert(
             maker_unit_id,
         ),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return new_id
 
 
 async def by_hash(conn: Connection, token_hash: str) -> Invite | None:

@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
@@ -66,13 +66,13 @@ async def insert(
     invite_id: int | None,
     now: datetime,
 ) -> int:
-    cursor = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO member (telegram_id, name, unit_id, role, active, username, invite_id, "
         "joined_at, updated_at) VALUES (?, ?, ?, ?, 1, ?, ?, ?, ?)",
         (telegram_id, name, unit_id, role, username, invite_id, to_text(now), to_text(now)),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return new_id
 
 
 async def update_placement(

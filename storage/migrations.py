@@ -699,6 +699,21 @@ _TIP_PLACES = (
     "CREATE INDEX site_latitude ON site (latitude) WHERE latitude IS NOT NULL",
 )
 
+# Outgoing rate limits shared by several processes on one store (PostgreSQL; issue 20):
+# one token bucket per lane ('all': the overall messages a second; 'g:<chat id>': one
+# group's messages a minute), refilled by the time since ``at`` (seconds, the database
+# server's clock); ``taken`` is how many tokens the last taker got. A single process on
+# SQLite keeps its limits in memory and leaves the table empty; it is here too so that
+# both backends have the same schema.
+_SEND_RATE = (
+    """CREATE TABLE send_rate (
+        lane   TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        at     REAL NOT NULL,
+        taken  REAL NOT NULL DEFAULT 0
+    )""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "foundation", _FOUNDATION),
     Migration(2, "active flow", _ACTIVE_FLOW),
@@ -719,4 +734,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(20, "tip case practice", _TIP_CASE_PRACTICE),
     Migration(21, "bulletin issues and items", _BULLETIN_ISSUES),
     Migration(22, "tip places and tipsters", _TIP_PLACES),
+    Migration(23, "send rate", _SEND_RATE),
 )

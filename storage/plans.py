@@ -15,7 +15,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text, from_text_or_none, to_text
 from storage.units import subtree_bounds
 
@@ -110,7 +110,8 @@ def _plan(row: sqlite3.Row) -> Plan:
 
 
 async def insert(conn: Connection, plan: NewPlan) -> int:
-    cur = await conn.execute(
+    return await insert_id(
+        conn,
         "INSERT INTO plan (name, category, unit_id, tag, deadline, cycle_days, weekly, "
         "done_rule, start_day, state, created_by, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
@@ -128,8 +129,6 @@ async def insert(conn: Connection, plan: NewPlan) -> int:
             to_text(plan.created_at),
         ),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
 
 
 async def by_id(conn: Connection, plan_id: int) -> Plan | None:
@@ -194,8 +193,9 @@ async def join_matching(conn: Connection, plan: Plan) -> int:
     counted again from ``plan_site``. Returns how many joined."""
     where, params = _match(plan, plan.unit_path)
     cur = await conn.execute(
-        "INSERT OR IGNORE INTO plan_site (plan_id, site_id, unit_id) "
-        f"SELECT ?, s.id, s.unit_id FROM site s JOIN org_unit u ON u.id = s.unit_id WHERE {where}",
+        "INSERT INTO plan_site (plan_id, site_id, unit_id) "
+        f"SELECT ?, s.id, s.unit_id FROM site s JOIN org_unit u ON u.id = s.unit_id WHERE {where} "
+        "ON CONFLICT DO NOTHING",
         [plan.id, *params],
     )
     joined = cur.rowcount
@@ -221,7 +221,7 @@ async def recount(conn: Connection, plan_id: int) -> None:
         conn,
         "SELECT u.path, ps.last_round, COUNT(*), SUM(ps.on_time) FROM plan_site ps "
         "JOIN org_unit u ON u.id = ps.unit_id WHERE ps.plan_id = ? "
-        "GROUP BY ps.unit_id, ps.last_round",
+        "GROUP BY ps.unit_id, u.path, ps.last_round",
         (plan_id,),
     ):
         for unit_id in chain(path):
@@ -241,7 +241,7 @@ async def join_one(
 ) -> bool:
     """One site joins a plan (if not in it yet), counted as never done."""
     cur = await conn.execute(
-        "INSERT OR IGNORE INTO plan_site (plan_id, site_id, unit_id) VALUES (?, ?, ?)",
+        "INSERT INTO plan_site (plan_id, site_id, unit_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         (plan_id, site_id, unit_id),
     )
     if cur.rowcount != 1:
@@ -255,8 +255,9 @@ async def _tally(conn: Connection, changes: list[tuple[int, int, int, int, int]]
     """Add (plan, unit, round, sites, on time) counts to the tally, in one statement."""
     await conn.executemany(
         "INSERT INTO plan_tally (plan_id, unit_id, round, sites, on_time) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (plan_id, unit_id, round) DO UPDATE SET sites = sites + excluded.sites, "
-        "on_time = on_time + excluded.on_time",
+        "ON CONFLICT (plan_id, unit_id, round) DO UPDATE SET "
+        "sites = plan_tally.sites + excluded.sites, "
+        "on_time = plan_tally.on_time + excluded.on_time",
         changes,
     )
 
@@ -422,13 +423,12 @@ async def draft_create(
     conn: Connection, telegram_id: int, member_id: int, now: datetime, expires: datetime
 ) -> int:
     await conn.execute("DELETE FROM plan_draft WHERE telegram_id = ?", (telegram_id,))
-    cur = await conn.execute(
+    return await insert_id(
+        conn,
         "INSERT INTO plan_draft (telegram_id, member_id, data, created_at, expires_at) "
         "VALUES (?, ?, '{}', ?, ?)",
         (telegram_id, member_id, to_text(now), to_text(expires)),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
 
 
 async def draft_save(conn: Connection, draft_id: int, data: str, expires: datetime) -> None:

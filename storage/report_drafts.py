@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass, fields
 from datetime import datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.reports import PHOTO_COLUMNS, Photo
 from storage.times import from_text, to_text
 
@@ -83,13 +83,13 @@ async def create(
     now: datetime,
     expires: datetime,
 ) -> int:
-    cur = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO report_draft (telegram_id, member_id, category, created_at, updated_at, "
         "expires_at) VALUES (?, ?, ?, ?, ?, ?)",
         (telegram_id, member_id, category, to_text(now), to_text(now), to_text(expires)),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return new_id
 
 
 async def update(

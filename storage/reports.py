@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
@@ -102,7 +102,8 @@ def _report(row: sqlite3.Row) -> Report:
 async def insert(
     conn: Connection, report: NewReport, photos: list[Photo], flags: list[Flag]
 ) -> int:
-    cur = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO report (draft_id, site_id, category, status, unit_id, member_id, "
         "latitude, longitude, note, recheck, flagged, created_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -121,7 +122,7 @@ async def insert(
             to_text(report.created_at),
         ),
     )
-    report_id = cur.lastrowid
+    report_id = new_id
     assert report_id is not None
     await conn.executemany(
         "INSERT INTO report_photo (report_id, position, sha256, file_id, file_unique_id, "
@@ -132,7 +133,7 @@ async def insert(
         ],
     )
     await conn.executemany(
-        "INSERT OR IGNORE INTO report_flag (report_id, kind, detail) VALUES (?, ?, ?)",
+        "INSERT INTO report_flag (report_id, kind, detail) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [(report_id, f.kind, f.detail) for f in flags],
     )
     return report_id

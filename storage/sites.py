@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import POSTGRESQL, Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text, to_text
 from storage.units import subtree_bounds
 
@@ -120,7 +120,8 @@ async def recent_for_member(
 async def insert(
     conn: Connection, category: str, code: str, unit_id: int, member_id: int, now: datetime
 ) -> int:
-    cur = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO site (category, code, code_key, unit_id, created_by, created_at, "
         "updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (
@@ -133,8 +134,7 @@ async def insert(
             to_text(now),
         ),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return new_id
 
 
 async def record_report(
@@ -157,7 +157,7 @@ async def status_counts(conn: Connection, path: str) -> list[tuple[str, str, str
             conn,
             "SELECT u.path, s.category, s.status, COUNT(*) AS n FROM site s "
             "JOIN org_unit u ON u.id = s.unit_id WHERE u.path >= ? AND u.path < ? "
-            "GROUP BY s.unit_id, s.category, s.status",
+            "GROUP BY s.unit_id, u.path, s.category, s.status",
             (low, high),
         )
     ]
@@ -186,25 +186,52 @@ class RegistryRow:
             object.__setattr__(self, "key", code_key(self.code))
 
 
+def _staging(conn: Connection) -> dict[str, str]:
+    """The staging tables' dialect: the temporary schema's name, and on PostgreSQL text
+    compared byte by byte as the tables' columns are (``COLLATE "C"``), 8-byte numbers
+    and no ``WITHOUT ROWID``; ``IS NOT`` between values that may be NULL."""
+    if conn.dialect == POSTGRESQL:
+        return {
+            "tmp": "pg_temp",
+            "text": 'TEXT COLLATE "C"',
+            "int": "BIGINT",
+            "real": "DOUBLE PRECISION",
+            "rowid": "",
+            "isnot": "IS DISTINCT FROM",
+        }
+    return {
+        "tmp": "temp",
+        "text": "TEXT",
+        "int": "INTEGER",
+        "real": "REAL",
+        "rowid": " WITHOUT ROWID",
+        "isnot": "IS NOT",
+    }
+
+
 async def stage_begin(conn: Connection) -> None:
     """Inside a transaction: empty staging tables for an import (this connection's own)."""
-    await conn.execute("DROP TABLE IF EXISTS temp.site_import")
-    await conn.execute("DROP TABLE IF EXISTS temp.site_import_tag")
-    await conn.execute("DROP TABLE IF EXISTS temp.site_touch")
+    d = _staging(conn)
+    for table in ("site_import", "site_import_tag", "site_touch"):
+        await conn.execute(f"DROP TABLE IF EXISTS {d['tmp']}.{table}")
+    text = d["text"]
     await conn.execute(
-        "CREATE TEMP TABLE site_import (category TEXT NOT NULL, code TEXT NOT NULL, "
-        "code_key TEXT NOT NULL, name TEXT, address TEXT, unit_id INTEGER NOT NULL, "
-        "latitude REAL, longitude REAL, tags TEXT NOT NULL, status TEXT, "
-        "PRIMARY KEY (category, code_key)) WITHOUT ROWID"
+        f"CREATE TEMP TABLE site_import (category {text} NOT NULL, code {text} NOT NULL, "
+        f"code_key {text} NOT NULL, name {text}, address {text}, unit_id {d['int']} NOT NULL, "
+        f"latitude {d['real']}, longitude {d['real']}, tags {text} NOT NULL, status {text}, "
+        f"PRIMARY KEY (category, code_key)){d['rowid']}"
     )
-    await conn.execute("CREATE TEMP TABLE site_import_tag (category TEXT, code_key TEXT, tag TEXT)")
-    await conn.execute("CREATE TEMP TABLE site_touch (site_id INTEGER PRIMARY KEY)")
+    await conn.execute(
+        f"CREATE TEMP TABLE site_import_tag (category {text}, code_key {text}, tag {text})"
+    )
+    await conn.execute(f"CREATE TEMP TABLE site_touch (site_id {d['int']} PRIMARY KEY)")
 
 
 async def stage_rows(conn: Connection, rows: list[RegistryRow]) -> None:
     """Checked rows of the file into the staging tables."""
+    tmp = _staging(conn)["tmp"]
     await conn.executemany(
-        "INSERT INTO temp.site_import VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO {tmp}.site_import VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 r.category,
@@ -222,7 +249,7 @@ async def stage_rows(conn: Connection, rows: list[RegistryRow]) -> None:
         ],
     )
     await conn.executemany(
-        "INSERT INTO temp.site_import_tag VALUES (?, ?, ?)",
+        f"INSERT INTO {tmp}.site_import_tag VALUES (?, ?, ?)",
         [(r.category, r.key, tag) for r in rows for tag in r.tags],
     )
 
@@ -233,18 +260,20 @@ async def stage_apply(conn: Connection, now: datetime) -> tuple[int, int, list[s
     ones are added with their starting status; their tags follow. Returns (added,
     updated, the registered sites missing from the file as 'category:code')."""
     stamp = to_text(now)
+    d = _staging(conn)
+    tmp, isnot = d["tmp"], d["isnot"]
     await conn.execute(
-        "INSERT INTO temp.site_touch (site_id) SELECT s.id FROM temp.site_import i "
+        f"INSERT INTO {tmp}.site_touch (site_id) SELECT s.id FROM {tmp}.site_import i "
         "JOIN site s ON s.category = i.category AND s.code_key = i.code_key "
-        "WHERE s.name IS NOT i.name OR s.address IS NOT i.address OR s.unit_id <> i.unit_id "
-        "OR s.latitude IS NOT i.latitude OR s.longitude IS NOT i.longitude "
+        f"WHERE s.name {isnot} i.name OR s.address {isnot} i.address OR s.unit_id <> i.unit_id "
+        f"OR s.latitude {isnot} i.latitude OR s.longitude {isnot} i.longitude "
         "OR s.tags <> i.tags OR s.registered = 0"
     )
-    updated = (await fetch_one(conn, "SELECT COUNT(*) FROM temp.site_touch"))[0]
+    updated = (await fetch_one(conn, f"SELECT COUNT(*) FROM {tmp}.site_touch"))[0]
     await conn.execute(
         "UPDATE site SET name = i.name, address = i.address, unit_id = i.unit_id, "
         "latitude = i.latitude, longitude = i.longitude, tags = i.tags, registered = 1, "
-        "updated_at = ? FROM temp.site_touch x, temp.site_import i WHERE x.site_id = site.id "
+        f"updated_at = ? FROM {tmp}.site_touch x, {tmp}.site_import i WHERE x.site_id = site.id "
         "AND site.category = i.category AND site.code_key = i.code_key",
         (stamp,),
     )
@@ -253,33 +282,35 @@ async def stage_apply(conn: Connection, now: datetime) -> tuple[int, int, list[s
         "INSERT INTO site (category, code, code_key, unit_id, status, name, address, latitude, "
         "longitude, tags, registered, created_at, updated_at) "
         "SELECT category, code, code_key, unit_id, status, name, address, latitude, longitude, "
-        "tags, 1, ?, ? FROM temp.site_import i WHERE NOT EXISTS (SELECT 1 FROM site s "
+        f"tags, 1, ?, ? FROM {tmp}.site_import i WHERE NOT EXISTS (SELECT 1 FROM site s "
         "WHERE s.category = i.category AND s.code_key = i.code_key)",
         (stamp, stamp),
     )
     added = cur.rowcount
     await conn.execute(
-        "INSERT INTO temp.site_touch (site_id) SELECT id FROM site WHERE id > ?", (before,)
+        f"INSERT INTO {tmp}.site_touch (site_id) SELECT id FROM site WHERE id > ?", (before,)
     )
     await conn.execute(
-        "DELETE FROM site_tag WHERE site_id IN (SELECT site_id FROM temp.site_touch)"
+        f"DELETE FROM site_tag WHERE site_id IN (SELECT site_id FROM {tmp}.site_touch)"
     )
+    # (the WHERE tells SQLite's parser the ON CONFLICT is the INSERT's, not the join's)
     await conn.execute(
-        "INSERT OR IGNORE INTO site_tag (tag, site_id) SELECT t.tag, s.id "
-        "FROM temp.site_import_tag t JOIN site s ON s.category = t.category "
-        "AND s.code_key = t.code_key JOIN temp.site_touch x ON x.site_id = s.id"
+        "INSERT INTO site_tag (tag, site_id) SELECT t.tag, s.id "
+        f"FROM {tmp}.site_import_tag t JOIN site s ON s.category = t.category "
+        f"AND s.code_key = t.code_key JOIN {tmp}.site_touch x ON x.site_id = s.id "
+        "WHERE true ON CONFLICT DO NOTHING"
     )
     missing = [
         f"{r[0]}:{r[1]}"
         for r in await fetch_all(
             conn,
             "SELECT s.category, s.code FROM site s WHERE s.registered = 1 AND NOT EXISTS "
-            "(SELECT 1 FROM temp.site_import i WHERE i.category = s.category "
+            f"(SELECT 1 FROM {tmp}.site_import i WHERE i.category = s.category "
             "AND i.code_key = s.code_key) ORDER BY s.id",
         )
     ]
     for table in ("site_import", "site_import_tag", "site_touch"):
-        await conn.execute(f"DROP TABLE temp.{table}")
+        await conn.execute(f"DROP TABLE {tmp}.{table}")
     return added, updated, missing
 
 
@@ -287,7 +318,7 @@ async def set_tags(conn: Connection, site_id: int, tags: tuple[str, ...] | list[
     """The site's tags become exactly ``tags``."""
     await conn.execute("DELETE FROM site_tag WHERE site_id = ?", (site_id,))
     await conn.executemany(
-        "INSERT OR IGNORE INTO site_tag (tag, site_id) VALUES (?, ?)",
+        "INSERT INTO site_tag (tag, site_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(tag, site_id) for tag in tags],
     )
     await conn.execute("UPDATE site SET tags = ? WHERE id = ?", (";".join(tags), site_id))

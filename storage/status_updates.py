@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import from_text, to_text
 
 
@@ -78,12 +78,13 @@ async def insert(
     counters: dict[str, int],
     now: datetime,
 ) -> int:
-    cur = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO status_update (draft_id, member_id, unit_id, body, created_at) "
         "VALUES (?, ?, ?, ?, ?)",
         (draft_id, member_id, unit_id, body, to_text(now)),
     )
-    update_id = cur.lastrowid
+    update_id = new_id
     assert update_id is not None
     await conn.executemany(
         "INSERT INTO status_update_counter (update_id, counter, value) VALUES (?, ?, ?)",

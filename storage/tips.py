@@ -14,7 +14,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id, only_digits
 from storage.reports import Photo
 from storage.times import from_text, from_text_or_none, to_text
 from storage.units import subtree_bounds
@@ -237,7 +237,7 @@ async def next_number(conn: Connection, day: str) -> str:
         conn,
         "SELECT MAX(CAST(substr(number, ?) AS INTEGER)) AS last FROM tip "
         "WHERE number >= ? AND number < ? "
-        "AND substr(number, ?) <> '' AND substr(number, ?) NOT GLOB '*[^0-9]*'",
+        f"AND substr(number, ?) <> '' AND {only_digits(conn, 'substr(number, ?)')}",
         (start, prefix, prefix + "A", start, start),
     )
     last = row["last"] if row else None
@@ -248,11 +248,10 @@ async def next_number(conn: Connection, day: str) -> str:
 async def insert(conn: Connection, **values: Any) -> int:
     names = ", ".join(values)
     marks = ", ".join("?" * len(values))
-    cur = await conn.execute(
-        f"INSERT INTO tip ({names}) VALUES ({marks})", tuple(map(_stored, values.values()))
+    new_id = await insert_id(
+        conn, f"INSERT INTO tip ({names}) VALUES ({marks})", tuple(map(_stored, values.values()))
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return new_id
 
 
 async def update(conn: Connection, tip_id: int, expected_state: str | None, **values: Any) -> bool:
@@ -311,14 +310,14 @@ async def add_event(
     what a person typed; what the bot has to say goes in ``note_key`` (a ``tip.note.*``
     catalogue key) and ``note_fields`` (its fields)."""
     fields_json = json.dumps(note_fields, ensure_ascii=False) if note_fields else None
-    cur = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO tip_event "
         "(tip_id, at, actor_id, kind, from_state, to_state, note, note_key, note_fields) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (tip_id, to_text(at), actor_id, kind, from_state, to_state, note, note_key, fields_json),
     )
-    assert cur.lastrowid is not None
-    return cur.lastrowid
+    return new_id
 
 
 def _event(row: sqlite3.Row) -> Event:
@@ -350,7 +349,7 @@ async def events(conn: Connection, tip_id: int) -> list[Event]:
 async def add_notified(conn: Connection, tip_id: int, member_ids: list[int]) -> None:
     """Remember who was told of a tip: they may read it later, wherever they are then."""
     await conn.executemany(
-        "INSERT OR IGNORE INTO tip_notified (tip_id, member_id) VALUES (?, ?)",
+        "INSERT INTO tip_notified (tip_id, member_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(tip_id, member_id) for member_id in member_ids],
     )
 
@@ -434,7 +433,7 @@ async def cohort(conn: Connection, start: datetime | None, end: datetime) -> lis
             "SELECT coalesce(a.path, u.path) AS path, "
             "(t.assigned_at IS NOT NULL AND t.assigned_at < ?) AS assigned, "
             "(t.state = ? AND t.closed_at < ?) AS closed, "
-            "(t.state = ? AND t.closed_at < ? AND t.valid IS 1) AS valid "
+            "(t.state = ? AND t.closed_at < ? AND coalesce(t.valid, 0) = 1) AS valid "
             f"{_FROM} WHERE {where}",
             params,
         )

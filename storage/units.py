@@ -6,7 +6,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
-from storage.db import Connection, fetch_all, fetch_one
+from storage.db import Connection, fetch_all, fetch_one, insert_id
 from storage.times import to_text
 
 _COLUMNS = "id, code, name, level, parent_id, path, sort_order, active"
@@ -111,7 +111,8 @@ async def ancestors(conn: Connection, unit: Unit) -> list[Unit]:
 
 async def insert(conn: Connection, unit: NewUnit, now: datetime) -> int:
     """Insert a unit with a provisional path; ``set_path`` fixes it once the id is known."""
-    cursor = await conn.execute(
+    new_id = await insert_id(
+        conn,
         "INSERT INTO org_unit (code, name, level, parent_id, path, sort_order, active, "
         "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
         (
@@ -125,8 +126,7 @@ async def insert(conn: Connection, unit: NewUnit, now: datetime) -> int:
             to_text(now),
         ),
     )
-    assert cursor.lastrowid is not None
-    return cursor.lastrowid
+    return new_id
 
 
 async def update(

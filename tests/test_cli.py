@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tests.cli_helpers import gridbot
-from tests.conftest import EXAMPLE_ORG, write_config
+from tests.conftest import EXAMPLE_ORG, sqlite_only, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -20,6 +20,7 @@ def _snapshot(db: Path) -> bytes:
         return "\n".join(conn.iterdump()).encode()
 
 
+@sqlite_only
 def test_org_import_show_reimport_and_a_bad_csv(tmp_path):
     config = write_config(tmp_path)
     assert gridbot("db", "migrate", "--config", str(config), cwd=tmp_path).returncode == 0

@@ -12,7 +12,7 @@ import logging
 from bot.botapi.updates import text_content
 from bot.core.access import Role
 from bot.domain.inbox import MAX_ATTEMPTS
-from tests.conftest import start_app, stop_app
+from tests.conftest import sql_rows, start_app, stop_app
 
 ADMIN = 1001
 
@@ -133,21 +133,18 @@ async def test_unfinished_updates_are_handled_at_the_next_start(tg, tmp_path):
         **text_content("/invite WL-WH lead"),
     }
     stuck = {**message, "message_id": 78, **text_content("/invite WC lead")}
-    import sqlite3
-
-    with sqlite3.connect(tg.services.config.database.path) as conn:
-        conn.execute(
+    for row in (
+        (500, f"m:{ADMIN}:77", ADMIN, json.dumps({"update_id": 500, "message": message}),
+         "2026-11-23T00:00:00Z", 0),
+        (501, f"m:{ADMIN}:78", ADMIN, json.dumps({"update_id": 501, "message": stuck}),
+         "2026-11-23T00:00:00Z", MAX_ATTEMPTS - 1),
+    ):  # fmt: skip
+        sql_rows(
+            tg.services.config,
             "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at, attempts) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (500, f"m:{ADMIN}:77", ADMIN, json.dumps({"update_id": 500, "message": message}),
-             "2026-11-23T00:00:00Z", 0),
-        )  # fmt: skip
-        conn.execute(
-            "INSERT INTO inbox (update_id, dedupe, chat_id, payload, received_at, attempts) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (501, f"m:{ADMIN}:78", ADMIN, json.dumps({"update_id": 501, "message": stuck}),
-             "2026-11-23T00:00:00Z", MAX_ATTEMPTS - 1),
-        )  # fmt: skip
+            row,
+        )
     tg.app = await start_app(tg.services.config, tg.server, tg.clock)
     tg.services = tg.app.bot_data.services
     reply = await tg.server.wait_for(method="sendMessage", chat_id=ADMIN)

@@ -224,12 +224,13 @@ async def test_rewards_with_a_hundred_pending_arrive_whole(tg):
         for n in range(1, 101):
             cursor = await conn.execute(
                 "INSERT INTO tip (number, received_at, unit_id, description, source, state, "
-                "closed_at, valid, created_at) VALUES (?, ?, ?, ?, 'hotline', 'closed', ?, 1, ?)",
+                "closed_at, valid, created_at) VALUES (?, ?, ?, ?, 'hotline', 'closed', ?, 1, ?) "
+                "RETURNING id",
                 (f"T-20261120-{n:03d}-有效举报奖励待发放", now, unit[0], "线索", now, now),
             )
             await conn.execute(
                 "INSERT INTO reward (tip_id, state, created_at) VALUES (?, 'pending', ?)",
-                (cursor.lastrowid, now),
+                ((await cursor.fetchone())[0], now),
             )
     await admin.send_text("/rewards")
     parts = [(await admin.next_reply("sendMessage")).text]

@@ -6,13 +6,12 @@ next start."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import time
 
 import pytest
 
 from bot.core.access import Role
-from tests.conftest import stop_app
+from tests.conftest import sql_rows, stop_app
 
 
 @pytest.fixture
@@ -73,8 +72,7 @@ async def test_a_backlog_is_left_to_the_next_start_and_handled_there(tg):
             await asyncio.sleep(0.01)
     took = await _timed_stop(tg)
     assert took < 2.5, f"stop took {took:.1f} s"
-    with sqlite3.connect(tg.services.config.database.path) as conn:
-        left = conn.execute("SELECT count(*) FROM inbox WHERE done_at IS NULL").fetchone()[0]
+    left = sql_rows(tg.services.config, "SELECT count(*) FROM inbox WHERE done_at IS NULL")[0][0]
     answered = sum(1 for c in tg.server.calls if c.method == "sendMessage" and c.ok)
     assert left > 150 and answered + left == 200, (answered, left)
     tg.server._injected.clear()

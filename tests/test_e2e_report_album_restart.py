@@ -4,12 +4,10 @@ again, the worker gets that answer once."""
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from bot.core.access import Role
-from tests.conftest import start_app, stop_app
+from tests.conftest import sql_rows, start_app, stop_app
 from tests.e2e_reports import start_at_photos
 from tests.photos import photo
 
@@ -31,10 +29,8 @@ async def _restart_inside_the_wait(tg, unfinished: tuple[int, ...] = ()) -> None
     await tg.settled()
     assert _received(tg) == []  # still waiting for the rest of the album
     await stop_app(tg.app)
-    with sqlite3.connect(tg.services.config.database.path) as conn:
-        conn.executemany(
-            "UPDATE inbox SET done_at = NULL WHERE update_id = ?", [(u,) for u in unfinished]
-        )
+    for u in unfinished:
+        sql_rows(tg.services.config, "UPDATE inbox SET done_at = NULL WHERE update_id = ?", (u,))
     tg.app = await start_app(tg.services.config, tg.server, tg.clock, keep_jobs=True)
     tg.services = tg.app.bot_data.services
 

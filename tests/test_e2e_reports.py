@@ -163,7 +163,8 @@ async def test_two_workers_interleaved_each_get_their_own_report_in_order(tg):
         conn.execute(
             "SELECT m.name, s.code, r.status, COUNT(p.position) FROM report r "
             "JOIN member m ON m.id = r.member_id JOIN site s ON s.id = r.site_id "
-            "JOIN report_photo p ON p.report_id = r.id GROUP BY r.id ORDER BY m.name"
+            "JOIN report_photo p ON p.report_id = r.id GROUP BY r.id, m.name, s.code "
+            "ORDER BY m.name"
         ) as cur,
     ):
         rows = [tuple(row) for row in await cur.fetchall()]

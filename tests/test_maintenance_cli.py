@@ -20,7 +20,7 @@ from bot.core.access import Role
 from bot.core.clock import SystemClock
 from bot.services import Services
 from tests.cli_helpers import gridbot
-from tests.conftest import EXAMPLE_ORG, write_config
+from tests.conftest import EXAMPLE_ORG, sql_rows, sqlite_only, write_config
 from tests.test_ranking import submit
 
 
@@ -82,6 +82,7 @@ def _reports(database: Path) -> int:
         return conn.execute("SELECT count(*) FROM report").fetchone()[0]
 
 
+@sqlite_only
 def test_backup_while_writing_passes_check_and_a_lost_file_is_named(tmp_path):
     config = _setup(tmp_path)
     backups = tmp_path / "backups"
@@ -165,7 +166,7 @@ def test_export_and_audit_from_the_shell(tmp_path, filled):
     assert done.returncode == 0, done.stderr
     assert "100%" in done.stderr and f"{out}: " in done.stdout
     rows = list(csv.reader(out.open(encoding="utf-8-sig")))
-    total = _reports(tmp_path / "gridbot.sqlite3")
+    total = sql_rows(load_config(filled), "SELECT count(*) FROM report")[0][0]
     assert rows[0][0] == "上报编号" and len(rows) == total + 1 >= 31
     assert {row[rows[0].index("区")] for row in rows[1:]} == {"卧龙区"}
 

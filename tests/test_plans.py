@@ -5,7 +5,6 @@ plans, and progress kept by the submit transaction agreeing with the reports."""
 from __future__ import annotations
 
 import random
-import sqlite3
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from bot.core.errors import Refused
 from bot.domain.plans import PlanSpec
 from bot.domain.sites import SiteFileProblems
 from bot.services import Services
-from tests.conftest import EXAMPLE_ORG, add_member, example_rows, write_config
+from tests.conftest import EXAMPLE_ORG, add_member, example_rows, sql_rows, write_config
 from tests.test_ranking import SEED
 
 CAMPAIGN = """
@@ -79,14 +78,12 @@ def write(tmp_path, rows: list[str], name: str = "sites.csv"):
 
 
 def dump(services) -> str:
-    with sqlite3.connect(services.config.database.path) as conn:
-        return "\n".join(
-            line
-            for line in conn.iterdump()
-            if line.startswith(
-                ('INSERT INTO "site"', 'INSERT INTO "site_tag"', 'INSERT INTO "plan')
-            )
-        )
+    """Every row of the registry's and the plans' tables, as text (either backend)."""
+    lines = []
+    for table in ("site", "site_tag", "plan", "plan_site", "plan_tally", "plan_draft"):
+        for row in sql_rows(services.config, f"SELECT * FROM {table} ORDER BY 1, 2"):
+            lines.append(f'INSERT INTO "{table}" VALUES{tuple(row)!r}')
+    return "\n".join(lines)
 
 
 async def due_codes(services, member) -> list[str]:
@@ -302,18 +299,18 @@ async def test_progress_agrees_with_the_reports(town, tmp_path):
     for code in rng.sample(sorted(where), 15):
         await submit(services, workers[where[code]], code)
     (progress,) = (await services.plans.progress_many(["WL"]))["WL"]
-    with sqlite3.connect(services.config.database.path) as conn:
-        for row in progress.rows:
-            low, high = row.unit.path, row.unit.path[:-1] + "0"
-            due, done = conn.execute(
-                "SELECT COUNT(*), COUNT(DISTINCT r.site_id) FROM site s "
-                "JOIN org_unit u ON u.id = s.unit_id "
-                "JOIN site_tag t ON t.site_id = s.id AND t.tag = 'k' "
-                "LEFT JOIN report r ON r.site_id = s.id "
-                "WHERE u.path >= ? AND u.path < ?",
-                (low, high),
-            ).fetchone()
-            assert (row.due, row.done) == (due, done), row.unit.code
+    for row in progress.rows:
+        low, high = row.unit.path, row.unit.path[:-1] + "0"
+        ((due, done),) = sql_rows(
+            services.config,
+            "SELECT COUNT(*), COUNT(DISTINCT r.site_id) FROM site s "
+            "JOIN org_unit u ON u.id = s.unit_id "
+            "JOIN site_tag t ON t.site_id = s.id AND t.tag = 'k' "
+            "LEFT JOIN report r ON r.site_id = s.id "
+            "WHERE u.path >= ? AND u.path < ?",
+            (low, high),
+        )
+        assert (row.due, row.done) == (due, done), row.unit.code
 
 
 async def test_ranking_columns_and_the_bulletin_plan_table(town, tmp_path):

@@ -5,18 +5,21 @@ changes nothing, the registry written back out and read in again, plans from the
 from __future__ import annotations
 
 import csv
-import sqlite3
 
+from bot.config import load_config
 from tests.cli_helpers import gridbot
-from tests.conftest import EXAMPLE_ORG, write_config
+from tests.conftest import EXAMPLE_ORG, sql_rows, write_config
 
 
-def _sites(db) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(
+def _sites(config) -> list[tuple]:
+    return [
+        tuple(row)
+        for row in sql_rows(
+            load_config(config),
             "SELECT category, code, name, address, unit_id, latitude, longitude, tags, status, "
-            "updated_at FROM site ORDER BY id"
-        ).fetchall()
+            "updated_at FROM site ORDER BY id",
+        )
+    ]
 
 
 def test_sites_import_export_and_plans_from_the_shell(tmp_path):
@@ -47,7 +50,7 @@ def test_sites_import_export_and_plans_from_the_shell(tmp_path):
         f"{bad}: line 4: code 'J-2' twice in the file (first on line 3)",
         f"{bad}: 3 problem(s), nothing imported",
     ]
-    db = tmp_path / "gridbot.sqlite3"
+    db = config
     assert _sites(db) == []
 
     first = gridbot("sites", "import", str(good), "--config", config, cwd=tmp_path)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import csv
 import random
-import sqlite3
 from datetime import datetime, timedelta
 
+from bot.config import load_config
 from bot.formats.tiptable import TableRow
 from tests.cli_helpers import gridbot
-from tests.conftest import EXAMPLE_ORG, write_config
+from tests.conftest import EXAMPLE_ORG, sql_rows, write_config
 
 DISTRICTS = {"WL": "卧龙区", "WC": "宛城区", "GX": "高新区", "SF": "城乡一体化示范区"}
 PLACES = {
@@ -167,9 +167,8 @@ def test_import_then_table_matches_counts_computed_from_the_csv(tmp_path):
 
     again = gridbot("tips", "import", "tips.csv", "--config", str(config), cwd=tmp_path)
     assert again.returncode == 2 and "T-IMP-001 exists" in again.stderr
-    with sqlite3.connect(tmp_path / "gridbot.sqlite3") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM tip").fetchone()[0] == 40
-        events = conn.execute("SELECT COUNT(*) FROM tip_event").fetchone()[0]
+    assert sql_rows(load_config(config), "SELECT COUNT(*) FROM tip")[0][0] == 40
+    events = sql_rows(load_config(config), "SELECT COUNT(*) FROM tip_event")[0][0]
     assert events == 40 + sum(bool(r["assigned_at"]) for r in rows) + sum(
         bool(r["closed_at"]) for r in rows
     )
@@ -197,8 +196,7 @@ def test_a_bad_csv_names_every_line_and_imports_nothing(tmp_path):
     ]:
         assert f"bad.csv:{line}: " in err and what in err, (line, err)
     assert "nothing imported" in err
-    with sqlite3.connect(tmp_path / "gridbot.sqlite3") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM tip").fetchone()[0] == 0
+    assert sql_rows(load_config(config), "SELECT COUNT(*) FROM tip")[0][0] == 0
 
 
 def test_table_days_at_the_calendars_edge_or_reversed_are_refused(tmp_path):
@@ -233,10 +231,10 @@ def test_import_finds_a_district_by_its_name_and_refuses_a_shared_name(tmp_path)
     shown = gridbot("tips", "import", "tips.csv", "--config", str(config), cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert "4 tips imported" in shown.stdout
-    with sqlite3.connect(tmp_path / "gridbot.sqlite3") as conn:
-        units = conn.execute(
-            "SELECT u.code FROM tip t JOIN org_unit u ON u.id = t.unit_id ORDER BY t.number"
-        ).fetchall()
+    units = sql_rows(
+        load_config(config),
+        "SELECT u.code FROM tip t JOIN org_unit u ON u.id = t.unit_id ORDER BY t.number",
+    )
     assert [code for (code,) in units] == ["WL", "WL-WH", "WC", "WL-WH-CZ"]
 
     shared = _rows(count=1)

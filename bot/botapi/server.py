@@ -445,13 +445,18 @@ class BotApiServer:
 
     # ------------------------------------------------------------ webhook delivery
 
-    async def deliver_webhook(self, target: str, stop: asyncio.Event) -> None:
+    async def deliver_webhook(self, target: str, stop: asyncio.Event, connections: int = 1) -> None:
         """Post pending updates to ``target`` as Telegram posts to a webhook (the reverse
         proxy's job of turning the public HTTPS URL into ``target`` is skipped): oldest
         first, one at a time, with the registered secret in the header; an update is
-        confirmed on a 2xx answer and tried again after any other (Telegram retries)."""
+        confirmed on a 2xx answer and tried again after any other (Telegram retries).
+        With ``connections`` above 1, up to that many posts at once (Telegram's
+        ``max_connections``), one chat's updates still one at a time and in order."""
         import httpx
 
+        if connections > 1:
+            await self._deliver_parallel(target, stop, connections)
+            return
         async with httpx.AsyncClient(timeout=10) as client:
             while not stop.is_set():
                 ready = self.deliverable(1) if self.webhook.get("url") else []
@@ -480,6 +485,70 @@ class BotApiServer:
                     self.signal.notify()
                 else:
                     await asyncio.sleep(0.05)
+
+    async def _deliver_parallel(self, target: str, stop: asyncio.Event, connections: int) -> None:
+        import httpx
+
+        busy: set[object] = set()  # chats with an update being posted
+        posting: set[asyncio.Task[None]] = set()
+
+        def chat_of(update: Json) -> object:
+            for kind in ("message", "edited_message", "callback_query", "my_chat_member"):
+                part = update.get(kind)
+                if isinstance(part, dict):
+                    chat = (part.get("message") or part).get("chat") or part.get("from") or {}
+                    return chat.get("id")
+            return update["update_id"]
+
+        async def post(client: httpx.AsyncClient, update: Json, chat: object) -> None:
+            headers = {"Content-Type": "application/json"}
+            if self.webhook.get("secret_token"):
+                headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
+            try:
+                answer = await client.post(target, content=json.dumps(update), headers=headers)
+                status = answer.status_code
+            except httpx.HTTPError:
+                status = 0
+            self.webhook_answers.append(status)
+            if 200 <= status < 300:
+                self._delivered.add(update["update_id"])
+                self._pending = [u for u in self._pending if u is not update]
+            else:
+                await asyncio.sleep(0.05)
+            busy.discard(chat)
+            self.signal.notify()
+
+        def startable() -> list[tuple[Json, object]]:
+            if not self.webhook.get("url"):
+                return []
+            seen: set[object] = set()
+            found = []
+            for update in self.deliverable(1000):
+                chat = chat_of(update)
+                if chat not in seen and chat not in busy:
+                    found.append((update, chat))
+                seen.add(chat)
+            return found[: connections - len(posting)]
+
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(timeout=10, limits=limits) as client:
+            try:
+                while not stop.is_set():
+                    ready = startable()
+                    if not ready:
+                        await self.signal.wait_until(
+                            lambda: stop.is_set() or bool(startable()), None
+                        )
+                        continue
+                    for update, chat in ready:
+                        busy.add(chat)
+                        task = asyncio.create_task(post(client, update, chat))
+                        posting.add(task)
+                        task.add_done_callback(posting.discard)
+            finally:
+                for task in list(posting):
+                    task.cancel()
+                await asyncio.gather(*posting, return_exceptions=True)
 
     @property
     def delivered_update_ids(self) -> set[int]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -115,7 +114,7 @@ class Exporter:
             raise ValueError(f"unknown export kind {request.kind!r}")
         if fmt not in FORMATS:
             raise ValueError(f"unknown export format {fmt!r}")
-        conn = export_repo.connect(self.config.database.path)
+        conn = export_repo.connect(self.config.database.target)
         try:
             return self._run(conn, request, Path(out), fmt, max_bytes, progress)
         finally:
@@ -123,7 +122,7 @@ class Exporter:
 
     def _run(
         self,
-        conn: sqlite3.Connection,
+        conn: Any,
         request: ExportRequest,
         out: Path,
         fmt: str,
@@ -537,7 +536,7 @@ class ExportService:
             return 1 + len(areas)
 
         def work() -> int:
-            conn = export_repo.connect(self.config.database.path)
+            conn = export_repo.connect(self.config.database.target)
             try:
                 at = request.at or datetime.now(UTC)
                 today = periods.day_of(at, self.exporter.zone).isoformat()

@@ -29,15 +29,15 @@ import contextvars
 import functools
 import json
 import logging
-import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.core.clock import Clock
 from storage import inbox as inbox_repo
-from storage.db import Connection, Database
+from storage.db import VALUE_ERRORS, Connection, Database
 from storage.inbox import Incoming
 
 log = logging.getLogger("gridbot.inbox")
@@ -51,14 +51,16 @@ UNSTORABLE = (
     TypeError,
     KeyError,
     OverflowError,
-    sqlite3.InterfaceError,
-    sqlite3.ProgrammingError,
-    sqlite3.IntegrityError,
-    sqlite3.DataError,
+    *VALUE_ERRORS,  # the database's (either backend)
 )
 # Telegram restarts update ids at random after a week without updates; handled rows are
 # forgotten long before, so an old id can never shadow a new update.
 KEEP_DONE = timedelta(days=2)
+# With several processes (PostgreSQL): an update still unfinished this long after it was
+# received was left by a process that died (or is stuck); the leader hands it to its own
+# process (``stale``), and only such updates count a start (``unfinished``) — the ones
+# other processes are handling right now are replayed without counting.
+STALE_AFTER = timedelta(seconds=60)
 
 
 @dataclass(frozen=True)
@@ -238,13 +240,43 @@ class Inbox:
         else:
             batch.committed.set_result(None)
 
+    @property
+    def shared(self) -> bool:
+        """Whether other processes handle updates from this inbox too (PostgreSQL)."""
+        return self.db.shared
+
+    @asynccontextmanager
+    async def chat_turn(self, chat_id: int, update_id: int) -> AsyncIterator[list[Replay]]:
+        """Across processes: hold the chat's lock and yield what is to be handled now, in
+        order — the chat's updates not done yet up to ``update_id``, which is the last of
+        them unless another process has handled it already (then it is missing and is
+        not to be handled again). The earlier ones were committed by other processes (or
+        left by a dead one) and not handled yet: they go first, so a chat's updates run in
+        the order Telegram numbered them whichever process received each. The caller
+        marks each one done (``finish``) before the block ends, while the lock is held.
+        An update that is not in the inbox at all (never stored) is handled as it is."""
+        async with self.db.chat_lock(chat_id):
+            async with self.db.read() as conn:
+                rows = await inbox_repo.chat_backlog(conn, chat_id, update_id)
+                if (not rows or rows[-1].update_id != update_id) and await inbox_repo.is_done(
+                    conn, update_id
+                ) is None:
+                    rows.append(inbox_repo.Pending(update_id, "null", 0))
+            yield [Replay(row.update_id, json.loads(row.payload)) for row in rows]
+
     async def unfinished(self) -> list[Replay]:
         """What to handle again after a restart, oldest first; gives up on updates that
         have failed too often."""
         now = self.clock.now()
         replays: list[Replay] = []
+        settled = now - STALE_AFTER
         async with self.db.transaction() as conn:
             for row in await inbox_repo.unfinished(conn):
+                if self.shared and row.received_at is not None and row.received_at >= settled:
+                    # maybe in the hands of another live process: replayed (its chat's
+                    # turn skips it if that one finishes it first), not counted
+                    replays.append(Replay(row.update_id, json.loads(row.payload)))
+                    continue
                 if row.attempts + 1 >= MAX_ATTEMPTS:
                     log.error(
                         "inbox.given_up",
@@ -257,6 +289,16 @@ class Inbox:
         if replays:
             log.info("inbox.replaying", extra={"fields": {"count": len(replays)}})
         return replays
+
+    async def stale(self, seen: set[int]) -> list[Replay]:
+        """With several processes: updates left unfinished ``STALE_AFTER`` after they came
+        (their process died and has not come back), not in ``seen``; the leader's process
+        handles them, each in its chat's turn."""
+        if not self.shared:
+            return []
+        async with self.db.read() as conn:
+            rows = await inbox_repo.unfinished(conn, self.clock.now() - STALE_AFTER)
+        return [Replay(r.update_id, json.loads(r.payload)) for r in rows if r.update_id not in seen]
 
     async def prune(self) -> int:
         """Forget updates marked done more than ``KEEP_DONE`` ago; returns how many. Unfinished

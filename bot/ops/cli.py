@@ -57,7 +57,8 @@ from bot.ops.logs import FORMATS as LOG_FORMATS
 from bot.ops.logs import RedactTokenFilter, configure_logging
 from bot.outlets.robots import secrets_of as outlet_secrets
 from bot.services import Services
-from storage.db import Database
+from storage.db import Database, redact_url
+from storage.migrations import MIGRATIONS
 
 CONFIG_ENV = "GRIDBOT_CONFIG"
 
@@ -104,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
 
     db = top.add_parser("db", help="database").add_subparsers(dest="action", required=True)
     db.add_parser("migrate", parents=[common], help="create or upgrade the database")
+    copy = db.add_parser(
+        "copy",
+        parents=[common],
+        help="copy this SQLite database into an empty PostgreSQL database, and verify it",
+    )
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://…")
 
     org = top.add_parser("org", help="the unit tree").add_subparsers(dest="action", required=True)
     org_import = org.add_parser("import", parents=[common], help="import a .toml or .csv org file")
@@ -325,14 +332,67 @@ def _run(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _migrate(config: Config, args: argparse.Namespace) -> int:
-    async with await Database.open(config.database.path) as db:
+    async with await Database.open(config.database.target) as db:
         report = await db.migrate()
+    where = config.database.display
     if report.applied:
-        print(f"{config.database.path}: schema {report.before} → {report.after}")
+        print(f"{where}: schema {report.before} → {report.after}")
         for name in report.applied:
             print(f"  applied {name}")
     else:
-        print(f"{config.database.path}: schema {report.after}, up to date")
+        print(f"{where}: schema {report.after}, up to date")
+    return 0
+
+
+async def _db_copy(config: Config, args: argparse.Namespace) -> int:
+    """SQLite → an empty PostgreSQL database: migrate it, copy every row in one
+    transaction, then compare each table's row count and checksum (README, Moving over)."""
+    from storage import transfer
+    from storage.db import is_postgres_url
+
+    url = args.to
+    if not is_postgres_url(url):
+        raise CliError([f"--to: {url!r} is not a postgresql:// URL"], 2)
+    if config.database.is_postgres:
+        raise CliError([f"{config.database.display}: the source must be a SQLite database"], 2)
+    source = config.database.path
+    if not source.is_file():
+        raise CliError([f"{source}: no database to copy"])
+    async with await Database.open(source) as db:
+        version = await db.schema_version()
+    latest = MIGRATIONS[-1].version
+    if version != latest:
+        raise CliError(
+            [f"{source}: schema {version}, not {latest}: run `gridbot db migrate` first"]
+        )
+    names = await asyncio.to_thread(transfer.tables_of, source)
+    try:
+        filled = {
+            t: n
+            for t, n in (await asyncio.to_thread(transfer.target_rows, url, names)).items()
+            if n
+        }
+        if filled:
+            listed = ", ".join(f"{t} ({n})" for t, n in sorted(filled.items()))
+            raise CliError([f"{redact_url(url)}: not empty: {listed}"])
+        async with await Database.open(url) as target:
+            await target.migrate()
+        checks = await asyncio.to_thread(transfer.copy, source, url)
+    except transfer.DATABASE_ERRORS as exc:
+        raise CliError([f"{redact_url(url)}: {exc}"]) from None
+    width = max(len(c.table) for c in checks)
+    for check in checks:
+        verdict = "ok" if check.ok else "MISMATCH"
+        print(
+            f"{check.table:<{width}}  {check.source_rows:>9} rows  "
+            f"{check.target_sum[:16]}  {verdict}"
+        )
+    bad = [c.table for c in checks if not c.ok]
+    if bad:
+        print(f"copy differs from the source in: {', '.join(bad)}", file=sys.stderr)
+        return 1
+    rows = sum(c.source_rows for c in checks)
+    print(f"copied {rows} rows of {len(checks)} tables to {redact_url(url)}: verified")
     return 0
 
 
@@ -800,13 +860,15 @@ def _backup(config: Config, args: argparse.Namespace) -> int:
 
     from bot.ops import maintenance
 
-    if not config.database.path.is_file():
+    if not config.database.is_postgres and not config.database.path.is_file():
         raise CliError([f"{config.database.path}: no database to back up"])
     bar = ProgressBar("evidence", _progress_wanted(None))
     try:
         result = maintenance.backup(
-            config.database.path, config.evidence.path, Path(args.dir), progress=bar
+            config.database.target, config.evidence.path, Path(args.dir), progress=bar
         )
+    except maintenance.DumpError as exc:
+        raise CliError([str(exc)]) from None
     except OSError as exc:
         raise CliError([f"{args.dir}: {exc.strerror or exc}"]) from None
     finally:
@@ -822,9 +884,9 @@ def _backup(config: Config, args: argparse.Namespace) -> int:
 
 
 def _check(config: Config, args: argparse.Namespace) -> int:
-    if not config.database.path.is_file():
+    if not config.database.is_postgres and not config.database.path.is_file():
         raise CliError([f"{config.database.path}: no database"])
-    return _report_check(config.database.path, config.evidence.path, args.quick)
+    return _report_check(config.database.target, config.evidence.path, args.quick)
 
 
 def _check_backup(args: argparse.Namespace) -> int:
@@ -850,7 +912,7 @@ def _report_check(database: Any, evidence: Any, quick: bool) -> int:
     finally:
         bar.close()
     how = "sizes" if quick else "SHA-256"
-    print(f"database: {result.database} (schema {result.schema})")
+    print(f"database: {redact_url(str(result.database))} (schema {result.schema})")
     print(f"evidence: {result.evidence}, {result.files_checked} files checked ({how})")
     for problem in result.problems:
         print(f"{problem.kind}: {problem.text}")
@@ -926,6 +988,7 @@ _COMMANDS: dict[
     tuple[str, str | None], Callable[[Config, argparse.Namespace], Coroutine[Any, Any, int]]
 ] = {
     ("db", "migrate"): _migrate,
+    ("db", "copy"): _db_copy,
     ("outlets", "list"): _outlets_list,
     ("outlets", "test"): _outlets_test,
     ("org", "import"): _org_import,

@@ -21,12 +21,15 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storage import maintenance as repo
+from storage.db import is_postgres_url
 from storage.evidence import EvidenceFiles
 
 ORPHAN_GRACE = timedelta(minutes=10)
@@ -77,24 +80,30 @@ def sha256_of(path: Path) -> str:
 
 
 def backup(
-    database: Path,
+    database: Path | str,
     evidence: Path,
     target: Path,
     *,
     now: datetime | None = None,
     progress: Progress | None = None,
 ) -> BackupResult:
-    """Copy the database and the evidence it refers to into the folder ``target``."""
+    """Copy the database and the evidence it refers to into the folder ``target``. A
+    PostgreSQL database (a URL) is dumped with ``pg_dump --format=custom`` into
+    ``gridbot-<UTC time>.pgdump`` (restore it with ``pg_restore``, README)."""
     target.mkdir(parents=True, exist_ok=True)
     # Fixed width, so names sort in time order; microseconds, so two runs never collide.
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d-%H%M%S-%f")
-    final = target / f"gridbot-{stamp}.sqlite3"
+    suffix = "pgdump" if is_postgres_url(database) else "sqlite3"
+    final = target / f"gridbot-{stamp}.{suffix}"
     if final.exists():
         raise FileExistsError(errno.EEXIST, "a backup of that moment exists", str(final))
-    partial = target / f".gridbot-{stamp}.sqlite3.partial"
+    partial = target / f".gridbot-{stamp}.{suffix}.partial"
     partial.unlink(missing_ok=True)
     try:
-        repo.backup(database, partial)
+        if is_postgres_url(database):
+            _pg_dump(str(database), partial)
+        else:
+            repo.backup(Path(database), partial)
         os.replace(partial, final)
     except BaseException:
         partial.unlink(missing_ok=True)
@@ -103,7 +112,8 @@ def backup(
 
     source = EvidenceFiles(evidence)
     copies = EvidenceFiles(target / "evidence")
-    conn = repo.connect(final)
+    # the dump's evidence rows are among those the database has now (rows only grow)
+    conn = repo.connect(database if is_postgres_url(database) else final)
     try:
         result.evidence_total = repo.evidence_count(conn)
         for done, (sha256, size) in enumerate(repo.evidence_files(conn), 1):
@@ -122,6 +132,40 @@ def backup(
     return result
 
 
+class DumpError(Exception):
+    """pg_dump is missing or failed."""
+
+
+def _pg_dump(url: str, out: Path) -> None:
+    """A consistent snapshot of the deployment (one transaction, as pg_dump always
+    takes), in its custom format: its schema only — a deployment may be one schema of a
+    database that others share (their tables neither dumped nor locked)."""
+    from storage.postgres import connect_sync
+
+    with connect_sync(url) as conn:
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]
+    program = shutil.which("pg_dump") or next(
+        (str(p) for p in sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_dump"))), None
+    )
+    if program is None:
+        raise DumpError("pg_dump not found: install the PostgreSQL client (postgresql-client)")
+    done = subprocess.run(
+        [
+            program,
+            "--format=custom",
+            "--no-owner",
+            f"--schema={schema}",
+            f"--file={out}",
+            f"--dbname={url}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise DumpError(f"pg_dump failed: {done.stderr.strip()}")
+
+
 def _copy(source: Path, copies: EvidenceFiles, sha256: str) -> str | None:
     """Copy one evidence file, verifying its hash; a problem's description, or None."""
     try:
@@ -135,7 +179,7 @@ def _copy(source: Path, copies: EvidenceFiles, sha256: str) -> str | None:
 
 
 def check(
-    database: Path,
+    database: Path | str,
     evidence: Path,
     *,
     hashes: bool = True,
@@ -144,7 +188,7 @@ def check(
 ) -> CheckResult:
     """Everything wrong with a database and its evidence folder (``hashes=False`` checks
     sizes only, which is much faster on a large folder)."""
-    result = CheckResult(Path(database), Path(evidence))
+    result = CheckResult(database if is_postgres_url(database) else Path(database), Path(evidence))
     files = EvidenceFiles(evidence)
     conn = repo.connect(database)
     try:

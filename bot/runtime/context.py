@@ -21,6 +21,8 @@ class BotData:
     menu_sync: asyncio.Task[None] | None = None
     # Deliveries to group robots (WeCom, DingTalk, Feishu), opened by ``post_init``.
     outlets: OutletHub | None = None
+    # Updates a dead process left that this one's sweeps took over (``handlers.jobs``).
+    swept_updates: set[int] | None = None
 
 
 class GridContext(CallbackContext[ExtBot[None], dict, dict, BotData]):  # type: ignore[type-arg]

@@ -21,6 +21,10 @@ class TrackedJobQueue(JobQueue):  # type: ignore[type-arg]
 
     @staticmethod
     async def job_callback(job_queue: JobQueue, job: Job) -> None:  # type: ignore[type-arg]
+        application = job_queue.application
+        leader = getattr(getattr(application, "bot_data", None), "leader", None)
+        if leader is not None and not leader.leads(job.name):
+            return  # another process of the deployment runs the scheduled work
         running = getattr(job_queue, "running", None)
         if running is None:
             await job.run(job_queue.application)

@@ -44,6 +44,9 @@ async def stop_background(application: GridApplication) -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+    leader = getattr(application.bot_data, "leader", None)
+    if leader is not None:  # the scheduler's lock goes to another process
+        await leader.stop()
 
 
 def telegram_address(config: Config) -> dict[str, str]:

@@ -159,6 +159,8 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
         self.inbox: Callable[[], Inbox] | None = None
         # Tells a chat, once per overflow, that updates of it are being dropped.
         self.on_dropped: Callable[[Update, int], Awaitable[None]] | None = None
+        # Runs the handlers of an update another process received (``handle_earlier``).
+        self.handle: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         # Updates being handled, and those waiting for their turn or a slot (``close``).
         self.running = InFlight()
         self._waiting: set[asyncio.Task[Any]] = set()
@@ -298,10 +300,44 @@ class ChatOrderedUpdateProcessor(BaseUpdateProcessor):
     async def _handled(self, update: object, coroutine: Awaitable[Any]) -> None:
         """Run the handlers, then mark the update done before the chat's next update
         starts: a replay after a crash never runs an earlier update after a later one."""
+        inbox = self.inbox() if self.inbox is not None else None
+        key = chat_key(update)
+        shared = getattr(inbox, "shared", False)  # several processes on one store
+        if inbox is not None and shared and key is not None and isinstance(update, Update):
+            await self._handled_across(inbox, key, update, coroutine)
+            return
         await coroutine
         # PTB has given any handler error to the error handler by now: the update is
         # handled either way (a cancelled task, at shutdown, is not).
         await self._finish(update)
+
+    async def _handled_across(
+        self, inbox: Inbox, key: int, update: Update, coroutine: Awaitable[Any]
+    ) -> None:
+        """With several processes on one store (PostgreSQL): in the chat's turn across
+        them (``Inbox.chat_turn``), first the chat's earlier updates that other processes
+        received and have not handled, then this one — unless one of them has handled it
+        already. Each is marked done before the next starts and before the turn ends."""
+        async with inbox.chat_turn(key, update.update_id) as pending:
+            if not pending or pending[-1].update_id != update.update_id:
+                _close(coroutine)
+                log.info("update.handled_elsewhere", extra={"fields": describe(update)})
+                return
+            for earlier in pending[:-1]:
+                if self.handle is None:
+                    break
+                log.info(
+                    "update.earlier_first",
+                    extra={"fields": {"update_id": earlier.update_id, "before": update.update_id}},
+                )
+                token = ORIGIN.set(Origin("chat", key, earlier.update_id))
+                try:
+                    await self.handle(earlier.data)
+                finally:
+                    ORIGIN.reset(token)
+                await inbox.finish(earlier.update_id)
+            await coroutine
+            await self._finish(update)
 
     async def _finish(self, update: object) -> None:
         if self.inbox is not None and isinstance(update, Update):

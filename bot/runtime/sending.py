@@ -208,6 +208,12 @@ class RetryingRateLimiter(AIORateLimiter):
         self.network_retries = network_retries
         self.first_delay = first_delay
         self.sleep = sleep  # the back-off between network retries (the application's clock)
+        # With several processes on one store: the deployment's limits, shared through the
+        # database (``bot.domain.send_rate``), taken before this process's own.
+        self.shared: Callable[[Any], Awaitable[None]] | None = None
+        # A chat's sends take their shared token one after another, so they keep their
+        # order (a round trip to the database each); only while some are waiting.
+        self._shared_turns: dict[str, asyncio.Lock] = {}
 
     async def process_request(
         self,
@@ -223,7 +229,9 @@ class RetryingRateLimiter(AIORateLimiter):
         chat_id = data.get("chat_id")
         fair = self.fair if chat_id is not None and not data.get("allow_paid_broadcast") else None
         for attempt in range(retries + 1):
-            if fair is not None:
+            if fair is not None and self.shared is not None:
+                await self._shared_turn(fair, str(chat_id), chat_id)
+            elif fair is not None:
                 # As PTB's overall limiter: only calls to a chat count.
                 await fair.turn(str(chat_id))
             try:
@@ -266,6 +274,19 @@ class RetryingRateLimiter(AIORateLimiter):
                 await self.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _shared_turn(self, fair: FairQueue, lane: str, chat_id: Any) -> None:
+        """The deployment's token, then this process's turn, a chat's sends in order."""
+        assert self.shared is not None
+        lock = self._shared_turns.setdefault(lane, asyncio.Lock())
+        try:
+            async with lock:
+                await self.shared(chat_id)
+                await fair.turn(lane)
+        finally:
+            idle = not lock.locked() and not getattr(lock, "_waiters", None)
+            if idle and self._shared_turns.get(lane) is lock:
+                del self._shared_turns[lane]
 
 
 def _digest(*values: object) -> bytes:
