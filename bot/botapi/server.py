@@ -468,23 +468,33 @@ class BotApiServer:
                         None,
                     )
                     continue
-                update = ready[0]
-                headers = {"Content-Type": "application/json"}
-                if self.webhook.get("secret_token"):
-                    headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
-                try:
-                    answer = await client.post(target, content=json.dumps(update), headers=headers)
-                    status = answer.status_code
-                except httpx.HTTPError:
-                    status = 0
-                self.webhook_answers.append(status)
-                if 200 <= status < 300:
-                    self._delivered.add(update["update_id"])
-                    self._pending = [u for u in self._pending if u is not update]
-                    self._confirmed_below = max(self._confirmed_below, update["update_id"] + 1)
+                if await self._post_update(client, target, ready[0], in_order=True):
                     self.signal.notify()
                 else:
                     await asyncio.sleep(0.05)
+
+    async def _post_update(self, client: Any, target: str, update: Json, in_order: bool) -> bool:
+        """Post one update to the webhook with the registered secret; on a 2xx answer it
+        is delivered and no longer pending (True). ``in_order``: every earlier update has
+        been delivered too, so the confirmed mark moves past it."""
+        import httpx
+
+        headers = {"Content-Type": "application/json"}
+        if self.webhook.get("secret_token"):
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
+        try:
+            answer = await client.post(target, content=json.dumps(update), headers=headers)
+            status = answer.status_code
+        except httpx.HTTPError:
+            status = 0
+        self.webhook_answers.append(status)
+        if not 200 <= status < 300:
+            return False
+        self._delivered.add(update["update_id"])
+        self._pending = [u for u in self._pending if u is not update]
+        if in_order:
+            self._confirmed_below = max(self._confirmed_below, update["update_id"] + 1)
+        return True
 
     async def _deliver_parallel(self, target: str, stop: asyncio.Event, connections: int) -> None:
         import httpx
@@ -501,19 +511,7 @@ class BotApiServer:
             return update["update_id"]
 
         async def post(client: httpx.AsyncClient, update: Json, chat: object) -> None:
-            headers = {"Content-Type": "application/json"}
-            if self.webhook.get("secret_token"):
-                headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook["secret_token"]
-            try:
-                answer = await client.post(target, content=json.dumps(update), headers=headers)
-                status = answer.status_code
-            except httpx.HTTPError:
-                status = 0
-            self.webhook_answers.append(status)
-            if 200 <= status < 300:
-                self._delivered.add(update["update_id"])
-                self._pending = [u for u in self._pending if u is not update]
-            else:
+            if not await self._post_update(client, target, update, in_order=False):
                 await asyncio.sleep(0.05)
             busy.discard(chat)
             self.signal.notify()
